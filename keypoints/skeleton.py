@@ -1,0 +1,190 @@
+"""The 18-keypoint OpenPose-COCO skeleton every part of the project shares.
+
+Keypoints are float arrays [18, 2] of (x, y) pixel coordinates, pixel centres at integer
+values, missing points at (-1, -1). The DeepFashion CSV stores y first; its reader and
+writer convert, nothing else ever sees (y, x).
+
+Points 14-17 are r-eye, l-eye, r-ear, l-ear. Some pose-transfer code (ADGAN's
+`tool/pose_utils.py` LABELS) names them the other way round, but in the real DeepFashion
+rows point 14 lies on the same side as point 2 (r-shoulder); the tests check that.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NUM_KEYPOINTS = 18
+MISSING = -1.0
+
+KEYPOINT_NAMES: tuple[str, ...] = (
+    "nose",
+    "neck",
+    "r_shoulder",
+    "r_elbow",
+    "r_wrist",
+    "l_shoulder",
+    "l_elbow",
+    "l_wrist",
+    "r_hip",
+    "r_knee",
+    "r_ankle",
+    "l_hip",
+    "l_knee",
+    "l_ankle",
+    "r_eye",
+    "l_eye",
+    "r_ear",
+    "l_ear",
+)
+KEYPOINT_INDEX = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
+
+# OpenPose's 19 connections in its own order (the PAF order); the last two (ear-shoulder)
+# only serve grouping and are not drawn.
+LIMBS: tuple[tuple[int, int], ...] = (
+    (1, 2),
+    (1, 5),
+    (2, 3),
+    (3, 4),
+    (5, 6),
+    (6, 7),
+    (1, 8),
+    (8, 9),
+    (9, 10),
+    (1, 11),
+    (11, 12),
+    (12, 13),
+    (1, 0),
+    (0, 14),
+    (14, 16),
+    (0, 15),
+    (15, 17),
+    (2, 16),
+    (5, 17),
+)
+DRAWN_LIMBS = LIMBS[:17]
+
+# Index i of a horizontally flipped image holds what index FLIP_PERMUTATION[i] held.
+FLIP_PERMUTATION: tuple[int, ...] = (0, 1, 5, 6, 7, 2, 3, 4, 11, 12, 13, 8, 9, 10, 15, 14, 17, 16)
+
+# OpenPose's drawing colours (RGB), one per keypoint; limb i takes colour i.
+COLORS: tuple[tuple[int, int, int], ...] = (
+    (255, 0, 0),
+    (255, 85, 0),
+    (255, 170, 0),
+    (255, 255, 0),
+    (170, 255, 0),
+    (85, 255, 0),
+    (0, 255, 0),
+    (0, 255, 85),
+    (0, 255, 170),
+    (0, 255, 255),
+    (0, 170, 255),
+    (0, 85, 255),
+    (0, 0, 255),
+    (85, 0, 255),
+    (170, 0, 255),
+    (255, 0, 255),
+    (255, 0, 170),
+    (255, 0, 85),
+)
+
+COCO17_NAMES: tuple[str, ...] = (
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+)
+# For each of our 18 points, its COCO-17 index; the neck (-1) is the mid-shoulder point.
+COCO17_TO_18: tuple[int, ...] = (0, -1, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3)
+# For each COCO-17 point, our index.
+OURS_TO_COCO17: tuple[int, ...] = tuple(COCO17_TO_18.index(c) for c in range(17))
+
+# COCO's per-keypoint OKS sigmas, in our order; the neck takes the shoulders' value.
+OKS_SIGMAS: tuple[float, ...] = (
+    0.026,
+    0.079,
+    0.079,
+    0.072,
+    0.062,
+    0.079,
+    0.072,
+    0.062,
+    0.107,
+    0.087,
+    0.089,
+    0.107,
+    0.087,
+    0.089,
+    0.025,
+    0.025,
+    0.035,
+    0.035,
+)
+
+
+def visible(keypoints: np.ndarray) -> np.ndarray:
+    """Boolean mask [..., 18]: the point is present (both coordinates >= 0)."""
+    kp = np.asarray(keypoints)
+    return (kp[..., 0] >= 0) & (kp[..., 1] >= 0)
+
+
+def empty_keypoints() -> np.ndarray:
+    return np.full((NUM_KEYPOINTS, 2), MISSING, dtype=np.float32)
+
+
+def flip_keypoints(keypoints: np.ndarray, width: int) -> np.ndarray:
+    """Mirror keypoints of an image `width` pixels wide; left and right swap names."""
+    kp = np.asarray(keypoints, dtype=np.float32)
+    out = kp[..., FLIP_PERMUTATION, :].copy()
+    present = visible(out)
+    out[..., 0] = np.where(present, width - 1 - out[..., 0], MISSING)
+    return out
+
+
+def coco17_to_18(coco: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """COCO [17, 3] (x, y, v) -> our (keypoints [18, 2], visibility [18]).
+
+    Visibility keeps COCO's meaning: 0 not labelled, 1 labelled but occluded, 2 visible.
+    Unlabelled points become (-1, -1). The neck exists when both shoulders are labelled;
+    its visibility is the smaller of theirs.
+    """
+    coco = np.asarray(coco, dtype=np.float32).reshape(17, 3)
+    keypoints = empty_keypoints()
+    vis = np.zeros(NUM_KEYPOINTS, dtype=np.int64)
+    for ours, theirs in enumerate(COCO17_TO_18):
+        if theirs < 0:
+            continue
+        x, y, v = coco[theirs]
+        if v > 0:
+            keypoints[ours] = (x, y)
+            vis[ours] = int(v)
+    r_sho, l_sho = KEYPOINT_INDEX["r_shoulder"], KEYPOINT_INDEX["l_shoulder"]
+    if vis[r_sho] > 0 and vis[l_sho] > 0:
+        keypoints[1] = (keypoints[r_sho] + keypoints[l_sho]) / 2
+        vis[1] = min(vis[r_sho], vis[l_sho])
+    return keypoints, vis
+
+
+def to_coco17(keypoints: np.ndarray, vis: np.ndarray | None = None) -> np.ndarray:
+    """Our [18, 2] (+ optional visibility) -> COCO [17, 3]; the neck is dropped."""
+    keypoints = np.asarray(keypoints, dtype=np.float32)
+    if vis is None:
+        vis = np.where(visible(keypoints), 2, 0)
+    out = np.zeros((17, 3), dtype=np.float32)
+    for coco_index, ours in enumerate(OURS_TO_COCO17):
+        if vis[ours] > 0:
+            out[coco_index] = (*keypoints[ours], vis[ours])
+    return out

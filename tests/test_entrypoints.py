@@ -1,0 +1,42 @@
+"""train.py and infer.py today: they check their input and say plainly what is missing."""
+
+import numpy as np
+
+import infer
+import train
+from common.image_io import save_image
+
+
+def test_infer_names_a_bad_photo_and_the_missing_bundle(tmp_path, capsys):
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
+    good = tmp_path / "good.png"
+    save_image(good, np.zeros((8, 8, 3), np.uint8))
+    assert infer.main(["--source", str(tmp_path / "broken.jpg"), "--pose", str(good)]) == 2
+    assert "broken.jpg" in capsys.readouterr().err
+    assert (
+        infer.main(["--source", str(good), "--pose", str(good), "--bundle", str(tmp_path / "none")])
+        == 2
+    )
+    assert "no model bundle" in capsys.readouterr().err
+
+
+def test_infer_swap_argument_is_validated(tmp_path, capsys):
+    good = tmp_path / "good.png"
+    save_image(good, np.zeros((8, 8, 3), np.uint8))
+    try:
+        infer.main(["--source", str(good), "--pose", str(good), "--swap", "hat=x.jpg"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    assert "COMPONENT=PHOTO" in capsys.readouterr().err
+    assert infer._swap_arg("upper=g.jpg") == ("upper_clothes", __import__("pathlib").Path("g.jpg"))
+
+
+def test_train_explains_unavailable_and_unknown_tasks(tmp_path, capsys):
+    config = tmp_path / "k.yaml"
+    config.write_text("task: keypoints\n")
+    assert train.main(["--config", str(config)]) == 2
+    assert "issue 3" in capsys.readouterr().err
+    config.write_text("task: dancing\n")
+    assert train.main(["--config", str(config)]) == 2
+    assert "must be one of adgan, densepose, keypoints, parsing" in capsys.readouterr().err
+    assert train.main(["--config", str(tmp_path / "missing.yaml")]) == 2

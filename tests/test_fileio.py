@@ -1,0 +1,32 @@
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from common.fileio import atomic_path, write_json, write_npy, write_text
+
+
+def test_atomic_write_replaces_only_on_success(tmp_path):
+    target = tmp_path / "sub" / "data.txt"
+    write_text(target, "first")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half written")
+        raise RuntimeError("crash")
+    assert target.read_text() == "first"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["data.txt"]
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    path = tmp_path / "a.json"
+    write_json(path, {"a": 1})
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
+
+
+def test_npy_round_trip_without_pickle(tmp_path):
+    arr = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    write_npy(tmp_path / "m.npy", arr)
+    np.testing.assert_array_equal(np.load(tmp_path / "m.npy", allow_pickle=False), arr)

@@ -1,0 +1,115 @@
+import math
+
+import numpy as np
+import pytest
+
+from common.deepfashion import parse_flat
+from synth.head import HeadPose, face_keypoints, fit_head
+from synth.posebank import (
+    BANK_PATH,
+    build_bank,
+    complete_body,
+    jitter_pose,
+    read_bank,
+    torso_length,
+)
+
+NO_JITTER = dict(
+    scale_range=(1.0, 1.0),
+    rotation_deg=0.0,
+    shift_fraction=(0.0, 0.0),
+    arm_deg=0.0,
+    leg_deg=0.0,
+    joint_noise=0.0,
+    head_yaw_deg=0.0,
+    head_roll_deg=0.0,
+)
+
+
+def test_committed_bank_is_sane():
+    bank = read_bank()
+    assert len(bank) > 3000
+    kp = np.stack([row.keypoints for row in bank])
+    assert np.isfinite(kp).all()
+    items = {s: {parse_flat(r.name).item for r in bank if r.split == s} for s in ("train", "test")}
+    assert not items["train"] & items["test"]  # split by the real person
+    assert 0.15 < len([r for r in bank if r.split == "test"]) / len(bank) < 0.3
+    views = {r.view for r in bank}
+    assert {"front", "side", "back"} <= views and "flat" not in views
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_bank_rebuilds_from_the_real_csv(shared_data, tmp_path):
+    from synth.posebank import write_bank
+
+    bank = build_bank(shared_data / "deepfashion" / "fashion-resize-annotation-test.csv")
+    write_bank(tmp_path / "bank.csv", bank)
+    assert (tmp_path / "bank.csv").read_bytes() == BANK_PATH.read_bytes()
+
+
+def test_completion_continues_missing_legs_downwards():
+    bank = read_bank()
+    full = [r.keypoints for r in bank if r.observed[1:14].all()]
+    donors = np.stack(full[1:])
+    target = full[0].copy()
+    target[[9, 10, 12, 13]] = -1
+    done = complete_body(target, donors)
+    for hip, knee, ankle in ((8, 9, 10), (11, 12, 13)):
+        assert done[hip, 1] < done[knee, 1] < done[ankle, 1]
+        thigh = np.linalg.norm(done[knee] - done[hip]) / torso_length(done)
+        assert 0.5 < thigh < 1.3
+    np.testing.assert_array_equal(done[:9], target[:9])
+
+
+@pytest.mark.parametrize("yaw, n_seen", [(0.3, 4), (-1.2, 3), (math.pi, 2)])
+def test_head_fit_recovers_a_known_head(yaw, n_seen):
+    truth = HeadPose(cx=90.0, cy=40.0, radius=17.0, yaw=yaw, roll=0.08)
+    pts, mask = face_keypoints(truth)  # only the points facing the camera are "annotated"
+    assert mask.sum() == n_seen
+    neck = np.array([90.0 - 40 * math.sin(0.08), 40.0 + 40 * math.cos(0.08)])
+    up = np.array([math.sin(0.08), -math.cos(0.08)])
+    fit = fit_head(pts, mask, neck, up, torso_length=110.0)
+    assert abs(math.remainder(fit.yaw - yaw, 2 * math.pi)) < math.radians(8)
+    if mask.sum() >= 3:
+        assert abs(fit.cx - truth.cx) < 2 and abs(fit.cy - truth.cy) < 3
+
+
+def test_jitter_is_seeded_and_flips_mirror_the_head():
+    row = read_bank()[0]
+    a = jitter_pose(
+        row,
+        np.random.default_rng(3),
+        size=(256, 176),
+        flip=False,
+        scale_range=(0.9, 1.1),
+        rotation_deg=3,
+        shift_fraction=(0.05, 0.03),
+        arm_deg=8,
+        leg_deg=3,
+        joint_noise=0.01,
+        head_yaw_deg=8,
+        head_roll_deg=3,
+    )
+    b = jitter_pose(
+        row,
+        np.random.default_rng(3),
+        size=(256, 176),
+        flip=False,
+        scale_range=(0.9, 1.1),
+        rotation_deg=3,
+        shift_fraction=(0.05, 0.03),
+        arm_deg=8,
+        leg_deg=3,
+        joint_noise=0.01,
+        head_yaw_deg=8,
+        head_roll_deg=3,
+    )
+    np.testing.assert_array_equal(a.keypoints, b.keypoints)
+    plain = jitter_pose(row, np.random.default_rng(0), size=(256, 176), flip=False, **NO_JITTER)
+    np.testing.assert_allclose(plain.keypoints, row.keypoints, atol=1e-3)
+    half = jitter_pose(row, np.random.default_rng(0), size=(128, 88), flip=False, **NO_JITTER)
+    np.testing.assert_allclose(half.keypoints, (row.keypoints + 0.5) / 2 - 0.5, atol=1e-3)
+    flipped = jitter_pose(row, np.random.default_rng(0), size=(256, 176), flip=True, **NO_JITTER)
+    assert flipped.head.yaw == pytest.approx(-row.head.yaw)
+    np.testing.assert_allclose(flipped.keypoints[5, 0], 175 - row.keypoints[2, 0], atol=1e-3)
