@@ -40,6 +40,7 @@ class BodyConfig:
     knee_radius: float = 0.09
     ankle_radius: float = 0.056
     neck_radius: float = 0.085
+    max_neck_length: float = 0.22  # chin to neck keypoint, at most (real photos: ~0.25)
     hand_length: float = 0.22
     foot_length: float = 0.26
     torso_depth: float = 0.2  # half-width of the torso seen from the side

@@ -53,7 +53,7 @@ class Garment:
     texture: Texture
     sleeve: float = 0.0  # upper: sleeve end along the arm (0 none, 1 elbow, 2 wrist)
     hem: float = 1.0  # upper: hem along the torso (0 neck .. 1 hips); lower: length
-    neckline: float = 0.06  # upper: depth of the neck opening, in torso fractions
+    neckline: float = 0.08  # upper: depth of the neck opening from the torso top, in L
     v_neck: bool = False
     flare: float = 0.0  # skirt and dress: widening at the hem
     decal: np.ndarray | None = None  # upper: chest print RGBA
@@ -183,7 +183,7 @@ def sample_identity(index: int, split: str, rng: np.random.Generator, cfg: Synth
             "dress": float(rng.choice([0.0, 0.45, 1.9])),
         }[upper_kind],
         hem=float(rng.uniform(0.92, 1.12)),
-        neckline=float(rng.uniform(0.03, 0.12)),
+        neckline=float(rng.uniform(0.05, 0.14)),
         v_neck=bool(rng.random() < 0.3),
         decal=make_decal(rng)
         if (upper_kind != "dress" and rng.random() < g.chest_print_probability)

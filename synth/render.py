@@ -216,6 +216,16 @@ class PersonPainter:
         self.head = HeadPose(
             head.cx, head.cy, head.radius * identity.head_scale, head.yaw, head.roll
         )
+        # Some real rows put a small head far above the neck point; a neck longer than
+        # `max_neck_length` L pulls the head down (its face keypoints move with it).
+        centre = np.array([self.head.cx, self.head.cy])
+        to_head = centre - kp[1]
+        distance = float(np.hypot(*to_head))
+        gap = distance - 0.98 * self.head.radius
+        limit = self.body.max_neck_length * self.L
+        if gap > limit and distance > 1e-6:
+            centre = centre - to_head / distance * (gap - limit)
+            self.head.cx, self.head.cy = float(centre[0]), float(centre[1])
         # The identity's head size moves the face points: keep keypoints on the drawing.
         face_pts, self.face_seen = face_keypoints(self.head)
         self.kp[list(FACE_KEYPOINTS)] = face_pts
@@ -476,13 +486,14 @@ class PersonPainter:
         else:
             upper_end = a_hip * up.hem
         upper = tc < upper_end
-        # The neck opening shows skin (torso skin merges into face, as CIHP's does).
+        # The neck opening shows skin (torso skin merges into face, as CIHP's does). Its
+        # depth is in L from the top of the torso; a V-neck goes deeper in the middle.
         nw = 0.34
-        depth = up.neckline * (1.0 if self.facing > 0 else 0.35)
+        depth = up.neckline * self.L / p["total"] * (1.0 if self.facing > 0 else 0.35)
         if up.v_neck and self.facing > 0:
-            opening = a_sh * 0.55 + depth * 2.2 * np.clip(1.0 - np.abs(perp) / nw, 0.0, 1.0)
+            opening = depth * 1.8 * np.clip(1.0 - np.abs(perp) / nw, 0.0, 1.0)
         else:
-            opening = a_sh * 0.55 + depth * np.sqrt(np.clip(1.0 - (perp / nw) ** 2, 0.0, 1.0))
+            opening = depth * np.sqrt(np.clip(1.0 - (perp / nw) ** 2, 0.0, 1.0))
         neck_skin = (tc < opening) & (np.abs(perp) < nw)
         shoulder_skin = (
             ((tc < a_sh + 0.08) & (np.abs(perp) > 0.58))
