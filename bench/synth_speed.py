@@ -32,8 +32,8 @@ from synth.__main__ import DEFAULT_CONFIG, parse_size
 from synth.config import SynthConfig
 from synth.dataset import (
     Job,
-    _bank_rows,
     generate,
+    identity_bank_rows,
     make_identity,
     make_pose,
     render_identity,
@@ -50,7 +50,7 @@ def bench_render(job: Job, images: int) -> list[float]:
     index = 0
     while len(times) < images:
         identity = make_identity(job, index)
-        for k, row in enumerate(_bank_rows(job, index, identity.split)):
+        for k, row in enumerate(identity_bank_rows(job, index, identity.split)):
             pose = make_pose(job, index, k, row)
             start = time.perf_counter()
             render_person(identity, pose, job.config, np.random.default_rng([index, k]))

@@ -22,7 +22,7 @@ from common.image_io import save_image  # noqa: E402
 from keypoints.draw import draw_skeleton  # noqa: E402
 from parsing.labels import CELEBAMASK_PALETTE, colorize  # noqa: E402
 from synth.config import SynthConfig  # noqa: E402
-from synth.dataset import Job, _bank_rows, make_identity, make_pose  # noqa: E402
+from synth.dataset import Job, identity_bank_rows, make_identity, make_pose  # noqa: E402
 from synth.faces import render_face  # noqa: E402
 from synth.render import render_person  # noqa: E402
 
@@ -48,7 +48,7 @@ def main() -> None:
     people = []
     for index in range(6):
         identity = make_identity(job, index)
-        row = _bank_rows(job, index, identity.split)[0]
+        row = identity_bank_rows(job, index, identity.split)[0]
         out = render_person(
             identity, make_pose(job, index, 0, row), cfg, np.random.default_rng([SEED, index])
         )
@@ -61,13 +61,13 @@ def main() -> None:
     ]
     # One person in four poses, a donor, and the person in the donor's top (ground truth).
     person, donor = make_identity(job, 10), make_identity(job, 11)
-    rows = _bank_rows(job, 10, person.split)
+    rows = identity_bank_rows(job, 10, person.split)
     poses = [make_pose(job, 10, k, rows[k]) for k in range(4)]
     shots = [
         render_person(person, p, cfg, np.random.default_rng([SEED, 10, k])).image
         for k, p in enumerate(poses)
     ]
-    donor_row = _bank_rows(job, 11, donor.split)[0]
+    donor_row = identity_bank_rows(job, 11, donor.split)[0]
     donor_shot = render_person(
         donor, make_pose(job, 11, 0, donor_row), cfg, np.random.default_rng([SEED, 11])
     ).image

@@ -123,7 +123,8 @@ def make_identity(job: Job, index: int) -> Identity:
     return sample_identity(index, split, rng_for(job.seed, _IDENTITY, index), job.config)
 
 
-def _bank_rows(job: Job, index: int, split: str) -> list[BankPose]:
+def identity_bank_rows(job: Job, index: int, split: str) -> list[BankPose]:
+    """The bank rows identity `index` is rendered in: distinct rows of its split."""
     pool = [row for row in _bank() if row.split == split] or _bank()
     rng = rng_for(job.seed, _CHOICE, index)
     replace = job.poses > len(pool)
@@ -199,7 +200,7 @@ def render_identity(job: Job, index: int) -> IdentityRecord:
     identity = make_identity(job, index)
     record = IdentityRecord(index=index, split=identity.split, description=identity.describe())
     height, width = cfg.size
-    for k, row in enumerate(_bank_rows(job, index, identity.split)):
+    for k, row in enumerate(identity_bank_rows(job, index, identity.split)):
         pose = make_pose(job, index, k, row)
         result = render_person(identity, pose, cfg, rng_for(job.seed, _RENDER, index, k))
         name = image_name(identity, k, row.view)
@@ -290,7 +291,7 @@ def _compatible(a: IdentityRecord, b: IdentityRecord, component: str) -> bool:
 def render_swap(job: Job, task: SwapTask) -> dict[str, str]:
     person = make_identity(job, task.person)
     donor = make_identity(job, task.donor)
-    rows = _bank_rows(job, task.person, person.split)
+    rows = identity_bank_rows(job, task.person, person.split)
     pose = make_pose(job, task.person, task.pose_k, rows[task.pose_k])
     dressed = person.wearing(task.component, donor)
     result = render_person(
@@ -298,7 +299,7 @@ def render_swap(job: Job, task: SwapTask) -> dict[str, str]:
     )
     pose_name = image_name(person, task.pose_k, rows[task.pose_k].view)
     source_name = image_name(person, task.source_k, rows[task.source_k].view)
-    donor_rows = _bank_rows(job, task.donor, donor.split)
+    donor_rows = identity_bank_rows(job, task.donor, donor.split)
     donor_name = image_name(donor, 0, donor_rows[0].view)
     stem = f"{Path(pose_name.flat).stem}_{task.component}_from_id{donor.item_id}"
     folder = job.out / "swap" / person.split
