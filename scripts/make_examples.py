@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from common.config import load_config  # noqa: E402
 from common.image_io import save_image  # noqa: E402
-from synth.config import SynthConfig  # noqa: E402
+from synth.config import PoseJitterConfig, SynthConfig  # noqa: E402
 from synth.identity import sample_identity  # noqa: E402
 from synth.posebank import jitter_pose, read_bank  # noqa: E402
 from synth.render import render_person  # noqa: E402
@@ -64,16 +64,8 @@ def render(size, identity_seed, row_name, overrides, render_seed, scale=1.0):
     pose = jitter_pose(
         bank[row_name],
         np.random.default_rng(render_seed),
+        PoseJitterConfig.still(scale),
         size=cfg.size,
-        flip=False,
-        scale_range=(scale, scale),
-        rotation_deg=0.0,
-        shift_fraction=(0.0, 0.0),
-        arm_deg=0.0,
-        leg_deg=0.0,
-        joint_noise=0.0,
-        head_yaw_deg=0.0,
-        head_roll_deg=0.0,
     )
     return render_person(identity, pose, cfg, np.random.default_rng(render_seed))
 

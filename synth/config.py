@@ -23,6 +23,21 @@ class PoseJitterConfig:
     head_yaw_deg: float = 8.0
     head_roll_deg: float = 3.0
 
+    @classmethod
+    def still(cls, scale: float = 1.0) -> PoseJitterConfig:
+        """No jitter at all: the bank pose as it is, at `scale`, never mirrored."""
+        return cls(
+            flip_probability=0.0,
+            scale_range=(scale, scale),
+            rotation_deg=0.0,
+            shift_fraction=(0.0, 0.0),
+            arm_deg=0.0,
+            leg_deg=0.0,
+            joint_noise=0.0,
+            head_yaw_deg=0.0,
+            head_roll_deg=0.0,
+        )
+
 
 @dataclass
 class BodyConfig:

@@ -134,21 +134,7 @@ def identity_bank_rows(job: Job, index: int, split: str) -> list[BankPose]:
 
 def make_pose(job: Job, index: int, k: int, row: BankPose) -> PoseSample:
     rng = rng_for(job.seed, _POSE, index, k)
-    p = job.config.pose
-    return jitter_pose(
-        row,
-        rng,
-        size=job.config.size,
-        flip=bool(rng.random() < p.flip_probability),
-        scale_range=p.scale_range,
-        rotation_deg=p.rotation_deg,
-        shift_fraction=p.shift_fraction,
-        arm_deg=p.arm_deg,
-        leg_deg=p.leg_deg,
-        joint_noise=p.joint_noise,
-        head_yaw_deg=p.head_yaw_deg,
-        head_roll_deg=p.head_roll_deg,
-    )
+    return jitter_pose(row, rng, job.config.pose, size=job.config.size)
 
 
 def image_name(identity: Identity, k: int, view: str) -> FashionName:

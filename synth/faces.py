@@ -14,9 +14,9 @@ import numpy as np
 
 from parsing.labels import CELEBAMASK_CLASSES
 from synth.config import SynthConfig
-from synth.head import HeadPose, head_azimuth, surface_point
+from synth.head import HeadPose, head_frame, head_shape, surface_point
 from synth.identity import Identity
-from synth.raster import Box, Canvas, coverage, ellipse_box, ellipse_field, segment_field
+from synth.raster import Box, Canvas, capsule, coverage, ellipse_box, ellipse_field
 from synth.scene import apply_camera, background
 from synth.textures import FABRIC_COLOURS, pick_colour
 
@@ -92,19 +92,9 @@ class FacePainter:
         colour_fn,
         label: int,
     ) -> None:
-        reach = max(ra, rb) + 2
-        box = canvas.box(
-            min(a[0], b[0]) - reach,
-            max(a[0], b[0]) + reach,
-            min(a[1], b[1]) - reach,
-            max(a[1], b[1]) + reach,
-        )
-        if box is None:
-            return
-        f = segment_field(box, a, b)
-        radius = np.float32(ra) + np.float32(rb - ra) * f.t
-        perp = np.clip(f.side / radius, -1, 1)
-        _fill(canvas, box, radius - f.dist, colour_fn(perp), label)
+        cap = capsule(canvas, a, b, ra, rb)
+        if cap is not None:
+            _fill(canvas, cap.box, cap.excess, colour_fn(cap.perp), label)
 
     def paint(self, canvas: Canvas) -> None:
         h, ident = self.head, self.id
@@ -196,34 +186,11 @@ class FacePainter:
     def _skull(self, canvas: Canvas) -> None:
         h, ident = self.head, self.id
         R = h.radius
-        centre = np.array([h.cx, h.cy]) + h.up() * 0.3 * R
-        aw, ah = R, 1.28 * R
         style = ident.hair_style
-        volume = {
-            "long": (1.1, 1.07),
-            "short": (1.06, 1.05),
-            "bun": (1.05, 1.04),
-            "bob": (1.2, 1.08),
-            "bald": (1.0, 1.0),
-        }[style]
-        box = ellipse_box(canvas, centre, max(aw * volume[0], ah * volume[1]) * 1.2 + 2)
-        if box is None:
+        shape = head_shape(canvas, h, style)
+        if shape is None:
             return
-        skull = ellipse_field(box, centre, h.right(), h.up(), aw, ah)
-        outer = ellipse_field(
-            box, centre + h.up() * 0.04 * ah, h.right(), h.up(), aw * volume[0], ah * volume[1]
-        )
-        theta = head_azimuth(skull.xn, skull.yn, h.yaw)
-        hairline = {"bald": 1.5, "short": 0.42, "long": 0.36, "bun": 0.4, "bob": 0.3}[style]
-        face = (
-            (skull.rho <= 1)
-            & (np.abs(theta) < 1.25)
-            & (skull.yn < hairline - 0.45 * (theta / 1.25) ** 2)
-        )
-        if style == "bald":
-            face = skull.rho <= 1
-        low_limit = -0.55 if style == "bob" else -0.1
-        excess = np.maximum(skull.excess, np.where(outer.yn > low_limit, outer.excess, -1.0))
+        skull, theta, face = shape.skull, shape.theta, shape.is_face
         shade = 0.78 + 0.22 * np.sqrt(np.clip(1 - np.minimum(skull.rho, 1) ** 2, 0, 1))
         strands = 0.9 + 0.1 * np.sin(theta * 40.0 + skull.yn * 5.0)
         colour = np.where(
@@ -232,9 +199,18 @@ class FacePainter:
             ident.hair_colour * (shade * strands)[..., None],
         )
         label = np.where(face, C["skin"], C["hair"]).astype(np.uint8)
-        alpha = coverage(excess)
-        inside = excess >= 0
-        canvas.paint(box, alpha, colour, inside, label=label, owner=0, part=0, u=0.0, v=0.0)
+        canvas.paint(
+            shape.box,
+            shape.alpha,
+            colour,
+            face | shape.is_hair,
+            label=label,
+            owner=0,
+            part=0,
+            u=0.0,
+            v=0.0,
+        )
+        centre, aw, ah = head_frame(h)
         if style == "bun":
             bun = centre + h.up() * 0.95 * ah - np.sin(h.yaw) * 0.45 * aw * h.right()
             self.ellipse(canvas, bun, 0.45 * R, 0.45 * R, ident.hair_colour * 0.9, C["hair"])

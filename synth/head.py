@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.raster import Box, Canvas, EllipseField, coverage, ellipse_box, ellipse_field
+
 # (azimuth from the face midline towards image-right when facing the camera, elevation,
 # radius) of nose, r-eye, l-eye, r-ear, l-ear. The person's right eye is on the image's
 # left when they face the camera, hence its negative azimuth.
@@ -149,3 +151,57 @@ def surface_point(
     y = radius * np.sin(elevation)
     point = np.array([head.cx, head.cy]) + head.radius * (x * head.right() + y * head.up())
     return point, float(np.cos(elevation) * np.cos(a))
+
+
+# Hair standing off the skull, as (width, height) of the outer ellipse over the skull's,
+# and the hairline's height on the skull (in its normalised frame) at the face midline.
+HAIR_VOLUME = {
+    "long": (1.1, 1.07),
+    "short": (1.06, 1.05),
+    "bun": (1.05, 1.04),
+    "bob": (1.2, 1.08),
+    "bald": (1.0, 1.0),
+}
+HAIRLINE = {"bald": 1.5, "short": 0.42, "long": 0.36, "bun": 0.4, "bob": 0.3}
+FACE_HALF_WIDTH = 1.25  # radians of azimuth either side of the midline
+
+
+@dataclass
+class HeadShape:
+    """The skull and the hair around it, over a box: which pixels are face, which hair."""
+
+    box: Box
+    skull: EllipseField
+    theta: np.ndarray  # azimuth from the face midline towards the person's right
+    in_skull: np.ndarray
+    is_face: np.ndarray
+    is_hair: np.ndarray
+    alpha: np.ndarray  # soft coverage of skull and hair together
+
+
+def head_frame(head: HeadPose) -> tuple[np.ndarray, float, float]:
+    """Skull ellipse: centre above ear level, half-width, half-height."""
+    centre = np.array([head.cx, head.cy]) + head.up() * 0.3 * head.radius
+    return centre, 1.0 * head.radius, 1.28 * head.radius
+
+
+def head_shape(canvas: Canvas, head: HeadPose, hair_style: str) -> HeadShape | None:
+    centre, aw, ah = head_frame(head)
+    wide, tall = HAIR_VOLUME[hair_style]
+    box = ellipse_box(canvas, centre, max(aw * wide, ah * tall) * 1.2 + 2)
+    if box is None:
+        return None
+    right, up = head.right(), head.up()
+    skull = ellipse_field(box, centre, right, up, aw, ah)
+    outer = ellipse_field(box, centre + up * 0.04 * ah, right, up, aw * wide, ah * tall)
+    lowest = -0.55 if hair_style == "bob" else -0.1  # a bob reaches down to the jaw
+    in_skull = skull.rho <= 1.0
+    hair_volume = (outer.rho <= 1.0) & ~in_skull & (outer.yn > lowest)
+    theta = head_azimuth(skull.xn, skull.yn, head.yaw)
+    hairline = HAIRLINE[hair_style] - 0.45 * (theta / FACE_HALF_WIDTH) ** 2
+    face_zone = (np.abs(theta) < FACE_HALF_WIDTH) & (skull.yn < hairline)
+    is_face = in_skull & (face_zone | (hair_style == "bald"))
+    alpha = coverage(np.maximum(skull.excess, np.where(outer.yn > lowest, outer.excess, -1.0)))
+    return HeadShape(
+        box, skull, theta, in_skull, is_face, (in_skull | hair_volume) & ~is_face, alpha
+    )

@@ -32,6 +32,7 @@ from common.deepfashion import parse_flat
 from common.fileio import write_text
 from keypoints.formats import read_annotations
 from keypoints.skeleton import FLIP_PERMUTATION, NUM_KEYPOINTS, visible
+from synth.config import PoseJitterConfig
 from synth.head import FACE_KEYPOINTS, HeadPose, face_keypoints, fit_head
 
 BANK_PATH = Path(__file__).parent / "data" / "posebank.csv"
@@ -240,19 +241,18 @@ _CHAINS = (
 def jitter_pose(
     row: BankPose,
     rng: np.random.Generator,
+    jitter: PoseJitterConfig,
     *,
     size: tuple[int, int],
-    flip: bool,
-    scale_range: tuple[float, float],
-    rotation_deg: float,
-    shift_fraction: tuple[float, float],
-    arm_deg: float,
-    leg_deg: float,
-    joint_noise: float,
-    head_yaw_deg: float,
-    head_roll_deg: float,
+    flip: bool | None = None,
 ) -> PoseSample:
-    """Perturb a bank row and map it from the 256x176 frame into an image of `size`."""
+    """Perturb a bank row and map it from the 256x176 frame into an image of `size`.
+
+    `flip=None` draws the mirror image with the config's probability (the first draw from
+    `rng`); True or False force it.
+    """
+    if flip is None:
+        flip = bool(rng.random() < jitter.flip_probability)
     kp = row.keypoints.astype(np.float64).copy()
     head = HeadPose(*row.head.as_array())
     if flip:
@@ -262,18 +262,18 @@ def jitter_pose(
     length = torso_length(kp)
     # Limb chains bend a little about their proximal joint.
     for pivot, moved in _CHAINS:
-        limit = arm_deg if pivot in (2, 3, 5, 6) else leg_deg
+        limit = jitter.arm_deg if pivot in (2, 3, 5, 6) else jitter.leg_deg
         angle = math.radians(rng.normal(0.0, limit))
         kp[list(moved)] = _rotate_about(kp[list(moved)], kp[pivot], angle)
     body = list(BODY)
-    kp[body] += rng.normal(0.0, joint_noise * length, size=(len(body), 2))
-    head.yaw += math.radians(rng.normal(0.0, head_yaw_deg))
-    head.roll += math.radians(rng.normal(0.0, head_roll_deg))
+    kp[body] += rng.normal(0.0, jitter.joint_noise * length, size=(len(body), 2))
+    head.yaw += math.radians(rng.normal(0.0, jitter.head_yaw_deg))
+    head.roll += math.radians(rng.normal(0.0, jitter.head_roll_deg))
     # Whole-figure similarity about the frame centre, then into the target size.
     centre = np.array([(FRAME[1] - 1) / 2, (FRAME[0] - 1) / 2])
-    scale = rng.uniform(*scale_range)
-    angle = math.radians(rng.normal(0.0, rotation_deg))
-    shift = rng.uniform(-1, 1, size=2) * np.array(shift_fraction) * np.array(FRAME[::-1])
+    scale = rng.uniform(*jitter.scale_range)
+    angle = math.radians(rng.normal(0.0, jitter.rotation_deg))
+    shift = rng.uniform(-1, 1, size=2) * np.array(jitter.shift_fraction) * np.array(FRAME[::-1])
     height, width = size
     to_target = min(height / FRAME[0], width / FRAME[1])
     target_centre = np.array([(width - 1) / 2, (height - 1) / 2])

@@ -115,6 +115,40 @@ def segment_field(box: Box, a: np.ndarray, b: np.ndarray) -> SegmentField:
     return SegmentField(t_raw, t, dist, side, length)
 
 
+def segment_box(canvas: Canvas, a: np.ndarray, b: np.ndarray, reach: float) -> Box | None:
+    """Bounding box of everything within `reach` pixels of segment a-b."""
+    return canvas.box(
+        min(a[0], b[0]) - reach,
+        max(a[0], b[0]) + reach,
+        min(a[1], b[1]) - reach,
+        max(a[1], b[1]) + reach,
+    )
+
+
+@dataclass
+class CapsuleField:
+    """A tapered capsule's field over its box: radius ra at A to rb at B, round ends."""
+
+    box: Box
+    segment: SegmentField
+    radius: np.ndarray  # px, at each pixel's position along the axis
+    excess: np.ndarray  # radius - distance: >= 0 inside
+    perp: np.ndarray  # across the capsule in [-1, 1], positive along rot90(B - A)
+
+
+def capsule(
+    canvas: Canvas, a: np.ndarray, b: np.ndarray, ra: float, rb: float, *, widest: float = 1.0
+) -> CapsuleField | None:
+    """Evaluate a tapered capsule over its box (None when it lies off the canvas). A caller
+    that widens parts of it (a loose sleeve) passes the largest factor as `widest`."""
+    box = segment_box(canvas, a, b, max(ra, rb) * widest + 2.0)
+    if box is None:
+        return None
+    f = segment_field(box, a, b)
+    radius = np.float32(ra) + np.float32(rb - ra) * f.t
+    return CapsuleField(box, f, radius, radius - f.dist, np.clip(f.side / radius, -1.0, 1.0))
+
+
 def coverage(excess: np.ndarray) -> np.ndarray:
     """Soft coverage from a signed distance inside the edge (px): 0.5 on the edge."""
     return np.clip(excess + 0.5, 0.0, 1.0)

@@ -28,11 +28,19 @@ import numpy as np
 from parsing.densepose import UV_AXES
 from parsing.labels import ADGAN_INDEX
 from synth.config import SynthConfig
-from synth.head import FACE_KEYPOINTS, HeadPose, face_keypoints, head_azimuth, surface_point
+from synth.head import (
+    FACE_KEYPOINTS,
+    HeadPose,
+    face_keypoints,
+    head_frame,
+    head_shape,
+    surface_point,
+)
 from synth.identity import Identity
 from synth.posebank import PoseSample
 from synth.raster import (
     Canvas,
+    capsule,
     coverage,
     ellipse_box,
     ellipse_field,
@@ -255,17 +263,10 @@ class PersonPainter:
         skin_label: int,
         coverings: tuple[Covering, ...] = (),
     ) -> None:
-        max_scale = max([1.0] + [c.scale for c in coverings])
-        reach = max(ra, rb) * max_scale + 1.0
-        box = canvas.box(
-            min(a[0], b[0]) - reach,
-            max(a[0], b[0]) + reach,
-            min(a[1], b[1]) - reach,
-            max(a[1], b[1]) + reach,
-        )
-        if box is None:
+        cap = capsule(canvas, a, b, ra, rb, widest=max([1.0] + [c.scale for c in coverings]))
+        if cap is None:
             return
-        f = segment_field(box, a, b)
+        box, f = cap.box, cap.segment
         t = f.t
         scale = np.ones_like(t)
         which = np.full(t.shape, -1, np.int8)
@@ -273,11 +274,11 @@ class PersonPainter:
             m = (t >= c.a_from) & (t < c.a_to)
             scale[m] = c.scale
             which[m] = k
-        radius = (np.float32(ra) + np.float32(rb - ra) * t) * scale
+        radius = cap.radius * scale
         excess = radius - f.dist
         alpha = coverage(excess)
         inside = excess >= 0
-        perp = np.clip(f.side / np.maximum(radius, 1e-3), -1.0, 1.0)
+        perp = np.clip(f.side / radius, -1.0, 1.0)
         r = self._r(perp)
         shade = self._shade(perp)
         colour = np.broadcast_to(self.skin, (*t.shape, 3)) * shade
@@ -625,20 +626,12 @@ class PersonPainter:
         chin = np.array([h.cx, h.cy]) - h.up() * 0.7 * h.radius
         base = self.kp[1]
         r = self.body.neck_radius * self.w * self.L
-        reach = r + 2
-        box = canvas.box(
-            min(chin[0], base[0]) - reach,
-            max(chin[0], base[0]) + reach,
-            min(chin[1], base[1]) - reach,
-            max(chin[1], base[1]) + reach,
-        )
-        if box is None:
+        cap = capsule(canvas, chin, base, r, r)
+        if cap is None:
             return
-        f = segment_field(box, chin, base)
-        excess = np.float32(r) - f.dist
-        alpha = coverage(excess)
-        inside = excess >= 0
-        perp = np.clip(f.side / r, -1, 1)
+        box, f, perp = cap.box, cap.segment, cap.perp
+        alpha = coverage(cap.excess)
+        inside = cap.excess >= 0
         rr = self._r(perp)
         theta = (rr - 0.5) * np.pi * 0.9
         if self.facing < 0:
@@ -649,42 +642,13 @@ class PersonPainter:
             box, alpha, colour, inside, label=FACE, owner=OWNER["neck"], part=part, u=u, v=v
         )
 
-    def _head_frame(self) -> tuple[np.ndarray, float, float]:
-        h = self.head
-        centre = np.array([h.cx, h.cy]) + h.up() * 0.3 * h.radius
-        return centre, 1.0 * h.radius, 1.28 * h.radius
-
-    def head_shape(self, canvas: Canvas) -> None:
-        h, ident = self.head, self.id
-        centre, aw, ah = self._head_frame()
-        style = ident.hair_style
-        volume = {
-            "long": (1.1, 1.07),
-            "short": (1.06, 1.05),
-            "bun": (1.05, 1.04),
-            "bob": (1.2, 1.08),
-            "bald": (1.0, 1.0),
-        }[style]
-        box = ellipse_box(canvas, centre, max(aw * volume[0], ah * volume[1]) * 1.1 + 2)
-        if box is None:
+    def paint_head(self, canvas: Canvas) -> None:
+        ident = self.id
+        shape = head_shape(canvas, self.head, ident.hair_style)
+        if shape is None:
             return
-        right, up = h.right(), h.up()
-        skull = ellipse_field(box, centre, right, up, aw, ah)
-        outer = ellipse_field(
-            box, centre + up * 0.04 * ah, right, up, aw * volume[0], ah * volume[1]
-        )
-        low_limit = -0.55 if style == "bob" else -0.1
-        hair_volume = (outer.rho <= 1.0) & (skull.rho > 1.0) & (outer.yn > low_limit)
-        in_skull = skull.rho <= 1.0
-        alpha = coverage(
-            np.maximum(skull.excess, np.where(outer.yn > low_limit, outer.excess, -1.0))
-        )
-        inside = in_skull | hair_volume
-        theta = head_azimuth(skull.xn, skull.yn, h.yaw)
-        hairline = {"bald": 1.5, "short": 0.42, "long": 0.36, "bun": 0.4, "bob": 0.3}[style]
-        face_zone = (np.abs(theta) < 1.25) & (skull.yn < hairline - 0.45 * (theta / 1.25) ** 2)
-        is_face = in_skull & (face_zone | (style == "bald"))
-        is_hair = inside & ~is_face
+        box, skull, theta = shape.box, shape.skull, shape.theta
+        is_face, is_hair, in_skull = shape.is_face, shape.is_hair, shape.in_skull
         shade = self._shade(np.clip(skull.rho, 0, 1), 0.7)
         strands = (0.9 + 0.1 * np.sin(theta * 23.0 + skull.yn * 3.0))[..., None]
         colour = np.where(
@@ -697,7 +661,15 @@ class PersonPainter:
         part = np.where(in_skull, part, 0).astype(np.uint8)
         u, v = np.where(in_skull, u, 0.0), np.where(in_skull, v, 0.0)
         canvas.paint(
-            box, alpha, colour, inside, label=label, owner=OWNER["head"], part=part, u=u, v=v
+            box,
+            shape.alpha,
+            colour,
+            is_face | is_hair,
+            label=label,
+            owner=OWNER["head"],
+            part=part,
+            u=u,
+            v=v,
         )
 
     def _face_features(self, box, colour: np.ndarray, is_face: np.ndarray) -> np.ndarray:
@@ -773,7 +745,7 @@ class PersonPainter:
         if self.id.hair_style != "long":
             return
         h = self.head
-        centre, aw, _ = self._head_frame()
+        centre, aw, _ = head_frame(h)
         behind = -math.sin(h.yaw) * 0.35 * aw * h.right()
         top = centre + h.up() * 0.2 * aw + behind
         chin = np.array([h.cx, h.cy]) - h.up() * h.radius
@@ -784,7 +756,7 @@ class PersonPainter:
         if self.id.hair_style != "bun":
             return
         h = self.head
-        centre, aw, ah = self._head_frame()
+        centre, aw, ah = head_frame(h)
         c = centre + h.up() * 0.95 * ah - math.sin(h.yaw) * 0.45 * aw * h.right()
         self.limb_like_hair(
             canvas, c, c + h.up() * 0.05 * aw, 0.42 * h.radius, 0.42 * h.radius, "bun"
@@ -793,26 +765,23 @@ class PersonPainter:
     def limb_like_hair(
         self, canvas: Canvas, a: np.ndarray, b: np.ndarray, ra: float, rb: float, name: str
     ) -> None:
-        reach = max(ra, rb) + 2
-        box = canvas.box(
-            min(a[0], b[0]) - reach,
-            max(a[0], b[0]) + reach,
-            min(a[1], b[1]) - reach,
-            max(a[1], b[1]) + reach,
-        )
-        if box is None:
+        cap = capsule(canvas, a, b, ra, rb)
+        if cap is None:
             return
-        f = segment_field(box, a, b)
-        radius = np.float32(ra) + np.float32(rb - ra) * f.t
-        excess = radius - f.dist
-        alpha = coverage(excess)
-        inside = excess >= 0
-        perp = np.clip(f.side / radius, -1, 1)
+        perp = cap.perp
         strands = (0.88 + 0.12 * np.sin(perp * 17.0))[..., None]
         colour = self.id.hair_colour * strands * self._shade(perp)
         # Hair over the back hides the body surface: no DensePose under it.
         canvas.paint(
-            box, alpha, colour, inside, label=HAIR, owner=OWNER[name], part=0, u=0.0, v=0.0
+            cap.box,
+            coverage(cap.excess),
+            colour,
+            cap.excess >= 0,
+            label=HAIR,
+            owner=OWNER[name],
+            part=0,
+            u=0.0,
+            v=0.0,
         )
 
     # -- order ----------------------------------------------------------------------
@@ -827,7 +796,7 @@ class PersonPainter:
             (0.3, self.neck),
             (0.39, lambda c: self.ear(c, "r")),
             (0.39, lambda c: self.ear(c, "l")),
-            (0.4, self.head_shape),
+            (0.4, self.paint_head),
             (0.4 - 0.05 * math.cos(self.head.yaw), self.bun),
         ]
         for side, lam in (("r", 1.0), ("l", -1.0)):

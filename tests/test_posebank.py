@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from common.deepfashion import parse_flat
+from synth.config import PoseJitterConfig
 from synth.head import HeadPose, face_keypoints, fit_head
 from synth.posebank import (
     BANK_PATH,
@@ -14,16 +15,7 @@ from synth.posebank import (
     torso_length,
 )
 
-NO_JITTER = dict(
-    scale_range=(1.0, 1.0),
-    rotation_deg=0.0,
-    shift_fraction=(0.0, 0.0),
-    arm_deg=0.0,
-    leg_deg=0.0,
-    joint_noise=0.0,
-    head_yaw_deg=0.0,
-    head_roll_deg=0.0,
-)
+STILL = PoseJitterConfig.still()
 
 
 def test_committed_bank_is_sane():
@@ -77,39 +69,14 @@ def test_head_fit_recovers_a_known_head(yaw, n_seen):
 
 def test_jitter_is_seeded_and_flips_mirror_the_head():
     row = read_bank()[0]
-    a = jitter_pose(
-        row,
-        np.random.default_rng(3),
-        size=(256, 176),
-        flip=False,
-        scale_range=(0.9, 1.1),
-        rotation_deg=3,
-        shift_fraction=(0.05, 0.03),
-        arm_deg=8,
-        leg_deg=3,
-        joint_noise=0.01,
-        head_yaw_deg=8,
-        head_roll_deg=3,
-    )
-    b = jitter_pose(
-        row,
-        np.random.default_rng(3),
-        size=(256, 176),
-        flip=False,
-        scale_range=(0.9, 1.1),
-        rotation_deg=3,
-        shift_fraction=(0.05, 0.03),
-        arm_deg=8,
-        leg_deg=3,
-        joint_noise=0.01,
-        head_yaw_deg=8,
-        head_roll_deg=3,
-    )
+    jitter = PoseJitterConfig(flip_probability=0.5)
+    a = jitter_pose(row, np.random.default_rng(3), jitter, size=(256, 176))
+    b = jitter_pose(row, np.random.default_rng(3), jitter, size=(256, 176))
     np.testing.assert_array_equal(a.keypoints, b.keypoints)
-    plain = jitter_pose(row, np.random.default_rng(0), size=(256, 176), flip=False, **NO_JITTER)
+    plain = jitter_pose(row, np.random.default_rng(0), STILL, size=(256, 176))
     np.testing.assert_allclose(plain.keypoints, row.keypoints, atol=1e-3)
-    half = jitter_pose(row, np.random.default_rng(0), size=(128, 88), flip=False, **NO_JITTER)
+    half = jitter_pose(row, np.random.default_rng(0), STILL, size=(128, 88))
     np.testing.assert_allclose(half.keypoints, (row.keypoints + 0.5) / 2 - 0.5, atol=1e-3)
-    flipped = jitter_pose(row, np.random.default_rng(0), size=(256, 176), flip=True, **NO_JITTER)
+    flipped = jitter_pose(row, np.random.default_rng(0), STILL, size=(256, 176), flip=True)
     assert flipped.head.yaw == pytest.approx(-row.head.yaw)
     np.testing.assert_allclose(flipped.keypoints[5, 0], 175 - row.keypoints[2, 0], atol=1e-3)

@@ -5,7 +5,7 @@ import pytest
 from scipy.spatial import cKDTree
 
 from parsing.labels import ADGAN_INDEX, CELEBAMASK_CLASSES
-from synth.config import SynthConfig
+from synth.config import PoseJitterConfig, SynthConfig
 from synth.faces import render_face
 from synth.identity import sample_identity
 from synth.posebank import jitter_pose, read_bank
@@ -16,20 +16,8 @@ GARMENTS = [ADGAN_INDEX[n] for n in ("upper_clothes", "pants", "skirt")]
 
 
 def _pose(cfg, row_index, seed, flip=False):
-    p = cfg.pose
     return jitter_pose(
-        BANK[row_index],
-        np.random.default_rng(seed),
-        size=cfg.size,
-        flip=flip,
-        scale_range=p.scale_range,
-        rotation_deg=p.rotation_deg,
-        shift_fraction=p.shift_fraction,
-        arm_deg=p.arm_deg,
-        leg_deg=p.leg_deg,
-        joint_noise=p.joint_noise,
-        head_yaw_deg=p.head_yaw_deg,
-        head_roll_deg=p.head_roll_deg,
+        BANK[row_index], np.random.default_rng(seed), cfg.pose, size=cfg.size, flip=flip
     )
 
 
@@ -224,16 +212,7 @@ def test_synthetic_charts_run_like_real_densepose(shared_data):
 
     folder = shared_data / "real-formats" / "densepose-iuv-fashion"
     cfg = SynthConfig()
-    still = dict(
-        scale_range=(1, 1),
-        rotation_deg=0,
-        shift_fraction=(0, 0),
-        arm_deg=0,
-        leg_deg=0,
-        joint_noise=0,
-        head_yaw_deg=0,
-        head_roll_deg=0,
-    )
+    still = PoseJitterConfig.still()
     agree = total = 0
     for view, name in (
         ("front", "fashionWOMENDressesid0000262902_1front_iuv.png"),
@@ -244,7 +223,7 @@ def test_synthetic_charts_run_like_real_densepose(shared_data):
         synth = {}
         for k, row in enumerate(rows):
             ident = sample_identity(k, "train", np.random.default_rng(k), cfg)
-            pose = jitter_pose(row, np.random.default_rng(0), size=cfg.size, flip=False, **still)
+            pose = jitter_pose(row, np.random.default_rng(0), still, size=cfg.size)
             out = render_person(ident, pose, cfg, np.random.default_rng(k))
             for part, c in _chart_correlations(out.parts, out.u, out.v).items():
                 synth.setdefault(part, []).append(c)
