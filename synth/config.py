@@ -96,6 +96,7 @@ class GarmentConfig:
     skirt_flare_range: tuple[float, float] = (0.05, 0.6)
     tile_size: int = 64  # texture tile side in texels
     tile_period_range: tuple[float, float] = (0.25, 0.7)  # tile side in L
+    fold_strength_range: tuple[float, float] = (0.08, 0.3)  # shading depth of fabric folds
 
 
 @dataclass
@@ -111,12 +112,15 @@ class HairConfig:
 
 @dataclass
 class BackgroundConfig:
+    """The scene around the person: backdrop, shadow and the light's side."""
+
     clutter_probability: float = 0.3
     clutter_shapes: tuple[int, int] = (6, 16)
     clutter_blur_range: tuple[float, float] = (0.5, 2.5)  # depth of field, pixels at 256 px
     floor_probability: float = 0.5
     shadow_probability: float = 0.6
     lightness_range: tuple[float, float] = (0.78, 0.99)  # studio backgrounds
+    light_strength_range: tuple[float, float] = (0.05, 0.35)  # side light on the person
 
 
 @dataclass

@@ -14,10 +14,10 @@ import numpy as np
 
 from parsing.labels import CELEBAMASK_CLASSES
 from synth.config import SynthConfig
-from synth.head import HeadPose, head_frame, head_shape, surface_point
+from synth.head import HeadPose, head_frame, head_shape, skull_normal, surface_point
 from synth.identity import Identity
 from synth.raster import Box, Canvas, capsule, coverage, ellipse_box, ellipse_field
-from synth.scene import apply_camera, background
+from synth.scene import apply_camera, background, light
 from synth.textures import FABRIC_COLOURS, pick_colour
 
 C = {name: i for i, name in enumerate(CELEBAMASK_CLASSES)}
@@ -204,6 +204,7 @@ class FacePainter:
             shape.alpha,
             colour,
             face | shape.is_hair,
+            normal=skull_normal(skull, h),
             label=label,
             owner=0,
             part=0,
@@ -308,7 +309,7 @@ def render_face(
     canvas = Canvas(size, size)
     FacePainter(identity, head, rng, cfg).paint(canvas)
     bg = background(rng, size, size, cfg.background)
-    scene = bg * (1.0 - canvas.alpha[..., None]) + canvas.rgb
+    scene = bg * (1.0 - canvas.alpha[..., None]) + light(rng, canvas, cfg.background)
     image = apply_camera(rng, scene, cfg.camera)
     quality = int(
         rng.integers(cfg.camera.jpeg_quality_range[0], cfg.camera.jpeg_quality_range[1] + 1)

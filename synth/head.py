@@ -205,3 +205,10 @@ def head_shape(canvas: Canvas, head: HeadPose, hair_style: str) -> HeadShape | N
     return HeadShape(
         box, skull, theta, in_skull, is_face, (in_skull | hair_volume) & ~is_face, alpha
     )
+
+
+def skull_normal(skull: EllipseField, head: HeadPose) -> np.ndarray:
+    """Image-plane normal [h, w, 2] of the skull ellipsoid (for lighting)."""
+    scale = np.minimum(1.0, 1.0 / np.maximum(skull.rho, 1e-6))[..., None]
+    right, up = head.right().astype(np.float32), head.up().astype(np.float32)
+    return (skull.xn[..., None] * right + skull.yn[..., None] * up) * scale

@@ -165,6 +165,7 @@ def _texture(
         _choose(rng, patterns),
         tile_size=g.tile_size,
         period=float(rng.uniform(*g.tile_period_range)),
+        fold_strength_range=g.fold_strength_range,
     )
 
 

@@ -48,6 +48,8 @@ class Canvas:
         self.u = np.zeros((height, width), np.float32)
         self.v = np.zeros((height, width), np.float32)
         self.owner = np.zeros((height, width), np.int16)
+        # Image-plane part of the surface normal (x, y): lights the person when composited.
+        self.normal = np.zeros((height, width, 2), np.float32)
 
     def box(self, xmin: float, xmax: float, ymin: float, ymax: float) -> Box | None:
         x0, x1 = max(int(np.floor(xmin)), 0), min(int(np.ceil(xmax)) + 1, self.width)
@@ -69,9 +71,11 @@ class Canvas:
         u: np.ndarray | float,
         v: np.ndarray | float,
         iuv_mask: np.ndarray | None = None,
+        normal: np.ndarray | None = None,
     ) -> None:
         """Composite one shape over the layer; ground truth where `inside` (DensePose only
-        where `iuv_mask`, default `inside`: a loose garment keeps the body's IUV below)."""
+        where `iuv_mask`, default `inside`: a loose garment keeps the body's IUV below).
+        `normal` [h, w, 2] is the surface normal's image-plane part (None: facing us)."""
         ys, xs = box.slices
         rgb = self.rgb[ys, xs]
         delta = colour - rgb  # rgb += (colour - rgb) * alpha, with one temporary
@@ -85,6 +89,7 @@ class Canvas:
         np.copyto(self.part[ys, xs], np.asarray(part, np.uint8), where=where)
         np.copyto(self.u[ys, xs], np.asarray(u, np.float32), where=where)
         np.copyto(self.v[ys, xs], np.asarray(v, np.float32), where=where)
+        np.copyto(self.normal[ys, xs], 0.0 if normal is None else normal, where=inside[..., None])
 
 
 @dataclass
@@ -113,6 +118,19 @@ def segment_field(box: Box, a: np.ndarray, b: np.ndarray) -> SegmentField:
     dist = np.sqrt(cx * cx + cy * cy)
     side = (cx * -dy + cy * dx) / np.float32(length)
     return SegmentField(t_raw, t, dist, side, length)
+
+
+def across_normal(
+    a: np.ndarray, b: np.ndarray, perp: np.ndarray, flatness: float = 1.0
+) -> np.ndarray:
+    """Image-plane normal [h, w, 2] of a round shape along a-b: `perp` (-1..1 across it)
+    times the unit vector across, scaled down by `flatness` for flatter bodies."""
+    dx, dy = float(b[0] - a[0]), float(b[1] - a[1])
+    k = flatness / max(float(np.hypot(dx, dy)), 1e-6)
+    out = np.empty((*perp.shape, 2), np.float32)
+    np.multiply(perp, np.float32(-dy * k), out=out[..., 0])
+    np.multiply(perp, np.float32(dx * k), out=out[..., 1])
+    return out
 
 
 def segment_box(canvas: Canvas, a: np.ndarray, b: np.ndarray, reach: float) -> Box | None:

@@ -34,19 +34,21 @@ from synth.head import (
     face_keypoints,
     head_frame,
     head_shape,
+    skull_normal,
     surface_point,
 )
 from synth.identity import Identity
 from synth.posebank import PoseSample
 from synth.raster import (
     Canvas,
+    across_normal,
     capsule,
     coverage,
     ellipse_box,
     ellipse_field,
     segment_field,
 )
-from synth.scene import apply_camera, background, cast_shadow
+from synth.scene import apply_camera, background, cast_shadow, light
 from synth.textures import Texture
 
 PANTS, HAIR, SKIRT, FACE, UPPER, ARMS, LEGS = (
@@ -283,18 +285,28 @@ class PersonPainter:
         shade = self._shade(perp)
         colour = np.broadcast_to(self.skin, (*t.shape, 3)) * shade
         label = np.full(t.shape, skin_label, np.uint8)
+        seen = alpha > 0
         for k, c in enumerate(coverings):
-            m = which == k
+            m = (which == k) & seen
             if not m.any():
                 continue
             back = 0.0 if self.facing > 0 else c.circumference
-            tex = c.texture.sample(r * c.circumference + back + c.offset, t * c.length + c.offset)
-            colour = np.where(m[..., None], tex * shade, colour)
+            gx = r[m] * c.circumference + (back + c.offset)
+            colour[m] = c.texture.sample(gx, t[m] * c.length + c.offset) * shade[m]
             label[m] = c.label
         part = parts[0] if self.facing > 0 else parts[1]
         u, v = chart_uv(part, t, r)
         canvas.paint(
-            box, alpha, colour, inside, label=label, owner=OWNER[name], part=part, u=u, v=v
+            box,
+            alpha,
+            colour,
+            inside,
+            label=label,
+            owner=OWNER[name],
+            part=part,
+            u=u,
+            v=v,
+            normal=across_normal(a, b, perp),
         )
 
     def _sleeves(self, side: str) -> tuple[tuple[Covering, ...], tuple[Covering, ...]]:
@@ -505,23 +517,33 @@ class PersonPainter:
         label = np.full(t.shape, FACE, np.uint8)
         gx = r * 0.7 * self.id.shoulders + (0.0 if self.facing > 0 else 10.0)
         gy = tc * 1.25
-        top_colour = up.texture.sample(gx, gy)
-        if up.decal is not None and self.facing > 0:
-            top_colour = self._decal(up.decal, top_colour, r, tc, a_sh)
+        seen = alpha > 0
         cover_upper = upper & ~neck_skin & ~shoulder_skin
-        colour = np.where(cover_upper[..., None], top_colour * shade, colour)
+        m = cover_upper & seen
+        top_colour = up.texture.sample(gx[m], gy[m])
+        if up.decal is not None and self.facing > 0:
+            top_colour = self._decal(up.decal, top_colour, r[m], tc[m], a_sh)
+        colour[m] = top_colour * shade[m]
         label[cover_upper] = UPPER
         label[shoulder_skin & upper] = ARMS
         if low is not None:
             lower = (tc >= waistband) & ~cover_upper
-            lower_label = SKIRT if low.kind == "skirt" else PANTS
-            low_colour = low.texture.sample(gx + 20.0, gy + 20.0)
-            colour = np.where(lower[..., None], low_colour * shade, colour)
-            label[lower] = lower_label
+            m = lower & seen
+            colour[m] = low.texture.sample(gx[m] + 20.0, gy[m] + 20.0) * shade[m]
+            label[lower] = SKIRT if low.kind == "skirt" else PANTS
         part = 2 if self.facing > 0 else 1
         u, v = chart_uv(part, tc, r)
         canvas.paint(
-            box, alpha, colour, inside, label=label, owner=OWNER["torso"], part=part, u=u, v=v
+            box,
+            alpha,
+            colour,
+            inside,
+            label=label,
+            owner=OWNER["torso"],
+            part=part,
+            u=u,
+            v=v,
+            normal=across_normal(top, bottom, perp, 0.7),
         )
         self._profile = p
 
@@ -617,6 +639,7 @@ class PersonPainter:
             u=u,
             v=v,
             iuv_mask=inside & bare,
+            normal=across_normal(start, end, perp, 0.6),
         )
 
     # -- neck, head, hair ------------------------------------------------------------
@@ -639,7 +662,16 @@ class PersonPainter:
         part, u, v = head_uv(theta, 0.12 * (1.0 - f.t))
         colour = np.broadcast_to(self.skin * 0.93, (*f.t.shape, 3)) * self._shade(perp)
         canvas.paint(
-            box, alpha, colour, inside, label=FACE, owner=OWNER["neck"], part=part, u=u, v=v
+            box,
+            alpha,
+            colour,
+            inside,
+            label=FACE,
+            owner=OWNER["neck"],
+            part=part,
+            u=u,
+            v=v,
+            normal=across_normal(chin, base, perp),
         )
 
     def paint_head(self, canvas: Canvas) -> None:
@@ -670,6 +702,7 @@ class PersonPainter:
             part=part,
             u=u,
             v=v,
+            normal=skull_normal(shape.skull, self.head),
         )
 
     def _face_features(self, box, colour: np.ndarray, is_face: np.ndarray) -> np.ndarray:
@@ -782,6 +815,7 @@ class PersonPainter:
             part=0,
             u=0.0,
             v=0.0,
+            normal=across_normal(a, b, perp),
         )
 
     # -- order ----------------------------------------------------------------------
@@ -854,7 +888,7 @@ def render_person(
     visible_kp = np.where((vis == 2)[:, None], keypoints, -1.0).astype(np.float32)
     bg = background(rng, height, width, cfg.background)
     bg = cast_shadow(rng, bg, canvas.alpha, cfg.background)
-    scene = bg * (1.0 - canvas.alpha[..., None]) + canvas.rgb
+    scene = bg * (1.0 - canvas.alpha[..., None]) + light(rng, canvas, cfg.background)
     photo = apply_camera(rng, scene, cfg.camera)
     quality = int(
         rng.integers(cfg.camera.jpeg_quality_range[0], cfg.camera.jpeg_quality_range[1] + 1)

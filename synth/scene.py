@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from synth.config import BackgroundConfig, CameraConfig
+from synth.raster import Canvas
 from synth.textures import FABRIC_COLOURS, make_texture
 
 
@@ -94,6 +95,16 @@ def background(
     if rng.random() < cfg.clutter_probability:
         return cluttered_background(rng, height, width, cfg)
     return studio_background(rng, height, width, cfg)
+
+
+def light(rng: np.random.Generator, canvas: Canvas, cfg: BackgroundConfig) -> np.ndarray:
+    """The person layer lit from a random side: brighter where the surface normal faces
+    the light. Colours in `canvas.rgb` (albedo and cylinder shading) stay untouched."""
+    strength = np.float32(rng.uniform(*cfg.light_strength_range))
+    angle = rng.uniform(0.0, 2.0 * np.pi)
+    direction = np.array([np.cos(angle), np.sin(angle)], np.float32) * strength
+    gain = 1.0 + canvas.normal @ direction  # [H, W]
+    return canvas.rgb * gain[..., None]
 
 
 def cast_shadow(

@@ -127,22 +127,40 @@ class Texture:
     pattern: str
     tile: np.ndarray
     period: float
+    # Fabric folds: smooth shading [F, F] in -0.5..0.5, one tile per `fold_period` L across
+    # and three along the garment (folds hang along it), scaled by `fold_strength`.
+    folds: np.ndarray | None = None
+    fold_period: float = 1.0
+    fold_strength: float = 0.0
 
     def __post_init__(self) -> None:
-        size = self.tile.shape[0]
-        if size & (size - 1) or self.tile.shape[1] != size:
-            raise ValueError(
-                f"texture tiles are square with a power-of-two side, got {self.tile.shape[:2]}"
-            )
+        for tile in (self.tile, self.folds):
+            if tile is None:
+                continue
+            size = tile.shape[0]
+            if size & (size - 1) or tile.shape[1] != size:
+                raise ValueError(
+                    f"texture tiles are square with a power-of-two side, got {tile.shape[:2]}"
+                )
+
+    @staticmethod
+    def _lookup(
+        tile: np.ndarray, gx: np.ndarray, gy: np.ndarray, period_x: float, period_y: float
+    ) -> np.ndarray:
+        size = tile.shape[0]
+        sx, sy = np.float32(size / period_x), np.float32(size / period_y)
+        # Garment coordinates are >= -1000 L; the offset keeps the truncation a floor.
+        ix = (gx * sx + np.float32(1000.0) * sx).astype(np.int32) & (size - 1)
+        iy = (gy * sy + np.float32(1000.0) * sy).astype(np.int32) & (size - 1)
+        return tile[iy, ix]
 
     def sample(self, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
-        """Colour [..., 3] at garment coordinates (gx across, gy along, in L; >= -1000)."""
-        size = self.tile.shape[0]
-        scale = np.float32(size / self.period)
-        offset = np.float32(1000.0 * scale)  # keeps the truncation a floor
-        ix = (gx * scale + offset).astype(np.int32) & (size - 1)
-        iy = (gy * scale + offset).astype(np.int32) & (size - 1)
-        return self.tile[iy, ix]
+        """Colour [..., 3] at garment coordinates (gx across, gy along, in L)."""
+        colour = self._lookup(self.tile, gx, gy, self.period, self.period)
+        if self.folds is None or self.fold_strength == 0:
+            return colour
+        fold = self._lookup(self.folds, gx, gy, self.fold_period, 3.0 * self.fold_period)
+        return colour * (1.0 + np.float32(self.fold_strength) * fold)[..., None]
 
 
 def _seamless_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
@@ -165,7 +183,12 @@ def _two_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_texture(
-    rng: np.random.Generator, pattern: str, *, tile_size: int, period: float
+    rng: np.random.Generator,
+    pattern: str,
+    *,
+    tile_size: int,
+    period: float,
+    fold_strength_range: tuple[float, float] = (0.0, 0.0),
 ) -> Texture:
     """A texture tile of the named pattern with random colours and proportions."""
     t = tile_size
@@ -202,7 +225,15 @@ def make_texture(
         )
     grain = 1.0 + 0.035 * (_seamless_noise(rng, t, t // 4) - 0.5)  # fabric weave
     tile = (base * (1 - mask[..., None]) + accent * mask[..., None]) * grain[..., None]
-    return Texture(pattern, np.clip(tile, 0, 1).astype(np.float32), period)
+    folds = _seamless_noise(rng, 32, int(rng.integers(3, 6))) - 0.5
+    return Texture(
+        pattern,
+        np.clip(tile, 0, 1).astype(np.float32),
+        period,
+        folds=folds,
+        fold_period=float(rng.uniform(0.3, 0.8)),
+        fold_strength=float(rng.uniform(*fold_strength_range)),
+    )
 
 
 def make_decal(rng: np.random.Generator, size: int = 32) -> np.ndarray:
