@@ -1,0 +1,151 @@
+"""Checkpoints and released weights: `.safetensors` tensors with a JSON config beside them.
+
+A checkpoint is a folder:
+
+    <name>.safetensors    one file per module (model, G, D, EMA, ...), saved unwrapped
+    config.json           what built them: {"modules": {name: {"class", "config"}}, ...}
+    training_state.pt     optimisers, schedulers, RNG, data position (training only)
+
+Nothing is ever unpickled: weights are safetensors and the training state is loaded with
+`torch.load(weights_only=True)`, so a checkpoint from a stranger cannot run code. A folder
+is written under a temporary name and renamed into place, so a crash leaves no half-written
+checkpoint. Loading compares every key and shape and names the file and tensors that differ.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from common.fileio import atomic_path, write_json
+
+CONFIG_FILE = "config.json"
+STATE_FILE = "training_state.pt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message names the file and what is wrong."""
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The plain module inside DistributedDataParallel and/or torch.compile wrappers."""
+    while True:
+        if hasattr(module, "_orig_mod"):  # torch.compile
+            module = module._orig_mod
+        elif isinstance(module, nn.parallel.DistributedDataParallel):
+            module = module.module
+        else:
+            return module
+
+
+def save_weights(
+    path: str | os.PathLike[str], module: nn.Module, *, dtype: torch.dtype | None = None
+) -> None:
+    """Write a module's state dict as safetensors, atomically (optionally cast floats)."""
+    tensors = {}
+    for key, value in unwrap(module).state_dict().items():
+        value = value.detach().to("cpu")
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        tensors[key] = value.clone().contiguous()  # clone: safetensors refuses shared storage
+    with atomic_path(path) as tmp:
+        save_file(tensors, os.fspath(tmp))
+
+
+def read_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such weights file")
+    try:
+        return load_file(os.fspath(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable .safetensors file ({exc})") from None
+
+
+def check_state_dict(
+    expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], *, name: str
+) -> None:
+    """Raise CheckpointError listing missing keys, unexpected keys and shape mismatches."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    shapes = [
+        f"{k}: file {tuple(found[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in sorted(set(expected) & set(found))
+        if tuple(found[k].shape) != tuple(expected[k].shape)
+    ]
+    problems = []
+    for title, items in (("missing", missing), ("unexpected", unexpected), ("shape", shapes)):
+        if items:
+            more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
+            problems.append(f"{title}: {'; '.join(items[:5])}{more}")
+    if problems:
+        raise CheckpointError(f"{name} does not fit the model: " + " | ".join(problems))
+
+
+def load_weights(path: str | os.PathLike[str], module: nn.Module) -> nn.Module:
+    """Load safetensors weights into `module` after checking every key and shape."""
+    target = unwrap(module)
+    found = read_weights(path)
+    expected = target.state_dict()
+    check_state_dict(expected, found, name=os.fspath(path))
+    converted = {k: v.to(expected[k].dtype) for k, v in found.items()}
+    target.load_state_dict(converted, strict=True)
+    return module
+
+
+def save_checkpoint(
+    folder: str | os.PathLike[str],
+    modules: dict[str, nn.Module],
+    config: dict[str, Any],
+    *,
+    state: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
+) -> Path:
+    """Write a checkpoint folder atomically; `config` is stored as config.json."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for name, module in modules.items():
+            save_weights(tmp / f"{name}.safetensors", module, dtype=dtype)
+        write_json(tmp / CONFIG_FILE, config)
+        if state is not None:
+            with atomic_path(tmp / STATE_FILE) as path:
+                torch.save(state, path)
+        os.chmod(tmp, 0o755)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def read_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(folder) / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{folder}: not a checkpoint folder (no {CONFIG_FILE})")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: not valid JSON ({exc})") from None
+
+
+def load_training_state(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(folder) / STATE_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{folder}: no {STATE_FILE}; a release cannot resume training")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle refuses anything that is not plain data
+        raise CheckpointError(f"{path}: not a safe training state ({exc})") from None
