@@ -1,55 +1,111 @@
 """Training entry point: `python train.py --config configs/X.yaml [key=value ...]`.
 
-Thin by design: it reads the config's `task` and hands over to that task's trainer. The
-trainers (keypoints, parsing, densepose, adgan) land with their packages; until then this
-says so and exits with status 2.
+Thin by design: it reads the config's `task`, builds that task's typed config (an unknown
+key is an error that lists the valid ones), checks the inputs, and hands over to the
+shared loop (`common.training.Trainer`). Runs land in `runs/<task>/<NNNNN>-<config name>/`
+with the resolved config beside the checkpoints; `--resume RUN` continues one exactly.
+Multi-GPU and multi-node: `torchrun --nproc_per_node N train.py --config ...`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
 from pathlib import Path
 
-from common.config import ConfigError, apply_overrides, load_yaml
+import yaml
 
-# Task name -> "module:function" of its trainer; each model package adds its own.
-TRAINERS: dict[str, str] = {}
-PLANNED = {"keypoints": "issue 3", "parsing": "issue 4", "densepose": "issue 4", "adgan": "issue 5"}
+from common.checkpoint import CheckpointError
+from common.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from common.fileio import write_text
+from common.training import Trainer, TrainingError, find_checkpoint, new_run_dir
+
+# Task name -> "module:TaskClass"; the class has a `Config` dataclass.
+TASKS: dict[str, str] = {"keypoints": "keypoints.task:KeypointsTask"}
+PLANNED = {"parsing": "issue 4", "densepose": "issue 4", "adgan": "issue 5"}
+
+
+def load_task(config_path: Path, overrides: list[str]):
+    data = apply_overrides(load_yaml(config_path), overrides)
+    name = data.get("task")
+    if name not in TASKS:
+        if name in PLANNED:
+            raise ConfigError(
+                f"training task {name!r} is not available yet (it lands with "
+                f"{PLANNED[name]}); available now: {', '.join(sorted(TASKS))}"
+            )
+        raise ConfigError(
+            f"{config_path}: 'task' must be one of "
+            f"{', '.join(sorted(set(TASKS) | set(PLANNED)))}, got {name!r}"
+        )
+    module_name, class_name = TASKS[name].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    try:
+        config = from_dict(cls.Config, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{config_path}: {exc}") from None
+    return cls(config), config
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train a model of the pipeline.")
     parser.add_argument("--config", required=True, type=Path, help="configs/<task>-*.yaml")
     parser.add_argument("--resume", type=Path, help="a run folder or checkpoint to continue")
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="where runs go")
     parser.add_argument(
-        "--dry-run", action="store_true", help="validate the config and exit before anything heavy"
+        "--dry-run", action="store_true", help="validate the config and the data, then exit"
     )
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     try:
-        config = apply_overrides(load_yaml(args.config), args.overrides)
-    except ConfigError as exc:
+        task, config = load_task(args.config, args.overrides)
+        task.check()
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    task = config.get("task")
-    if task not in TRAINERS:
-        known = sorted(set(TRAINERS) | set(PLANNED))
-        if task in PLANNED:
-            print(
-                f"error: training task {task!r} is not available yet (it lands with "
-                f"{PLANNED[task]}); available now: {', '.join(TRAINERS) or 'none'}",
-                file=sys.stderr,
-            )
+    resolved = yaml.safe_dump(to_dict(config), sort_keys=False)
+    if args.dry_run:
+        print(resolved, end="")
+        print(f"ok: {args.config} is a valid {task.name} config")
+        return 0
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    try:
+        if args.resume is not None:
+            checkpoint = find_checkpoint(args.resume)
+            run_dir = checkpoint.parent.parent
         else:
-            print(
-                f"error: {args.config}: 'task' must be one of {', '.join(known)}, got {task!r}",
-                file=sys.stderr,
-            )
-        return 2
-    module_name, function = TRAINERS[task].split(":")
-    module = __import__(module_name, fromlist=[function])
-    return int(getattr(module, function)(config, resume=args.resume, dry_run=args.dry_run) or 0)
+            checkpoint = None
+            run_dir = _run_dir(args.runs, task.name, args.config.stem, config.train)
+        if main_process:
+            write_text(run_dir / "config.yaml", resolved)
+        result = Trainer(task, config.train, run_dir, to_dict(config)).run(resume=checkpoint)
+    except (CheckpointError, TrainingError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if main_process:
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items())
+        print(
+            f"{task.name}: step {result['step']} in {result['minutes']:.1f} min"
+            f"{' (stopped: ' + result['stopped'] + ')' if result['stopped'] else ''}; "
+            f"checkpoint {result['checkpoint']}; {metrics or 'no metrics'}"
+        )
+    return 0
+
+
+def _run_dir(root: Path, task: str, label: str, train_config) -> Path:
+    """A new numbered run folder; under torchrun, rank 0 makes it and tells the others."""
+    import torch.distributed as dist
+
+    from common.training import make_context
+
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return new_run_dir(root, task, label)
+    ctx = make_context(train_config, root)  # joins the process group the run will use
+    holder = [str(new_run_dir(root, task, label)) if ctx.is_main else ""]
+    dist.broadcast_object_list(holder, src=0)
+    return Path(holder[0])
 
 
 if __name__ == "__main__":

@@ -68,6 +68,8 @@ def _open(src: ImageSource, name: str, max_pixels: int, max_side: int) -> Image.
                 raise ImageError(f"{name}: too many pixels to decode safely ({exc})") from None
             except UnidentifiedImageError:
                 raise ImageError(f"{name}: not an image format that can be read") from None
+            except (OSError, SyntaxError, ValueError, EOFError) as exc:
+                raise ImageError(f"{name}: truncated or corrupt image data ({exc})") from None
         width, height = img.size
         if width < 1 or height < 1:
             raise ImageError(f"{name}: empty image ({width}x{height})")

@@ -33,9 +33,12 @@ def test_infer_swap_argument_is_validated(tmp_path, capsys):
 
 def test_train_explains_unavailable_and_unknown_tasks(tmp_path, capsys):
     config = tmp_path / "k.yaml"
-    config.write_text("task: keypoints\n")
+    config.write_text("task: parsing\n")
     assert train.main(["--config", str(config)]) == 2
-    assert "issue 3" in capsys.readouterr().err
+    assert "issue 4" in capsys.readouterr().err
+    config.write_text("task: keypoints\nmodel:\n  backbone_name: resnet18\n")
+    assert train.main(["--config", str(config)]) == 2
+    assert "unknown key(s) 'backbone_name'" in capsys.readouterr().err
     config.write_text("task: dancing\n")
     assert train.main(["--config", str(config)]) == 2
     assert "must be one of adgan, densepose, keypoints, parsing" in capsys.readouterr().err

@@ -1,0 +1,255 @@
+"""Keypoint training data: items from DeepFashion-layout folders or COCO keypoints JSON, and
+the top-down dataset with its augmentation.
+
+Every random choice of an item's augmentation comes from the item's own seed (the
+SampleKey the shared loop hands out), so an epoch looks the same whatever the number of
+loader workers, and a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from common.image_io import load_image
+from keypoints.formats import read_annotations, read_coco_keypoints
+from keypoints.heatmaps import encode
+from keypoints.skeleton import NUM_KEYPOINTS, visible
+from keypoints.transforms import (
+    Box,
+    about_centre,
+    apply_to_points,
+    box_to_input,
+    compose,
+    expand_box,
+    flip_names,
+    warp,
+)
+
+UPPER_BODY = (0, 1, 2, 3, 4, 5, 6, 7, 14, 15, 16, 17)
+LOWER_BODY = (8, 9, 10, 11, 12, 13)
+
+
+@dataclass
+class AugmentConfig:
+    """Training augmentation; all zeros/false means none."""
+
+    scale: float = 0.25  # zoom in [1 - scale, 1 + scale]
+    rotation_deg: float = 30.0
+    rotation_probability: float = 0.5
+    shift: float = 0.06  # fraction of the input size
+    flip_probability: float = 0.5
+    half_body_probability: float = 0.15  # crop to the upper or the lower body
+    colour: float = 0.3  # brightness, contrast and saturation jitter
+    hue: float = 0.04  # fraction of the colour circle
+    grayscale_probability: float = 0.05
+    blur_probability: float = 0.2
+    noise: float = 0.03  # std of pixel noise, as a fraction of full scale
+    erase_probability: float = 0.3  # an occluding rectangle (a bag, an arm, a doorframe)
+
+
+@dataclass
+class Item:
+    """One person: where the image is, the 18 keypoints in its pixels, the person box."""
+
+    path: Path
+    keypoints: np.ndarray  # [18, 2]
+    box: Box | None  # None: the whole image (DeepFashion crops)
+    name: str
+    image_id: int | None = None  # COCO image id, for OKS evaluation
+
+
+def deepfashion_items(root: str | Path, split: str) -> list[Item]:
+    """Items of a DeepFashion/ADGAN-layout folder (the real one or SynthFashion)."""
+    root = Path(root)
+    csv = root / f"fashion-resize-annotation-{split}.csv"
+    folder = root / "fashion_resize" / split
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder}: no such image folder (expected the "
+            f"DeepFashion layout: fashion_resize/{split}/*.jpg)"
+        )
+    rows = read_annotations(csv)
+    return [Item(folder / name, kp, None, name) for name, kp in rows.items()]
+
+
+def coco_items(
+    json_path: str | Path,
+    image_root: str | Path,
+    *,
+    min_keypoints: int = 1,
+    box_expand: float = 1.25,
+    aspect: float = 176 / 256,
+) -> list[Item]:
+    """Person crops of a COCO keypoints file (COCO-17 converted to our 18 points)."""
+    people = read_coco_keypoints(json_path)
+    items = []
+    for p in people:
+        if int(visible(p.keypoints).sum()) < min_keypoints or p.bbox[2] < 2 or p.bbox[3] < 2:
+            continue
+        box = expand_box(p.bbox, box_expand, aspect)
+        items.append(
+            Item(
+                Path(image_root) / p.file_name,
+                p.keypoints,
+                box,
+                f"{p.file_name}#{p.annotation_id}",
+                p.image_id,
+            )
+        )
+    return items
+
+
+def _colour_jitter(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """float32 RGB in [0, 1] -> jittered, same range."""
+    if cfg.colour > 0:
+        img = img * rng.uniform(1 - cfg.colour, 1 + cfg.colour)  # brightness
+        mean = img.mean()
+        img = (img - mean) * rng.uniform(1 - cfg.colour, 1 + cfg.colour) + mean  # contrast
+        grey = img.mean(axis=2, keepdims=True)
+        img = grey + (img - grey) * rng.uniform(1 - cfg.colour, 1 + cfg.colour)  # saturation
+    if cfg.hue > 0:
+        hsv = cv2.cvtColor(np.clip(img, 0, 1).astype(np.float32), cv2.COLOR_RGB2HSV)
+        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-cfg.hue, cfg.hue) * 360.0) % 360.0
+        img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    if rng.random() < cfg.grayscale_probability:
+        img = np.repeat(img.mean(axis=2, keepdims=True), 3, axis=2)
+    if rng.random() < cfg.blur_probability:
+        img = cv2.GaussianBlur(img, (0, 0), sigmaX=float(rng.uniform(0.3, 1.5)))
+    if cfg.noise > 0:
+        img = img + rng.normal(0.0, rng.uniform(0, cfg.noise), img.shape).astype(np.float32)
+    return np.clip(img, 0.0, 1.0).astype(np.float32)
+
+
+def _erase(img: np.ndarray, rng: np.random.Generator) -> None:
+    h, w = img.shape[:2]
+    eh, ew = int(h * rng.uniform(0.1, 0.35)), int(w * rng.uniform(0.1, 0.35))
+    y, x = int(rng.integers(0, h - eh + 1)), int(rng.integers(0, w - ew + 1))
+    img[y : y + eh, x : x + ew] = rng.random(3).astype(np.float32)
+
+
+class KeypointDataset(Dataset):
+    """Top-down samples: the person box warped into the input, heatmap targets, weights.
+
+    `missing_weight` is the loss weight of keypoints that are not annotated (occluded,
+    outside the frame): 1 teaches the network to answer "absent" with a flat heatmap,
+    0 leaves those heatmaps free.
+    """
+
+    def __init__(
+        self,
+        items: list[Item],
+        input_size: tuple[int, int],
+        *,
+        heatmap_stride: int = 4,
+        sigma: float = 2.0,
+        augment: AugmentConfig | None = None,
+        missing_weight: float = 1.0,
+    ) -> None:
+        if not items:
+            raise ValueError("no training items: is the dataset folder empty?")
+        self.items = items
+        self.input_size = tuple(input_size)
+        self.heatmap_size = (input_size[0] // heatmap_stride, input_size[1] // heatmap_stride)
+        self.sigma, self.augment, self.missing_weight = sigma, augment, missing_weight
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def matrix(
+        self,
+        item: Item,
+        image_shape: tuple[int, ...],
+        rng: np.random.Generator | None,
+    ) -> tuple[np.ndarray, bool]:
+        """Original pixels -> input pixels, and whether the sample is mirrored."""
+        height, width = image_shape[:2]
+        box = item.box or (0.0, 0.0, float(width), float(height))
+        cfg = self.augment
+        if cfg is None or rng is None:
+            return box_to_input(box, self.input_size), False
+        if rng.random() < cfg.half_body_probability:
+            part = UPPER_BODY if rng.random() < 0.5 else LOWER_BODY
+            pts = item.keypoints[list(part)]
+            pts = pts[visible(pts)]
+            if len(pts) >= 3:
+                lo, hi = pts.min(axis=0), pts.max(axis=0)
+                aspect = self.input_size[1] / self.input_size[0]
+                box = expand_box((lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]), 1.5, aspect)
+        flip = rng.random() < cfg.flip_probability
+        degrees = (
+            float(
+                np.clip(
+                    rng.normal(0, cfg.rotation_deg), -2 * cfg.rotation_deg, 2 * cfg.rotation_deg
+                )
+            )
+            if rng.random() < cfg.rotation_probability
+            else 0.0
+        )
+        H, W = self.input_size
+        outer = about_centre(
+            self.input_size,
+            scale=rng.uniform(1 - cfg.scale, 1 + cfg.scale),
+            degrees=degrees,
+            flip=flip,
+            shift=tuple(rng.uniform(-cfg.shift, cfg.shift, 2) * (W, H)),
+        )
+        return compose(outer, box_to_input(box, self.input_size)), flip
+
+    def __getitem__(self, key) -> dict[str, torch.Tensor]:
+        index, seed = (key, None) if isinstance(key, (int, np.integer)) else (key[0], key[1])
+        item = self.items[index]
+        rng = np.random.default_rng(seed) if (seed is not None and self.augment) else None
+        image = load_image(item.path)
+        matrix, flip = self.matrix(item, image.shape, rng)
+        crop = warp(image, matrix, self.input_size).astype(np.float32) / 255.0
+        keypoints = apply_to_points(matrix, item.keypoints)
+        if flip:
+            keypoints = flip_names(keypoints)
+        if rng is not None:
+            crop = _colour_jitter(crop, rng, self.augment)
+            if rng.random() < self.augment.erase_probability:
+                _erase(crop, rng)
+        target, present = encode(keypoints, self.input_size, self.heatmap_size, self.sigma)
+        weight = np.where(present, 1.0, self.missing_weight).astype(np.float32)
+        keypoints[~present] = -1.0
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))),
+            "target": torch.from_numpy(target),
+            "weight": torch.from_numpy(weight),
+            "keypoints": torch.from_numpy(keypoints),
+            "matrix": torch.from_numpy(matrix.astype(np.float32)),
+            "index": torch.tensor(index),
+        }
+
+
+def make_items(
+    source: str,
+    root: str,
+    split: str,
+    coco_json: str = "",
+    coco_images: str = "",
+    aspect: float = math.nan,
+) -> list[Item]:
+    if source == "deepfashion":
+        return deepfashion_items(root, split)
+    if source == "coco":
+        return coco_items(coco_json, coco_images, aspect=aspect)
+    raise ValueError(f"unknown keypoint data source {source!r}; valid: deepfashion, coco")
+
+
+__all__ = [
+    "NUM_KEYPOINTS",
+    "AugmentConfig",
+    "Item",
+    "KeypointDataset",
+    "coco_items",
+    "deepfashion_items",
+    "make_items",
+]

@@ -1,0 +1,169 @@
+"""Keypoints of a photo: `KeypointPredictor` and `python -m keypoints.predict`.
+
+    python -m keypoints.predict photo.jpg --checkpoint runs/keypoints/00000-x \\
+        --out pose.json --draw pose.png
+
+The photo (or a given person box) is letterboxed to the model's aspect, the network runs
+on it and on its mirror image (flip test), heatmaps are decoded with DARK, and keypoints
+go back to the photo's pixels. A keypoint whose heatmap peak is below `threshold` is
+missing; a photo without a person comes back with every keypoint missing and a low
+`person_score`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common.checkpoint import CheckpointError, load_weights, read_config
+from common.fileio import write_json
+from common.image_io import ImageError, load_image, save_image
+from common.training import find_checkpoint
+from keypoints.draw import draw_skeleton
+from keypoints.heatmaps import decode, flip_heatmaps
+from keypoints.model import PoseNet, PoseNetConfig
+from keypoints.skeleton import KEYPOINT_NAMES
+from keypoints.transforms import Box, apply_to_points, box_to_input, invert, warp
+
+LETTERBOX_FILL = (255, 255, 255)
+
+
+@dataclass
+class KeypointResult:
+    keypoints: np.ndarray  # [18, 2] in the photo's pixels, (-1, -1) where missing
+    scores: np.ndarray  # [18] heatmap peaks
+    person_score: float  # mean of the 8 best keypoint scores: low means "no person"
+
+    def to_json(self) -> dict:
+        return {
+            "names": list(KEYPOINT_NAMES),
+            "keypoints": [
+                [round(float(x), 2), round(float(y), 2), round(float(s), 4)]
+                for (x, y), s in zip(self.keypoints, self.scores, strict=True)
+            ],
+            "person_score": round(self.person_score, 4),
+        }
+
+
+def load_posenet(checkpoint: str | Path, device: str | torch.device = "cpu") -> PoseNet:
+    """A PoseNet from a checkpoint or run folder; a wrong file says what is wrong."""
+    folder = find_checkpoint(checkpoint)
+    config = read_config(folder)
+    entry = config.get("modules", {}).get("model")
+    if not entry or entry.get("class") != "PoseNet":
+        raise CheckpointError(
+            f"{folder}: not a keypoint checkpoint (its model is "
+            f"{entry.get('class') if entry else 'missing'})"
+        )
+    cfg = dict(entry["config"])
+    cfg["input_size"] = tuple(cfg["input_size"])
+    model = PoseNet(PoseNetConfig(**cfg))
+    load_weights(folder / "model.safetensors", model)
+    return model.to(device).eval()
+
+
+class KeypointPredictor:
+    def __init__(
+        self,
+        model: PoseNet,
+        *,
+        device: str | torch.device = "cpu",
+        flip_test: bool = True,
+        threshold: float = 0.2,
+        sigma: float = 2.0,
+    ) -> None:
+        self.model = model.to(device).eval()
+        self.device = torch.device(device)
+        self.flip_test, self.threshold, self.sigma = flip_test, threshold, sigma
+        self.input_size = tuple(model.config.input_size)
+
+    @classmethod
+    def from_checkpoint(
+        cls, checkpoint: str | Path, *, device: str = "cpu", **kwargs
+    ) -> KeypointPredictor:
+        return cls(load_posenet(checkpoint, device), device=device, **kwargs)
+
+    @torch.no_grad()
+    def heatmaps(self, crops: torch.Tensor) -> torch.Tensor:
+        """Crops [B, 3, H, W] in [0, 1] -> heatmaps, averaged with the mirrored pass."""
+        crops = crops.to(self.device)
+        if not self.flip_test:
+            return self.model(crops).float()
+        both = self.model(torch.cat([crops, crops.flip(-1)])).float()
+        n = crops.shape[0]
+        return 0.5 * (both[:n] + flip_heatmaps(both[n:]))
+
+    @torch.no_grad()
+    def predict_crops(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keypoints [B, 18, 2] in crop pixels and scores [B, 18]."""
+        return decode(self.heatmaps(crops), self.input_size, sigma=self.sigma)
+
+    def predict(self, image: np.ndarray, box: Box | None = None) -> KeypointResult:
+        return self.predict_many([image], [box])[0]
+
+    def predict_many(
+        self,
+        images: list[np.ndarray],
+        boxes: list[Box | None] | None = None,
+    ) -> list[KeypointResult]:
+        boxes = boxes or [None] * len(images)
+        crops, matrices = [], []
+        for image, box in zip(images, boxes, strict=True):
+            h, w = image.shape[:2]
+            m = box_to_input(box or (0.0, 0.0, float(w), float(h)), self.input_size)
+            crops.append(warp(image, m, self.input_size, LETTERBOX_FILL))
+            matrices.append(m)
+        batch = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).copy()).float() / 255
+        coords, scores = self.predict_crops(batch)
+        results = []
+        for m, c, s in zip(matrices, coords.cpu().numpy(), scores.cpu().numpy(), strict=True):
+            kp = apply_to_points(invert(m), c)
+            kp[s < self.threshold] = -1.0
+            top = np.sort(s)[::-1][:8]
+            results.append(KeypointResult(kp, s.astype(np.float32), float(top.mean())))
+        return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="18 OpenPose-COCO keypoints of the person in a photo.")
+    p.add_argument("photo", type=Path)
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="a keypoint checkpoint folder or training run folder",
+    )
+    p.add_argument("--out", type=Path, help="write keypoints as JSON")
+    p.add_argument("--draw", type=Path, help="write the photo with the skeleton drawn on it")
+    p.add_argument("--threshold", type=float, default=0.2)
+    p.add_argument("--no-flip", action="store_true", help="skip the mirrored pass")
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args(argv)
+    try:
+        image = load_image(args.photo)
+        predictor = KeypointPredictor.from_checkpoint(
+            args.checkpoint,
+            device=args.device,
+            threshold=args.threshold,
+            flip_test=not args.no_flip,
+        )
+    except (ImageError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = predictor.predict(image)
+    found = int((result.keypoints[:, 0] >= 0).sum())
+    print(f"{args.photo}: {found}/18 keypoints, person score {result.person_score:.2f}")
+    if args.out:
+        write_json(args.out, result.to_json())
+    if args.draw:
+        save_image(args.draw, draw_skeleton(image, result.keypoints))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""Training the keypoint network: `python train.py --config configs/keypoints-*.yaml`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from common.image_io import load_image
+from common.training import RunContext, TrainConfig, TrainingTask, unwrap
+from keypoints.data import AugmentConfig, Item, KeypointDataset, coco_items, deepfashion_items
+from keypoints.draw import draw_skeleton
+from keypoints.metrics import oks_ap, pckh_counts
+from keypoints.model import PoseNet, PoseNetConfig
+from keypoints.predict import KeypointPredictor
+
+
+@dataclass
+class KeypointDataConfig:
+    source: Literal["deepfashion", "coco"] = "deepfashion"
+    root: str = "data/synthfashion"  # a DeepFashion-layout folder (real or SynthFashion)
+    train_split: str = "train"
+    val_split: str = "test"
+    coco_json: str = ""  # source: coco
+    coco_images: str = ""
+    coco_val_json: str = ""
+    coco_val_images: str = ""
+    sigma: float = 2.0  # heatmap Gaussian, in heatmap cells
+    missing_weight: float = 1.0  # loss weight of absent keypoints (learn to say "none")
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class LossConfig:
+    # Pixels weigh 1 + foreground_weight * target: the few pixels of a peak are not
+    # drowned by the empty background (0 = plain MSE, as SimpleBaseline).
+    foreground_weight: float = 0.0
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    min_lr_fraction: float = 0.02  # cosine decay down to lr * this
+
+
+@dataclass
+class KeypointEvalConfig:
+    max_images: int = 400  # of the validation split (0 = all)
+    flip_test: bool = True
+    threshold: float = 0.2
+    batch_size: int = 32
+
+
+@dataclass
+class KeypointsConfig:
+    task: Literal["keypoints"] = "keypoints"
+    model: PoseNetConfig = field(default_factory=PoseNetConfig)
+    data: KeypointDataConfig = field(default_factory=KeypointDataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: KeypointEvalConfig = field(default_factory=KeypointEvalConfig)
+
+
+def heatmap_loss(
+    pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, foreground_weight: float = 0.0
+) -> torch.Tensor:
+    """Per-keypoint weighted mean squared error of heatmaps ([B, K, h, w], weight [B, K]),
+    pixels weighted 1 + foreground_weight * target."""
+    squared = (pred.float() - target) ** 2
+    if foreground_weight:
+        squared = squared * (1.0 + foreground_weight * target)
+    per_point = squared.mean(dim=(-2, -1))  # [B, K]
+    return (per_point * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def warmup_cosine(optim: OptimConfig, total_steps: int):
+    def factor(step: int) -> float:
+        if step < optim.warmup_steps:
+            return (step + 1) / optim.warmup_steps
+        progress = (step - optim.warmup_steps) / max(1, total_steps - optim.warmup_steps)
+        cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        return optim.min_lr_fraction + (1 - optim.min_lr_fraction) * cosine
+
+    return factor
+
+
+class KeypointsTask(TrainingTask):
+    name = "keypoints"
+    Config = KeypointsConfig
+
+    def __init__(self, config: KeypointsConfig) -> None:
+        self.config = config
+
+    def _items(self, split: str) -> list[Item]:
+        d = self.config.data
+        if d.source == "deepfashion":
+            return deepfashion_items(d.root, split)
+        size = self.config.model.input_size
+        if split == d.train_split:
+            return coco_items(d.coco_json, d.coco_images, aspect=size[1] / size[0])
+        return coco_items(d.coco_val_json, d.coco_val_images, aspect=size[1] / size[0])
+
+    def check(self) -> None:
+        d = self.config.data
+        if d.source == "deepfashion":
+            for split in (d.train_split, d.val_split):
+                csv = Path(d.root) / f"fashion-resize-annotation-{split}.csv"
+                if not csv.is_file():
+                    raise ValueError(
+                        f"data.root: {csv} not found (make one with "
+                        f"`python -m synth --out {d.root} ...`)"
+                    )
+        else:
+            for key in ("coco_json", "coco_images", "coco_val_json", "coco_val_images"):
+                if not Path(getattr(d, key)).exists():
+                    raise ValueError(f"data.{key}: {getattr(d, key)!r} not found")
+
+    def setup(self, ctx: RunContext) -> None:
+        cfg = self.config
+        self.model = ctx.wrap(PoseNet(cfg.model))
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+        self.opt = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": cfg.optim.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=cfg.optim.lr,
+        )
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, warmup_cosine(cfg.optim, cfg.train.steps)
+        )
+        self.train_set = KeypointDataset(
+            self._items(cfg.data.train_split),
+            cfg.model.input_size,
+            heatmap_stride=cfg.model.heatmap_stride,
+            sigma=cfg.data.sigma,
+            augment=cfg.data.augment,
+            missing_weight=cfg.data.missing_weight,
+        )
+        self._val_items: list[Item] | None = None
+
+    def dataset(self) -> Dataset:
+        return self.train_set
+
+    def train_step(self, batch: dict[str, torch.Tensor], ctx: RunContext) -> dict[str, Any]:
+        self.model.train()
+        with ctx.autocast():
+            pred = self.model(batch["image"])
+        loss = heatmap_loss(
+            pred, batch["target"], batch["weight"], self.config.loss.foreground_weight
+        )
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.schedule.step()
+        return {"loss": loss.detach() * 1000, "lr": self.schedule.get_last_lr()[0]}
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"model": self.model}
+
+    def optimizers(self) -> dict[str, Any]:
+        return {"adamw": self.opt, "schedule": self.schedule}
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": {"class": "PoseNet", "config": asdict(self.config.model)}}
+
+    def _predictor(self, ctx: RunContext) -> KeypointPredictor:
+        e = self.config.eval
+        return KeypointPredictor(
+            unwrap(self.model),
+            device=ctx.device,
+            flip_test=e.flip_test,
+            threshold=e.threshold,
+            sigma=self.config.data.sigma,
+        )
+
+    def val_items(self) -> list[Item]:
+        if self._val_items is None:
+            items = self._items(self.config.data.val_split)
+            n = self.config.eval.max_images
+            if n and len(items) > n:  # a fixed, spread-out subset
+                items = [items[i] for i in np.linspace(0, len(items) - 1, n).astype(int)]
+            self._val_items = items
+        return self._val_items
+
+    def evaluate(self, ctx: RunContext) -> dict[str, float]:
+        items = self.val_items()
+        predictor = self._predictor(ctx)
+        preds = []
+        bs = self.config.eval.batch_size
+        for start in range(0, len(items), bs):
+            chunk = items[start : start + bs]
+            images = [load_image(it.path) for it in chunk]
+            preds += predictor.predict_many(images, [it.box for it in chunk])
+        self.model.train()
+        correct, total, skipped = pckh_counts(
+            [p.keypoints for p in preds], [it.keypoints for it in items]
+        )
+        metrics = {
+            "pckh@0.5": correct / max(total, 1),
+            "pckh_points": float(total),
+            "pckh_skipped_images": float(skipped),
+        }
+        d = self.config.data
+        if d.source == "coco":
+            results = []
+            for it, p in zip(items, preds, strict=True):
+                results.append(
+                    {
+                        "image_id": it.image_id,
+                        "keypoints": p.keypoints,
+                        "scores": np.where(p.keypoints[:, 0] >= 0, p.scores, 0),
+                        "score": p.person_score,
+                    }
+                )
+            metrics.update({f"oks_{k}": v for k, v in oks_ap(d.coco_val_json, results).items()})
+        return metrics
+
+    def sample(self, ctx: RunContext) -> np.ndarray | None:
+        items = self.val_items()[:8]
+        predictor = self._predictor(ctx)
+        images = [load_image(it.path) for it in items]
+        preds = predictor.predict_many(images, [it.box for it in items])
+        self.model.train()
+        tiles = []
+        h = max(img.shape[0] for img in images)
+        for img, p in zip(images, preds, strict=True):
+            drawn = draw_skeleton(img, p.keypoints)
+            pad = np.full((h, img.shape[1], 3), 255, np.uint8)
+            pad[: img.shape[0]] = drawn
+            tiles.append(pad)
+        return np.concatenate(tiles, axis=1)

@@ -1,0 +1,104 @@
+"""Affine geometry of top-down crops: person box -> network input, and back.
+
+A 2x3 matrix maps original-image pixels to input pixels (pixel centres at integers both
+sides). Training composes it with random scale, rotation, shift and flip about the input's
+centre; prediction uses the plain box mapping (a letterbox: aspect kept, centred) and its
+inverse to put keypoints back on the photo.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from keypoints.skeleton import FLIP_PERMUTATION
+
+Box = tuple[float, float, float, float]  # x, y, w, h in pixels
+
+
+def box_to_input(box: Box, input_size: tuple[int, int]) -> np.ndarray:
+    """Matrix [2, 3] fitting `box` inside the input with its aspect kept, centred."""
+    x, y, w, h = box
+    H, W = input_size
+    scale = min(W / max(w, 1e-6), H / max(h, 1e-6))
+    cx, cy = x + w / 2 - 0.5, y + h / 2 - 0.5  # box centre in pixel-centre coordinates
+    return np.array(
+        [[scale, 0.0, (W - 1) / 2 - scale * cx], [0.0, scale, (H - 1) / 2 - scale * cy]],
+        dtype=np.float64,
+    )
+
+
+def expand_box(box: Box, factor: float, aspect: float) -> Box:
+    """Grow a box about its centre and widen or heighten it to width/height = aspect."""
+    x, y, w, h = box
+    cx, cy = x + w / 2, y + h / 2
+    w, h = w * factor, h * factor
+    if w / max(h, 1e-6) < aspect:
+        w = h * aspect
+    else:
+        h = w / aspect
+    return (cx - w / 2, cy - h / 2, w, h)
+
+
+def about_centre(
+    input_size: tuple[int, int],
+    *,
+    scale: float = 1.0,
+    degrees: float = 0.0,
+    shift: tuple[float, float] = (0.0, 0.0),
+    flip: bool = False,
+) -> np.ndarray:
+    """Matrix [3, 3] acting on input pixels: flip, rotate, scale about the centre, shift."""
+    H, W = input_size
+    c = np.array([(W - 1) / 2, (H - 1) / 2])
+    a = math.radians(degrees)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]]) * scale
+    m = np.eye(3)
+    if flip:
+        m = np.array([[-1.0, 0.0, W - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    step = np.eye(3)
+    step[:2, :2] = rot
+    step[:2, 2] = c - rot @ c + np.asarray(shift)
+    return step @ m
+
+
+def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """outer [3, 3] after inner [2, 3] -> [2, 3]."""
+    return (outer @ np.vstack([inner, [0.0, 0.0, 1.0]]))[:2]
+
+
+def invert(matrix: np.ndarray) -> np.ndarray:
+    return cv2.invertAffineTransform(np.asarray(matrix, np.float64))
+
+
+def apply_to_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Map [K, 2] points; missing ones (-1, -1) stay missing."""
+    pts = np.asarray(points, np.float64)
+    present = (pts[:, 0] >= 0) & (pts[:, 1] >= 0)
+    out = pts @ matrix[:, :2].T + matrix[:, 2]
+    out[~present] = -1.0
+    return out.astype(np.float32)
+
+
+def flip_names(points: np.ndarray) -> np.ndarray:
+    """After mirroring the image, index i must hold what was FLIP_PERMUTATION[i]."""
+    return np.asarray(points)[list(FLIP_PERMUTATION)]
+
+
+def warp(
+    image: np.ndarray,
+    matrix: np.ndarray,
+    input_size: tuple[int, int],
+    border: tuple[int, int, int] = (255, 255, 255),
+) -> np.ndarray:
+    H, W = input_size
+    return cv2.warpAffine(
+        image,
+        np.asarray(matrix, np.float64),
+        (W, H),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=border,
+    )

@@ -1,0 +1,159 @@
+"""Keypoint network, heatmap codec, metrics and data: behaviour on small inputs."""
+
+import numpy as np
+import pytest
+import torch
+
+from keypoints.data import AugmentConfig, KeypointDataset, coco_items, deepfashion_items
+from keypoints.heatmaps import decode, encode, flip_heatmaps
+from keypoints.metrics import head_size, oks_ap, pckh, pckh_counts
+from keypoints.model import PoseNet, PoseNetConfig
+from keypoints.skeleton import KEYPOINT_INDEX, flip_keypoints
+
+
+@pytest.mark.parametrize(
+    "backbone, head, size",
+    [
+        ("resnet18", "fpn", (64, 44)),
+        ("resnet18", "deconv", (128, 88)),
+        ("hrnet_w18_small", "fpn", (64, 44)),  # HRNet needs multiples of 32: padded inside
+    ],
+)
+def test_posenet_shapes(backbone, head, size):
+    model = PoseNet(
+        PoseNetConfig(backbone=backbone, head=head, head_channels=16, input_size=size)
+    ).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, *size))
+    assert out.shape == (2, 18, size[0] // 4, size[1] // 4)
+    assert model.describe()["config"]["backbone"] == backbone
+
+
+def test_posenet_overfits_a_tiny_batch():
+    torch.manual_seed(0)
+    model = PoseNet(PoseNetConfig(head_channels=16, input_size=(64, 44)))
+    images = torch.rand(4, 3, 64, 44)
+    kp = np.random.default_rng(0).uniform([5, 5], [38, 58], size=(4, 18, 2))
+    target = torch.from_numpy(np.stack([encode(k, (64, 44), (16, 11), 1.0)[0] for k in kp]))
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    losses = []
+    for _ in range(60):
+        loss = ((model(images) - target) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.2 * losses[0]
+
+
+def test_codec_round_trip_is_subpixel():
+    rng = np.random.default_rng(1)
+    errors = {True: [], False: []}
+    for _ in range(10):
+        kp = np.stack([rng.uniform(0, 175, 18), rng.uniform(0, 255, 18)], 1)
+        target, present = encode(kp, (256, 176), (64, 44), 2.0)
+        assert present.all()
+        noisy = torch.from_numpy(target + rng.normal(0, 0.02, target.shape).astype(np.float32))
+        for dark in (True, False):
+            coords, _ = decode(noisy[None], (256, 176), dark=dark)
+            errors[dark].append(np.abs(coords[0].numpy() - kp).mean())
+    assert np.mean(errors[True]) < 0.35 < np.mean(errors[False])
+
+
+def test_missing_and_outside_points_give_empty_maps_and_flip_is_exact():
+    kp = np.full((18, 2), -1, np.float32)
+    kp[2] = (30.0, 40.0)
+    kp[3] = (200.0, 40.0)  # outside a 176-wide input
+    target, present = encode(kp, (256, 176), (64, 44), 2.0)
+    assert present.tolist() == [i == 2 for i in range(18)]
+    assert target[3].max() == 0 and target[2].max() == pytest.approx(1.0, abs=0.02)
+    flipped, _ = encode(flip_keypoints(kp, 176), (256, 176), (64, 44), 2.0)
+    back = flip_heatmaps(torch.from_numpy(flipped)[None])[0].numpy()
+    np.testing.assert_allclose(back, target, atol=1e-6)
+
+
+def test_pckh_follows_the_patn_protocol():
+    target = np.full((18, 2), -1.0)
+    target[[0, 14, 15]] = [(50, 20), (45, 16), (55, 16)]  # head box 10 x 4
+    target[2] = (40, 60)
+    target[5] = (60, 60)
+    assert head_size(target) == (10.0, 4.0)
+    pred = target.copy()
+    pred[2] = (44.9, 61.9)  # inside 0.5 * (10, 4) = (5, 2) on both axes
+    pred[5] = (60, 62.5)  # 2.5 off vertically: wrong
+    pred[0] = (-1, -1)  # predicted missing: wrong
+    assert pckh_counts([pred], [target]) == (3, 5, 0)
+    assert pckh([pred], [target]) == pytest.approx(0.6)
+    lonely = np.full((18, 2), -1.0)
+    lonely[[0, 2]] = [(1, 1), (5, 5)]  # one head point: no head box, image skipped
+    assert pckh_counts([lonely], [lonely]) == (0, 0, 1)
+
+
+@pytest.mark.real_data
+def test_oks_ap_on_the_real_coco_sample(shared_data):
+    from keypoints.formats import read_coco_keypoints
+
+    path = shared_data / "real-formats" / "coco-keypoints" / "test_coco.json"
+    people = [p for p in read_coco_keypoints(path) if (p.visibility > 0).sum() >= 5]
+    exact = [
+        {
+            "image_id": p.image_id,
+            "keypoints": p.keypoints,
+            "scores": (p.visibility > 0).astype(float),
+            "score": 1.0,
+        }
+        for p in people
+    ]
+    assert oks_ap(str(path), exact)["AP"] > 0.99
+    shifted = [
+        {**r, "keypoints": np.where(r["keypoints"] >= 0, r["keypoints"] + 25, -1)} for r in exact
+    ]
+    assert oks_ap(str(path), shifted)["AP"] < 0.5
+
+
+def test_dataset_items_augmentation_and_flip(synth_dataset):
+    items = deepfashion_items(synth_dataset, "train")
+    plain = KeypointDataset(items, (64, 44), sigma=1.0)
+    sample = plain[0]
+    assert sample["image"].shape == (3, 64, 44) and sample["target"].shape == (18, 16, 11)
+    # no augmentation: the crop is the letterboxed photo, keypoints scaled with it
+    kp = items[0].keypoints
+    present = kp[:, 0] >= 0
+    np.testing.assert_allclose(
+        sample["keypoints"].numpy()[present], (kp[present] + 0.5) * 0.5 - 0.5, atol=1e-3
+    )
+    mirror = AugmentConfig(
+        scale=0,
+        rotation_deg=0,
+        shift=0,
+        flip_probability=1.0,
+        half_body_probability=0,
+        colour=0,
+        hue=0,
+        grayscale_probability=0,
+        blur_probability=0,
+        noise=0,
+        erase_probability=0,
+    )
+    flipped = KeypointDataset(items, (64, 44), sigma=1.0, augment=mirror)[(0, 5)]
+    np.testing.assert_allclose(
+        flipped["image"].numpy(), sample["image"].numpy()[..., ::-1], atol=1e-5
+    )
+    right, left = KEYPOINT_INDEX["r_shoulder"], KEYPOINT_INDEX["l_shoulder"]
+    if present[left]:
+        assert flipped["keypoints"][right, 0].item() == pytest.approx(
+            43 - sample["keypoints"][left, 0].item(), abs=1e-3
+        )
+    rich = KeypointDataset(items, (64, 44), sigma=1.0, augment=AugmentConfig())
+    a, b = rich[(1, 123)], rich[(1, 123)]
+    assert torch.equal(a["image"], b["image"]) and torch.equal(a["target"], b["target"])
+    assert not torch.equal(a["image"], rich[(1, 124)]["image"])
+
+
+@pytest.mark.real_data
+def test_coco_items_skip_people_without_keypoints(shared_data):
+    folder = shared_data / "real-formats" / "coco-keypoints"
+    items = coco_items(folder / "test_coco.json", folder)
+    assert 0 < len(items) < 14 and all(it.path.is_file() for it in items)
+    sample = KeypointDataset(items, (64, 44), sigma=1.0)[0]
+    assert sample["image"].shape == (3, 64, 44)
