@@ -151,10 +151,15 @@ class KeypointDataset(Dataset):
         sigma: float = 2.0,
         augment: AugmentConfig | None = None,
         missing_weight: float = 1.0,
+        negatives: list[Path] | None = None,
+        negative_probability: float = 0.0,
     ) -> None:
         if not items:
             raise ValueError("no training items: is the dataset folder empty?")
+        if negative_probability > 0 and not negatives:
+            raise ValueError("negative_probability > 0 needs person-free images (negatives)")
         self.items = items
+        self.negatives, self.negative_probability = negatives or [], negative_probability
         self.input_size = tuple(input_size)
         self.heatmap_size = (input_size[0] // heatmap_stride, input_size[1] // heatmap_stride)
         self.sigma, self.augment, self.missing_weight = sigma, augment, missing_weight
@@ -206,6 +211,8 @@ class KeypointDataset(Dataset):
         index, seed = (key, None) if isinstance(key, (int, np.integer)) else (key[0], key[1])
         item = self.items[index]
         rng = np.random.default_rng(seed) if (seed is not None and self.augment) else None
+        if rng is not None and rng.random() < self.negative_probability:
+            return self._negative(index, rng)
         image = load_image(item.path)
         matrix, flip = self.matrix(item, image.shape, rng)
         crop = warp(image, matrix, self.input_size).astype(np.float32) / 255.0
@@ -227,6 +234,38 @@ class KeypointDataset(Dataset):
             "matrix": torch.from_numpy(matrix.astype(np.float32)),
             "index": torch.tensor(index),
         }
+
+    def _negative(self, index: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """A random crop of a person-free image: every heatmap empty, every point absent."""
+        image = load_image(self.negatives[int(rng.integers(len(self.negatives)))])
+        h, w = image.shape[:2]
+        aspect = self.input_size[1] / self.input_size[0]
+        crop_h = h * rng.uniform(0.4, 1.0)
+        crop_w = min(w, crop_h * aspect)
+        box = (rng.uniform(0, w - crop_w), rng.uniform(0, h - crop_h), crop_w, crop_w / aspect)
+        matrix = box_to_input(box, self.input_size)
+        crop = warp(image, matrix, self.input_size).astype(np.float32) / 255.0
+        crop = _colour_jitter(crop, rng, self.augment)
+        k = len(self.items[index].keypoints)
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))),
+            "target": torch.zeros((k, *self.heatmap_size)),
+            "weight": torch.full((k,), max(self.missing_weight, 1.0)),
+            "keypoints": torch.full((k, 2), -1.0),
+            "matrix": torch.from_numpy(matrix.astype(np.float32)),
+            "index": torch.tensor(index),
+        }
+
+
+def person_free_images(folder: str | Path) -> list[Path]:
+    """The images of a folder of person-free scenes (SynthFashion's backgrounds/<split>)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder of person-free images")
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not images:
+        raise FileNotFoundError(f"{folder}: holds no .jpg or .png image")
+    return images
 
 
 def make_items(

@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-images", type=int, default=0)
     p.add_argument("--no-flip", action="store_true")
     p.add_argument("--threshold", type=float, default=0.2)
+    p.add_argument("--person-threshold", type=float, default=0.5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--log", type=Path, default=Path("keypoint-metrics.jsonl"))
     args = p.parse_args(argv)
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 device=args.device,
                 flip_test=not args.no_flip,
                 threshold=args.threshold,
+                person_threshold=args.person_threshold,
             )
             if args.data is not None:
                 items = deepfashion_items(args.data, args.split)

@@ -14,7 +14,14 @@ from torch.utils.data import Dataset
 
 from common.image_io import load_image
 from common.training import RunContext, TrainConfig, TrainingTask, unwrap
-from keypoints.data import AugmentConfig, Item, KeypointDataset, coco_items, deepfashion_items
+from keypoints.data import (
+    AugmentConfig,
+    Item,
+    KeypointDataset,
+    coco_items,
+    deepfashion_items,
+    person_free_images,
+)
 from keypoints.draw import draw_skeleton
 from keypoints.metrics import oks_ap, pckh_counts
 from keypoints.model import PoseNet, PoseNetConfig
@@ -33,6 +40,8 @@ class KeypointDataConfig:
     coco_val_images: str = ""
     sigma: float = 2.0  # heatmap Gaussian, in heatmap cells
     missing_weight: float = 1.0  # loss weight of absent keypoints (learn to say "none")
+    negatives: str = ""  # a folder of person-free images (SynthFashion: backgrounds/train)
+    negative_probability: float = 0.0  # chance a sample is a person-free crop
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -56,6 +65,7 @@ class KeypointEvalConfig:
     max_images: int = 400  # of the validation split (0 = all)
     flip_test: bool = True
     threshold: float = 0.2
+    person_threshold: float = 0.5
     batch_size: int = 32
 
 
@@ -119,7 +129,9 @@ class KeypointsTask(TrainingTask):
                         f"data.root: {csv} not found (make one with "
                         f"`python -m synth --out {d.root} ...`)"
                     )
-        else:
+        if d.negatives:
+            person_free_images(d.negatives)
+        if d.source != "deepfashion":
             for key in ("coco_json", "coco_images", "coco_val_json", "coco_val_images"):
                 if not Path(getattr(d, key)).exists():
                     raise ValueError(f"data.{key}: {getattr(d, key)!r} not found")
@@ -147,6 +159,8 @@ class KeypointsTask(TrainingTask):
             sigma=cfg.data.sigma,
             augment=cfg.data.augment,
             missing_weight=cfg.data.missing_weight,
+            negatives=person_free_images(cfg.data.negatives) if cfg.data.negatives else None,
+            negative_probability=cfg.data.negative_probability,
         )
         self._val_items: list[Item] | None = None
 
@@ -182,6 +196,7 @@ class KeypointsTask(TrainingTask):
             device=ctx.device,
             flip_test=e.flip_test,
             threshold=e.threshold,
+            person_threshold=e.person_threshold,
             sigma=self.config.data.sigma,
         )
 

@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         f"wrote {total} images of {args.identities} people to {args.out} in "
         f"{manifest['seconds']:.1f} s ({total / max(manifest['seconds'], 1e-9):.0f} images/s); "
         + "; ".join(
-            f"{s}: {c['images']} images, {c['pairs']} pairs, {c['faces']} faces, {c['swaps']} swaps"
+            f"{s}: {c['images']} images, {c['pairs']} pairs, {c['faces']} faces, "
+            f"{c['swaps']} swaps, {c['backgrounds']} backgrounds"
             for s, c in counts.items()
         )
     )

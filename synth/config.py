@@ -160,6 +160,10 @@ class DatasetConfig:
     swap_splits: tuple[str, ...] = ("test",)
     faces: bool = True
     swaps: bool = True
+    # Person-free scenes (same backdrops and camera), as negatives for the estimators:
+    # this many per person image, in backgrounds/{train,test}/.
+    background_fraction: float = 0.1
+    background_clutter_probability: float = 0.7
 
 
 @dataclass

@@ -12,6 +12,7 @@
       faces/{train,test}.txt                         face indices per split
       swap/test/<stem>.jpg|.npy|_iuv.png             person A in donor B's garment
       swap-pairs-test.csv                            person,donor,component,pose,target
+      backgrounds/{train,test}/bg_<i>.jpg            person-free scenes (negatives)
       identities.json, manifest.json                 (manifest last: its presence = complete)
 
 Every random choice draws from a generator seeded by (seed, purpose, identity, ...), so
@@ -22,6 +23,7 @@ in the swapped garment.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -49,6 +51,7 @@ from synth.faces import render_face
 from synth.identity import Identity, sample_identity
 from synth.posebank import BANK_PATH, BankPose, PoseSample, jitter_pose, read_bank
 from synth.render import RenderOutput, render_person
+from synth.scene import apply_camera, background
 
 SPLITS = ("train", "test")
 _CSV_PREFIXES = ("fashion-resize-annotation", "fashion-resize-pairs", "swap-pairs")
@@ -58,6 +61,7 @@ OUTPUT_NAMES = (
     "densepose",
     "faces",
     "swap",
+    "backgrounds",
     "identities.json",
     "manifest.json",
     *(f"{prefix}-{split}.csv" for prefix in _CSV_PREFIXES for split in SPLITS),
@@ -65,7 +69,7 @@ OUTPUT_NAMES = (
 )
 
 # Purposes of the seeded generators.
-_IDENTITY, _POSE, _RENDER, _POINTS, _FACE, _SWAP, _CHOICE = range(7)
+_IDENTITY, _POSE, _RENDER, _POINTS, _FACE, _SWAP, _CHOICE, _BACKGROUND = range(8)
 
 
 def rng_for(seed: int, purpose: int, *keys: int) -> np.random.Generator:
@@ -324,6 +328,33 @@ class _IdentityWorker:
         return render_identity(self.job, index)
 
 
+def render_background(job: Job, task: tuple[str, int]) -> str:
+    """A person-free scene: the backdrop and camera of SynthFashion photos, no one in it."""
+    split, index = task
+    cfg = job.config
+    rng = rng_for(job.seed, _BACKGROUND, SPLITS.index(split), index)
+    scene_cfg = dataclasses.replace(
+        cfg.background, clutter_probability=cfg.dataset.background_clutter_probability
+    )
+    height, width = cfg.size
+    image = apply_camera(rng, background(rng, height, width, scene_cfg), cfg.camera)
+    name = f"bg_{index:06d}.jpg"
+    save_image(
+        job.out / "backgrounds" / split / name,
+        image,
+        quality=int(rng.integers(*cfg.camera.jpeg_quality_range)),
+    )
+    return name
+
+
+class _BackgroundWorker:
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+    def __call__(self, task: tuple[str, int]) -> str:
+        return render_background(self.job, task)
+
+
 class _SwapWorker:
     def __init__(self, job: Job) -> None:
         self.job = job
@@ -379,6 +410,18 @@ def generate(
     )
     records.sort(key=lambda r: r.index)
     swaps = _run(_SwapWorker(job), plan_swaps(job, records), workers, "swaps", progress)
+    background_tasks = [
+        (split, i)
+        for split in SPLITS
+        for i in range(
+            round(
+                config.dataset.background_fraction
+                * job.poses
+                * sum(r.split == split for r in records)
+            )
+        )
+    ]
+    _run(_BackgroundWorker(job), background_tasks, workers, "backgrounds", progress)
     counts: dict[str, Any] = {}
     for split in SPLITS:
         recs = [r for r in records if r.split == split]
@@ -420,6 +463,7 @@ def generate(
             "images": len(images),
             "pairs": len(pairs),
             "faces": len(faces),
+            "backgrounds": sum(t[0] == split for t in background_tasks),
             "swaps": len(split_swaps),
         }
     write_json(out / "identities.json", [r.description for r in records])

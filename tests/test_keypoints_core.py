@@ -150,6 +150,29 @@ def test_dataset_items_augmentation_and_flip(synth_dataset):
     assert not torch.equal(a["image"], rich[(1, 124)]["image"])
 
 
+def test_negatives_are_person_free_crops(synth_dataset):
+    from keypoints.data import person_free_images
+
+    items = deepfashion_items(synth_dataset, "train")
+    negatives = person_free_images(synth_dataset / "backgrounds" / "train")
+    data = KeypointDataset(
+        items,
+        (64, 44),
+        sigma=1.0,
+        augment=AugmentConfig(),
+        negatives=negatives,
+        negative_probability=1.0,
+    )
+    sample = data[(0, 9)]
+    assert sample["target"].abs().sum() == 0 and (sample["keypoints"] == -1).all()
+    assert (sample["weight"] == 1).all() and sample["image"].shape == (3, 64, 44)
+    assert torch.equal(sample["image"], data[(0, 9)]["image"])  # seeded like any sample
+    with pytest.raises(ValueError, match="person-free"):
+        KeypointDataset(items, (64, 44), negative_probability=0.5)
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        person_free_images(synth_dataset / "nothing")
+
+
 @pytest.mark.real_data
 def test_coco_items_skip_people_without_keypoints(shared_data):
     folder = shared_data / "real-formats" / "coco-keypoints"

@@ -31,6 +31,15 @@ TINY = [
 ]
 
 
+def data_args(root) -> list[str]:
+    """Point the shipped CPU config at the test's tiny SynthFashion set."""
+    return [
+        f"data.root={root}",
+        f"data.negatives={root}/backgrounds/train",
+        "data.negative_probability=0.2",
+    ]
+
+
 @pytest.fixture(scope="module")
 def trained_run(synth_dataset, tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
@@ -39,7 +48,7 @@ def trained_run(synth_dataset, tmp_path_factory):
         "configs/keypoints-synth-cpu.yaml",
         "--runs",
         str(runs),
-        f"data.root={synth_dataset}",
+        *data_args(synth_dataset),
         "train.steps=12",
         *TINY,
     ]
@@ -66,7 +75,7 @@ def test_resume_continues_from_the_run(trained_run, synth_dataset):
         "configs/keypoints-synth-cpu.yaml",
         "--resume",
         str(trained_run),
-        f"data.root={synth_dataset}",
+        *data_args(synth_dataset),
         "train.steps=15",
         *TINY,
     ]
@@ -175,7 +184,42 @@ def test_letterbox_maps_keypoints_back_to_the_photo():
     photo_kp[[1, 2, 5]] = [(150, 90), (130, 100), (170, 100)]
     box = (100.0, 40.0, 100.0, 160.0)
     crop_kp = apply_to_points(box_to_input(box, (64, 44)), photo_kp)
-    predictor = KeypointPredictor(Oracle(crop_kp), flip_test=False, threshold=0.5, sigma=1.0)
+    predictor = KeypointPredictor(
+        Oracle(crop_kp), flip_test=False, threshold=0.5, person_threshold=0.0, sigma=1.0
+    )
     result = predictor.predict(np.zeros((300, 400, 3), np.uint8), box)
     np.testing.assert_allclose(result.keypoints[[1, 2, 5]], photo_kp[[1, 2, 5]], atol=0.5)
     assert (result.keypoints[[0, 3, 4]] == -1).all()
+
+
+@pytest.mark.slow
+def test_train_py_under_torchrun_two_cpu_processes(synth_dataset, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(29700 + os.getpid() % 200),
+        "train.py",
+        "--config",
+        "configs/keypoints-synth-cpu.yaml",
+        "--runs",
+        str(tmp_path),
+        *data_args(synth_dataset),
+        "train.steps=6",
+        *TINY,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    (run,) = (tmp_path / "keypoints").iterdir()  # one run folder, made by rank 0
+    assert (run / "checkpoints" / "latest").read_text().strip() == "step-00000006"
+    assert proc.stdout.count("keypoints: step 6") == 1  # the summary comes from rank 0
