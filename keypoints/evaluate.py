@@ -43,6 +43,19 @@ def predict_items(
     return results
 
 
+def coco_detections(items: list[Item], results: list[KeypointResult]) -> list[dict]:
+    """Predictions in the form `keypoints.metrics.oks_ap` takes."""
+    return [
+        {
+            "image_id": it.image_id,
+            "keypoints": r.keypoints,
+            "scores": np.where(r.keypoints[:, 0] >= 0, r.scores, 0),
+            "score": r.person_score,
+        }
+        for it, r in zip(items, results, strict=True)
+    ]
+
+
 def pckh_report(predictions: list[np.ndarray], targets: list[np.ndarray]) -> dict[str, float]:
     correct, total, skipped = pckh_counts(predictions, targets)
     return {
@@ -101,15 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             results = predict_items(predictor, items)
             report = pckh_report([r.keypoints for r in results], [it.keypoints for it in items])
             if args.coco is not None:
-                dets = [
-                    {
-                        "image_id": it.image_id,
-                        "keypoints": r.keypoints,
-                        "scores": np.where(r.keypoints[:, 0] >= 0, r.scores, 0),
-                        "score": r.person_score,
-                    }
-                    for it, r in zip(items, results, strict=True)
-                ]
+                dets = coco_detections(items, results)
                 report.update({f"oks_{k}": v for k, v in oks_ap(str(args.coco), dets).items()})
             if args.write_predictions:
                 write_annotations(

@@ -23,7 +23,8 @@ from keypoints.data import (
     person_free_images,
 )
 from keypoints.draw import draw_skeleton
-from keypoints.metrics import oks_ap, pckh_counts
+from keypoints.evaluate import coco_detections, pckh_report, predict_items
+from keypoints.metrics import oks_ap
 from keypoints.model import PoseNet, PoseNetConfig
 from keypoints.predict import KeypointPredictor
 
@@ -211,35 +212,20 @@ class KeypointsTask(TrainingTask):
 
     def evaluate(self, ctx: RunContext) -> dict[str, float]:
         items = self.val_items()
-        predictor = self._predictor(ctx)
-        preds = []
-        bs = self.config.eval.batch_size
-        for start in range(0, len(items), bs):
-            chunk = items[start : start + bs]
-            images = [load_image(it.path) for it in chunk]
-            preds += predictor.predict_many(images, [it.box for it in chunk])
-        self.model.train()
-        correct, total, skipped = pckh_counts(
-            [p.keypoints for p in preds], [it.keypoints for it in items]
+        preds = predict_items(
+            self._predictor(ctx), items, self.config.eval.batch_size, progress=False
         )
+        self.model.train()
+        report = pckh_report([p.keypoints for p in preds], [it.keypoints for it in items])
         metrics = {
-            "pckh@0.5": correct / max(total, 1),
-            "pckh_points": float(total),
-            "pckh_skipped_images": float(skipped),
+            "pckh@0.5": report["pckh@0.5"],
+            "pckh_points": float(report["points"]),
+            "pckh_skipped_images": float(report["skipped_images"]),
         }
         d = self.config.data
         if d.source == "coco":
-            results = []
-            for it, p in zip(items, preds, strict=True):
-                results.append(
-                    {
-                        "image_id": it.image_id,
-                        "keypoints": p.keypoints,
-                        "scores": np.where(p.keypoints[:, 0] >= 0, p.scores, 0),
-                        "score": p.person_score,
-                    }
-                )
-            metrics.update({f"oks_{k}": v for k, v in oks_ap(d.coco_val_json, results).items()})
+            ap = oks_ap(d.coco_val_json, coco_detections(items, preds))
+            metrics.update({f"oks_{k}": v for k, v in ap.items()})
         return metrics
 
     def sample(self, ctx: RunContext) -> np.ndarray | None:
