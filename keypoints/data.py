@@ -17,20 +17,19 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from common.image_io import load_image
-from keypoints.formats import read_annotations, read_coco_keypoints
-from keypoints.heatmaps import encode
-from keypoints.skeleton import NUM_KEYPOINTS, visible
-from keypoints.transforms import (
+from common.geometry import (
     Box,
     about_centre,
     apply_to_points,
     box_to_input,
     compose,
     expand_box,
-    flip_names,
     warp,
 )
+from common.image_io import load_image
+from keypoints.formats import read_annotations, read_coco_keypoints
+from keypoints.heatmaps import encode
+from keypoints.skeleton import NUM_KEYPOINTS, swap_sides, visible
 
 UPPER_BODY = (0, 1, 2, 3, 4, 5, 6, 7, 14, 15, 16, 17)
 LOWER_BODY = (8, 9, 10, 11, 12, 13)
@@ -218,7 +217,7 @@ class KeypointDataset(Dataset):
         crop = warp(image, matrix, self.input_size).astype(np.float32) / 255.0
         keypoints = apply_to_points(matrix, item.keypoints)
         if flip:
-            keypoints = flip_names(keypoints)
+            keypoints = swap_sides(keypoints)
         if rng is not None:
             crop = _colour_jitter(crop, rng, self.augment)
             if rng.random() < self.augment.erase_probability:

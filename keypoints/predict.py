@@ -23,13 +23,13 @@ import torch
 
 from common.checkpoint import CheckpointError, load_weights, read_config
 from common.fileio import write_json
+from common.geometry import Box, apply_to_points, box_to_input, invert, warp
 from common.image_io import ImageError, load_image, save_image
 from common.training import find_checkpoint
 from keypoints.draw import draw_skeleton
 from keypoints.heatmaps import decode, flip_heatmaps
 from keypoints.model import PoseNet, PoseNetConfig
 from keypoints.skeleton import KEYPOINT_NAMES
-from keypoints.transforms import Box, apply_to_points, box_to_input, invert, warp
 
 LETTERBOX_FILL = (255, 255, 255)
 

@@ -154,6 +154,11 @@ def flip_keypoints(keypoints: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
+def swap_sides(points: np.ndarray) -> np.ndarray:
+    """After mirroring an image, index i must hold what was FLIP_PERMUTATION[i]."""
+    return np.asarray(points)[..., FLIP_PERMUTATION, :]
+
+
 def coco17_to_18(coco: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """COCO [17, 3] (x, y, v) -> our (keypoints [18, 2], visibility [18]).
 

@@ -168,8 +168,8 @@ def test_a_photo_without_a_person_gives_no_keypoints():
 
 def test_letterbox_maps_keypoints_back_to_the_photo():
     """A photo twice the crop size with an off-centre box: decoded points land on the photo."""
+    from common.geometry import apply_to_points, box_to_input
     from keypoints.heatmaps import encode
-    from keypoints.transforms import apply_to_points, box_to_input
 
     class Oracle(torch.nn.Module):  # heatmaps of known crop keypoints
         def __init__(self, crop_kp):

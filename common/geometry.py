@@ -1,4 +1,4 @@
-"""Affine geometry of top-down crops: person box -> network input, and back.
+"""Affine geometry of crops: a person box -> the network input, and back.
 
 A 2x3 matrix maps original-image pixels to input pixels (pixel centres at integers both
 sides). Training composes it with random scale, rotation, shift and flip about the input's
@@ -12,8 +12,6 @@ import math
 
 import cv2
 import numpy as np
-
-from keypoints.skeleton import FLIP_PERMUTATION
 
 Box = tuple[float, float, float, float]  # x, y, w, h in pixels
 
@@ -80,11 +78,6 @@ def apply_to_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     out = pts @ matrix[:, :2].T + matrix[:, 2]
     out[~present] = -1.0
     return out.astype(np.float32)
-
-
-def flip_names(points: np.ndarray) -> np.ndarray:
-    """After mirroring the image, index i must hold what was FLIP_PERMUTATION[i]."""
-    return np.asarray(points)[list(FLIP_PERMUTATION)]
 
 
 def warp(
