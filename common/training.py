@@ -72,6 +72,43 @@ class TrainConfig:
     max_minutes: float = 0.0  # wall-clock budget: checkpoint and stop when spent (0 = none)
 
 
+@dataclass
+class OptimConfig:
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    min_lr_fraction: float = 0.02  # cosine decay down to lr * this
+
+
+def warmup_cosine(optim: OptimConfig, total_steps: int):
+    """LambdaLR factor: linear warm-up, then cosine decay to lr * min_lr_fraction."""
+
+    def factor(step: int) -> float:
+        if step < optim.warmup_steps:
+            return (step + 1) / optim.warmup_steps
+        progress = (step - optim.warmup_steps) / max(1, total_steps - optim.warmup_steps)
+        cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        return optim.min_lr_fraction + (1 - optim.min_lr_fraction) * cosine
+
+    return factor
+
+
+def adamw_with_schedule(model: nn.Module, optim: OptimConfig, total_steps: int):
+    """AdamW (no weight decay on norms and biases) and its warm-up + cosine schedule."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": optim.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=optim.lr,
+    )
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(optim, total_steps))
+
+
 class TrainingError(RuntimeError):
     """A run that cannot go on (a NaN loss, a checkpoint that does not fit)."""
 

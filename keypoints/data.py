@@ -12,17 +12,15 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from common.augment import AugmentConfig, photometric, random_affine
 from common.geometry import (
     Box,
-    about_centre,
     apply_to_points,
     box_to_input,
-    compose,
     expand_box,
     warp,
 )
@@ -36,21 +34,10 @@ LOWER_BODY = (8, 9, 10, 11, 12, 13)
 
 
 @dataclass
-class AugmentConfig:
-    """Training augmentation; all zeros/false means none."""
+class KeypointAugmentConfig(AugmentConfig):
+    """The shared augmentation plus half-body crops (for close-up shots)."""
 
-    scale: float = 0.25  # zoom in [1 - scale, 1 + scale]
-    rotation_deg: float = 30.0
-    rotation_probability: float = 0.5
-    shift: float = 0.06  # fraction of the input size
-    flip_probability: float = 0.5
     half_body_probability: float = 0.15  # crop to the upper or the lower body
-    colour: float = 0.3  # brightness, contrast and saturation jitter
-    hue: float = 0.04  # fraction of the colour circle
-    grayscale_probability: float = 0.05
-    blur_probability: float = 0.2
-    noise: float = 0.03  # std of pixel noise, as a fraction of full scale
-    erase_probability: float = 0.3  # an occluding rectangle (a bag, an arm, a doorframe)
 
 
 @dataclass
@@ -105,34 +92,6 @@ def coco_items(
     return items
 
 
-def _colour_jitter(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
-    """float32 RGB in [0, 1] -> jittered, same range."""
-    if cfg.colour > 0:
-        img = img * rng.uniform(1 - cfg.colour, 1 + cfg.colour)  # brightness
-        mean = img.mean()
-        img = (img - mean) * rng.uniform(1 - cfg.colour, 1 + cfg.colour) + mean  # contrast
-        grey = img.mean(axis=2, keepdims=True)
-        img = grey + (img - grey) * rng.uniform(1 - cfg.colour, 1 + cfg.colour)  # saturation
-    if cfg.hue > 0:
-        hsv = cv2.cvtColor(np.clip(img, 0, 1).astype(np.float32), cv2.COLOR_RGB2HSV)
-        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-cfg.hue, cfg.hue) * 360.0) % 360.0
-        img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-    if rng.random() < cfg.grayscale_probability:
-        img = np.repeat(img.mean(axis=2, keepdims=True), 3, axis=2)
-    if rng.random() < cfg.blur_probability:
-        img = cv2.GaussianBlur(img, (0, 0), sigmaX=float(rng.uniform(0.3, 1.5)))
-    if cfg.noise > 0:
-        img = img + rng.normal(0.0, rng.uniform(0, cfg.noise), img.shape).astype(np.float32)
-    return np.clip(img, 0.0, 1.0).astype(np.float32)
-
-
-def _erase(img: np.ndarray, rng: np.random.Generator) -> None:
-    h, w = img.shape[:2]
-    eh, ew = int(h * rng.uniform(0.1, 0.35)), int(w * rng.uniform(0.1, 0.35))
-    y, x = int(rng.integers(0, h - eh + 1)), int(rng.integers(0, w - ew + 1))
-    img[y : y + eh, x : x + ew] = rng.random(3).astype(np.float32)
-
-
 class KeypointDataset(Dataset):
     """Top-down samples: the person box warped into the input, heatmap targets, weights.
 
@@ -148,7 +107,7 @@ class KeypointDataset(Dataset):
         *,
         heatmap_stride: int = 4,
         sigma: float = 2.0,
-        augment: AugmentConfig | None = None,
+        augment: KeypointAugmentConfig | None = None,
         missing_weight: float = 1.0,
         negatives: list[Path] | None = None,
         negative_probability: float = 0.0,
@@ -186,25 +145,7 @@ class KeypointDataset(Dataset):
                 lo, hi = pts.min(axis=0), pts.max(axis=0)
                 aspect = self.input_size[1] / self.input_size[0]
                 box = expand_box((lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]), 1.5, aspect)
-        flip = rng.random() < cfg.flip_probability
-        degrees = (
-            float(
-                np.clip(
-                    rng.normal(0, cfg.rotation_deg), -2 * cfg.rotation_deg, 2 * cfg.rotation_deg
-                )
-            )
-            if rng.random() < cfg.rotation_probability
-            else 0.0
-        )
-        H, W = self.input_size
-        outer = about_centre(
-            self.input_size,
-            scale=rng.uniform(1 - cfg.scale, 1 + cfg.scale),
-            degrees=degrees,
-            flip=flip,
-            shift=tuple(rng.uniform(-cfg.shift, cfg.shift, 2) * (W, H)),
-        )
-        return compose(outer, box_to_input(box, self.input_size)), flip
+        return random_affine(rng, self.input_size, cfg, box_to_input(box, self.input_size))
 
     def __getitem__(self, key) -> dict[str, torch.Tensor]:
         index, seed = (key, None) if isinstance(key, (int, np.integer)) else (key[0], key[1])
@@ -219,9 +160,7 @@ class KeypointDataset(Dataset):
         if flip:
             keypoints = swap_sides(keypoints)
         if rng is not None:
-            crop = _colour_jitter(crop, rng, self.augment)
-            if rng.random() < self.augment.erase_probability:
-                _erase(crop, rng)
+            crop = photometric(crop, rng, self.augment)
         target, present = encode(keypoints, self.input_size, self.heatmap_size, self.sigma)
         weight = np.where(present, 1.0, self.missing_weight).astype(np.float32)
         keypoints[~present] = -1.0
@@ -244,7 +183,7 @@ class KeypointDataset(Dataset):
         box = (rng.uniform(0, w - crop_w), rng.uniform(0, h - crop_h), crop_w, crop_w / aspect)
         matrix = box_to_input(box, self.input_size)
         crop = warp(image, matrix, self.input_size).astype(np.float32) / 255.0
-        crop = _colour_jitter(crop, rng, self.augment)
+        crop = photometric(crop, rng, self.augment)
         k = len(self.items[index].keypoints)
         return {
             "image": torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))),
@@ -284,8 +223,8 @@ def make_items(
 
 __all__ = [
     "NUM_KEYPOINTS",
-    "AugmentConfig",
     "Item",
+    "KeypointAugmentConfig",
     "KeypointDataset",
     "coco_items",
     "deepfashion_items",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -13,10 +12,17 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from common.image_io import load_image
-from common.training import RunContext, TrainConfig, TrainingTask, unwrap
+from common.training import (
+    OptimConfig,
+    RunContext,
+    TrainConfig,
+    TrainingTask,
+    adamw_with_schedule,
+    unwrap,
+)
 from keypoints.data import (
-    AugmentConfig,
     Item,
+    KeypointAugmentConfig,
     KeypointDataset,
     coco_items,
     deepfashion_items,
@@ -43,7 +49,7 @@ class KeypointDataConfig:
     missing_weight: float = 1.0  # loss weight of absent keypoints (learn to say "none")
     negatives: str = ""  # a folder of person-free images (SynthFashion: backgrounds/train)
     negative_probability: float = 0.0  # chance a sample is a person-free crop
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    augment: KeypointAugmentConfig = field(default_factory=KeypointAugmentConfig)
 
 
 @dataclass
@@ -51,14 +57,6 @@ class LossConfig:
     # Pixels weigh 1 + foreground_weight * target: the few pixels of a peak are not
     # drowned by the empty background (0 = plain MSE, as SimpleBaseline).
     foreground_weight: float = 0.0
-
-
-@dataclass
-class OptimConfig:
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 100
-    min_lr_fraction: float = 0.02  # cosine decay down to lr * this
 
 
 @dataclass
@@ -91,17 +89,6 @@ def heatmap_loss(
         squared = squared * (1.0 + foreground_weight * target)
     per_point = squared.mean(dim=(-2, -1))  # [B, K]
     return (per_point * weight).sum() / weight.sum().clamp_min(1.0)
-
-
-def warmup_cosine(optim: OptimConfig, total_steps: int):
-    def factor(step: int) -> float:
-        if step < optim.warmup_steps:
-            return (step + 1) / optim.warmup_steps
-        progress = (step - optim.warmup_steps) / max(1, total_steps - optim.warmup_steps)
-        cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-        return optim.min_lr_fraction + (1 - optim.min_lr_fraction) * cosine
-
-    return factor
 
 
 class KeypointsTask(TrainingTask):
@@ -140,19 +127,7 @@ class KeypointsTask(TrainingTask):
     def setup(self, ctx: RunContext) -> None:
         cfg = self.config
         self.model = ctx.wrap(PoseNet(cfg.model))
-        decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
-            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
-        self.opt = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": cfg.optim.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=cfg.optim.lr,
-        )
-        self.schedule = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, warmup_cosine(cfg.optim, cfg.train.steps)
-        )
+        self.opt, self.schedule = adamw_with_schedule(self.model, cfg.optim, cfg.train.steps)
         self.train_set = KeypointDataset(
             self._items(cfg.data.train_split),
             cfg.model.input_size,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from keypoints.data import AugmentConfig, KeypointDataset, coco_items, deepfashion_items
+from keypoints.data import KeypointAugmentConfig, KeypointDataset, coco_items, deepfashion_items
 from keypoints.heatmaps import decode, encode, flip_heatmaps
 from keypoints.metrics import head_size, oks_ap, pckh, pckh_counts
 from keypoints.model import PoseNet, PoseNetConfig
@@ -122,7 +122,7 @@ def test_dataset_items_augmentation_and_flip(synth_dataset):
     np.testing.assert_allclose(
         sample["keypoints"].numpy()[present], (kp[present] + 0.5) * 0.5 - 0.5, atol=1e-3
     )
-    mirror = AugmentConfig(
+    mirror = KeypointAugmentConfig(
         scale=0,
         rotation_deg=0,
         shift=0,
@@ -144,7 +144,7 @@ def test_dataset_items_augmentation_and_flip(synth_dataset):
         assert flipped["keypoints"][right, 0].item() == pytest.approx(
             43 - sample["keypoints"][left, 0].item(), abs=1e-3
         )
-    rich = KeypointDataset(items, (64, 44), sigma=1.0, augment=AugmentConfig())
+    rich = KeypointDataset(items, (64, 44), sigma=1.0, augment=KeypointAugmentConfig())
     a, b = rich[(1, 123)], rich[(1, 123)]
     assert torch.equal(a["image"], b["image"]) and torch.equal(a["target"], b["target"])
     assert not torch.equal(a["image"], rich[(1, 124)]["image"])
@@ -159,7 +159,7 @@ def test_negatives_are_person_free_crops(synth_dataset):
         items,
         (64, 44),
         sigma=1.0,
-        augment=AugmentConfig(),
+        augment=KeypointAugmentConfig(),
         negatives=negatives,
         negative_probability=1.0,
     )

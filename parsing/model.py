@@ -1,0 +1,90 @@
+"""The dense network: a segmentation-models-pytorch encoder-decoder with named heads.
+
+Heads share the decoder and split the output channels of its final convolution:
+
+    parsing     K class logits (the ADGAN 8, or any label set a config names)
+    densepose   25 part-index logits (background + 24), 24 U and 24 V (one per part,
+                read at the true part, as DensePose's chart heads), 15 coarse-mask logits
+                (background + the 14 coarse parts of dp_masks)
+
+Images enter as RGB in [0, 1] and are normalised inside; any size works (padded to the
+encoder's stride, cropped back). Outputs are at the input's resolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import segmentation_models_pytorch as smp
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from parsing.densepose import NUM_COARSE, NUM_PARTS
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+HEADS = ("parsing", "densepose")
+DENSEPOSE_CHANNELS = {
+    "index": NUM_PARTS + 1,
+    "u": NUM_PARTS,
+    "v": NUM_PARTS,
+    "coarse": NUM_COARSE + 1,
+}
+
+
+@dataclass
+class DenseNetConfig:
+    """Architecture of the dense network (stored with every checkpoint)."""
+
+    arch: Literal["Unet", "Linknet", "FPN", "DeepLabV3Plus"] = "Unet"
+    encoder: str = "mobilenet_v2"  # an smp encoder, or "tu-<timm model>"
+    heads: tuple[str, ...] = ("parsing",)
+    parsing_classes: int = 8
+    label_set: str = "adgan8"  # names and colours of the parsing classes
+    input_size: tuple[int, int] = (256, 176)
+
+    def __post_init__(self) -> None:
+        unknown = [h for h in self.heads if h not in HEADS]
+        if unknown or not self.heads:
+            raise ValueError(f"heads {list(self.heads)}: each must be one of {list(HEADS)}")
+
+
+class DenseNet(nn.Module):
+    """RGB [B, 3, H, W] in [0, 1] -> {head name: logits/values at [B, C, H, W]}."""
+
+    def __init__(self, config: DenseNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.slices: dict[str, slice] = {}
+        start = 0
+        if "parsing" in config.heads:
+            self.slices["parsing"] = slice(start, start + config.parsing_classes)
+            start += config.parsing_classes
+        if "densepose" in config.heads:
+            for name, n in DENSEPOSE_CHANNELS.items():
+                self.slices[name] = slice(start, start + n)
+                start += n
+        self.net = smp.create_model(
+            config.arch, encoder_name=config.encoder, encoder_weights=None, classes=start
+        )
+        self.pad_to = 32  # every smp encoder downsamples five times
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        _, _, h, w = images.shape
+        x = (images - self.mean) / self.std
+        ph, pw = (-h) % self.pad_to, (-w) % self.pad_to
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        out = self.net(x)[..., :h, :w]  # [B, C, H, W]
+        heads = {name: out[:, s] for name, s in self.slices.items()}
+        if "u" in heads:  # U and V live in [0, 1]
+            heads["u"] = torch.sigmoid(heads["u"])
+            heads["v"] = torch.sigmoid(heads["v"])
+        return heads
+
+    def describe(self) -> dict:
+        return {"class": "DenseNet", "config": asdict(self.config)}
