@@ -240,6 +240,24 @@ def load_iuv(
     return decode_iuv(load_image(path), order, name=os.fspath(path))
 
 
+def flip_iuv(
+    parts: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """I, U, V of a horizontally mirrored image, for the SynthFashion charts (UV_AXES): left
+    and right parts swap, the torso's V and the head's U reverse, limbs keep theirs (their
+    charts are mirror images of each other). Real DensePose-COCO charts need DensePose's UV
+    symmetry tables instead, which are not available here: do not mirror those."""
+    parts = np.asarray(FLIP_PARTS, dtype=np.int64)[np.asarray(parts)]
+    u, v = np.array(u, dtype=np.float32), np.array(v, dtype=np.float32)
+    torso = (parts == 1) | (parts == 2)
+    head = (parts == 23) | (parts == 24)
+    v[torso] = 1.0 - v[torso]
+    u[head] = 1.0 - u[head]
+    return parts, u, v
+
+
 def coarse_parts(parts: np.ndarray) -> np.ndarray:
     """Fine part map (0..24) -> coarse part map (0..14)."""
     return np.asarray(FINE_TO_COARSE, dtype=np.uint8)[np.asarray(parts)]

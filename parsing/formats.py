@@ -17,8 +17,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from common.fileio import write_npy
+from common.fileio import atomic_path, write_npy
 from common.image_io import ImageError, check_label_values, load_label_map, save_image
 from parsing.labels import (
     CELEBAMASK_ATTRIBUTES,
@@ -70,6 +71,18 @@ def read_label_png(
     if merge is None:
         return labels.astype(np.uint8)
     return merge_labels(labels, merge, name=os.fspath(path))
+
+
+def write_label_png(
+    path: str | os.PathLike[str], labels: np.ndarray, palette: tuple[tuple[int, int, int], ...]
+) -> None:
+    """A palette PNG: pixel values are the class ids, the palette shows them in colour."""
+    labels = np.asarray(labels)
+    check_label_values(labels, len(palette), name=os.fspath(path))
+    img = Image.fromarray(labels.astype(np.uint8), mode="P")
+    img.putpalette([c for colour in palette for c in colour])
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
 
 
 def celebamask_mask_path(root: str | os.PathLike[str], index: int, attribute: str) -> Path:

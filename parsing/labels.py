@@ -110,11 +110,40 @@ ATR_TO_ADGAN: tuple[int, ...] = (0, 2, 2, 4, 5, 3, 1, 5, 1, 7, 7, 4, 7, 7, 6, 6,
 # CelebAMask-HQ: all facial parts, ears, earrings, necklace and neck are face; hat is hair.
 CELEBAMASK_TO_ADGAN: tuple[int, ...] = (0, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 2, 2, 4, 4, 4, 5)
 
+# Two-class tasks: CelebAMask-HQ hair (and hat) vs the rest; ADGAN person vs background.
+CELEBAMASK_TO_HAIR: tuple[int, ...] = tuple(
+    int(c in ("hair", "hat"))
+    for c in (
+        "background",
+        "skin",
+        "nose",
+        "eye_g",
+        "l_eye",
+        "r_eye",
+        "l_brow",
+        "r_brow",
+        "l_ear",
+        "r_ear",
+        "mouth",
+        "u_lip",
+        "l_lip",
+        "hair",
+        "hat",
+        "ear_r",
+        "neck_l",
+        "neck",
+        "cloth",
+    )
+)
+ADGAN_TO_PERSON: tuple[int, ...] = (0, 1, 1, 1, 1, 1, 1, 1)
+
 MERGE_TABLES: dict[str, tuple[int, ...]] = {
     "lip": LIP_TO_ADGAN,
     "cihp": CIHP_TO_ADGAN,
     "atr": ATR_TO_ADGAN,
     "celebamask": CELEBAMASK_TO_ADGAN,
+    "celebamask_hair": CELEBAMASK_TO_HAIR,
+    "adgan_person": ADGAN_TO_PERSON,
 }
 
 # Colours (RGB). The LIP palette is the one the LIP/CIHP tools draw with; ADGAN classes
@@ -219,6 +248,20 @@ LABEL_SETS: dict[str, LabelSet] = {
         LabelSet("person2", ("background", "person"), ((0, 0, 0), (255, 255, 255))),
     )
 }
+
+
+def flip_table(classes: tuple[str, ...]) -> tuple[int, ...]:
+    """For a mirrored label map: class i becomes FLIP[i] (left_x <-> right_x, l_x <-> r_x)."""
+    index = {name: i for i, name in enumerate(classes)}
+    out = []
+    for name in classes:
+        for a, b in (("left_", "right_"), ("right_", "left_"), ("l_", "r_"), ("r_", "l_")):
+            if name.startswith(a) and b + name[len(a) :] in index:
+                out.append(index[b + name[len(a) :]])
+                break
+        else:
+            out.append(index[name])
+    return tuple(out)
 
 
 def label_set(name: str) -> LabelSet:

@@ -33,9 +33,9 @@ def test_infer_swap_argument_is_validated(tmp_path, capsys):
 
 def test_train_explains_unavailable_and_unknown_tasks(tmp_path, capsys):
     config = tmp_path / "k.yaml"
-    config.write_text("task: parsing\n")
+    config.write_text("task: adgan\n")
     assert train.main(["--config", str(config)]) == 2
-    assert "issue 4" in capsys.readouterr().err
+    assert "issue 5" in capsys.readouterr().err
     config.write_text("task: keypoints\nmodel:\n  backbone_name: resnet18\n")
     assert train.main(["--config", str(config)]) == 2
     assert "unknown key(s) 'backbone_name'" in capsys.readouterr().err
@@ -43,3 +43,19 @@ def test_train_explains_unavailable_and_unknown_tasks(tmp_path, capsys):
     assert train.main(["--config", str(config)]) == 2
     assert "must be one of adgan, densepose, keypoints, parsing" in capsys.readouterr().err
     assert train.main(["--config", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_every_shipped_config_is_valid():
+    from pathlib import Path
+
+    from common.config import load_config
+    from synth.config import SynthConfig
+
+    configs = sorted(Path("configs").glob("*.yaml"))
+    assert len(configs) >= 10
+    for path in configs:
+        if path.name == "synth.yaml":
+            load_config(SynthConfig, path)
+            continue
+        task, config = train.load_task(path, [])
+        assert task.name == config.task == path.name.split("-")[0], path

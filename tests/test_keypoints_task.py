@@ -69,7 +69,7 @@ def test_training_writes_a_complete_run(trained_run):
     assert model.config.input_size == (64, 44)
 
 
-def test_resume_continues_from_the_run(trained_run, synth_dataset):
+def test_resume_continues_from_the_run(trained_run, synth_dataset, capsys):
     args = [
         "--config",
         "configs/keypoints-synth-cpu.yaml",
@@ -79,8 +79,14 @@ def test_resume_continues_from_the_run(trained_run, synth_dataset):
         "train.steps=15",
         *TINY,
     ]
+    assert train.main([*args, "optim.lr=0.5"]) == 2  # not the run it was
+    assert "resuming cannot change optim.lr" in capsys.readouterr().err
+    assert train.main([*args, "train.batch_size=3"]) == 2  # the sampler order depends on it
     assert train.main(args) == 0
     assert (trained_run / "checkpoints" / "latest").read_text().strip() == "step-00000015"
+    # without --config the stored config is used; train.* may still change
+    assert train.main(["--resume", str(trained_run), "train.steps=17"]) == 0
+    assert (trained_run / "checkpoints" / "latest").read_text().strip() == "step-00000017"
 
 
 def test_evaluate_and_predict_clis(trained_run, synth_dataset, tmp_path, capsys):

@@ -1,0 +1,105 @@
+"""Dense-network inference speed: `python bench/parsing_speed.py [--config C | --checkpoint R]`.
+
+Prints crops/s and latency (mean, p50, p95) at batch 1 and larger batches, and peak memory,
+on CPU and, when one is visible, on the GPU (bf16 autocast, channels_last). Weights do not
+matter for speed: a config alone is enough (`--heads parsing densepose` for both heads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common.config import load_config
+from parsing.model import DenseNet
+from parsing.predict import load_densenet
+from parsing.task import DenseConfig
+
+
+def bench(model: DenseNet, device: str, batches: list[int], repeats: int) -> list[tuple]:
+    rows = []
+    h, w = model.config.input_size
+    cuda = device == "cuda"
+    model = model.to(device).eval()
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    for batch in batches:
+        x = torch.rand(batch, 3, h, w, device=device)
+        if cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+            torch.cuda.reset_peak_memory_stats()
+        times = []
+        for i in range(repeats + 3):
+            start = time.perf_counter()
+            with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+                model(x)
+            if cuda:
+                torch.cuda.synchronize()
+            if i >= 3:
+                times.append(time.perf_counter() - start)
+        t = np.array(times)
+        peak = (
+            torch.cuda.max_memory_allocated() / 2**20
+            if cuda
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        )
+        rows.append(
+            (
+                device,
+                batch,
+                batch / t.mean(),
+                t.mean() * 1e3,
+                np.median(t) * 1e3,
+                np.percentile(t, 95) * 1e3,
+                peak,
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--config", type=Path, default=Path("configs/parsing-synth-cpu.yaml"))
+    p.add_argument("--checkpoint", type=Path)
+    p.add_argument("--size", default="256x176", help="input HxW (with --config)")
+    p.add_argument("--heads", nargs="+", default=None)
+    p.add_argument("--repeats", type=int, default=20)
+    args = p.parse_args()
+    if args.checkpoint:
+        model = load_densenet(args.checkpoint)
+    else:
+        h, w = (int(v) for v in args.size.split("x"))
+        overrides = [f"model.input_size=[{h}, {w}]"]
+        if args.heads:
+            overrides.append(f"model.heads=[{', '.join(args.heads)}]")
+        model = DenseNet(load_config(DenseConfig, args.config, overrides).model)
+    rows = bench(model, "cpu", [1, 16], args.repeats)
+    if torch.cuda.is_available():
+        rows += bench(model, "cuda", [1, 64, 256], args.repeats)
+    c = model.config
+    print(
+        f"DenseNet {c.arch}/{c.encoder} heads {list(c.heads)} at "
+        f"{c.input_size[0]}x{c.input_size[1]}; CPU {platform.processor() or platform.machine()}"
+        f" x{torch.get_num_threads()} threads of {os.cpu_count()}"
+        + (f"; GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
+    )
+    print("| device | batch | crops/s | ms/batch mean | p50 | p95 | peak MB |")
+    print("|---|---|---|---|---|---|---|")
+    for d, b, rate, mean, p50, p95, peak in rows:
+        print(f"| {d} | {b} | {rate:.1f} | {mean:.1f} | {p50:.1f} | {p95:.1f} | {peak:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

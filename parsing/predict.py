@@ -1,0 +1,155 @@
+"""Parsing and DensePose of a photo: `DensePredictor` and `python -m parsing.predict`.
+
+    python -m parsing.predict photo.jpg --checkpoint runs/parsing/00000-x \\
+        [--checkpoint runs/densepose/00000-y] --out parse.png --iuv iuv.png --overlay o.png
+
+The photo (or a person box) is letterboxed to the model's aspect; results come back at the
+photo's resolution. `parse.png` is a palette PNG (pixel values are class ids, the palette
+shows them); `iuv.png` stores R=I, G=U*255, B=V*255. A checkpoint may hold a parsing head,
+a DensePose head or both; with two checkpoints each contributes its heads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from common.checkpoint import CheckpointError, load_weights, read_config
+from common.geometry import Box, box_to_input, invert, warp
+from common.image_io import ImageError, load_image, save_image
+from common.training import find_checkpoint
+from parsing.densepose import save_iuv
+from parsing.formats import write_label_png
+from parsing.labels import label_set, overlay
+from parsing.model import DenseNet, DenseNetConfig
+from parsing.task import predicted_iuv
+
+LETTERBOX_FILL = (255, 255, 255)
+
+
+@dataclass
+class DenseResult:
+    labels: np.ndarray | None  # [H, W] class ids at the photo's resolution
+    parts: np.ndarray | None  # [H, W] DensePose I
+    u: np.ndarray | None
+    v: np.ndarray | None
+
+
+def load_densenet(checkpoint: str | Path, device: str | torch.device = "cpu") -> DenseNet:
+    folder = find_checkpoint(checkpoint)
+    entry = read_config(folder).get("modules", {}).get("model")
+    if not entry or entry.get("class") != "DenseNet":
+        raise CheckpointError(
+            f"{folder}: not a parsing/DensePose checkpoint (its model is "
+            f"{entry.get('class') if entry else 'missing'})"
+        )
+    cfg = dict(entry["config"])
+    cfg["input_size"], cfg["heads"] = tuple(cfg["input_size"]), tuple(cfg["heads"])
+    model = DenseNet(DenseNetConfig(**cfg))
+    load_weights(folder / "model.safetensors", model)
+    return model.to(device).eval()
+
+
+def _back(values: np.ndarray, inverse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Crop-space map -> photo-space map, nearest neighbour, zero outside the crop."""
+    h, w = shape
+    return cv2.warpAffine(
+        values,
+        inverse,
+        (w, h),
+        flags=cv2.INTER_NEAREST,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
+
+
+class DensePredictor:
+    def __init__(self, models: list[DenseNet], *, device: str | torch.device = "cpu") -> None:
+        if not models:
+            raise ValueError("need at least one model")
+        self.models = [m.to(device).eval() for m in models]
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_checkpoints(
+        cls, checkpoints: list[str | Path], *, device: str = "cpu"
+    ) -> DensePredictor:
+        return cls([load_densenet(c, device) for c in checkpoints], device=device)
+
+    @property
+    def heads(self) -> set[str]:
+        return {h for m in self.models for h in m.config.heads}
+
+    @property
+    def parsing_model(self) -> DenseNet | None:
+        return next((m for m in self.models if "parsing" in m.config.heads), None)
+
+    @torch.no_grad()
+    def predict(self, image: np.ndarray, box: Box | None = None) -> DenseResult:
+        h, w = image.shape[:2]
+        result = DenseResult(None, None, None, None)
+        for model in self.models:
+            size = tuple(model.config.input_size)
+            m = box_to_input(box or (0.0, 0.0, float(w), float(h)), size)
+            crop = warp(image, m, size, LETTERBOX_FILL)
+            x = torch.from_numpy(crop.transpose(2, 0, 1).copy()).float()[None] / 255
+            out = model(x.to(self.device))
+            inverse = invert(m)
+            if "parsing" in out and result.labels is None:
+                labels = out["parsing"].argmax(1)[0].cpu().numpy().astype(np.uint8)
+                result.labels = _back(labels, inverse, (h, w))
+            if "index" in out and result.parts is None:
+                parts, u, v = (a[0] for a in predicted_iuv(out))
+                result.parts = _back(parts.astype(np.uint8), inverse, (h, w))
+                result.u = _back(u.astype(np.float32), inverse, (h, w))
+                result.v = _back(v.astype(np.float32), inverse, (h, w))
+        return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Human parsing and DensePose IUV of a photo.")
+    p.add_argument("photo", type=Path)
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        action="append",
+        required=True,
+        help="a parsing and/or DensePose checkpoint or run (repeatable)",
+    )
+    p.add_argument("--out", type=Path, help="parsing as a palette PNG (values = class ids)")
+    p.add_argument("--iuv", type=Path, help="DensePose IUV PNG (R=I, G=U, B=V)")
+    p.add_argument("--overlay", type=Path, help="the parsing drawn over the photo")
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args(argv)
+    try:
+        image = load_image(args.photo)
+        predictor = DensePredictor.from_checkpoints(args.checkpoint, device=args.device)
+        if (args.out or args.overlay) and "parsing" not in predictor.heads:
+            raise CheckpointError("--out/--overlay need a checkpoint with a parsing head")
+        if args.iuv and "densepose" not in predictor.heads:
+            raise CheckpointError("--iuv needs a checkpoint with a DensePose head")
+    except (ImageError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = predictor.predict(image)
+    if result.labels is not None:
+        palette = label_set(predictor.parsing_model.config.label_set).palette
+        if args.out:
+            write_label_png(args.out, result.labels, palette)
+        if args.overlay:
+            save_image(args.overlay, overlay(image, result.labels, palette))
+        counts = np.bincount(result.labels.ravel(), minlength=len(palette))
+        print(f"{args.photo}: person pixels {int(counts[1:].sum())} of {result.labels.size}")
+    if args.iuv and result.parts is not None:
+        save_iuv(args.iuv, result.parts, result.u, result.v)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

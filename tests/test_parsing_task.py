@@ -1,0 +1,161 @@
+"""Parsing and DensePose end to end on a tiny SynthFashion set: train.py, evaluate, predict,
+texture transfer, and the errors a user can act on."""
+
+import json
+
+import numpy as np
+import pytest
+
+import train
+from common.image_io import load_label_map, save_image
+from parsing import evaluate, predict, texture_transfer
+from parsing.densepose import load_iuv
+
+TINY = [
+    "model.encoder=resnet18",
+    "model.input_size=[64, 44]",
+    "train.device=cpu",
+    "train.batch_size=4",
+    "train.num_workers=0",
+    "train.checkpoint_every=5",
+    "train.sample_every=5",
+    "train.log_every=2",
+    "train.max_minutes=0",
+    "eval.max_images=4",
+    "eval.batch_size=4",
+]
+
+
+@pytest.fixture(scope="module")
+def runs(synth_dataset, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    for config in ("parsing-synth-cpu", "densepose-synth-cpu"):
+        assert (
+            train.main(
+                [
+                    "--config",
+                    f"configs/{config}.yaml",
+                    "--runs",
+                    str(root),
+                    f"data.root={synth_dataset}",
+                    "train.steps=5",
+                    *TINY,
+                ]
+            )
+            == 0
+        )
+    return {task: next((root / task).iterdir()) for task in ("parsing", "densepose")}
+
+
+def test_runs_are_complete(runs):
+    for task, run in runs.items():
+        metrics = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+        key = "miou" if task == "parsing" else "part_accuracy"
+        assert 0.0 <= metrics[key] <= 1.0
+        assert (run / "samples" / "step-00000005.png").is_file()
+    dp = json.loads((runs["densepose"] / "metrics.jsonl").read_text().splitlines()[-1])
+    assert 0 < dp["densepose_loss"] < 10 and dp["points"] > 0
+
+
+def test_evaluate_predict_and_overlays(runs, synth_dataset, tmp_path, capsys):
+    assert (
+        evaluate.main(
+            [
+                "--checkpoint",
+                str(runs["parsing"]),
+                "--overlays",
+                str(tmp_path / "ov"),
+                "--count",
+                "2",
+                "--log",
+                str(tmp_path / "m.jsonl"),
+                "eval.max_images=3",
+            ]
+        )
+        == 0
+    )
+    assert "miou" in capsys.readouterr().out and len(list((tmp_path / "ov").iterdir())) == 2
+    photo = next((synth_dataset / "fashion_resize" / "test").iterdir())
+    assert (
+        predict.main(
+            [
+                str(photo),
+                "--checkpoint",
+                str(runs["parsing"]),
+                "--checkpoint",
+                str(runs["densepose"]),
+                "--out",
+                str(tmp_path / "parse.png"),
+                "--iuv",
+                str(tmp_path / "iuv.png"),
+                "--overlay",
+                str(tmp_path / "o.png"),
+            ]
+        )
+        == 0
+    )
+    labels = load_label_map(tmp_path / "parse.png", num_classes=8)
+    parts, _, _ = load_iuv(tmp_path / "iuv.png")
+    assert labels.shape == parts.shape == (128, 88)  # the photo's size, not the input's
+
+
+def test_texture_transfer_moves_the_top(synth_dataset, tmp_path):
+    test = sorted((synth_dataset / "fashion_resize" / "test").iterdir())
+    garment, person = test[0], test[3]  # two different people
+    iuv = synth_dataset / "densepose" / "test"
+    out = tmp_path / "out.png"
+    assert (
+        texture_transfer.main(
+            [
+                "--garment",
+                str(garment),
+                "--garment-iuv",
+                str(iuv / f"{garment.stem}_iuv.png"),
+                "--person",
+                str(person),
+                "--person-iuv",
+                str(iuv / f"{person.stem}_iuv.png"),
+                "--out",
+                str(out),
+                "--atlas",
+                str(tmp_path / "atlas.png"),
+            ]
+        )
+        == 0
+    )
+    from common.image_io import load_image
+
+    before, after = load_image(person).astype(int), load_image(out).astype(int)
+    parts, _, _ = load_iuv(iuv / f"{person.stem}_iuv.png")
+    torso = np.isin(parts, [1, 2])
+    assert np.abs(after - before)[torso].mean() > 5  # the torso changed
+    assert np.abs(after - before)[parts == 0].mean() < 1  # the background did not
+    assert load_image(tmp_path / "atlas.png").shape == (1200, 800, 3)
+
+
+def test_bad_inputs_are_named(runs, synth_dataset, tmp_path, capsys):
+    (tmp_path / "bad.jpg").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    assert predict.main([str(tmp_path / "bad.jpg"), "--checkpoint", str(runs["parsing"])]) == 2
+    assert "bad.jpg" in capsys.readouterr().err
+    photo = tmp_path / "p.png"
+    save_image(photo, np.zeros((20, 20, 3), np.uint8))
+    assert (
+        predict.main(
+            [str(photo), "--checkpoint", str(runs["parsing"]), "--iuv", str(tmp_path / "x.png")]
+        )
+        == 2
+    )
+    assert "DensePose head" in capsys.readouterr().err
+    assert evaluate.main(["--checkpoint", str(runs["parsing"]), "data.sorce=x"]) == 2
+    assert "unknown key(s) 'sorce'" in capsys.readouterr().err
+    bad_labels = tmp_path / "labels"
+    bad_labels.mkdir()
+    save_image(tmp_path / "img.png", np.zeros((8, 8, 3), np.uint8))
+    save_image(bad_labels / "img.png", np.full((8, 8), 40, np.uint8))  # not a LIP id
+    from parsing.data import DenseDataset, label_png_items
+
+    data = DenseDataset(
+        label_png_items(tmp_path, bad_labels), (8, 8), heads=("parsing",), merge="lip"
+    )
+    with pytest.raises(ValueError, match=r"labels/img\.png: label values 40"):
+        data[0]
