@@ -30,8 +30,9 @@ TASKS: dict[str, str] = {
     "keypoints": "keypoints.task:KeypointsTask",
     "parsing": "parsing.task:DenseTask",
     "densepose": "parsing.task:DenseTask",
+    "adgan": "adgan.task:AdganTask",
 }
-PLANNED = {"adgan": "issue 5"}
+PLANNED: dict[str, str] = {}
 # train.* keys that resuming may not change either: the sampler's order depends on them.
 FIXED_ON_RESUME = ("train.batch_size", "train.seed")
 

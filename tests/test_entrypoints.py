@@ -31,11 +31,11 @@ def test_infer_swap_argument_is_validated(tmp_path, capsys):
     assert infer._swap_arg("upper=g.jpg") == ("upper_clothes", __import__("pathlib").Path("g.jpg"))
 
 
-def test_train_explains_unavailable_and_unknown_tasks(tmp_path, capsys):
+def test_train_explains_bad_data_and_unknown_tasks(tmp_path, capsys):
     config = tmp_path / "k.yaml"
-    config.write_text("task: adgan\n")
+    config.write_text(f"task: adgan\ndata:\n  root: {tmp_path / 'nowhere'}\n")
     assert train.main(["--config", str(config)]) == 2
-    assert "issue 5" in capsys.readouterr().err
+    assert "nowhere/fashion_resize/train: no such folder" in capsys.readouterr().err
     config.write_text("task: keypoints\nmodel:\n  backbone_name: resnet18\n")
     assert train.main(["--config", str(config)]) == 2
     assert "unknown key(s) 'backbone_name'" in capsys.readouterr().err

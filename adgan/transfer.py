@@ -1,0 +1,93 @@
+"""Pose and attribute transfer with a trained generator: the library calls the pipeline,
+the evaluation and the web page use.
+
+ADGAN's codes are per component, so a garment swap is a code swap: encode the shopper and
+the garment's owner, take the owner's codes for the garment's classes, decode in the
+wanted pose.
+
+    gen = AttributeTransfer(generator, device)
+    shopper = gen.encode(image, labels)            # uint8 photo + 8-class map, model size
+    garment = gen.encode(other_image, other_labels)
+    out = gen.generate(keypoints, shopper, swaps={"upper": garment})
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from adgan.data import one_hot, to_image, to_tensor
+from adgan.model import Generator
+from keypoints.posemap import pose_maps
+from parsing.labels import ADGAN_CLASSES, ADGAN_INDEX
+
+# Component names a user may swap: the 8 classes, and garment words for groups of them.
+ALIASES: dict[str, tuple[int, ...]] = {
+    "upper": (ADGAN_INDEX["upper_clothes"],),
+    "top": (ADGAN_INDEX["upper_clothes"],),
+    "lower": (ADGAN_INDEX["pants"], ADGAN_INDEX["skirt"]),
+    "bottom": (ADGAN_INDEX["pants"], ADGAN_INDEX["skirt"]),
+}
+
+
+def component_classes(name: str) -> tuple[int, ...]:
+    """The ADGAN classes a component name stands for; unknown names list the valid ones."""
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    if key in ADGAN_INDEX:
+        return (ADGAN_INDEX[key],)
+    if key in ALIASES:
+        return ALIASES[key]
+    valid = ", ".join([*ADGAN_CLASSES, *ALIASES])
+    raise ValueError(f"unknown component {name!r}; valid: {valid}")
+
+
+def mix_codes(base: torch.Tensor, donor: torch.Tensor, classes: tuple[int, ...]) -> torch.Tensor:
+    """base's codes [B, K, C] with the given components taken from donor's."""
+    out = base.clone()
+    out[:, list(classes)] = donor[:, list(classes)]
+    return out
+
+
+class AttributeTransfer:
+    """A generator in eval mode on a device, with numpy in and out."""
+
+    def __init__(self, generator: Generator, device: torch.device | str = "cpu") -> None:
+        self.generator = generator.eval().to(device)
+        self.device = torch.device(device)
+        self.size = tuple(generator.config.image_size)
+
+    def _check(self, image: np.ndarray, labels: np.ndarray) -> None:
+        if image.shape[:2] != self.size or labels.shape != self.size:
+            raise ValueError(
+                f"image {image.shape[:2]} and labels {labels.shape} must both be the "
+                f"generator's size {self.size}"
+            )
+
+    @torch.no_grad()
+    def encode(self, image: np.ndarray, labels: np.ndarray) -> torch.Tensor:
+        """Codes [1, K, C] of one person (uint8 RGB and 8-class map at the model's size)."""
+        self._check(image, labels)
+        x = to_tensor(image)[None].to(self.device)
+        p = one_hot(labels)[None].to(self.device)
+        return self.generator.encode(x, p)
+
+    def pose(self, keypoints: np.ndarray) -> torch.Tensor:
+        """Keypoints [18, 2] or [B, 18, 2] (x, y; -1 missing) at model size -> pose maps."""
+        kp = np.asarray(keypoints, np.float32)
+        kp = kp[None] if kp.ndim == 2 else kp
+        h, w = self.size
+        return pose_maps(kp, h, w, self.generator.config.pose_sigma, device=self.device)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        keypoints: np.ndarray,
+        codes: torch.Tensor,
+        swaps: dict[str, torch.Tensor] | None = None,
+    ) -> np.ndarray:
+        """The person `codes` describes, in the pose of `keypoints`, with each swapped
+        component's codes taken from the given donor's; uint8 RGB at model size."""
+        for name, donor in (swaps or {}).items():
+            codes = mix_codes(codes, donor, component_classes(name))
+        out = self.generator.decode(self.pose(keypoints), codes)
+        return to_image(out[0])
