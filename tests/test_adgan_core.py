@@ -162,9 +162,14 @@ def test_ssim_matches_scikit_image():
 
         def theirs(x, y, g=gen[i]):
             return skimage.structural_similarity(
-                x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                channel_axis=2, data_range=float(g.max()) - float(g.min()),
-            )  # fmt: skip
+                x,
+                y,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+                channel_axis=2,
+                data_range=float(g.max()) - float(g.min()),
+            )
 
         assert ours[i] == pytest.approx(theirs(ref[i], gen[i]), abs=1e-6)
         m = mask[i][..., None]
@@ -246,9 +251,11 @@ def official_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
         sd[f"dec.model.{i}.norm.gamma"] = torch.rand(c, generator=g)
         sd[f"dec.model.{i}.norm.beta"] = torch.randn(c, generator=g) * 0.1
     for name, (o, i) in {
-        "fc.fc": (512, 512), "mlp.model.0.fc": (256, 512), "mlp.model.1.fc": (256, 256),
+        "fc.fc": (512, 512),
+        "mlp.model.0.fc": (256, 512),
+        "mlp.model.1.fc": (256, 256),
         "mlp.model.2.fc": (8192, 256),
-    }.items():  # fmt: skip
+    }.items():
         sd[f"{name}.weight"] = torch.randn(o, i, generator=g) / i**0.5
         sd[f"{name}.bias"] = torch.randn(o, generator=g) * 0.1
     return sd
@@ -316,7 +323,7 @@ def reference_forward(sd, pose, image, parsing):
             x * sd[f"dec.model.{i}.norm.gamma"].view(1, -1, 1, 1)
             + sd[f"dec.model.{i}.norm.beta"].view(1, -1, 1, 1)
         )
-    return torch.tanh(conv(x, "dec.model.5.conv"))  # fmt: skip
+    return torch.tanh(conv(x, "dec.model.5.conv"))
 
 
 @pytest.mark.slow
@@ -328,8 +335,9 @@ def test_official_checkpoint_imports_and_matches_its_forward():
     pose, image, parsing = random_inputs(2, 32, 24, seed=3)
     with torch.no_grad():
         ours = gen(pose, image, parsing)
-        theirs = reference_forward({k.removeprefix("module."): v for k, v in sd.items()},
-                                   pose, image, parsing)  # fmt: skip
+        theirs = reference_forward(
+            {k.removeprefix("module."): v for k, v in sd.items()}, pose, image, parsing
+        )
     assert ours.std() > 0.05  # not a saturated or constant picture
     assert torch.allclose(ours, theirs, atol=1e-4)
 

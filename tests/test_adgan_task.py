@@ -21,27 +21,46 @@ from keypoints.skeleton import flip_keypoints
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights", "ignore:.*random network")
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [
-    "model.image_size=[32, 24]", "model.pose_sigma=1.0", "model.channels=8",
-    "model.code_size=8", "model.mlp_channels=16", "model.res_blocks=2",
-    "discriminator.channels=8", "discriminator.blocks=1", "train.device=cpu",
-    "train.batch_size=2", "train.num_workers=0", "train.checkpoint_every=3",
-    "train.sample_every=3", "train.eval_every=0", "train.log_every=1", "train.max_minutes=0",
-    "eval.max_pairs=4", "eval.batch_size=4", "eval.max_swaps=3",
-]  # fmt: skip
+    "model.image_size=[32, 24]",
+    "model.pose_sigma=1.0",
+    "model.channels=8",
+    "model.code_size=8",
+    "model.mlp_channels=16",
+    "model.res_blocks=2",
+    "discriminator.channels=8",
+    "discriminator.blocks=1",
+    "train.device=cpu",
+    "train.batch_size=2",
+    "train.num_workers=0",
+    "train.checkpoint_every=3",
+    "train.sample_every=3",
+    "train.eval_every=0",
+    "train.log_every=1",
+    "train.max_minutes=0",
+    "eval.max_pairs=4",
+    "eval.batch_size=4",
+    "eval.max_swaps=3",
+]
 
 
 @pytest.fixture(scope="module")
 def run(synth_dataset, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    args = ["--config", "configs/adgan-synth-cpu.yaml", "--runs", str(root),
-            f"data.root={synth_dataset}", "train.steps=3", *TINY]  # fmt: skip
+    args = [
+        "--config",
+        "configs/adgan-synth-cpu.yaml",
+        "--runs",
+        str(root),
+        f"data.root={synth_dataset}",
+        "train.steps=3",
+        *TINY,
+    ]
     assert train.main(args) == 0
     return next((root / "adgan").iterdir())
 
 
 def test_pairs_flip_and_resize(synth_dataset):
-    data = PairDataset(synth_dataset, "train", (64, 44), flip_probability=1.0,
-                       target_parsing=True)  # fmt: skip
+    data = PairDataset(synth_dataset, "train", (64, 44), flip_probability=1.0, target_parsing=True)
     plain = data[0]
     flipped = data[(0, 123)]
     assert plain["source"].shape == (3, 64, 44) and plain["source_parsing"].shape == (8, 64, 44)
@@ -63,16 +82,19 @@ def test_training_writes_a_complete_run(run):
     for key in ("ssim", "mask_ssim", "l1", "swap_closer", "swap_l1_truth"):
         assert 0.0 <= metrics[key] <= 1.0, key
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
-    assert {"loss_g", "l1", "perceptual", "contextual", "adversarial", "d_pose",
-            "d_image"} <= set(stats[0])  # fmt: skip
+    assert {"loss_g", "l1", "perceptual", "contextual", "adversarial", "d_pose", "d_image"} <= set(
+        stats[0]
+    )
     sample = run / "samples" / "step-00000003.png"
     from common.image_io import load_image
 
     assert load_image(sample).shape == (4 * 32, 4 * 24, 3)  # 4 rows: source|pose|fake|target
     checkpoint = run / "checkpoints" / "step-00000003"
     assert {p.name for p in checkpoint.glob("*.safetensors")} == {
-        "generator.safetensors", "d_pose.safetensors", "d_image.safetensors"
-    }  # fmt: skip
+        "generator.safetensors",
+        "d_pose.safetensors",
+        "d_image.safetensors",
+    }
 
 
 def test_resume_is_exact(synth_dataset, tmp_path):
@@ -91,8 +113,24 @@ def test_resume_is_exact(synth_dataset, tmp_path):
 
 def test_evaluate_cli_and_transfer(run, synth_dataset, tmp_path, capsys):
     out = tmp_path / "generated"
-    assert evaluate.main(["--checkpoint", str(run), "--max-pairs", "3", "--max-swaps", "2",
-                          "--lpips", "--out", str(out), "--json", str(tmp_path / "m.json")]) == 0  # fmt: skip
+    assert (
+        evaluate.main(
+            [
+                "--checkpoint",
+                str(run),
+                "--max-pairs",
+                "3",
+                "--max-swaps",
+                "2",
+                "--lpips",
+                "--out",
+                str(out),
+                "--json",
+                str(tmp_path / "m.json"),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "ssim" in printed and "lpips" in printed and "swap_closer" in printed
     assert len(list(out.iterdir())) == 3
@@ -139,18 +177,40 @@ def test_bad_inputs_are_named(run, synth_dataset, tmp_path, capsys):
         fh.write("fashionMENDenimid0000999901_1front.jpg,fashionMENDenimid0000999901_2side.jpg\n")
     with pytest.raises(ValueError, match="have no keypoints in the annotation CSV"):
         PairDataset(tmp_path / "data", "test", (32, 24))
-    assert train.main(["--config", "configs/adgan-synth-cpu.yaml", f"data.root={synth_dataset}",
-                       "model.image_size=[30, 22]"]) == 2  # fmt: skip
+    assert (
+        train.main(
+            [
+                "--config",
+                "configs/adgan-synth-cpu.yaml",
+                f"data.root={synth_dataset}",
+                "model.image_size=[30, 22]",
+            ]
+        )
+        == 2
+    )
     assert "multiples of 4" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_train_py_under_torchrun_two_cpu_processes(synth_dataset, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", "29533", str(ROOT / "train.py"), "--config",
-           "configs/adgan-synth-cpu.yaml", "--runs", str(tmp_path), f"data.root={synth_dataset}",
-           "train.steps=2", *TINY]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29533",
+        str(ROOT / "train.py"),
+        "--config",
+        "configs/adgan-synth-cpu.yaml",
+        "--runs",
+        str(tmp_path),
+        f"data.root={synth_dataset}",
+        "train.steps=2",
+        *TINY,
+    ]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     run = next((tmp_path / "adgan").iterdir())

@@ -59,7 +59,8 @@ def test_merge_labels_and_errors():
     np.testing.assert_array_equal(merge_labels(lip, "lip"), [[0, 4, 5], [1, 3, 7]])
     with pytest.raises(ImageError, match=r"label values 20 are outside 0\.\.19"):
         merge_labels(np.array([[20]]), "lip")
-    with pytest.raises(KeyError, match="valid: adgan_person, atr, celebamask, celebamask_hair, cihp, lip"):
+    valid = "valid: adgan_person, atr, celebamask, celebamask_hair, cihp, lip"
+    with pytest.raises(KeyError, match=valid):
         merge_table("pascal")
     with pytest.raises(KeyError, match="adgan8"):
         label_set("coco")
