@@ -81,6 +81,18 @@ class AdganTask(TrainingTask):
             PairDataset(d.root, split, size, semantic_dir=d.semantic_dir)
 
     def setup(self, ctx: RunContext) -> None:
+        self.build(ctx)
+        d, cfg = self.config.data, self.config
+        self.train_set = PairDataset(
+            d.root,
+            d.train_split,
+            cfg.model.image_size,
+            semantic_dir=d.semantic_dir,
+            flip_probability=d.flip_probability,
+        )
+
+    def build(self, ctx: RunContext) -> None:
+        """Networks, losses, optimisers and schedules (no data: the benchmark uses this)."""
         cfg = self.config
         self.generator = ctx.wrap(Generator(cfg.model))
         pose_ch = cfg.model.pose_channels
@@ -101,14 +113,6 @@ class AdganTask(TrainingTask):
             torch.optim.lr_scheduler.LambdaLR(opt, factor)
             for opt in (self.opt_g, self.opt_dp, self.opt_di)
         ]
-        d = cfg.data
-        self.train_set = PairDataset(
-            d.root,
-            d.train_split,
-            cfg.model.image_size,
-            semantic_dir=d.semantic_dir,
-            flip_probability=d.flip_probability,
-        )
 
     def dataset(self) -> Dataset:
         return self.train_set

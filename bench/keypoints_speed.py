@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.timing import peak_mb, summarize
 from common.config import load_config
 from keypoints.model import PoseNet
 from keypoints.predict import KeypointPredictor, load_posenet
@@ -59,23 +59,7 @@ def bench(model: PoseNet, device: str, batches: list[int], repeats: int) -> list
 
                 timed(run, 3)
                 t = timed(run, repeats)
-            peak = (
-                torch.cuda.max_memory_allocated() / 2**20
-                if cuda
-                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            )
-            rows.append(
-                (
-                    device,
-                    batch,
-                    flip,
-                    batch / t.mean(),
-                    t.mean() * 1e3,
-                    np.median(t) * 1e3,
-                    np.percentile(t, 95) * 1e3,
-                    peak,
-                )
-            )
+            rows.append((device, batch, flip, *summarize(t, batch), peak_mb(device)))
     return rows
 
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.timing import peak_mb, summarize
 from common.config import load_config
 from parsing.model import DenseNet
 from parsing.predict import load_densenet
@@ -47,23 +46,7 @@ def bench(model: DenseNet, device: str, batches: list[int], repeats: int) -> lis
                 torch.cuda.synchronize()
             if i >= 3:
                 times.append(time.perf_counter() - start)
-        t = np.array(times)
-        peak = (
-            torch.cuda.max_memory_allocated() / 2**20
-            if cuda
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        )
-        rows.append(
-            (
-                device,
-                batch,
-                batch / t.mean(),
-                t.mean() * 1e3,
-                np.median(t) * 1e3,
-                np.percentile(t, 95) * 1e3,
-                peak,
-            )
-        )
+        rows.append((device, batch, *summarize(times, batch), peak_mb(device)))
     return rows
 
 

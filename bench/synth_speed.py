@@ -16,7 +16,6 @@ import cProfile
 import os
 import platform
 import pstats
-import resource
 import shutil
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.timing import peak_mb
 from common.config import load_config
 from synth.__main__ import DEFAULT_CONFIG, parse_size
 from synth.config import SynthConfig
@@ -39,10 +39,6 @@ from synth.dataset import (
     render_identity,
 )
 from synth.render import render_person
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def bench_render(job: Job, images: int) -> list[float]:
@@ -94,9 +90,9 @@ def main() -> None:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
             return
         times = np.array(bench_render(job, args.images))
-        render_rss = peak_rss_mb()
+        render_rss = peak_mb("cpu")
         write_rate = bench_write(job, args.images)
-        write_rss = peak_rss_mb()
+        write_rss = peak_mb("cpu")
         n_people = max(2, args.images // 4)
         start = time.perf_counter()
         generate(
@@ -127,7 +123,7 @@ def main() -> None:
     )
     print(
         f"| python -m synth (faces, swaps) | {args.workers} | {cli_rate:.0f} | "
-        f"{1e3 / cli_rate:.1f} (wall) | main process {peak_rss_mb():.0f} MB |"
+        f"{1e3 / cli_rate:.1f} (wall) | main process {peak_mb('cpu'):.0f} MB |"
     )
 
 
