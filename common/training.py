@@ -361,6 +361,7 @@ class Trainer:
         self, task: TrainingTask, cfg: TrainConfig, run_dir: Path, full_config: dict[str, Any]
     ) -> None:
         self.task, self.cfg, self.run_dir, self.full_config = task, cfg, run_dir, full_config
+        self._last_metrics: dict[str, float] = {}
 
     # -- checkpoints ----------------------------------------------------------------
 
@@ -438,6 +439,7 @@ class Trainer:
 
     def _evaluate(self, ctx: RunContext, writer: Any, step: int, checkpoint: Path | None):
         metrics = self.task.evaluate(ctx) if ctx.is_main else {}
+        self._last_metrics = metrics
         if metrics:
             self._log(writer, step, metrics, prefix="eval/")
             record = {
@@ -549,7 +551,11 @@ class Trainer:
                 if cfg.eval_every and step % cfg.eval_every == 0:
                     self._evaluate(ctx, writer, step, checkpoint)
         checkpoint = self._checkpoint(ctx, step, position)
-        metrics = {} if stopped == "SIGTERM" else self._evaluate(ctx, writer, step, checkpoint)
+        evaluated = cfg.eval_every and step % cfg.eval_every == 0 and not stopped
+        if stopped == "SIGTERM" or evaluated:  # evaluated just now, at this very step
+            metrics = self._last_metrics if evaluated else {}
+        else:
+            metrics = self._evaluate(ctx, writer, step, checkpoint)
         if ctx.is_main:
             self._sample(ctx, writer, step)
             if writer is not None:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from parsing.densepose import NUM_COARSE, NUM_PARTS
+from parsing.labels import flip_table, label_set
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -85,6 +86,19 @@ class DenseNet(nn.Module):
             heads["u"] = torch.sigmoid(heads["u"])
             heads["v"] = torch.sigmoid(heads["v"])
         return heads
+
+    def parsing_probabilities(self, images: torch.Tensor, flip_test: bool = False) -> torch.Tensor:
+        """Class probabilities [B, K, H, W]; with `flip_test`, averaged with the mirrored
+        image's (its left/right classes swapped back), the usual test-time flip."""
+        probs = torch.softmax(self(images)["parsing"].float(), dim=1)
+        if flip_test:
+            mirrored = torch.softmax(self(images.flip(-1))["parsing"].float(), dim=1).flip(-1)
+            probs = 0.5 * (probs + mirrored[:, list(self.flip_classes)])
+        return probs
+
+    @property
+    def flip_classes(self) -> tuple[int, ...]:
+        return flip_table(label_set(self.config.label_set).classes)
 
     def describe(self) -> dict:
         return {"class": "DenseNet", "config": asdict(self.config)}

@@ -70,17 +70,25 @@ def _back(values: np.ndarray, inverse: np.ndarray, shape: tuple[int, int]) -> np
 
 
 class DensePredictor:
-    def __init__(self, models: list[DenseNet], *, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        models: list[DenseNet],
+        *,
+        device: str | torch.device = "cpu",
+        flip_test: bool = True,
+    ) -> None:
         if not models:
             raise ValueError("need at least one model")
         self.models = [m.to(device).eval() for m in models]
         self.device = torch.device(device)
+        self.flip_test = flip_test  # parsing averaged with the mirrored photo's
 
     @classmethod
     def from_checkpoints(
-        cls, checkpoints: list[str | Path], *, device: str = "cpu"
+        cls, checkpoints: list[str | Path], *, device: str = "cpu", flip_test: bool = True
     ) -> DensePredictor:
-        return cls([load_densenet(c, device) for c in checkpoints], device=device)
+        models = [load_densenet(c, device) for c in checkpoints]
+        return cls(models, device=device, flip_test=flip_test)
 
     @property
     def heads(self) -> set[str]:
@@ -102,7 +110,8 @@ class DensePredictor:
             out = model(x.to(self.device))
             inverse = invert(m)
             if "parsing" in out and result.labels is None:
-                labels = out["parsing"].argmax(1)[0].cpu().numpy().astype(np.uint8)
+                probs = model.parsing_probabilities(x.to(self.device), self.flip_test)
+                labels = probs.argmax(1)[0].cpu().numpy().astype(np.uint8)
                 result.labels = _back(labels, inverse, (h, w))
             if "index" in out and result.parts is None:
                 parts, u, v = (a[0] for a in predicted_iuv(out))

@@ -74,6 +74,7 @@ class DenseLossConfig:
 class DenseEvalConfig:
     max_images: int = 300  # of the validation split (0 = all)
     batch_size: int = 16
+    flip_test: bool = False  # parsing: average with the mirrored image's prediction
 
 
 @dataclass
@@ -290,6 +291,9 @@ def evaluate_dense(
             out = model(batch["image"])
         out = {k: v.float() for k, v in out.items()}
         if "parsing" in heads:
+            if config.eval.flip_test:
+                with torch.no_grad(), autocast() if autocast else contextlib.nullcontext():
+                    out["parsing"] = model.parsing_probabilities(batch["image"], True)
             matrix += confusion(out["parsing"].argmax(1).cpu(), batch["labels"].cpu(), len(classes))
         if "densepose" in heads:
             losses.append(float(densepose_losses(out, batch)["densepose_loss"]))

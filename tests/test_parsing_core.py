@@ -206,3 +206,22 @@ def test_real_densepose_coco_points_through_the_dataset(shared_data):
     batch = torch.utils.data.default_collate([s])
     losses = densepose_losses(model(batch["image"]), batch)
     assert losses["dp_coarse"] == 0 and torch.isfinite(losses["densepose_loss"])
+
+
+def test_flip_test_is_mirror_symmetric():
+    """The flip-test prediction of a mirrored photo is the mirrored prediction, with left and
+    right classes swapped (LIP's 20 classes have them)."""
+    torch.manual_seed(0)
+    model = DenseNet(
+        DenseNetConfig(
+            encoder="resnet18", parsing_classes=20, label_set="lip20", input_size=(32, 24)
+        )
+    ).eval()
+    x = torch.rand(1, 3, 32, 24)
+    with torch.no_grad():
+        probs = model.parsing_probabilities(x, flip_test=True)
+        mirrored = model.parsing_probabilities(x.flip(-1), flip_test=True)
+    swap = list(model.flip_classes)
+    assert swap != list(range(20))
+    assert torch.allclose(mirrored, probs.flip(-1)[:, swap], atol=1e-5)
+    assert torch.allclose(probs.sum(1), torch.ones(1, 32, 24), atol=1e-5)
