@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import json
 import sys
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,7 +39,7 @@ from adgan.metrics import (
     l1,
     ssim,
 )
-from adgan.model import Generator, GeneratorConfig
+from adgan.model import Generator, GeneratorConfig, generator_for_weights
 from adgan.transfer import component_classes, mix_codes
 from common.checkpoint import CheckpointError, load_weights, read_config
 from common.config import ConfigError, from_dict
@@ -68,11 +67,8 @@ def load_generator(checkpoint: str | Path, device: str | torch.device = "cpu") -
         config = from_dict(GeneratorConfig, entry["config"])
     except (ConfigError, ValueError) as exc:
         raise CheckpointError(f"{folder}: generator config: {exc}") from None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the VGG weights are in the checkpoint itself
-        generator = Generator(replace(config, vgg_weights="", vgg_trainable=False))
+    generator = generator_for_weights(config)
     load_weights(folder / "generator.safetensors", generator)
-    generator.config = config
     return generator.to(device).eval()
 
 

@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from adgan.model import Generator, GeneratorConfig
+from adgan.model import Generator, GeneratorConfig, generator_for_weights
 from adgan.vgg import LAYERS
 from common.checkpoint import CheckpointError, save_checkpoint
 
@@ -134,9 +133,7 @@ def import_official(path: str | Path, out: str | Path) -> Path:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a state dict")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the VGG comes from the file
-        generator = Generator(official_config())
+    generator = generator_for_weights(official_config())
     generator.load_state_dict(convert_official(state, generator))
     config = {
         "task": "adgan",

@@ -22,7 +22,8 @@ AdaIN layer in order: the biases, then the scales), so its MLP weights import un
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import warnings
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 import torch
@@ -267,3 +268,13 @@ class Generator(nn.Module):
         for p in self.parameters():
             counts["trainable" if p.requires_grad else "frozen"] += p.numel()
         return counts
+
+
+def generator_for_weights(config: GeneratorConfig) -> Generator:
+    """A generator whose weights, its VGG trunk included, come from a checkpoint next: no
+    VGG file is looked for (the config keeps naming the one it was trained with)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        generator = Generator(replace(config, vgg_weights="", vgg_trainable=False))
+    generator.config = config
+    return generator

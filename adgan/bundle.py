@@ -1,0 +1,182 @@
+"""The model bundle: the three networks the pipeline needs, in one folder.
+
+    BUNDLE/
+      config.json             format, version, each network's class and config, the
+                              keypoint and parsing conventions, where each part came from
+      keypoints.safetensors   PoseNet (18 OpenPose-COCO keypoints)
+      parser.safetensors      DenseNet with a parsing head on the 8 ADGAN classes
+      generator.safetensors   ADGAN generator (its frozen VGG trunk included)
+
+It is a checkpoint folder (`common.checkpoint`): safetensors only, nothing is unpickled,
+written under a temporary name and renamed into place; loading checks every key and shape
+and names the file that does not fit. Weights may be stored in fp16 (half the size; the
+pipeline computes in fp32 on CPU and bf16 on GPU anyway).
+
+    python -m adgan.bundle --keypoints runs/keypoints/<run> --parser runs/parsing/<run> \
+        --generator runs/adgan/<run> --out bundles/mine [--fp32] [--notes "trained on ..."]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from adgan.evaluate import load_generator
+from adgan.model import Generator, GeneratorConfig, generator_for_weights
+from common.checkpoint import CheckpointError, load_weights, read_config, save_checkpoint
+from common.config import ConfigError, from_dict
+from keypoints.model import PoseNet, PoseNetConfig
+from keypoints.predict import load_posenet
+from keypoints.skeleton import KEYPOINT_NAMES
+from parsing.labels import ADGAN_CLASSES
+from parsing.model import DenseNet, DenseNetConfig
+from parsing.predict import load_densenet
+
+FORMAT = "adgan-bundle"
+VERSION = 1
+PARTS: dict[str, tuple[type[nn.Module], type]] = {
+    "keypoints": (PoseNet, PoseNetConfig),
+    "parser": (DenseNet, DenseNetConfig),
+    "generator": (Generator, GeneratorConfig),
+}
+
+
+@dataclass
+class Bundle:
+    keypoints: PoseNet
+    parser: DenseNet
+    generator: Generator
+    info: dict[str, Any]
+
+
+def conventions(generator: Generator) -> dict[str, Any]:
+    return {
+        "keypoints": list(KEYPOINT_NAMES),
+        "parsing_classes": list(ADGAN_CLASSES),
+        "image_size": list(generator.config.image_size),
+        "image_range": "[-1, 1] inside the generator; uint8 RGB outside",
+    }
+
+
+def _check_parts(parser: DenseNet, generator: Generator, where: str) -> None:
+    if "parsing" not in parser.config.heads or parser.config.label_set != "adgan8":
+        raise CheckpointError(
+            f"{where}: the parser must have a parsing head on the 8 ADGAN classes "
+            f"(it has heads {list(parser.config.heads)}, labels {parser.config.label_set!r})"
+        )
+    g = generator.config
+    if g.components != len(ADGAN_CLASSES) or g.pose_channels != len(KEYPOINT_NAMES):
+        raise CheckpointError(
+            f"{where}: the generator takes {g.components} components and {g.pose_channels} "
+            f"pose channels; the pipeline gives {len(ADGAN_CLASSES)} and {len(KEYPOINT_NAMES)}"
+        )
+
+
+def make_bundle(
+    keypoints: str | Path,
+    parser: str | Path,
+    generator: str | Path,
+    out: str | Path,
+    *,
+    half: bool = True,
+    notes: str = "",
+) -> Path:
+    """Assemble a bundle from three checkpoints (run folders or checkpoint folders)."""
+    parts = {
+        "keypoints": load_posenet(keypoints),
+        "parser": load_densenet(parser),
+        "generator": load_generator(generator),
+    }
+    _check_parts(parts["parser"], parts["generator"], "bundle")
+    config = {
+        "format": FORMAT,
+        "version": VERSION,
+        "modules": {name: module.describe() for name, module in parts.items()},
+        "conventions": conventions(parts["generator"]),
+        "sources": {
+            "keypoints": str(keypoints),
+            "parser": str(parser),
+            "generator": str(generator),
+        },
+        "dtype": "float16" if half else "float32",
+        "notes": notes,
+    }
+    return save_checkpoint(Path(out), parts, config, dtype=torch.float16 if half else None)
+
+
+def _build(name: str, entry: dict[str, Any], where: Path) -> nn.Module:
+    cls, config_cls = PARTS[name]
+    if entry.get("class") != cls.__name__:
+        raise CheckpointError(f"{where}: {name} must be a {cls.__name__}, not {entry.get('class')}")
+    try:
+        config = from_dict(config_cls, entry.get("config", {}))
+    except (ConfigError, ValueError) as exc:
+        raise CheckpointError(f"{where}: the {name} config: {exc}") from None
+    return generator_for_weights(config) if cls is Generator else cls(config)
+
+
+def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
+    """The three networks of a bundle in eval mode on `device`; anything that does not fit
+    (format, version, conventions, a file's keys or shapes) is named in a CheckpointError."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: no such bundle folder")
+    info = read_config(path)
+    if info.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a model bundle (config.json has no format {FORMAT!r})")
+    if int(info.get("version", 0)) > VERSION:
+        raise CheckpointError(
+            f"{path}: bundle version {info.get('version')} is newer than this code ({VERSION})"
+        )
+    models = {}
+    for name in PARTS:
+        entry = info.get("modules", {}).get(name)
+        if entry is None:
+            raise CheckpointError(f"{path}: the bundle has no {name}")
+        model = _build(name, entry, path)
+        load_weights(path / f"{name}.safetensors", model)  # names the file on a mismatch
+        models[name] = model.float().to(device).eval()
+    conv = info.get("conventions", {})
+    if conv.get("keypoints") != list(KEYPOINT_NAMES):
+        raise CheckpointError(f"{path}: its keypoints are not the 18 OpenPose-COCO points")
+    if conv.get("parsing_classes") != list(ADGAN_CLASSES):
+        raise CheckpointError(f"{path}: its parsing classes are not ADGAN's 8, in order")
+    _check_parts(models["parser"], models["generator"], str(path))
+    return Bundle(models["keypoints"], models["parser"], models["generator"], info)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Assemble a model bundle for infer.py.")
+    p.add_argument("--keypoints", required=True, help="keypoint run or checkpoint folder")
+    p.add_argument("--parser", required=True, help="parsing run or checkpoint folder")
+    p.add_argument("--generator", required=True, help="adgan run, checkpoint or import")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--fp32", action="store_true", help="keep fp32 weights (default fp16)")
+    p.add_argument("--notes", default="", help="what the models were trained on, etc.")
+    args = p.parse_args(argv)
+    try:
+        out = make_bundle(
+            args.keypoints,
+            args.parser,
+            args.generator,
+            args.out,
+            half=not args.fp32,
+            notes=args.notes,
+        )
+        load_bundle(out)  # what was written must load
+    except (CheckpointError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    size = sum(f.stat().st_size for f in out.iterdir()) / 2**20
+    print(f"bundle {out}: {size:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

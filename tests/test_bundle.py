@@ -1,0 +1,127 @@
+"""The model bundle: assembled from three checkpoints, loaded with every shape checked."""
+
+import json
+import shutil
+import warnings
+
+import pytest
+import torch
+
+from adgan import bundle
+from adgan.bundle import load_bundle, make_bundle
+from adgan.model import Generator, GeneratorConfig
+from common.checkpoint import CheckpointError, save_checkpoint
+from keypoints.model import PoseNet, PoseNetConfig
+from parsing.model import DenseNet, DenseNetConfig
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
+
+
+def checkpoint(folder, name, module, task):
+    config = {"task": task, "step": 1, "modules": {name: module.describe()}, "config": {}}
+    return save_checkpoint(folder, {name: module}, config)
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("parts")
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        generator = Generator(
+            GeneratorConfig(
+                image_size=(32, 24), channels=8, code_size=8, mlp_channels=16, res_blocks=2
+            )
+        )
+    return {
+        "keypoints": checkpoint(
+            root / "kp",
+            "model",
+            PoseNet(PoseNetConfig(head_channels=16, input_size=(64, 44))),
+            "keypoints",
+        ),
+        "parser": checkpoint(
+            root / "parse",
+            "model",
+            DenseNet(DenseNetConfig(encoder="resnet18", input_size=(64, 44))),
+            "parsing",
+        ),
+        "generator": checkpoint(root / "gen", "generator", generator, "adgan"),
+        "densepose": checkpoint(
+            root / "dp",
+            "model",
+            DenseNet(DenseNetConfig(encoder="resnet18", heads=("densepose",), input_size=(64, 44))),
+            "densepose",
+        ),
+        "generator_module": generator,
+    }
+
+
+def test_bundle_round_trip_in_fp16(parts, tmp_path, capsys):
+    out = tmp_path / "bundle"
+    assert (
+        bundle.main(
+            [
+                "--keypoints",
+                str(parts["keypoints"]),
+                "--parser",
+                str(parts["parser"]),
+                "--generator",
+                str(parts["generator"]),
+                "--out",
+                str(out),
+                "--notes",
+                "test",
+            ]
+        )
+        == 0
+    )
+    assert "MB" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "generator.safetensors",
+        "keypoints.safetensors",
+        "parser.safetensors",
+    ]  # no pickles anywhere
+    from safetensors.torch import load_file
+
+    assert load_file(out / "generator.safetensors")["mlp.0.weight"].dtype == torch.float16
+    loaded = load_bundle(out)
+    assert loaded.info["notes"] == "test" and loaded.info["conventions"]["image_size"] == [32, 24]
+    original = parts["generator_module"].state_dict()
+    for key, value in loaded.generator.state_dict().items():  # fp16 round trip, back in fp32
+        assert value.dtype == torch.float32
+        assert torch.allclose(value, original[key].float(), rtol=1e-3, atol=1e-4), key
+    x = torch.rand(1, 3, 64, 44)
+    assert loaded.keypoints(x).shape == (1, 18, 16, 11)
+    assert loaded.parser(x)["parsing"].shape == (1, 8, 64, 44)
+
+
+def test_bad_bundles_are_named(parts, tmp_path):
+    with pytest.raises(CheckpointError, match="parsing head on the 8 ADGAN classes"):
+        make_bundle(parts["keypoints"], parts["densepose"], parts["generator"], tmp_path / "x")
+    assert not (tmp_path / "x").exists()  # nothing half-written
+    with pytest.raises(CheckpointError, match="not a keypoint checkpoint"):
+        make_bundle(parts["parser"], parts["parser"], parts["generator"], tmp_path / "x")
+    good = make_bundle(
+        parts["keypoints"], parts["parser"], parts["generator"], tmp_path / "b", half=False
+    )
+    broken = tmp_path / "broken"
+    shutil.copytree(good, broken)
+    shutil.copy(parts["densepose"] / "model.safetensors", broken / "parser.safetensors")
+    with pytest.raises(CheckpointError, match=r"parser\.safetensors does not fit"):
+        load_bundle(broken)
+    (broken / "parser.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"parser\.safetensors: no such weights file"):
+        load_bundle(broken)
+    newer = tmp_path / "newer"
+    shutil.copytree(good, newer)
+    info = json.loads((newer / "config.json").read_text())
+    info["version"] = 99
+    (newer / "config.json").write_text(json.dumps(info))
+    with pytest.raises(CheckpointError, match="newer than this code"):
+        load_bundle(newer)
+    with pytest.raises(CheckpointError, match="not a model bundle"):
+        load_bundle(parts["parser"])
+    with pytest.raises(CheckpointError, match="no such bundle folder"):
+        load_bundle(tmp_path / "nowhere")
