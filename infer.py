@@ -1,9 +1,10 @@
 """`python infer.py --source model.jpg --pose user.jpg [--swap upper=garment.jpg] ...`
 
 Renders the catalogue model of `--source` in the pose of the person in `--pose`, with
-optional garment swaps. The work happens in `adgan.pipeline` (issue 6); this file only
-parses and checks arguments. Until a model bundle exists it loads and checks the photos,
-says what is missing and exits with status 2.
+optional component swaps. The work happens in `adgan.pipeline`; this file parses the
+arguments, reports what a user can act on (a missing or corrupt photo, a photo without a
+person, a missing or mismatched bundle) with status 2, and writes the result atomically.
+Batch product cards (`--batch`) land with issue 6.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from common.image_io import ImageError, load_image
+from adgan.pipeline import NoPersonError, Pipeline
+from adgan.transfer import component_classes
+from common.checkpoint import CheckpointError
+from common.image_io import ImageError, load_image, save_image
 from parsing.labels import ADGAN_CLASSES
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "bundles" / "demo"
@@ -20,16 +24,20 @@ DEFAULT_BUNDLE = Path(__file__).resolve().parent / "bundles" / "demo"
 
 def parse_swap(text: str) -> tuple[str, Path]:
     component, sep, path = text.partition("=")
-    if not sep or component not in ADGAN_CLASSES[1:]:
+    try:
+        if not sep or not path:
+            raise ValueError("no photo")
+        component_classes(component)
+    except ValueError:
         raise argparse.ArgumentTypeError(
             f"--swap {text!r} must be COMPONENT=PHOTO with COMPONENT one of "
-            f"{', '.join(ADGAN_CLASSES[1:])} (or upper/lower)"
-        )
+            f"{', '.join(ADGAN_CLASSES[1:])} (or upper/top, lower/bottom)"
+        ) from None
     return component, Path(path)
 
 
 def _swap_arg(text: str) -> tuple[str, Path]:
-    aliases = {"upper": "upper_clothes", "lower": "pants"}
+    aliases = {"upper": "upper_clothes", "top": "upper_clothes"}
     component, sep, path = text.partition("=")
     return parse_swap(f"{aliases.get(component, component)}{sep}{path}")
 
@@ -60,23 +68,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.batch is None and (args.source is None or args.pose is None):
         parser.error("give --source and --pose (or --batch jobs.csv)")
+    if args.batch is not None:
+        print("error: batch product cards (--batch) land with issue 6", file=sys.stderr)
+        return 2
     try:
-        photos = [args.source, args.pose] + [path for _, path in args.swap]
-        for photo in photos if args.batch is None else []:
-            load_image(photo)
-    except ImageError as exc:
+        photos = {"source": load_image(args.source), "pose": load_image(args.pose)}
+        donors = [(component, path, load_image(path)) for component, path in args.swap]
+        if not (args.bundle / "config.json").is_file():
+            raise CheckpointError(
+                f"no model bundle at {args.bundle}: the demo bundle is not built yet (issue 6); "
+                "assemble one from trained runs with python -m adgan.bundle --help"
+            )
+        pipe = Pipeline.from_bundle(args.bundle, args.device)
+        source = pipe.person(photos["source"], args.source.name)
+        pose = pipe.person(photos["pose"], args.pose.name)
+        swaps = {component: pipe.person(image, path.name) for component, path, image in donors}
+        result = pipe.generate(source, pose, swaps)
+        save_image(args.out, result)
+        if args.panel is not None:
+            save_image(args.panel, pipe.panel(source, pose, result))
+    except (ImageError, NoPersonError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not (args.bundle / "bundle.json").is_file():
-        print(
-            f"error: no model bundle at {args.bundle} (bundle.json missing). The generator "
-            f"and the demo bundle are not built yet (issues 5 and 6); today the project "
-            f"renders SynthFashion data: python -m synth --help",
-            file=sys.stderr,
-        )
-        return 2
-    print("error: bundle loading lands with issue 6", file=sys.stderr)
-    return 2
+    print(f"wrote {args.out}" + (f" and {args.panel}" if args.panel else ""))
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from common.checkpoint import save_checkpoint
 from common.config import load_config
 from synth.config import SynthConfig
 from synth.dataset import generate
@@ -44,3 +45,40 @@ def synth_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         overwrite=True,
     )
     return out
+
+
+def checkpoint(folder, name, module, task):
+    config = {"task": task, "step": 1, "modules": {name: module.describe()}, "config": {}}
+    return save_checkpoint(folder, {name: module}, config)
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    """Checkpoints of tiny random networks: keypoints, parser, generator, DensePose."""
+    import warnings
+
+    import torch
+
+    from adgan.model import Generator, GeneratorConfig
+    from keypoints.model import PoseNet, PoseNetConfig
+    from parsing.model import DenseNet, DenseNetConfig
+
+    root = tmp_path_factory.mktemp("parts")
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        generator = Generator(
+            GeneratorConfig(
+                image_size=(32, 24), channels=8, code_size=8, mlp_channels=16, res_blocks=2
+            )
+        )
+    kp = PoseNet(PoseNetConfig(head_channels=16, input_size=(64, 44)))
+    parser = DenseNet(DenseNetConfig(encoder="resnet18", input_size=(64, 44)))
+    dp = DenseNet(DenseNetConfig(encoder="resnet18", heads=("densepose",), input_size=(64, 44)))
+    return {
+        "keypoints": checkpoint(root / "kp", "model", kp, "keypoints"),
+        "parser": checkpoint(root / "parse", "model", parser, "parsing"),
+        "generator": checkpoint(root / "gen", "generator", generator, "adgan"),
+        "densepose": checkpoint(root / "dp", "model", dp, "densepose"),
+        "generator_module": generator,
+    }

@@ -2,59 +2,15 @@
 
 import json
 import shutil
-import warnings
 
 import pytest
 import torch
 
 from adgan import bundle
 from adgan.bundle import load_bundle, make_bundle
-from adgan.model import Generator, GeneratorConfig
-from common.checkpoint import CheckpointError, save_checkpoint
-from keypoints.model import PoseNet, PoseNetConfig
-from parsing.model import DenseNet, DenseNetConfig
+from common.checkpoint import CheckpointError
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
-
-
-def checkpoint(folder, name, module, task):
-    config = {"task": task, "step": 1, "modules": {name: module.describe()}, "config": {}}
-    return save_checkpoint(folder, {name: module}, config)
-
-
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("parts")
-    torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        generator = Generator(
-            GeneratorConfig(
-                image_size=(32, 24), channels=8, code_size=8, mlp_channels=16, res_blocks=2
-            )
-        )
-    return {
-        "keypoints": checkpoint(
-            root / "kp",
-            "model",
-            PoseNet(PoseNetConfig(head_channels=16, input_size=(64, 44))),
-            "keypoints",
-        ),
-        "parser": checkpoint(
-            root / "parse",
-            "model",
-            DenseNet(DenseNetConfig(encoder="resnet18", input_size=(64, 44))),
-            "parsing",
-        ),
-        "generator": checkpoint(root / "gen", "generator", generator, "adgan"),
-        "densepose": checkpoint(
-            root / "dp",
-            "model",
-            DenseNet(DenseNetConfig(encoder="resnet18", heads=("densepose",), input_size=(64, 44))),
-            "densepose",
-        ),
-        "generator_module": generator,
-    }
 
 
 def test_bundle_round_trip_in_fp16(parts, tmp_path, capsys):
