@@ -47,7 +47,6 @@ from common.fileio import write_text
 from common.image_io import ImageError, save_image
 from common.training import find_checkpoint
 from keypoints.formats import FormatError
-from keypoints.posemap import pose_maps
 
 
 @dataclass
@@ -91,11 +90,10 @@ def generate_pairs(
 ):
     """Yield (items, generated uint8 [B, H, W, 3]) batch by batch."""
     generator.eval()
-    h, w = generator.config.image_size
     for start in range(0, len(indices), batch_size):
         items = [data[i] for i in indices[start : start + batch_size]]
         kp = torch.stack([it["target_keypoints"] for it in items])
-        pose = pose_maps(kp, h, w, generator.config.pose_sigma, device=device)
+        pose = generator.pose_input(kp)
         source = torch.stack([it["source"] for it in items]).to(device)
         parsing = torch.stack([it["source_parsing"] for it in items]).to(device)
         with autocast() if autocast else contextlib.nullcontext():
@@ -163,7 +161,7 @@ def evaluate_swaps(
         )
         images = torch.stack([to_tensor(person), to_tensor(donor)]).to(device)
         parsing = torch.stack([one_hot(person_labels), one_hot(donor_labels)]).to(device)
-        pose = pose_maps(pose_kp[None], *size, generator.config.pose_sigma, device=device)
+        pose = generator.pose_input(pose_kp[None])
         with autocast() if autocast else contextlib.nullcontext():
             codes = generator.encode(images, parsing)
             mixed = mix_codes(codes[:1], codes[1:], classes)

@@ -118,6 +118,8 @@ class LPIPS(nn.Module):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torchvision's "pretrained" deprecation notes
+            # Nothing is downloaded: pretrained=True reads the linear layers shipped inside
+            # the lpips package; pnet_rand=True builds AlexNet without fetching weights.
             self.net = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False)
         state = _weights(alexnet_weights, "ALEXNET_WEIGHTS", "LPIPS AlexNet backbone")
         self.pretrained = state is not None

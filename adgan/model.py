@@ -26,11 +26,13 @@ import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from adgan.vgg import VGGTrunk
+from keypoints.posemap import pose_maps
 
 ENCODER_TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
@@ -244,6 +246,13 @@ class Generator(nn.Module):
         for name, m in self.named_modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)) and ".vgg." not in f".{name}.":
                 nn.init.normal_(m.weight, 0.0, 0.02)
+
+    def pose_input(self, keypoints: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """The pose maps this generator reads: keypoints [..., 18, 2] (x, y in its pixels,
+        -1 missing) -> Gaussians of its `pose_sigma` [..., 18, H, W], on its device."""
+        h, w = self.config.image_size
+        device = self.mlp[0].weight.device
+        return pose_maps(keypoints, h, w, self.config.pose_sigma, device=device)
 
     def encode(self, image: torch.Tensor, parsing: torch.Tensor) -> torch.Tensor:
         """Component codes [B, K, code_size] of a source image and its one-hot parsing."""

@@ -33,7 +33,6 @@ from adgan.losses import (
 from adgan.model import Generator, GeneratorConfig
 from common.training import RunContext, TrainConfig, TrainingTask, unwrap
 from keypoints.draw import draw_pose
-from keypoints.posemap import pose_maps
 
 
 @dataclass
@@ -118,8 +117,7 @@ class AdganTask(TrainingTask):
         return self.train_set
 
     def pose(self, keypoints: torch.Tensor, ctx: RunContext) -> torch.Tensor:
-        h, w = self.config.model.image_size
-        maps = pose_maps(keypoints, h, w, self.config.model.pose_sigma, device=ctx.device)
+        maps = unwrap(self.generator).pose_input(keypoints)
         return maps.contiguous(memory_format=torch.channels_last) if ctx.channels_last else maps
 
     def train_step(self, batch: dict[str, Any], ctx: RunContext) -> dict[str, Any]:

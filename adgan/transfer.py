@@ -18,7 +18,6 @@ import torch
 
 from adgan.data import one_hot, to_image, to_tensor
 from adgan.model import Generator
-from keypoints.posemap import pose_maps
 from parsing.labels import ADGAN_CLASSES, ADGAN_INDEX
 
 # Component names a user may swap: the 8 classes, and garment words for groups of them.
@@ -74,9 +73,7 @@ class AttributeTransfer:
     def pose(self, keypoints: np.ndarray) -> torch.Tensor:
         """Keypoints [18, 2] or [B, 18, 2] (x, y; -1 missing) at model size -> pose maps."""
         kp = np.asarray(keypoints, np.float32)
-        kp = kp[None] if kp.ndim == 2 else kp
-        h, w = self.size
-        return pose_maps(kp, h, w, self.generator.config.pose_sigma, device=self.device)
+        return self.generator.pose_input(kp[None] if kp.ndim == 2 else kp)
 
     @torch.no_grad()
     def generate(

@@ -84,14 +84,18 @@ def warp(
     image: np.ndarray,
     matrix: np.ndarray,
     input_size: tuple[int, int],
-    border: tuple[int, int, int] = (255, 255, 255),
+    border: tuple[int, int, int] | int = (255, 255, 255),
+    *,
+    nearest: bool = False,
 ) -> np.ndarray:
+    """`image` through `matrix` into an (H, W) canvas; `nearest` for label maps and other
+    values that must not be blended, `border` fills what lies outside the image."""
     H, W = input_size
     return cv2.warpAffine(
         image,
         np.asarray(matrix, np.float64),
         (W, H),
-        flags=cv2.INTER_LINEAR,
+        flags=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=border,
     )

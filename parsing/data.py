@@ -18,7 +18,6 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -193,7 +192,7 @@ class DenseDataset(Dataset):
             "index": torch.tensor(index),
         }
         if "parsing" in self.heads:
-            labels = _warp_labels(self._labels(item), matrix, self.input_size, fill=0)
+            labels = warp(self._labels(item), matrix, self.input_size, 0, nearest=True)
             if flip:
                 labels = self.label_flip[labels].astype(np.uint8)
             sample["labels"] = torch.from_numpy(labels.astype(np.int64))
@@ -219,12 +218,12 @@ class DenseDataset(Dataset):
         H, W = self.input_size
         if item.iuv is not None:
             i_map, u_map, v_map = load_iuv(item.iuv)
-            i_map = _warp_labels(i_map.astype(np.uint8), matrix, self.input_size, fill=0)
-            u_map = _warp_labels(
-                (u_map * 255).round().astype(np.uint8), matrix, self.input_size, fill=0
+            i_map = warp(i_map.astype(np.uint8), matrix, self.input_size, 0, nearest=True)
+            u_map = warp(
+                (u_map * 255).round().astype(np.uint8), matrix, self.input_size, 0, nearest=True
             ) / np.float32(255)
-            v_map = _warp_labels(
-                (v_map * 255).round().astype(np.uint8), matrix, self.input_size, fill=0
+            v_map = warp(
+                (v_map * 255).round().astype(np.uint8), matrix, self.input_size, 0, nearest=True
             ) / np.float32(255)
             if flip:  # the image is mirrored; its people are mirror images
                 i_map, u_map, v_map = flip_iuv(i_map, u_map, v_map)
@@ -244,11 +243,11 @@ class DenseDataset(Dataset):
             box_mask = np.zeros(image_hw, np.uint8)
             x, y, bw, bh = (round(c) for c in person.bbox)
             box_mask[max(y, 0) : y + bh, max(x, 0) : x + bw] = 1
-            inside = _warp_labels(box_mask, matrix, self.input_size, fill=0).astype(bool)
+            inside = warp(box_mask, matrix, self.input_size, 0, nearest=True).astype(bool)
             coarse = np.full((H, W), IGNORE, np.int64)
             if person.coarse_mask is not None:
                 pasted = coarse_mask_to_image(person.coarse_mask, person.bbox, *image_hw)
-                coarse_in = _warp_labels(pasted, matrix, self.input_size, fill=0)
+                coarse_in = warp(pasted, matrix, self.input_size, 0, nearest=True)
                 coarse[inside] = coarse_in[inside]
             moved = apply_to_points(matrix, np.stack([person.x, person.y], 1))
             keep = (
@@ -269,17 +268,3 @@ class DenseDataset(Dataset):
             "point_valid": torch.from_numpy(valid),
             "coarse": torch.from_numpy(coarse.astype(np.int64)),
         }
-
-
-def _warp_labels(
-    labels: np.ndarray, matrix: np.ndarray, size: tuple[int, int], fill: int
-) -> np.ndarray:
-    h, w = size
-    return cv2.warpAffine(
-        labels,
-        np.asarray(matrix, np.float64),
-        (w, h),
-        flags=cv2.INTER_NEAREST,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=fill,
-    )

@@ -87,10 +87,15 @@ class DenseNet(nn.Module):
             heads["v"] = torch.sigmoid(heads["v"])
         return heads
 
-    def parsing_probabilities(self, images: torch.Tensor, flip_test: bool = False) -> torch.Tensor:
+    def parsing_probabilities(
+        self, images: torch.Tensor, flip_test: bool = False, logits: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Class probabilities [B, K, H, W]; with `flip_test`, averaged with the mirrored
-        image's (its left/right classes swapped back), the usual test-time flip."""
-        probs = torch.softmax(self(images)["parsing"].float(), dim=1)
+        image's (its left/right classes swapped back), the usual test-time flip. `logits`:
+        the parsing output for `images` when the caller already has it."""
+        if logits is None:
+            logits = self(images)["parsing"]
+        probs = torch.softmax(logits.float(), dim=1)
         if flip_test:
             mirrored = torch.softmax(self(images.flip(-1))["parsing"].float(), dim=1).flip(-1)
             probs = 0.5 * (probs + mirrored[:, list(self.flip_classes)])

@@ -16,7 +16,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -58,15 +57,7 @@ def load_densenet(checkpoint: str | Path, device: str | torch.device = "cpu") ->
 
 def _back(values: np.ndarray, inverse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Crop-space map -> photo-space map, nearest neighbour, zero outside the crop."""
-    h, w = shape
-    return cv2.warpAffine(
-        values,
-        inverse,
-        (w, h),
-        flags=cv2.INTER_NEAREST,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
-    )
+    return warp(values, inverse, shape, 0, nearest=True)
 
 
 class DensePredictor:
@@ -110,7 +101,9 @@ class DensePredictor:
             out = model(x.to(self.device))
             inverse = invert(m)
             if "parsing" in out and result.labels is None:
-                probs = model.parsing_probabilities(x.to(self.device), self.flip_test)
+                probs = model.parsing_probabilities(
+                    x.to(self.device), self.flip_test, logits=out["parsing"]
+                )
                 labels = probs.argmax(1)[0].cpu().numpy().astype(np.uint8)
                 result.labels = _back(labels, inverse, (h, w))
             if "index" in out and result.parts is None:

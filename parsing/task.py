@@ -293,7 +293,9 @@ def evaluate_dense(
         if "parsing" in heads:
             if config.eval.flip_test:
                 with torch.no_grad(), autocast() if autocast else contextlib.nullcontext():
-                    out["parsing"] = model.parsing_probabilities(batch["image"], True)
+                    out["parsing"] = model.parsing_probabilities(
+                        batch["image"], True, logits=out["parsing"]
+                    )
             matrix += confusion(out["parsing"].argmax(1).cpu(), batch["labels"].cpu(), len(classes))
         if "densepose" in heads:
             losses.append(float(densepose_losses(out, batch)["densepose_loss"]))

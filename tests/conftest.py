@@ -82,3 +82,25 @@ def parts(tmp_path_factory):
         "densepose": checkpoint(root / "dp", "model", dp, "densepose"),
         "generator_module": generator,
     }
+
+
+def torchrun_train(args: list[str], tmp_path: Path, port: int):
+    """`torchrun --nproc_per_node 2 train.py ARGS` on CPU (gloo), one thread per process."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(port),
+        str(ROOT / "train.py"),
+        "--runs",
+        str(tmp_path),
+        *args,
+    ]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -2,10 +2,6 @@
 evaluation CLI, attribute transfer and the errors a user can act on."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +13,9 @@ from adgan.data import PairDataset, load_person, read_swap_pairs
 from adgan.evaluate import load_generator
 from adgan.transfer import AttributeTransfer, component_classes, mix_codes
 from keypoints.skeleton import flip_keypoints
+from tests.conftest import torchrun_train
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights", "ignore:.*random network")
-ROOT = Path(__file__).resolve().parent.parent
 TINY = [
     "model.image_size=[32, 24]",
     "model.pose_sigma=1.0",
@@ -193,25 +189,14 @@ def test_bad_inputs_are_named(run, synth_dataset, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_train_py_under_torchrun_two_cpu_processes(synth_dataset, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        "29533",
-        str(ROOT / "train.py"),
+    args = [
         "--config",
         "configs/adgan-synth-cpu.yaml",
-        "--runs",
-        str(tmp_path),
         f"data.root={synth_dataset}",
         "train.steps=2",
         *TINY,
     ]
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = torchrun_train(args, tmp_path, 29533)
     assert done.returncode == 0, done.stderr[-3000:]
     run = next((tmp_path / "adgan").iterdir())
     assert (run / "checkpoints" / "latest").read_text().strip() == "step-00000002"

@@ -201,30 +201,17 @@ def test_letterbox_maps_keypoints_back_to_the_photo():
 @pytest.mark.slow
 def test_train_py_under_torchrun_two_cpu_processes(synth_dataset, tmp_path):
     import os
-    import subprocess
-    import sys
 
-    from tests.conftest import ROOT
+    from tests.conftest import torchrun_train
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        str(29700 + os.getpid() % 200),
-        "train.py",
+    args = [
         "--config",
         "configs/keypoints-synth-cpu.yaml",
-        "--runs",
-        str(tmp_path),
         *data_args(synth_dataset),
         "train.steps=6",
         *TINY,
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    proc = torchrun_train(args, tmp_path, 29700 + os.getpid() % 200)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     (run,) = (tmp_path / "keypoints").iterdir()  # one run folder, made by rank 0
     assert (run / "checkpoints" / "latest").read_text().strip() == "step-00000006"
