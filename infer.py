@@ -4,7 +4,11 @@ Renders the catalogue model of `--source` in the pose of the person in `--pose`,
 optional component swaps. The work happens in `adgan.pipeline`; this file parses the
 arguments, reports what a user can act on (a missing or corrupt photo, a photo without a
 person, a missing or mismatched bundle) with status 2, and writes the result atomically.
-Batch product cards (`--batch`) land with issue 6.
+
+    python infer.py --batch jobs.csv --out-dir cards/ [--batch-size 16] [--device cuda]
+    torchrun --nproc_per_node 8 infer.py --batch jobs.csv --out-dir cards/ --device cuda
+
+makes product cards in batches (`adgan.cards`: resumable, failures.csv, exit 1 if a row failed).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from adgan.cards import main_batch
 from adgan.pipeline import NoPersonError, Pipeline
 from adgan.transfer import component_classes
 from common.checkpoint import CheckpointError
@@ -42,6 +47,15 @@ def _swap_arg(text: str) -> tuple[str, Path]:
     return parse_swap(f"{aliases.get(component, component)}{sep}{path}")
 
 
+def load_pipeline(bundle: Path, device: str) -> Pipeline:
+    if not (bundle / "config.json").is_file():
+        raise CheckpointError(
+            f"no model bundle at {bundle}; assemble one from trained runs with "
+            "python -m adgan.bundle --help (a fresh clone has the demo bundle in bundles/demo)"
+        )
+    return Pipeline.from_bundle(bundle, device)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Pose-guided person generation (ADGAN-style).")
     p.add_argument("--source", type=Path, help="photo of the person/garments to render")
@@ -60,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--batch", type=Path, help="a jobs CSV for batch product cards")
     p.add_argument("--out-dir", type=Path, help="output folder for --batch")
+    p.add_argument("--batch-size", type=int, default=16, help="cards per pass in --batch")
     return p
 
 
@@ -68,18 +83,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.batch is None and (args.source is None or args.pose is None):
         parser.error("give --source and --pose (or --batch jobs.csv)")
-    if args.batch is not None:
-        print("error: batch product cards (--batch) land with issue 6", file=sys.stderr)
-        return 2
+    if args.batch is not None and args.out_dir is None:
+        parser.error("--batch needs --out-dir")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
     try:
+        if args.batch is not None:
+            return main_batch(
+                lambda device: load_pipeline(args.bundle, device),
+                args.batch,
+                args.out_dir,
+                args.device,
+                args.batch_size,
+            )
         photos = {"source": load_image(args.source), "pose": load_image(args.pose)}
         donors = [(component, path, load_image(path)) for component, path in args.swap]
-        if not (args.bundle / "config.json").is_file():
-            raise CheckpointError(
-                f"no model bundle at {args.bundle}: the demo bundle is not built yet (issue 6); "
-                "assemble one from trained runs with python -m adgan.bundle --help"
-            )
-        pipe = Pipeline.from_bundle(args.bundle, args.device)
+        pipe = load_pipeline(args.bundle, args.device)
         source = pipe.person(photos["source"], args.source.name)
         pose = pipe.person(photos["pose"], args.pose.name)
         swaps = {component: pipe.person(image, path.name) for component, path, image in donors}

@@ -10,10 +10,11 @@
 It is a checkpoint folder (`common.checkpoint`): safetensors only, nothing is unpickled,
 written under a temporary name and renamed into place; loading checks every key and shape
 and names the file that does not fit. Weights may be stored in fp16 (half the size; the
-pipeline computes in fp32 on CPU and bf16 on GPU anyway).
+pipeline computes in fp32 on CPU and bf16 on GPU anyway) or as weight-only int8 with
+per-channel scales (a quarter; `common.quantize`), which is how the demo bundle fits in 30 MB.
 
     python -m adgan.bundle --keypoints runs/keypoints/<run> --parser runs/parsing/<run> \
-        --generator runs/adgan/<run> --out bundles/mine [--fp32] [--notes "trained on ..."]
+        --generator runs/adgan/<run> --out bundles/mine [--dtype int8] [--notes "trained on ..."]
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ from parsing.model import DenseNet, DenseNetConfig
 from parsing.predict import load_densenet
 
 FORMAT = "adgan-bundle"
+STORAGE: dict[str, torch.dtype | None] = {
+    "float32": None,
+    "float16": torch.float16,
+    "int8": torch.int8,  # weight-only, per-channel scales
+}
 VERSION = 1
 PARTS: dict[str, tuple[type[nn.Module], type]] = {
     "keypoints": (PoseNet, PoseNetConfig),
@@ -84,10 +90,12 @@ def make_bundle(
     generator: str | Path,
     out: str | Path,
     *,
-    half: bool = True,
+    dtype: str = "float16",
     notes: str = "",
 ) -> Path:
     """Assemble a bundle from three checkpoints (run folders or checkpoint folders)."""
+    if dtype not in STORAGE:
+        raise ValueError(f"dtype must be one of {', '.join(STORAGE)}, got {dtype!r}")
     parts = {
         "keypoints": load_posenet(keypoints),
         "parser": load_densenet(parser),
@@ -104,10 +112,10 @@ def make_bundle(
             "parser": str(parser),
             "generator": str(generator),
         },
-        "dtype": "float16" if half else "float32",
+        "dtype": dtype,
         "notes": notes,
     }
-    return save_checkpoint(Path(out), parts, config, dtype=torch.float16 if half else None)
+    return save_checkpoint(Path(out), parts, config, dtype=STORAGE[dtype])
 
 
 def _build(name: str, entry: dict[str, Any], where: Path) -> nn.Module:
@@ -157,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parser", required=True, help="parsing run or checkpoint folder")
     p.add_argument("--generator", required=True, help="adgan run, checkpoint or import")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--fp32", action="store_true", help="keep fp32 weights (default fp16)")
+    p.add_argument(
+        "--dtype", choices=sorted(STORAGE), default="float16", help="how weights are stored"
+    )
     p.add_argument("--notes", default="", help="what the models were trained on, etc.")
     args = p.parse_args(argv)
     try:
@@ -166,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             args.parser,
             args.generator,
             args.out,
-            half=not args.fp32,
+            dtype=args.dtype,
             notes=args.notes,
         )
         load_bundle(out)  # what was written must load

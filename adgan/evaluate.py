@@ -6,6 +6,10 @@ local files, see `adgan.metrics`); with `--keypoints CKPT` the PCKh of the gener
 through our keypoint estimator against the target keypoints. On SynthFashion's swap set:
 the garment region of each generated swap is compared with the ground-truth swap and with
 the shopper's own garment; `swap_closer` is the fraction closer to the ground truth.
+
+The published protocol (SSIM with PATN's white padding and without, FID against the
+training images' statistics, IS, LPIPS, PCKh) and its Markdown table in the papers'
+layout: `python -m adgan.protocol` (`adgan/protocol.py`), built on these functions.
 """
 
 from __future__ import annotations
@@ -71,7 +75,9 @@ def load_generator(checkpoint: str | Path, device: str | torch.device = "cpu") -
     return generator.to(device).eval()
 
 
-def _subset(n: int, limit: int) -> list[int]:
+def spread_subset(n: int, limit: int) -> list[int]:
+    """`limit` indices spread evenly over `n` (all of them when limit is 0 or n is smaller):
+    a fixed, reproducible evaluation subset that covers every identity range."""
     return (
         list(range(n))
         if not limit or n <= limit
@@ -114,7 +120,7 @@ def evaluate_generator(
     """SSIM, mask-SSIM, L1 on the pairs; swap metrics when `swap_root` has a swap set."""
     scores: dict[str, list[np.ndarray]] = {"ssim": [], "mask_ssim": [], "l1": []}
     for items, fake in generate_pairs(
-        generator, data, _subset(len(data), cfg.max_pairs), cfg.batch_size, device, autocast
+        generator, data, spread_subset(len(data), cfg.max_pairs), cfg.batch_size, device, autocast
     ):
         real = np.stack([to_image(it["target"]) for it in items])
         mask = np.stack([it["target_labels"].numpy() > 0 for it in items])
@@ -150,7 +156,7 @@ def evaluate_swaps(
     people = DeepFashionPeople(root, split)
     swaps = read_swap_pairs(root, split)
     closer, gt_l1, own_l1 = [], [], []
-    for i in _subset(len(swaps), limit):
+    for i in spread_subset(len(swaps), limit):
         s = swaps[i]
         classes = component_classes(s.component)
         person, _, person_labels = load_person(people[s.person], size)
@@ -287,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             for items, fake in generate_pairs(
                 generator,
                 data,
-                _subset(len(data), args.max_pairs),
+                spread_subset(len(data), args.max_pairs),
                 args.batch_size,
                 args.device,
             ):

@@ -200,17 +200,32 @@ class FIDInception(nn.Module):
         return self.features(2 * x - 1).flatten(1)
 
 
-def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    """FID between two feature sets [N, D] (pytorch-fid's computation)."""
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean [D], covariance [D, D]) of a feature set [N, D], as pytorch-fid keeps them:
+    the statistics of a large real set are computed once and cached."""
+    f = np.asarray(features, np.float64)
+    if f.ndim != 2 or len(f) < 2:
+        raise ValueError("FID needs at least 2 images on each side")
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+def frechet_distance_from_statistics(
+    mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: np.ndarray, sigma_b: np.ndarray
+) -> float:
+    """Frechet distance of two Gaussians (pytorch-fid's `calculate_frechet_distance`)."""
     from pytorch_fid.fid_score import calculate_frechet_distance
 
-    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
-    if len(a) < 2 or len(b) < 2:
-        raise ValueError("FID needs at least 2 images on each side")
     return float(
         calculate_frechet_distance(
-            a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+            np.atleast_1d(mu_a), np.atleast_2d(sigma_a), np.atleast_1d(mu_b), np.atleast_2d(sigma_b)
         )
+    )
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """FID between two feature sets [N, D] (pytorch-fid's computation)."""
+    return frechet_distance_from_statistics(
+        *feature_statistics(features_a), *feature_statistics(features_b)
     )
 
 

@@ -14,14 +14,15 @@ generator works in. A photo where no person is found raises NoPersonError, namin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from adgan.bundle import load_bundle
-from adgan.transfer import AttributeTransfer
+from adgan.transfer import AttributeTransfer, component_classes, mix_codes
 from common.geometry import Box, box_to_input, expand_box, warp
 from keypoints.draw import draw_pose
 from keypoints.predict import LETTERBOX_FILL, KeypointPredictor
@@ -46,6 +47,15 @@ class PersonView:
     labels: np.ndarray  # uint8 [H, W], the 8 ADGAN classes
     box: Box  # where the crop lies in the photo
     person_score: float
+
+
+@dataclass
+class Job:
+    """One picture to make: `source`'s person in `pose`'s pose, components swapped in."""
+
+    source: PersonView
+    pose: PersonView
+    swaps: dict[str, PersonView] = field(default_factory=dict)
 
 
 def person_box(keypoints: np.ndarray, aspect: float, margin: float = 1.15) -> Box:
@@ -82,18 +92,37 @@ class Pipeline:
         )
 
     def person(self, photo: np.ndarray, name: str = "photo") -> PersonView:
-        found = self.keypoints.predict(photo)
-        if visible(found.keypoints).sum() < MIN_KEYPOINTS:
-            raise NoPersonError(
-                f"{name}: no person found (person score {found.person_score:.2f}); use a "
-                "photo that shows one person, head to at least the hips"
-            )
+        found = self.people([(photo, name)])[0]
+        if isinstance(found, NoPersonError):
+            raise found
+        return found
+
+    def people(self, photos: Sequence[tuple[np.ndarray, str]]) -> list[PersonView | NoPersonError]:
+        """Each (photo, name) found, cropped, keypointed and parsed, all in three batches;
+        a photo without a person gives its NoPersonError in its place (one bad photo in a
+        batch of cards must not cost the others)."""
+        found = self.keypoints.predict_many([photo for photo, _ in photos])
         h, w = self.size
-        box = person_box(found.keypoints, w / h, self.margin)
-        crop = warp(photo, box_to_input(box, self.size), self.size, LETTERBOX_FILL)
-        again = self.keypoints.predict(crop)
-        labels = self.parser.predict(crop).labels
-        return PersonView(name, crop, again.keypoints, labels, box, again.person_score)
+        out: list[PersonView | NoPersonError | None] = [None] * len(photos)
+        crops, boxes, where = [], [], []
+        for i, ((photo, name), f) in enumerate(zip(photos, found, strict=True)):
+            if visible(f.keypoints).sum() < MIN_KEYPOINTS:
+                out[i] = NoPersonError(
+                    f"{name}: no person found (person score {f.person_score:.2f}); use a "
+                    "photo that shows one person, head to at least the hips"
+                )
+                continue
+            box = person_box(f.keypoints, w / h, self.margin)
+            crops.append(warp(photo, box_to_input(box, self.size), self.size, LETTERBOX_FILL))
+            boxes.append(box)
+            where.append(i)
+        if crops:
+            again = self.keypoints.predict_many(crops)
+            parsed = self.parser.predict_many(crops)
+            for i, crop, box, kp, parse in zip(where, crops, boxes, again, parsed, strict=True):
+                name = photos[i][1]
+                out[i] = PersonView(name, crop, kp.keypoints, parse.labels, box, kp.person_score)
+        return out  # type: ignore[return-value]
 
     def generate(
         self,
@@ -103,9 +132,29 @@ class Pipeline:
     ) -> np.ndarray:
         """`source`'s person in `pose`'s pose, with each named component (upper, lower,
         hair, ... see `adgan.transfer`) taken from another person; uint8 RGB."""
-        codes = self.transfer.encode(source.crop, source.labels)
-        donors = {c: self.transfer.encode(p.crop, p.labels) for c, p in (swaps or {}).items()}
-        return self.transfer.generate(pose.keypoints, codes, donors)
+        return self.generate_many([Job(source, pose, swaps or {})])[0]
+
+    def generate_many(self, jobs: Sequence[Job]) -> list[np.ndarray]:
+        """Every job in one encoder batch (each distinct person once) and one decoder batch."""
+        if not jobs:
+            return []
+        people: dict[int, PersonView] = {}
+        for job in jobs:
+            for view in (job.source, *job.swaps.values()):
+                people.setdefault(id(view), view)
+        order = list(people)
+        codes = self.transfer.encode_many(
+            [people[k].crop for k in order], [people[k].labels for k in order]
+        )
+        row = {k: i for i, k in enumerate(order)}
+        mixed = []
+        for job in jobs:
+            c = codes[row[id(job.source)]][None]
+            for component, donor in job.swaps.items():
+                c = mix_codes(c, codes[row[id(donor)]][None], component_classes(component))
+            mixed.append(c)
+        keypoints = np.stack([job.pose.keypoints for job in jobs])
+        return self.transfer.generate_many(keypoints, torch.cat(mixed))
 
     def panel(self, source: PersonView, pose: PersonView, result: np.ndarray) -> np.ndarray:
         """source | target pose | source parsing | result, for a person to look at."""

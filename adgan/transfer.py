@@ -13,6 +13,8 @@ wanted pose.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -62,20 +64,31 @@ class AttributeTransfer:
                 f"generator's size {self.size}"
             )
 
-    @torch.no_grad()
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 on a GPU (the generator is trained for it), fp32 on the CPU."""
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def encode(self, image: np.ndarray, labels: np.ndarray) -> torch.Tensor:
         """Codes [1, K, C] of one person (uint8 RGB and 8-class map at the model's size)."""
-        self._check(image, labels)
-        x = to_tensor(image)[None].to(self.device)
-        p = one_hot(labels)[None].to(self.device)
-        return self.generator.encode(x, p)
+        return self.encode_many([image], [labels])
+
+    @torch.no_grad()
+    def encode_many(self, images: list[np.ndarray], labels: list[np.ndarray]) -> torch.Tensor:
+        """Codes [B, K, C] of several people in one batch."""
+        for image, label in zip(images, labels, strict=True):
+            self._check(image, label)
+        x = torch.stack([to_tensor(i) for i in images]).to(self.device)
+        p = torch.stack([one_hot(m) for m in labels]).to(self.device)
+        with self._autocast():
+            return self.generator.encode(x, p).float()
 
     def pose(self, keypoints: np.ndarray) -> torch.Tensor:
         """Keypoints [18, 2] or [B, 18, 2] (x, y; -1 missing) at model size -> pose maps."""
         kp = np.asarray(keypoints, np.float32)
         return self.generator.pose_input(kp[None] if kp.ndim == 2 else kp)
 
-    @torch.no_grad()
     def generate(
         self,
         keypoints: np.ndarray,
@@ -86,5 +99,11 @@ class AttributeTransfer:
         component's codes taken from the given donor's; uint8 RGB at model size."""
         for name, donor in (swaps or {}).items():
             codes = mix_codes(codes, donor, component_classes(name))
-        out = self.generator.decode(self.pose(keypoints), codes)
-        return to_image(out[0])
+        return self.generate_many(np.asarray(keypoints)[None], codes)[0]
+
+    @torch.no_grad()
+    def generate_many(self, keypoints: np.ndarray, codes: torch.Tensor) -> list[np.ndarray]:
+        """Keypoints [B, 18, 2] and (already mixed) codes [B, K, C] -> B uint8 images."""
+        with self._autocast():
+            out = self.generator.decode(self.pose(keypoints), codes.to(self.device))
+        return [to_image(o) for o in out]

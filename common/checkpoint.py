@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from common.fileio import atomic_path, write_json
+from common.quantize import dequantize_state_dict, is_quantized, quantize_state_dict
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "training_state.pt"
@@ -50,13 +51,16 @@ def unwrap(module: nn.Module) -> nn.Module:
 def save_weights(
     path: str | os.PathLike[str], module: nn.Module, *, dtype: torch.dtype | None = None
 ) -> None:
-    """Write a module's state dict as safetensors, atomically (optionally cast floats)."""
+    """Write a module's state dict as safetensors, atomically. `dtype` casts the floats;
+    torch.int8 stores weights as int8 with per-channel scales (`common.quantize`)."""
     tensors = {}
     for key, value in unwrap(module).state_dict().items():
         value = value.detach().to("cpu")
-        if dtype is not None and value.is_floating_point():
+        if dtype not in (None, torch.int8) and value.is_floating_point():
             value = value.to(dtype)
         tensors[key] = value.clone().contiguous()  # clone: safetensors refuses shared storage
+    if dtype == torch.int8:
+        tensors = quantize_state_dict(tensors)
     with atomic_path(path) as tmp:
         save_file(tensors, os.fspath(tmp))
 
@@ -95,6 +99,8 @@ def load_weights(path: str | os.PathLike[str], module: nn.Module) -> nn.Module:
     """Load safetensors weights into `module` after checking every key and shape."""
     target = unwrap(module)
     found = read_weights(path)
+    if is_quantized(found):
+        found = dequantize_state_dict(found)
     expected = target.state_dict()
     check_state_dict(expected, found, name=os.fspath(path))
     converted = {k: v.to(expected[k].dtype) for k, v in found.items()}

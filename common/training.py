@@ -71,6 +71,14 @@ class TrainConfig:
     eval_every: int = 0  # 0 = at the end only
     max_minutes: float = 0.0  # wall-clock budget: checkpoint and stop when spent (0 = none)
 
+    def __post_init__(self) -> None:
+        for key in ("steps", "batch_size", "checkpoint_every", "log_every"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"train.{key} must be at least 1, got {getattr(self, key)}")
+        for key in ("sample_every", "eval_every", "num_workers", "max_minutes"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"train.{key} must not be negative, got {getattr(self, key)}")
+
 
 @dataclass
 class OptimConfig:

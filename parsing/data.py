@@ -106,16 +106,29 @@ def celebamask_split(root: str | Path, split: str) -> list[int] | None:
 
 
 def densepose_coco_items(
-    json_path: str | Path, image_root: str | Path, *, aspect: float, box_expand: float = 1.15
+    json_path: str | Path,
+    image_root: str | Path,
+    *,
+    aspect: float,
+    box_expand: float = 1.15,
+    index: str | Path | None = None,
 ) -> list[DenseItem]:
+    """DensePose-COCO persons; with a person-crop `index` (`python -m parsing.prepare
+    densepose`) only the persons it lists (their photo is on disk), with its crops."""
+    crops = None
+    if index:
+        from parsing.prepare import read_index
+
+        crops = read_index(index)
     return [
         DenseItem(
             Path(image_root) / p.file_name,
             f"{p.file_name}#{p.annotation_id}",
             densepose=p,
-            box=expand_box(p.bbox, box_expand, aspect),
+            box=crops[p.annotation_id] if crops else expand_box(p.bbox, box_expand, aspect),
         )
         for p in read_densepose_coco(json_path)
+        if crops is None or p.annotation_id in crops
     ]
 
 

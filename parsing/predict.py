@@ -89,29 +89,44 @@ class DensePredictor:
     def parsing_model(self) -> DenseNet | None:
         return next((m for m in self.models if "parsing" in m.config.heads), None)
 
-    @torch.no_grad()
     def predict(self, image: np.ndarray, box: Box | None = None) -> DenseResult:
-        h, w = image.shape[:2]
-        result = DenseResult(None, None, None, None)
+        return self.predict_many([image], [box])[0]
+
+    @torch.no_grad()
+    def predict_many(
+        self, images: list[np.ndarray], boxes: list[Box | None] | None = None
+    ) -> list[DenseResult]:
+        """One batch per model for all photos (the batch cards and the web page's queue)."""
+        boxes = boxes or [None] * len(images)
+        results = [DenseResult(None, None, None, None) for _ in images]
         for model in self.models:
             size = tuple(model.config.input_size)
-            m = box_to_input(box or (0.0, 0.0, float(w), float(h)), size)
-            crop = warp(image, m, size, LETTERBOX_FILL)
-            x = torch.from_numpy(crop.transpose(2, 0, 1).copy()).float()[None] / 255
-            out = model(x.to(self.device))
-            inverse = invert(m)
-            if "parsing" in out and result.labels is None:
-                probs = model.parsing_probabilities(
-                    x.to(self.device), self.flip_test, logits=out["parsing"]
-                )
-                labels = probs.argmax(1)[0].cpu().numpy().astype(np.uint8)
-                result.labels = _back(labels, inverse, (h, w))
-            if "index" in out and result.parts is None:
-                parts, u, v = (a[0] for a in predicted_iuv(out))
-                result.parts = _back(parts.astype(np.uint8), inverse, (h, w))
-                result.u = _back(u.astype(np.float32), inverse, (h, w))
-                result.v = _back(v.astype(np.float32), inverse, (h, w))
-        return result
+            crops, inverses = [], []
+            for image, box in zip(images, boxes, strict=True):
+                h, w = image.shape[:2]
+                m = box_to_input(box or (0.0, 0.0, float(w), float(h)), size)
+                crops.append(warp(image, m, size, LETTERBOX_FILL))
+                inverses.append(invert(m))
+            x = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).copy()).float() / 255
+            x = x.to(self.device)
+            out = model(x)
+            labels = parts = None
+            if "parsing" in out and results[0].labels is None:
+                probs = model.parsing_probabilities(x, self.flip_test, logits=out["parsing"])
+                labels = probs.argmax(1).cpu().numpy().astype(np.uint8)
+            if "index" in out and results[0].parts is None:
+                parts, u, v = predicted_iuv(out)
+            for i, (result, image, inverse) in enumerate(
+                zip(results, images, inverses, strict=True)
+            ):
+                shape = image.shape[:2]
+                if labels is not None:
+                    result.labels = _back(labels[i], inverse, shape)
+                if parts is not None:
+                    result.parts = _back(parts[i].astype(np.uint8), inverse, shape)
+                    result.u = _back(u[i].astype(np.float32), inverse, shape)
+                    result.v = _back(v[i].astype(np.float32), inverse, shape)
+        return results
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,6 +56,8 @@ class DenseDataConfig:
     coco_images: str = ""
     coco_val_json: str = ""
     coco_val_images: str = ""
+    coco_index: str = ""  # person-crop index of `python -m parsing.prepare densepose` (optional)
+    coco_val_index: str = ""
     merge: str = ""  # merge table from the source ids to the model's label set ("lip", ...)
     points_per_image: int = 128  # DensePose points sampled from a dense IUV map
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -144,6 +146,7 @@ class DenseTask(TrainingTask):
             d.coco_json if train else d.coco_val_json,
             d.coco_images if train else d.coco_val_images,
             aspect=size[1] / size[0],
+            index=(d.coco_index if train else d.coco_val_index) or None,
         )
 
     def _dataset(self, split: str, augment: AugmentConfig | None) -> DenseDataset:

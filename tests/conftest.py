@@ -104,3 +104,55 @@ def torchrun_train(args: list[str], tmp_path: Path, port: int):
         *args,
     ]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(parts, tmp_path_factory):
+    """A bundle of the tiny random networks (fp16)."""
+    from adgan.bundle import make_bundle
+
+    out = tmp_path_factory.mktemp("bundle") / "b"
+    return make_bundle(parts["keypoints"], parts["parser"], parts["generator"], out)
+
+
+class StubKeypoints:
+    """Stands in for the keypoint estimator, whose random weights find nobody: an upright
+    person filling the middle of any photo, and nobody in a photo that is nearly black."""
+
+    # x, y as fractions of the photo (nose, neck, shoulders, elbows, wrists, hips, knees,
+    # ankles, eyes, ears in OpenPose-COCO order)
+    SKELETON = (
+        (0.50, 0.15),
+        (0.50, 0.25),
+        (0.38, 0.26),
+        (0.34, 0.40),
+        (0.32, 0.52),
+        (0.62, 0.26),
+        (0.66, 0.40),
+        (0.68, 0.52),
+        (0.42, 0.55),
+        (0.42, 0.72),
+        (0.42, 0.90),
+        (0.58, 0.55),
+        (0.58, 0.72),
+        (0.58, 0.90),
+        (0.48, 0.13),
+        (0.52, 0.13),
+        (0.46, 0.14),
+        (0.54, 0.14),
+    )
+
+    def predict_many(self, images, boxes=None):
+        import numpy as np
+
+        from keypoints.predict import KeypointResult
+
+        results = []
+        for image in images:
+            h, w = image.shape[:2]
+            kp = np.array(self.SKELETON, np.float32) * [w, h]
+            score = 0.9
+            if image.mean() < 10:
+                kp[:], score = -1.0, 0.02
+            results.append(KeypointResult(kp, np.full(18, score, np.float32), score))
+        return results

@@ -60,7 +60,7 @@ def test_bad_bundles_are_named(parts, tmp_path):
     with pytest.raises(CheckpointError, match="not a keypoint checkpoint"):
         make_bundle(parts["parser"], parts["parser"], parts["generator"], tmp_path / "x")
     good = make_bundle(
-        parts["keypoints"], parts["parser"], parts["generator"], tmp_path / "b", half=False
+        parts["keypoints"], parts["parser"], parts["generator"], tmp_path / "b", dtype="float32"
     )
     broken = tmp_path / "broken"
     shutil.copytree(good, broken)
@@ -81,3 +81,26 @@ def test_bad_bundles_are_named(parts, tmp_path):
         load_bundle(parts["parser"])
     with pytest.raises(CheckpointError, match="no such bundle folder"):
         load_bundle(tmp_path / "nowhere")
+
+
+def test_int8_bundle_is_smaller_and_generates_nearly_the_same(parts, tmp_path):
+    half = make_bundle(parts["keypoints"], parts["parser"], parts["generator"], tmp_path / "h")
+    q = make_bundle(
+        parts["keypoints"], parts["parser"], parts["generator"], tmp_path / "q", dtype="int8"
+    )
+    size = {b: sum(f.stat().st_size for f in b.iterdir()) for b in (half, q)}
+    assert size[q] < 0.7 * size[half]
+    a, b = load_bundle(half).generator, load_bundle(q).generator
+    assert json.loads((q / "config.json").read_text())["dtype"] == "int8"
+    torch.manual_seed(1)
+    image, pose = torch.rand(2, 3, 32, 24) * 2 - 1, torch.rand(2, 18, 32, 24)
+    parsing = torch.nn.functional.one_hot(torch.randint(0, 8, (2, 32, 24)), 8)
+    parsing = parsing.permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        ref = a.decode(pose, a.encode(image, parsing))
+        got = b.decode(pose, b.encode(image, parsing))
+    assert (got - ref).abs().mean() < 0.05 * ref.abs().mean() + 1e-3
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        make_bundle(
+            parts["keypoints"], parts["parser"], parts["generator"], tmp_path / "z", dtype="int4"
+        )

@@ -6,20 +6,13 @@ import numpy as np
 import pytest
 
 import infer
-from adgan.bundle import make_bundle
 from adgan.data import DeepFashionPeople, load_person
-from adgan.pipeline import NoPersonError, PersonView, Pipeline, person_box
+from adgan.pipeline import Job, NoPersonError, PersonView, Pipeline, person_box
 from common.image_io import load_image
 from keypoints.predict import KeypointResult
 from keypoints.skeleton import visible
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
-
-
-@pytest.fixture(scope="module")
-def tiny_bundle(parts, tmp_path_factory):
-    out = tmp_path_factory.mktemp("bundle") / "b"
-    return make_bundle(parts["keypoints"], parts["parser"], parts["generator"], out)
 
 
 def view(people: DeepFashionPeople, name: str, size=(32, 24)) -> PersonView:
@@ -49,12 +42,25 @@ def test_generate_swap_and_panel(tiny_bundle, synth_dataset):
     assert pipe.panel(source, pose, result).shape == (32, 4 * 24, 3)
 
 
+def test_a_batch_gives_what_one_at_a_time_gives(tiny_bundle, synth_dataset):
+    pipe = Pipeline.from_bundle(tiny_bundle)
+    people = DeepFashionPeople(synth_dataset, "test")
+    a, b, c = (view(people, n) for n in sorted(people.annotations)[:3])
+    jobs = [Job(a, b), Job(b, c, {"upper": a}), Job(a, c, {"hair": b, "lower": b})]
+    batch = pipe.generate_many(jobs)
+    for job, out in zip(jobs, batch, strict=True):
+        alone = pipe.generate(job.source, job.pose, job.swaps).astype(int)
+        assert np.abs(alone - out).max() <= 1
+    assert pipe.generate_many([]) == []
+
+
 def test_no_person_is_named(tiny_bundle):
     pipe = Pipeline.from_bundle(tiny_bundle)
 
     class Nobody:
-        def predict(self, image):
-            return KeypointResult(np.full((18, 2), -1.0, np.float32), np.zeros(18), 0.03)
+        def predict_many(self, images):
+            nobody = np.full((18, 2), -1.0, np.float32)
+            return [KeypointResult(nobody, np.zeros(18), 0.03) for _ in images]
 
     pipe.keypoints = Nobody()
     with pytest.raises(NoPersonError, match=r"wall\.jpg: no person found"):

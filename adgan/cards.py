@@ -1,0 +1,237 @@
+"""Batch product cards: `infer.py --batch jobs.csv --out-dir cards/`.
+
+    source,pose,name,swaps
+    catalogue/dress-12.jpg,shoppers/anna.jpg,anna-dress-12.png,
+    catalogue/dress-12.jpg,shoppers/ben.jpg,ben-dress-12.png,upper=catalogue/shirt-3.jpg
+
+`source`, `pose` and `name` are required; `swaps` is optional, `component=photo` items joined
+by `;`. Relative photo paths are read from the CSV's folder; `name` is the card's path inside
+the output folder (its suffix picks PNG or JPEG; none means .png).
+
+Rows run in batches (every distinct photo of a batch is found and parsed once, all cards of
+the batch generated in one pass). Each card is written atomically, so a card on disk is a
+finished card: a re-run skips them and a killed run loses nothing and repeats nothing. A bad
+row (missing or corrupt photo, nobody in it, an unknown component, a duplicate name) goes to
+`failures.csv` with its reason and the run carries on; the exit status is 1 if any row
+failed. Under `torchrun`, rank r of N takes rows r, r+N, ... on its own GPU and writes
+`failures-rank<r>.csv`; nothing is shared between ranks but the output folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from tqdm import tqdm
+
+from adgan.pipeline import Job, PersonView, Pipeline
+from adgan.transfer import component_classes
+from common.fileio import write_text
+from common.image_io import ImageError, load_image, save_image
+
+REQUIRED = ("source", "pose", "name")
+SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+class JobsFileError(ValueError):
+    """A jobs CSV that cannot be read at all (as opposed to one bad row)."""
+
+
+@dataclass
+class CardRow:
+    number: int  # 1-based row number in the CSV, header excluded
+    name: str
+    source: Path
+    pose: Path
+    swaps: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class Failure:
+    number: int
+    name: str
+    reason: str
+
+
+@dataclass
+class Summary:
+    written: int = 0
+    skipped: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+
+def _card_name(text: str) -> str:
+    """A relative path inside the output folder, with an image suffix."""
+    name = text.strip()
+    path = PurePosixPath(name.replace("\\", "/"))
+    if not name or path.is_absolute() or ".." in path.parts:
+        raise ValueError(f"name {text!r} must be a relative path inside the output folder")
+    if path.suffix.lower() not in SUFFIXES:
+        path = path.with_name(path.name + ".png")
+    return str(path)
+
+
+def _swaps(text: str, base: Path) -> dict[str, Path]:
+    swaps = {}
+    for item in filter(None, (s.strip() for s in text.split(";"))):
+        component, sep, photo = item.partition("=")
+        if not sep or not photo.strip():
+            raise ValueError(f"swap {item!r} must be component=photo")
+        component_classes(component)  # names the valid components if unknown
+        swaps[component.strip()] = base / photo.strip()
+    return swaps
+
+
+def read_jobs(path: Path) -> tuple[list[CardRow], list[Failure]]:
+    """The CSV's rows, and the rows that are wrong in themselves (before any photo is read)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JobsFileError(f"{path}: cannot read the jobs file ({exc})") from None
+    reader = csv.DictReader(text.splitlines())
+    columns = [c.strip() for c in reader.fieldnames or []]
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise JobsFileError(
+            f"{path}: the header must name {', '.join(REQUIRED)} (and optionally swaps); "
+            f"missing {', '.join(missing)}, found {', '.join(columns) or 'nothing'}"
+        )
+    base = path.parent
+    rows, bad, seen = [], [], {}
+    for number, raw in enumerate(reader, start=1):
+        row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+        try:
+            name = _card_name(row["name"])
+            if name in seen:
+                raise ValueError(f"duplicate name {name!r} (row {seen[name]} makes it)")
+            if not row["source"] or not row["pose"]:
+                raise ValueError("source and pose must both be given")
+            seen[name] = number
+            rows.append(
+                CardRow(
+                    number,
+                    name,
+                    base / row["source"],
+                    base / row["pose"],
+                    _swaps(row.get("swaps", ""), base),
+                )
+            )
+        except ValueError as exc:
+            bad.append(Failure(number, row.get("name", ""), str(exc)))
+    return rows, bad
+
+
+def shard() -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment; (0, 1) without it."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def _batches(rows: list[CardRow], size: int) -> Iterator[list[CardRow]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+def _people(pipe: Pipeline, paths: set[Path]) -> dict[Path, PersonView | Exception]:
+    """Each distinct photo of a batch loaded, found and parsed once."""
+    found: dict[Path, PersonView | Exception] = {}
+    photos = []
+    for path in sorted(paths):
+        try:
+            photos.append((path, load_image(path)))
+        except ImageError as exc:
+            found[path] = exc
+    views = pipe.people([(image, path.name) for path, image in photos])
+    for (path, _), view in zip(photos, views, strict=True):
+        found[path] = view
+    return found
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).replace("\n", " ")
+
+
+def write_failures(path: Path, failures: list[Failure]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["row", "name", "reason"])
+    for f in sorted(failures, key=lambda f: f.number):
+        writer.writerow([f.number, f.name, f.reason])
+    write_text(path, buffer.getvalue())
+
+
+def run_cards(
+    pipe: Pipeline,
+    jobs: Path,
+    out_dir: Path,
+    *,
+    batch_size: int = 16,
+    rank: int = 0,
+    world: int = 1,
+    progress: bool = True,
+    on_batch: Callable[[list[CardRow]], None] | None = None,
+) -> Summary:
+    """Make every card of `jobs` that is not in `out_dir` yet (this rank's share)."""
+    rows, bad = read_jobs(jobs)
+    rows = [r for r in rows if (r.number - 1) % world == rank]
+    summary = Summary(failures=[b for b in bad if (b.number - 1) % world == rank])
+    todo = [r for r in rows if not (out_dir / r.name).exists()]
+    summary.skipped = len(rows) - len(todo)
+    bar = tqdm(total=len(todo), desc="cards", unit="card", disable=not progress)
+    for batch in _batches(todo, batch_size):
+        people = _people(pipe, {p for r in batch for p in (r.source, r.pose, *r.swaps.values())})
+        ready: list[tuple[CardRow, Job]] = []
+        for row in batch:
+            views = {p: people[p] for p in (row.source, row.pose, *row.swaps.values())}
+            problem = next((v for v in views.values() if isinstance(v, Exception)), None)
+            if problem is not None:
+                summary.failures.append(Failure(row.number, row.name, _reason(problem)))
+                continue
+            swaps = {c: views[p] for c, p in row.swaps.items()}
+            ready.append((row, Job(views[row.source], views[row.pose], swaps)))  # type: ignore[arg-type]
+        cards = pipe.generate_many([job for _, job in ready])
+        for (row, _), card in zip(ready, cards, strict=True):
+            save_image(out_dir / row.name, card)
+            summary.written += 1
+        bar.update(len(batch))
+        if on_batch is not None:
+            on_batch(batch)
+    bar.close()
+    name = "failures.csv" if world == 1 else f"failures-rank{rank}.csv"
+    failures_path = out_dir / name
+    if summary.failures:
+        write_failures(failures_path, summary.failures)
+    else:
+        failures_path.unlink(missing_ok=True)  # a clean re-run leaves no stale failures
+    return summary
+
+
+def report(summary: Summary, out_dir: Path, world: int, rank: int) -> str:
+    where = "failures.csv" if world == 1 else f"failures-rank{rank}.csv"
+    text = f"{summary.written} cards written, {summary.skipped} already there"
+    if summary.failures:
+        text += f", {len(summary.failures)} failed (reasons in {out_dir / where})"
+    return text
+
+
+def main_batch(
+    pipe_factory: Callable[[str], Pipeline], jobs: Path, out_dir: Path, device: str, batch_size: int
+) -> int:
+    """`infer.py --batch`: 0 when every row made its card, 1 when some failed, 2 when the
+    jobs file itself is unusable."""
+    rank, world = shard()
+    if device == "cuda" and world > 1:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
+    try:
+        read_jobs(jobs)  # the file's own problems before any model is loaded
+        pipe = pipe_factory(device)
+        summary = run_cards(pipe, jobs, out_dir, batch_size=batch_size, rank=rank, world=world)
+    except JobsFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report(summary, out_dir, world, rank))
+    return 1 if summary.failures else 0
