@@ -6,12 +6,12 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import StubKeypoints
 
 import infer
 from adgan import cards
 from adgan.cards import JobsFileError, read_jobs, run_cards
 from adgan.pipeline import Pipeline
+from adgan.stub import StandingPerson
 from common.image_io import load_image, save_image
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
 @pytest.fixture
 def pipe(tiny_bundle):
     pipe = Pipeline.from_bundle(tiny_bundle)
-    pipe.keypoints = StubKeypoints()
+    pipe.keypoints = StandingPerson()
     return pipe
 
 

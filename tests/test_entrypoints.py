@@ -48,6 +48,7 @@ def test_train_explains_bad_data_and_unknown_tasks(tmp_path, capsys):
 def test_every_shipped_config_is_valid():
     from pathlib import Path
 
+    from adgan.serve import ServeSettings
     from common.config import load_config
     from synth.config import SynthConfig
 
@@ -56,6 +57,9 @@ def test_every_shipped_config_is_valid():
     for path in configs:
         if path.name == "synth.yaml":
             load_config(SynthConfig, path)
+            continue
+        if path.name == "serve.yaml":
+            load_config(ServeSettings, path)
             continue
         task, config = train.load_task(path, [])
         assert task.name == config.task == path.name.split("-")[0], path

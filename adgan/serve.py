@@ -1,0 +1,369 @@
+"""The web service: `python -m adgan.serve [--host 127.0.0.1 --port 8000 --bundle DIR]`.
+
+A page at `/` (upload the catalogue photo and your own, optional garment swaps, the
+result, download) and a JSON API documented at `/docs` (OpenAPI at `/openapi.json`):
+
+    curl -F source=@model.jpg -F pose=@me.jpg -F swap_upper=@garment.jpg \
+        http://127.0.0.1:8000/v1/generate -o result.png
+    curl http://127.0.0.1:8000/healthz
+
+This module is the HTTP layer only: uploads are read and checked by `adgan.uploads`, the
+model runs in `adgan.worker`'s single thread, which batches concurrent requests. Every bad
+input is a 4xx with `{"detail": message}`; nothing uploaded is written anywhere unless
+`--keep-uploads DIR` (or `keep_uploads` in configs/serve.yaml) says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from adgan.pipeline import NoPersonError, Pipeline
+from adgan.transfer import ALIASES, component_classes
+from adgan.uploads import Upload, UploadError, clean_filename, decode_photo, read_form
+from adgan.worker import Busy, GenerateRequest, ModelWorker, Photo
+from common.checkpoint import CheckpointError, read_config
+from common.config import ConfigError, load_config
+from common.fileio import write_bytes, write_json
+from common.image_io import encode_image
+from parsing.labels import ADGAN_CLASSES
+
+ROOT = Path(__file__).resolve().parent.parent
+WEB = Path(__file__).resolve().parent / "web"
+DEFAULT_CONFIG = ROOT / "configs" / "serve.yaml"
+DEFAULT_BUNDLE = ROOT / "bundles" / "demo"  # as infer.py's
+COMPONENTS = (*ADGAN_CLASSES[1:], *ALIASES)  # what a swap_<component> field may name
+log = logging.getLogger("adgan.serve")
+
+
+@dataclass
+class ServeSettings:
+    """Every limit and knob of the service (configs/serve.yaml, strict)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    max_request_mb: float = 32.0  # the whole multipart body
+    max_photo_mb: float = 10.0  # each photo's file
+    max_pixels: int = 40_000_000  # each photo, from its header, before decoding
+    max_side: int = 12_000
+    work_side: int = 1024  # photos are shrunk to this longer side before they queue
+    max_swaps: int = 3
+    max_batch: int = 8  # requests per model batch
+    max_wait_ms: float = 10.0  # how long a batch's first request waits for company
+    max_queue: int = 64  # waiting requests beyond which the service answers 429
+    retry_after_s: int = 2
+    keep_uploads: str = ""  # a folder: keep each request's photos and answer there
+
+    def __post_init__(self) -> None:
+        if min(self.max_batch, self.max_queue, self.work_side, self.max_pixels) < 1:
+            raise ValueError("max_batch, max_queue, work_side and max_pixels must be >= 1")
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+class Health(BaseModel):
+    status: str
+    bundle: dict[str, Any]
+    device: str
+    image_size: list[int]
+    queue_depth: int
+    max_queue: int
+    max_batch: int
+    served: int
+    batches: int
+    refused: int
+    limits: dict[str, float | int]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+GENERATE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The generated person as a PNG (the generator's size). Headers: "
+        "X-Batch-Size (requests that shared the model batch), X-Queue-Ms, X-Run-Ms.",
+        "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    400: _error("Malformed multipart body."),
+    413: _error("Request or photo over the byte limit, or a photo over the pixel limit."),
+    415: _error("Not multipart/form-data, or a photo that is not JPEG, PNG or WebP by content."),
+    422: _error(
+        "Missing or unknown field, bad swap component, undecodable photo, or no person "
+        "found (the message names the photo)."
+    ),
+    429: _error("The queue is full; retry after the Retry-After header's seconds."),
+}
+
+_PHOTO = {"type": "string", "format": "binary"}
+GENERATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["source", "pose"],
+                    "properties": {
+                        "source": {**_PHOTO, "description": "Catalogue photo: who to render."},
+                        "pose": {**_PHOTO, "description": "Shopper's photo: the pose to take."},
+                        **{
+                            f"swap_{c}": {**_PHOTO, "description": f"Take the {c} from here."}
+                            for c in COMPONENTS
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _roles(uploads: list[Upload], max_swaps: int) -> dict[str, tuple[Upload, str]]:
+    """field -> (upload, how messages name it); every field name checked, nothing decoded."""
+    out: dict[str, tuple[Upload, str]] = {}
+    taken: dict[int, str] = {}
+    for up in uploads:
+        if up.field in out:
+            raise UploadError(422, f"field {up.field!r} is given twice")
+        if up.field == "source":
+            out[up.field] = (up, f"the catalogue photo ({up.filename})")
+        elif up.field == "pose":
+            out[up.field] = (up, f"the shopper's photo ({up.filename})")
+        elif up.field.startswith("swap_"):
+            component = up.field.removeprefix("swap_")
+            try:
+                classes = component_classes(component)
+            except ValueError as exc:
+                raise UploadError(422, f"field {up.field!r}: {exc}") from None
+            for k in classes:
+                if k in taken:
+                    raise UploadError(
+                        422, f"fields {taken[k]!r} and {up.field!r} swap the same component"
+                    )
+                taken[k] = up.field
+            out[up.field] = (up, f"the {component} photo ({up.filename})")
+        else:
+            raise UploadError(
+                422,
+                f"unknown field {up.field!r}; the fields are source, pose and "
+                f"swap_<component> with component one of {', '.join(COMPONENTS)}",
+            )
+    for name, what in (("source", "the catalogue photo to render"), ("pose", "your photo")):
+        if name not in out:
+            raise UploadError(422, f"missing field {name!r}: {what}")
+    if len(out) - 2 > max_swaps:
+        raise UploadError(422, f"{len(out) - 2} swaps; at most {max_swaps} per request")
+    return out
+
+
+def _keep(folder: Path, uploads: list[Upload], status: int, detail: str, png: bytes) -> None:
+    """--keep-uploads: the request's photos, its answer and the result, in a new folder."""
+    where = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    for up in uploads:
+        # field names come from the client too: cleaned like file names
+        write_bytes(where / clean_filename(f"{up.field}-{up.filename}", "upload"), up.data)
+    if png:
+        write_bytes(where / "result.png", png)
+    write_json(where / "answer.json", {"status": status, "detail": detail})
+
+
+def create_app(
+    pipeline: Pipeline, settings: ServeSettings, *, info: dict[str, Any] | None = None
+) -> FastAPI:
+    """The service around a ready pipeline (tests pass one with stand-in parts); `info`
+    is the bundle's config.json, shown by /healthz."""
+    worker = ModelWorker(
+        pipeline,
+        max_batch=settings.max_batch,
+        max_wait_ms=settings.max_wait_ms,
+        max_queue=settings.max_queue,
+    )
+    s = settings
+    mb = 2**20
+    decode_limits = {
+        "max_bytes": int(s.max_photo_mb * mb),
+        "max_pixels": s.max_pixels,
+        "max_side": s.max_side,
+        "work_side": s.work_side,
+    }
+    info = info or {}
+    keep = Path(s.keep_uploads) if s.keep_uploads else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(worker.stop)
+
+    app = FastAPI(
+        title="Pose-guided person generation",
+        version=str(info.get("version", "dev")),
+        description="Renders the person of a catalogue photo in the pose of a shopper's "
+        "photo, optionally with garments from other photos (ADGAN-style). The page is "
+        'at `/`. Errors are JSON `{"detail": message}` with a 4xx status.',
+        lifespan=lifespan,
+    )
+    app.state.worker = worker
+    app.state.settings = settings
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(WEB / "index.html")
+
+    @app.get("/healthz", response_model=Health, summary="Liveness, bundle and queue depth")
+    async def healthz() -> Health:
+        return Health(
+            status="ok",
+            bundle={k: info[k] for k in ("format", "version", "dtype", "notes") if k in info},
+            device=str(pipeline.transfer.device),
+            image_size=list(pipeline.size),
+            queue_depth=worker.depth,
+            max_queue=s.max_queue,
+            max_batch=s.max_batch,
+            served=worker.stats.requests,
+            batches=worker.stats.batches,
+            refused=worker.stats.refused,
+            limits={
+                "max_request_mb": s.max_request_mb,
+                "max_photo_mb": s.max_photo_mb,
+                "max_pixels": s.max_pixels,
+                "max_side": s.max_side,
+                "max_swaps": s.max_swaps,
+            },
+        )
+
+    async def _generate(uploads: list[Upload]) -> Response:
+        roles = _roles(uploads, s.max_swaps)
+
+        def decode() -> dict[str, Photo]:
+            return {
+                field: Photo(decode_photo(up.data, label, **decode_limits), label)
+                for field, (up, label) in roles.items()
+            }
+
+        photos = await run_in_threadpool(decode)
+        swaps = {f.removeprefix("swap_"): p for f, p in photos.items() if f.startswith("swap_")}
+        try:
+            future = worker.submit(GenerateRequest(photos.pop("source"), photos.pop("pose"), swaps))
+        except Busy as exc:
+            raise UploadError(429, str(exc)) from None
+        del photos, swaps  # the worker holds the only copy until the answer
+        try:
+            result = await asyncio.wrap_future(future)
+        except NoPersonError as exc:
+            raise UploadError(422, str(exc)) from None
+        png = await run_in_threadpool(encode_image, result.image, ".png")
+        headers = {
+            "X-Batch-Size": str(result.batch_size),
+            "X-Queue-Ms": f"{result.queued_s * 1e3:.0f}",
+            "X-Run-Ms": f"{result.run_s * 1e3:.0f}",
+        }
+        return Response(png, media_type="image/png", headers=headers)
+
+    @app.post(
+        "/v1/generate",
+        summary="Render the catalogue person in the shopper's pose",
+        response_class=Response,
+        responses=GENERATE_RESPONSES,
+        openapi_extra=GENERATE_BODY,
+    )
+    async def generate(request: Request) -> Response:
+        """Multipart form: `source` (catalogue photo), `pose` (shopper's photo), and
+        optionally `swap_<component>` photos (upper, lower, hair, face, ...). Photos are
+        JPEG, PNG or WebP, recognised by content. Returns the PNG."""
+        uploads: list[Upload] = []
+        try:
+            uploads = await read_form(
+                request,
+                max_bytes=int(s.max_request_mb * mb),
+                max_files=4 * (2 + s.max_swaps),
+            )
+            response = await _generate(uploads)
+        except UploadError as exc:
+            if keep is not None and uploads:
+                await run_in_threadpool(_keep, keep, uploads, exc.status, exc.message, b"")
+            headers = {"Retry-After": str(s.retry_after_s)} if exc.status == 429 else None
+            return JSONResponse({"detail": exc.message}, exc.status, headers=headers)
+        except Exception:  # a model failure: this request fails, the server stays up
+            log.exception("generate failed")
+            detail = "generation failed on the server; the error is in its log"
+            return JSONResponse({"detail": detail}, 500)
+        if keep is not None:
+            await run_in_threadpool(_keep, keep, uploads, 200, "ok", bytes(response.body))
+        return response
+
+    return app
+
+
+def load_settings(path: Path | None = None, overrides: list[str] | None = None) -> ServeSettings:
+    return load_config(ServeSettings, path or DEFAULT_CONFIG, overrides or [])
+
+
+def _bundle_pipeline(bundle: Path, device: str) -> tuple[Pipeline, dict[str, Any]]:
+    if not (bundle / "config.json").is_file():
+        raise CheckpointError(
+            f"no model bundle at {bundle}; assemble one from trained runs with "
+            "python -m adgan.bundle --help"
+        )
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return Pipeline.from_bundle(bundle, device), read_config(bundle)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="The web page and JSON API (FastAPI + uvicorn).")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    p.add_argument("--host", help="default from the config (127.0.0.1)")
+    p.add_argument("--port", type=int, help="default from the config (8000)")
+    p.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--keep-uploads", type=Path, metavar="DIR", help="keep every request here")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = p.parse_args(argv)
+    try:
+        settings = load_settings(args.config, args.set)
+        flags = {"host": args.host, "port": args.port, "device": args.device}
+        if args.keep_uploads is not None:
+            flags["keep_uploads"] = str(args.keep_uploads)
+        settings = dataclasses.replace(settings, **{k: v for k, v in flags.items() if v})
+        pipeline, info = _bundle_pipeline(args.bundle, settings.device)
+    except (ConfigError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    app = create_app(pipeline, settings, info=info)
+    print(f"bundle {args.bundle} on {pipeline.transfer.device}")
+    print(f"settings {json.dumps(dataclasses.asdict(settings))}")
+    uvicorn.run(app, host=settings.host, port=settings.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""The model worker: one thread owns the pipeline; the web server's requests queue up in
+front of it and run in batches.
+
+Why one thread: the accelerator (or the CPU's cores) is one resource, and a network run
+on a batch of 8 costs far less than 8 runs of 1. Requests that arrive while a batch is
+running, or within `max_wait_ms` of the first one, share one `Pipeline.people` call (every
+photo of every request) and one `Pipeline.generate_many` call. The queue is bounded: when
+`max_queue` requests are already waiting, `submit` refuses at once with `Busy`, so a flood
+turns into quick "try again" answers rather than unbounded memory and latency.
+
+    worker = ModelWorker(pipeline, max_batch=8, max_wait_ms=10, max_queue=64)
+    worker.start()
+    result = worker.submit(GenerateRequest(Photo(a, "model.jpg"), Photo(b, "me.jpg"))).result()
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from adgan.pipeline import Job, NoPersonError, PersonView, Pipeline
+
+log = logging.getLogger(__name__)
+
+
+class Busy(RuntimeError):
+    """The queue is full; the caller should try again shortly."""
+
+
+@dataclass
+class Photo:
+    image: np.ndarray  # uint8 RGB
+    name: str  # how error messages name it ("the shopper's photo (me.jpg)")
+
+
+@dataclass
+class GenerateRequest:
+    """`source`'s person in `pose`'s pose, each component in `swaps` from that photo."""
+
+    source: Photo
+    pose: Photo
+    swaps: dict[str, Photo] = field(default_factory=dict)
+
+    def photos(self) -> list[Photo]:
+        return [self.source, self.pose, *self.swaps.values()]
+
+
+@dataclass
+class Result:
+    image: np.ndarray  # uint8 RGB at the generator's size
+    batch_size: int  # how many requests shared the batch
+    queued_s: float  # from submit to the start of the batch
+    run_s: float  # the batch's model time
+
+
+@dataclass
+class _Item:
+    request: GenerateRequest
+    future: Future[Result]
+    submitted: float
+
+
+@dataclass
+class WorkerStats:
+    requests: int = 0
+    batches: int = 0
+    largest_batch: int = 0
+    failed: int = 0
+    refused: int = 0
+
+
+_STOP = None  # sentinel that ends the loop
+
+
+class ModelWorker:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        max_batch: int = 8,
+        max_wait_ms: float = 10.0,
+        max_queue: int = 64,
+    ) -> None:
+        """`max_batch` requests at most per batch; the first request of a batch waits at
+        most `max_wait_ms` for others; `max_queue` requests at most wait (beyond the batch
+        that is running) before `submit` raises `Busy`."""
+        if max_batch < 1 or max_queue < 1 or max_wait_ms < 0:
+            raise ValueError("max_batch and max_queue must be >= 1, max_wait_ms >= 0")
+        self.pipeline = pipeline
+        self.max_batch, self.max_wait, self.max_queue = max_batch, max_wait_ms / 1e3, max_queue
+        self.stats = WorkerStats()
+        self._queue: queue.Queue[_Item | None] = queue.Queue()  # bounded by submit
+        self._lock = threading.Lock()
+        self._running = 0  # requests in the batch being run
+        self._thread: threading.Thread | None = None
+
+    # -- the front: called from the server's threads ------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="model-worker", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the running batch, fail what still waits, end the thread."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        self._thread = None
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None and item.future.set_running_or_notify_cancel():
+                item.future.set_exception(RuntimeError("the server is shutting down"))
+
+    def submit(self, request: GenerateRequest) -> Future[Result]:
+        """Queue a request; its future gets a `Result`, a `NoPersonError` naming the photo,
+        or another exception. Raises `Busy` at once when the queue is full."""
+        if self._thread is None:
+            raise RuntimeError("the model worker is not running (call start())")
+        with self._lock:
+            if self._queue.qsize() >= self.max_queue:
+                self.stats.refused += 1
+                raise Busy(f"{self.max_queue} requests are already waiting; try again shortly")
+            item = _Item(request, Future(), time.perf_counter())
+            self._queue.put(item)
+        return item.future
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting plus requests in the batch being run."""
+        return self._queue.qsize() + self._running
+
+    # -- the thread ---------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            batch, stop = self._collect()
+            if batch:
+                self._running = len(batch)
+                try:
+                    self._run(batch)
+                finally:
+                    self._running = 0
+            if stop:
+                return
+
+    def _collect(self) -> tuple[list[_Item], bool]:
+        """Block for the first request, then take more until `max_batch` or the deadline.
+        Requests whose caller gave up (a cancelled future) are dropped here."""
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch = [first]
+        deadline = time.perf_counter() + self.max_wait
+        stop = False
+        while len(batch) < self.max_batch:
+            remaining = deadline - time.perf_counter()
+            try:  # past the deadline: still take what is already queued
+                item = (
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+            if item is _STOP:
+                stop = True
+                break
+            batch.append(item)
+        return [i for i in batch if i.future.set_running_or_notify_cancel()], stop
+
+    def _run(self, batch: list[_Item]) -> None:
+        start = time.perf_counter()
+        try:
+            photos = [(p.image, p.name) for item in batch for p in item.request.photos()]
+            found = self.pipeline.people(photos)
+        except Exception as exc:  # a model failure fails this batch, not the server
+            self._fail(batch, exc)
+            return
+        jobs, owners, cursor = [], [], 0
+        for item in batch:
+            n = len(item.request.photos())
+            views, cursor = found[cursor : cursor + n], cursor + n
+            missing = [v for v in views if isinstance(v, NoPersonError)]
+            if missing:
+                item.future.set_exception(missing[0])
+                continue
+            source, pose, *donors = views
+            assert all(isinstance(v, PersonView) for v in views)
+            jobs.append(Job(source, pose, dict(zip(item.request.swaps, donors, strict=True))))
+            owners.append(item)
+        try:
+            images = self.pipeline.generate_many(jobs)
+        except Exception as exc:
+            self._fail(owners, exc)
+            return
+        run_s = time.perf_counter() - start
+        self.stats.batches += 1
+        self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+        for item, image in zip(owners, images, strict=True):
+            self.stats.requests += 1
+            item.future.set_result(Result(image, len(batch), start - item.submitted, run_s))
+
+    def _fail(self, items: list[_Item], exc: Exception) -> None:
+        log.exception("model worker: a batch of %d failed", len(items), exc_info=exc)
+        self.stats.failed += len(items)
+        for item in items:
+            item.future.set_exception(exc)

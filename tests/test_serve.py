@@ -1,0 +1,470 @@
+"""The web service on a tiny random bundle: the API (happy path, every refusal and its
+message, busy answers, batching, nothing kept on disk, the OpenAPI schema) through
+FastAPI's test client, and the page end to end in real headless Chromium.
+
+Random keypoint weights find nobody, so the pipeline's keypoint estimator is replaced by
+`adgan.stub.StandingPerson`: one person in every photo except nearly black ones, where it
+sees nobody, so that "no person found" can be tested too.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from adgan import serve
+from adgan.pipeline import Pipeline
+from adgan.serve import ServeSettings, create_app, load_settings
+from adgan.stub import StandingPerson
+from adgan.worker import GenerateRequest, ModelWorker, Photo
+from common.checkpoint import read_config
+from common.config import ConfigError
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+class Watched:
+    """The pipeline, with its batches recorded and optionally held at a gate or slowed."""
+
+    def __init__(self, pipe: Pipeline, *, gate: threading.Event | None = None, delay=0.0):
+        self.pipe, self.gate, self.delay = pipe, gate, delay
+        self.people_calls: list[int] = []
+        self.generate_calls: list[int] = []
+        self.fail_next = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pipe, name)
+
+    def people(self, photos):
+        self.people_calls.append(len(photos))
+        if self.gate is not None:
+            assert self.gate.wait(30)
+        return self.pipe.people(photos)
+
+    def generate_many(self, jobs):
+        self.generate_calls.append(len(jobs))
+        time.sleep(self.delay)
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("simulated CUDA out of memory")
+        return self.pipe.generate_many(jobs)
+
+
+def png(h: int = 100, w: int = 80, seed: int = 0, value: int | None = None) -> bytes:
+    rng = np.random.default_rng(seed)
+    pixels = (
+        np.full((h, w, 3), value, np.uint8)
+        if value is not None
+        else rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    )
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def jpeg(h: int = 100, w: int = 80) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((h, w, 3), 128, np.uint8)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def files(**fields: bytes | tuple[str, bytes]) -> list[tuple[str, tuple[str, bytes, str]]]:
+    out = []
+    for field, value in fields.items():
+        name, data = value if isinstance(value, tuple) else (f"{field}.png", value)
+        out.append((field, (name, data, "image/png")))
+    return out
+
+
+GOOD = {"source": png(seed=1), "pose": png(seed=2)}
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_bundle) -> Path:
+    return tiny_bundle
+
+
+@pytest.fixture(scope="module")
+def pipe(bundle) -> Pipeline:
+    pipe = Pipeline.from_bundle(bundle)
+    pipe.keypoints = StandingPerson()
+    return pipe
+
+
+@contextmanager
+def client_for(pipeline: Any, bundle: Path, **settings: Any) -> Iterator[TestClient]:
+    app = create_app(pipeline, ServeSettings(**settings), info=read_config(bundle))
+    with TestClient(app) as client:
+        yield client
+
+
+LIMITS = {
+    "max_photo_mb": 0.1,
+    "max_request_mb": 0.25,
+    "max_pixels": 250_000,
+    "max_side": 2000,
+    "max_swaps": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def client(pipe, bundle) -> Iterator[TestClient]:
+    with client_for(pipe, bundle, **LIMITS) as client:
+        yield client
+
+
+def is_png(data: bytes) -> bool:
+    return data.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_generate_returns_the_png(client):
+    r = client.post("/v1/generate", files=files(**GOOD))
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/png" and is_png(r.content)
+    assert np.asarray(Image.open(io.BytesIO(r.content))).shape == (32, 24, 3)
+    assert r.headers["x-batch-size"] == "1"
+    # swaps, a JPEG, and a PNG whose name and declared type say text: content decides
+    swapped = files(source=jpeg(), pose=GOOD["pose"], swap_upper=png(seed=3))
+    swapped.append(("swap_lower", ("notes.txt", png(seed=4), "text/plain")))
+    r = client.post("/v1/generate", files=swapped)
+    assert r.status_code == 200, r.text
+    assert is_png(r.content)
+
+
+BAD_CASES = {
+    "missing pose": (files(source=GOOD["source"]), 422, "missing field 'pose'"),
+    "unknown field": (files(photo=png(), **GOOD), 422, "unknown field 'photo'"),
+    "text as an image": (
+        [("source", ("a.jpg", b"hello, I am text", "image/jpeg")), *files(pose=GOOD["pose"])],
+        415,
+        "catalogue photo (a.jpg): not a JPEG, PNG or WebP",
+    ),
+    "empty file": (files(source=b"", pose=GOOD["pose"]), 422, "the file is empty"),
+    "photo over the byte limit": (
+        files(source=GOOD["source"], pose=b"\x89PNG\r\n\x1a\n" + bytes(150_000)),
+        413,
+        "shopper's photo (pose.png): 0.14 MB is over the limit of 0.1 MB",
+    ),
+    "request over the byte limit": (
+        files(source=png(175, 175, 5), pose=png(175, 175, 6), swap_hair=png(175, 175, 7)),
+        413,
+        "the request is over the limit of 0.25 MB",
+    ),
+    "too many pixels": (
+        files(source=png(600, 600, value=90), pose=GOOD["pose"]),
+        413,
+        "600x600 pixels is over the limit (0.2 megapixels",
+    ),
+    "a side too long": (
+        files(source=GOOD["source"], pose=png(8, 2500, value=90)),
+        413,
+        "2500x8 pixels is over the limit",
+    ),
+    "corrupt image": (
+        files(source=GOOD["source"][: len(GOOD["source"]) // 2], pose=GOOD["pose"]),
+        422,
+        "catalogue photo (source.png): truncated or corrupt",
+    ),
+    "no person": (
+        files(source=GOOD["source"], pose=("dark.png", png(value=3))),
+        422,
+        "the shopper's photo (dark.png): no person found",
+    ),
+    "bad swap component": (
+        files(**GOOD, swap_cape=png()),
+        422,
+        "field 'swap_cape': unknown component 'cape'; valid: background, pants",
+    ),
+    "the same component twice": (
+        files(**GOOD, swap_upper=png(), swap_top=png()),
+        422,
+        "'swap_upper' and 'swap_top' swap the same component",
+    ),
+    "too many swaps": (
+        files(**GOOD, swap_hair=png(), swap_face=png(), swap_arms=png()),
+        422,
+        "3 swaps; at most 2",
+    ),
+    "a text field": ([*files(pose=GOOD["pose"]), ("source", (None, b"x", None))], 422, "not text"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CASES))
+def test_bad_input_is_a_4xx_with_a_message(client, case):
+    sent, status, message = BAD_CASES[case]
+    r = client.post("/v1/generate", files=sent)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert message in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "status", "message"),
+    [
+        (b'{"source": 1}', "application/json", 415, "send multipart/form-data"),
+        (b"garbage", "multipart/form-data; boundary=xyz", 400, "malformed multipart form"),
+        (b"x", "multipart/form-data", 400, "Missing boundary"),
+    ],
+)
+def test_bad_body_is_a_4xx_with_a_message(client, body, kind, status, message):
+    r = client.post("/v1/generate", content=body, headers={"content-type": kind})
+    assert r.status_code == status and message in r.json()["detail"]
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading(client):
+    r = client.post(
+        "/v1/generate",
+        content=b"",
+        headers={"content-type": "multipart/form-data; boundary=x", "content-length": "10000000"},
+    )
+    assert r.status_code == 413 and "over the limit" in r.json()["detail"]
+
+
+def test_a_streamed_body_is_cut_off_at_the_limit(client):
+    def chunks():  # no Content-Length: the limit must hold while the body streams in
+        yield b'--x\r\nContent-Disposition: form-data; name="source"; filename="a.png"\r\n\r\n'
+        for _ in range(100):
+            yield bytes(10_000)
+
+    kind = {"content-type": "multipart/form-data; boundary=x"}
+    r = client.post("/v1/generate", content=chunks(), headers=kind)
+    assert r.status_code == 413 and "the request is over the limit of 0.25 MB" in r.json()["detail"]
+
+
+def test_still_answering_after_bad_input(client):
+    for sent, _, _ in BAD_CASES.values():
+        client.post("/v1/generate", files=sent)
+    r = client.post("/v1/generate", files=files(**GOOD))
+    assert r.status_code == 200 and is_png(r.content)
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["queue_depth"] == 0
+
+
+def test_a_model_failure_fails_that_request_only(pipe, bundle):
+    watched = Watched(pipe)
+    with client_for(watched, bundle) as client:
+        watched.fail_next = True
+        r = client.post("/v1/generate", files=files(**GOOD))
+        assert r.status_code == 500 and "generation failed" in r.json()["detail"]
+        assert client.post("/v1/generate", files=files(**GOOD)).status_code == 200
+
+
+def post_in_threads(
+    client: TestClient, requests: list[list]
+) -> tuple[list, list[threading.Thread]]:
+    answers: list = [None] * len(requests)
+
+    def post(i: int) -> None:
+        answers[i] = client.post("/v1/generate", files=requests[i])
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(requests))]
+    for t in threads:
+        t.start()
+    return answers, threads
+
+
+def test_concurrent_requests_share_one_model_batch(pipe, bundle):
+    watched = Watched(pipe)
+    with client_for(watched, bundle, max_batch=4, max_wait_ms=10_000) as client:
+        sent = [files(**GOOD) for _ in range(3)]
+        sent.append(files(source=GOOD["source"], pose=("dark.png", png(value=3))))
+        answers, threads = post_in_threads(client, sent)
+        for t in threads:
+            t.join(60)
+    assert [a.status_code for a in answers] == [200, 200, 200, 422]
+    assert watched.people_calls == [8]  # every photo of the 4 requests in one batch
+    assert watched.generate_calls == [3]  # the request without a person cost the others nothing
+    assert all(a.headers["x-batch-size"] == "4" for a in answers[:3])
+
+
+def test_a_full_queue_answers_429_with_retry_after(pipe, bundle):
+    gate = threading.Event()
+    watched = Watched(pipe, gate=gate)
+    settings = {"max_batch": 1, "max_wait_ms": 0, "max_queue": 1, "retry_after_s": 3}
+    with client_for(watched, bundle, **settings) as client:
+        worker = client.app.state.worker
+        answers, threads = post_in_threads(client, [files(**GOOD)])
+        while not watched.people_calls:  # the first request is held inside the model
+            time.sleep(0.01)
+        more, threads2 = post_in_threads(client, [files(**GOOD)])
+        while worker.depth < 2:  # the second waits in the queue
+            time.sleep(0.01)
+        r = client.post("/v1/generate", files=files(**GOOD))
+        assert r.status_code == 429 and r.headers["retry-after"] == "3"
+        assert "already waiting" in r.json()["detail"]
+        assert client.get("/healthz").json()["queue_depth"] == 2
+        gate.set()
+        for t in threads + threads2:
+            t.join(60)
+        assert [a.status_code for a in answers + more] == [200, 200]
+        assert client.get("/healthz").json()["refused"] == 1
+
+
+def test_a_request_given_up_while_queued_costs_the_model_nothing(pipe):
+    gate = threading.Event()
+    watched = Watched(pipe, gate=gate)
+    worker = ModelWorker(watched, max_batch=1, max_wait_ms=0, max_queue=4)
+    worker.start()
+    try:
+        photos = [np.asarray(Image.open(io.BytesIO(GOOD[k]))) for k in ("source", "pose")]
+        request = GenerateRequest(Photo(photos[0], "a"), Photo(photos[1], "b"))
+        first = worker.submit(request)
+        while not watched.people_calls:
+            time.sleep(0.01)
+        second, third = worker.submit(request), worker.submit(request)
+        assert second.cancel()  # the client disconnected
+        gate.set()
+        assert first.result(30).image.shape == (32, 24, 3)
+        assert third.result(30).batch_size == 1
+        assert watched.people_calls == [2, 2]  # the second was never run
+    finally:
+        worker.stop()
+
+
+def test_uploads_are_not_kept_unless_asked(pipe, bundle, tmp_path, monkeypatch):
+    tmp, cwd, kept = tmp_path / "tmp", tmp_path / "cwd", tmp_path / "kept"
+    tmp.mkdir(), cwd.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    monkeypatch.chdir(cwd)
+
+    def no_rollover(self):
+        raise AssertionError("an upload was spooled to disk")
+
+    monkeypatch.setattr(tempfile.SpooledTemporaryFile, "rollover", no_rollover)
+    big = files(source=png(700, 600, seed=8), pose=GOOD["pose"])  # over starlette's 1 MB spool
+    assert len(big[0][1][1]) > 2**20
+    with client_for(pipe, bundle) as client:
+        assert client.post("/v1/generate", files=big).status_code == 200
+    assert list(tmp.iterdir()) == [] and list(cwd.iterdir()) == []
+
+    with client_for(pipe, bundle, keep_uploads=str(kept)) as client:
+        assert client.post("/v1/generate", files=big).status_code == 200
+        dark = files(source=GOOD["source"], pose=("dark.png", png(value=3)))
+        assert client.post("/v1/generate", files=dark).status_code == 422
+    folders = sorted(kept.iterdir())
+    assert len(folders) == 2
+    names = {sorted(p.name for p in f.iterdir())[-1] for f in folders}
+    assert names == {"source-source.png"}
+    contents = [sorted(p.name for p in f.iterdir()) for f in folders]
+    assert ["answer.json", "pose-pose.png", "result.png", "source-source.png"] in contents
+    assert ["answer.json", "pose-dark.png", "source-source.png"] in contents
+
+
+def test_healthz_page_and_openapi(client, bundle):
+    health = client.get("/healthz").json()
+    assert health["bundle"]["version"] == read_config(bundle)["version"]
+    assert health["image_size"] == [32, 24] and health["limits"]["max_swaps"] == 2
+    page = client.get("/")
+    assert page.status_code == 200 and "Processing…" in page.text
+    assert client.get("/static/app.js").status_code == 200
+    schema = client.get("/openapi.json").json()
+    op = schema["paths"]["/v1/generate"]["post"]
+    form = op["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["required"] == ["source", "pose"] and "swap_upper" in form["properties"]
+    assert "image/png" in op["responses"]["200"]["content"]
+    assert {"400", "413", "415", "422", "429"} <= set(op["responses"])
+    assert "/healthz" in schema["paths"]
+
+
+def test_settings_file_is_strict_and_matches_the_defaults():
+    assert load_settings() == ServeSettings()
+    with pytest.raises(ConfigError, match="valid keys for ServeSettings: device"):
+        load_settings(overrides=["max_batches=4"])
+
+
+def test_cli_without_a_bundle_says_so(tmp_path, capsys):
+    assert serve.main(["--bundle", str(tmp_path / "nothing")]) == 2
+    assert "no model bundle at" in capsys.readouterr().err
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """uvicorn on a free loopback port, in a thread."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+)
+def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    (tmp_path / "model.png").write_bytes(png(240, 160, seed=11))
+    (tmp_path / "me.jpg").write_bytes(jpeg(240, 160))
+    (tmp_path / "notes.png").write_bytes(b"not an image at all")
+    watched = Watched(pipe, delay=1.0)  # long enough to see the spinner
+    app = create_app(watched, ServeSettings(), info=read_config(bundle))
+    with serving(app) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(accept_downloads=True)
+            page.goto(url)
+            expect(page).to_have_title("Try it on: pose-guided person generation")
+            expect(page.locator("#generate")).to_be_disabled()
+            page.set_input_files("#source-input", str(tmp_path / "model.png"))
+            page.set_input_files("#pose-input", str(tmp_path / "me.jpg"))
+            expect(page.locator("#source-preview")).to_be_visible()
+            expect(page.locator("#pose-preview")).to_be_visible()
+            page.click("#generate")
+            expect(page.locator("#spinner")).to_be_visible()
+            expect(page.locator("#spinner")).to_contain_text("Processing…")
+            expect(page.locator("#result-image")).to_be_visible(timeout=30_000)
+            expect(page.locator("#spinner")).to_be_hidden()
+            width = page.eval_on_selector("#result-image", "img => img.naturalWidth")
+            assert width == 24
+            with page.expect_download() as download:
+                page.click("#download")
+            saved = Path(download.value.path())
+            assert is_png(saved.read_bytes())
+            assert download.value.suggested_filename == "result.png"
+
+            # a bad photo: the page shows the service's message, and still works after
+            page.set_input_files("#pose-input", str(tmp_path / "notes.png"))
+            page.click("#generate")
+            expect(page.locator("#error")).to_contain_text("not a JPEG, PNG or WebP image")
+            expect(page.locator("#result")).to_be_hidden()
+        finally:
+            browser.close()
+    assert watched.generate_calls == [1]
