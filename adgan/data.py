@@ -98,7 +98,10 @@ def load_person(
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 [H, W, 3] -> float [3, H, W] in [-1, 1]."""
+    """uint8 [H, W, 3] -> float [3, H, W] in [-1, 1] (a read-only array, as PIL gives, is
+    copied: torch warns on a tensor over memory it may not write)."""
+    if not image.flags.writeable:
+        image = image.copy()
     return torch.from_numpy(image).permute(2, 0, 1).float().div(127.5).sub(1)
 
 

@@ -45,6 +45,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; a dataset file should be readable
     try:
         yield tmp
+        os.chmod(tmp, _FILE_MODE)  # again: a writer may have replaced the file (safetensors)
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -18,12 +18,16 @@ def test_atomic_write_replaces_only_on_success(tmp_path):
 
 
 def test_written_files_are_readable_by_others(tmp_path):
-    path = tmp_path / "a.json"
-    write_json(path, {"a": 1})
-    mode = stat.S_IMODE(os.stat(path).st_mode)
+    import torch
+
+    from common.checkpoint import save_weights
+
+    write_json(tmp_path / "a.json", {"a": 1})
+    save_weights(tmp_path / "w.safetensors", torch.nn.Linear(2, 2))  # replaces its file
     umask = os.umask(0)
     os.umask(umask)
-    assert mode == 0o666 & ~umask
+    for name in ("a.json", "w.safetensors"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o666 & ~umask, name
 
 
 def test_npy_round_trip_without_pickle(tmp_path):
