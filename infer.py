@@ -19,7 +19,7 @@ from pathlib import Path
 
 from adgan.cards import main_batch
 from adgan.pipeline import NoPersonError, Pipeline
-from adgan.transfer import component_classes
+from adgan.transfer import Precision, component_classes
 from common.checkpoint import CheckpointError
 from common.image_io import ImageError, load_image, save_image
 from parsing.labels import ADGAN_CLASSES
@@ -47,13 +47,13 @@ def _swap_arg(text: str) -> tuple[str, Path]:
     return parse_swap(f"{aliases.get(component, component)}{sep}{path}")
 
 
-def load_pipeline(bundle: Path, device: str) -> Pipeline:
+def load_pipeline(bundle: Path, device: str, precision: Precision = "auto") -> Pipeline:
     if not (bundle / "config.json").is_file():
         raise CheckpointError(
             f"no model bundle at {bundle}; assemble one from trained runs with "
             "python -m adgan.bundle --help (a fresh clone has the demo bundle in bundles/demo)"
         )
-    return Pipeline.from_bundle(bundle, device)
+    return Pipeline.from_bundle(bundle, device, precision)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--panel", type=Path, help="also write source | pose | parsing | result")
     p.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="the generator's; auto: bf16 on a GPU or a CPU with bf16 hardware (AMX)",
+    )
     p.add_argument("--batch", type=Path, help="a jobs CSV for batch product cards")
     p.add_argument("--out-dir", type=Path, help="output folder for --batch")
     p.add_argument("--batch-size", type=int, default=16, help="cards per pass in --batch")
@@ -90,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.batch is not None:
             return main_batch(
-                lambda device: load_pipeline(args.bundle, device),
+                lambda device: load_pipeline(args.bundle, device, args.precision),
                 args.batch,
                 args.out_dir,
                 args.device,
@@ -98,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         photos = {"source": load_image(args.source), "pose": load_image(args.pose)}
         donors = [(component, path, load_image(path)) for component, path in args.swap]
-        pipe = load_pipeline(args.bundle, args.device)
+        pipe = load_pipeline(args.bundle, args.device, args.precision)
         source = pipe.person(photos["source"], args.source.name)
         pose = pipe.person(photos["pose"], args.pose.name)
         swaps = {component: pipe.person(image, path.name) for component, path, image in donors}

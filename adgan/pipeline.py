@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from adgan.bundle import load_bundle
-from adgan.transfer import AttributeTransfer, component_classes, mix_codes
+from adgan.transfer import AttributeTransfer, Precision, component_classes, mix_codes
 from common.geometry import Box, box_to_input, expand_box, warp
 from keypoints.draw import draw_pose
 from keypoints.predict import LETTERBOX_FILL, KeypointPredictor
@@ -83,12 +83,15 @@ class Pipeline:
         self.margin = margin
 
     @classmethod
-    def from_bundle(cls, path: str | Path, device: str | torch.device = "cpu") -> Pipeline:
+    def from_bundle(
+        cls, path: str | Path, device: str | torch.device = "cpu", precision: Precision = "auto"
+    ) -> Pipeline:
+        """`precision` is the generator's (see `adgan.transfer.resolve_precision`)."""
         bundle = load_bundle(path, device)
         return cls(
             KeypointPredictor(bundle.keypoints, device=device),
             DensePredictor([bundle.parser], device=device),
-            AttributeTransfer(bundle.generator, device),
+            AttributeTransfer(bundle.generator, device, precision),
         )
 
     def person(self, photo: np.ndarray, name: str = "photo") -> PersonView:

@@ -36,7 +36,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from adgan.pipeline import NoPersonError, Pipeline
-from adgan.transfer import ALIASES, component_classes
+from adgan.transfer import ALIASES, Precision, component_classes
 from adgan.uploads import Upload, UploadError, clean_filename, decode_photo, read_form
 from adgan.worker import Busy, GenerateRequest, ModelWorker, Photo
 from common.checkpoint import CheckpointError, read_config
@@ -60,6 +60,7 @@ class ServeSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # the generator's
     max_request_mb: float = 32.0  # the whole multipart body
     max_photo_mb: float = 10.0  # each photo's file
     max_pixels: int = 40_000_000  # each photo, from its header, before decoding
@@ -323,7 +324,9 @@ def load_settings(path: Path | None = None, overrides: list[str] | None = None) 
     return load_config(ServeSettings, path or DEFAULT_CONFIG, overrides or [])
 
 
-def _bundle_pipeline(bundle: Path, device: str) -> tuple[Pipeline, dict[str, Any]]:
+def _bundle_pipeline(
+    bundle: Path, device: str, precision: Precision = "auto"
+) -> tuple[Pipeline, dict[str, Any]]:
     if not (bundle / "config.json").is_file():
         raise CheckpointError(
             f"no model bundle at {bundle}; assemble one from trained runs with "
@@ -333,7 +336,7 @@ def _bundle_pipeline(bundle: Path, device: str) -> tuple[Pipeline, dict[str, Any
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    return Pipeline.from_bundle(bundle, device), read_config(bundle)
+    return Pipeline.from_bundle(bundle, device, precision), read_config(bundle)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -352,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep_uploads is not None:
             flags["keep_uploads"] = str(args.keep_uploads)
         settings = dataclasses.replace(settings, **{k: v for k, v in flags.items() if v})
-        pipeline, info = _bundle_pipeline(args.bundle, settings.device)
+        pipeline, info = _bundle_pipeline(args.bundle, settings.device, settings.precision)
     except (ConfigError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ wanted pose.
 from __future__ import annotations
 
 import contextlib
+from typing import Literal
 
 import numpy as np
 import torch
@@ -42,6 +43,29 @@ def component_classes(name: str) -> tuple[int, ...]:
     raise ValueError(f"unknown component {name!r}; valid: {valid}")
 
 
+Precision = Literal["auto", "fp32", "bf16"]
+
+
+def cpu_has_bf16_matmul() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (Intel AMX tiles): there bf16 runs the
+    generator ~3x faster than fp32 (256x176 on 2 cores: 0.85 s against 2.5 s); elsewhere
+    bf16 is emulated and slower."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe and probe())
+
+
+def resolve_precision(precision: Precision, device: torch.device) -> Literal["fp32", "bf16"]:
+    """auto: bf16 on a GPU (the generator is trained with bf16 autocast) and on a CPU with
+    bf16 hardware; fp32 otherwise."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16_matmul()):
+        return "bf16"
+    return "fp32"
+
+
 def mix_codes(base: torch.Tensor, donor: torch.Tensor, classes: tuple[int, ...]) -> torch.Tensor:
     """base's codes [B, K, C] with the given components taken from donor's."""
     out = base.clone()
@@ -52,9 +76,18 @@ def mix_codes(base: torch.Tensor, donor: torch.Tensor, classes: tuple[int, ...])
 class AttributeTransfer:
     """A generator in eval mode on a device, with numpy in and out."""
 
-    def __init__(self, generator: Generator, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        generator: Generator,
+        device: torch.device | str = "cpu",
+        precision: Precision = "auto",
+    ) -> None:
         self.generator = generator.eval().to(device)
+        # The component encoder convolves B*8 masked images: channels_last makes it 1.3x
+        # (fp32) to 1.7x (bf16) faster on a CPU at 256x176; the decoder gains nothing.
+        self.generator.component_encoder.to(memory_format=torch.channels_last)
         self.device = torch.device(device)
+        self.precision = resolve_precision(precision, self.device)
         self.size = tuple(generator.config.image_size)
 
     def _check(self, image: np.ndarray, labels: np.ndarray) -> None:
@@ -65,9 +98,8 @@ class AttributeTransfer:
             )
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 on a GPU (the generator is trained for it), fp32 on the CPU."""
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def encode(self, image: np.ndarray, labels: np.ndarray) -> torch.Tensor:

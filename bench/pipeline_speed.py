@@ -1,11 +1,16 @@
 """End-to-end speed of the photo-to-card pipeline: `python bench/pipeline_speed.py
-[--bundle bundles/demo] [--batches 1 16 64] [--repeats 10]`.
+[--bundle bundles/demo | --full-size] [--batches 1 16 64] [--repeats 10]`.
 
 Per photo pair: decode both photos, find and crop each person (keypoints on the photo),
 keypoints and parsing on the crops, encode, generate, encode the PNG: what `infer.py` does
 after loading the bundle. Printed per stage and in total, at batch 1 (latency) and larger
 batches (cards/s, what `infer.py --batch` and the web page's queue get), with peak memory; on
 the CPU always and on the GPU when one is visible (the generator in bf16).
+
+`--full-size` times a bundle of random networks of the shapes a real 256x176 bundle has
+(the CPU configs' keypoint and parsing networks at 256x176, the reference-size generator):
+speed does not depend on the weights. Random keypoint weights find nobody, so the keypoint
+network runs and the stand-in `StandingPerson` answers in its place.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import itertools
 import os
 import platform
 import sys
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -54,8 +61,52 @@ def run_once(pipe: Pipeline, source: bytes, pose: bytes, batch: int, device: str
     return {a: t[b] - t[a] for a, b in itertools.pairwise(names)}
 
 
-def bench(bundle: Path, device: str, batches: list[int], repeats: int, photos: tuple) -> list:
-    pipe = Pipeline.from_bundle(bundle, device)
+def full_size_bundle(out: Path) -> Path:
+    """Random networks of a real 256x176 bundle's shapes (see the module docstring)."""
+    from adgan.bundle import make_bundle
+    from adgan.model import Generator, GeneratorConfig
+    from adgan.stub import save_parts
+    from common.config import from_dict, load_yaml
+    from keypoints.model import PoseNet, PoseNetConfig
+    from parsing.model import DenseNet, DenseNetConfig
+
+    def model_section(name: str) -> dict:
+        return {**load_yaml(ROOT / "configs" / name)["model"], "input_size": [256, 176]}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no VGG-19 weights": random is the point here
+        networks = {
+            "keypoints": PoseNet(
+                from_dict(PoseNetConfig, model_section("keypoints-synth-cpu.yaml"))
+            ),
+            "parser": DenseNet(from_dict(DenseNetConfig, model_section("parsing-synth-cpu.yaml"))),
+            "generator": Generator(GeneratorConfig(image_size=(256, 176))),
+        }
+    parts = save_parts(networks, out / "parts")
+    return make_bundle(
+        parts["keypoints"],
+        parts["parser"],
+        parts["generator"],
+        out / "bundle",
+        notes="random weights at full size (bench/pipeline_speed.py --full-size)",
+    )
+
+
+def bench(
+    bundle: Path,
+    device: str,
+    batches: list[int],
+    repeats: int,
+    photos: tuple,
+    stand_in: bool,
+    precision: str,
+) -> list:
+    pipe = Pipeline.from_bundle(bundle, device, precision)
+    print(f"# {device}: generator in {pipe.transfer.precision}")
+    if stand_in:
+        from adgan.stub import StandingPersonAfter
+
+        pipe.keypoints = StandingPersonAfter(pipe.keypoints)
     source, pose = (p.read_bytes() for p in photos)
     rows = []
     for batch in batches:
@@ -78,16 +129,25 @@ def main() -> None:
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     p.add_argument("--gpu-batches", type=int, nargs="+", default=[1, 64, 256])
     p.add_argument("--repeats", type=int, default=10)
-    args = p.parse_args()
-    print(
-        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads), bundle {args.bundle}"
+    p.add_argument(
+        "--full-size", action="store_true", help="random networks of a 256x176 bundle's shapes"
     )
-    photos = (args.source, args.pose)
-    rows = bench(args.bundle, "cpu", args.batches, args.repeats, photos)
-    if torch.cuda.is_available():
-        print(f"# GPU: {torch.cuda.get_device_name()}")
-        rows += bench(args.bundle, "cuda", args.gpu_batches, args.repeats, photos)
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.full_size:
+            args.bundle = full_size_bundle(Path(tmp))
+        print(
+            f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
+            f"{torch.__version__} ({torch.get_num_threads()} threads), bundle "
+            f"{'random, full size' if args.full_size else args.bundle}"
+        )
+        photos = (args.source, args.pose)
+        common = (args.repeats, photos, args.full_size, args.precision)
+        rows = bench(args.bundle, "cpu", args.batches, *common)
+        if torch.cuda.is_available():
+            print(f"# GPU: {torch.cuda.get_device_name()}")
+            rows += bench(args.bundle, "cuda", args.gpu_batches, *common)
     print("| device | batch | stage | cards/s | mean ms/batch | p50 ms | p95 ms | peak MB |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     for device, batch, stage, rate, mean, p50, p95, peak in rows:

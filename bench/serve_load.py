@@ -58,7 +58,7 @@ def serve_main(args: argparse.Namespace) -> int:
     from adgan.stub import StandingPerson
 
     settings = load_settings(overrides=args.set)
-    pipeline, info = _bundle_pipeline(args.bundle, settings.device)
+    pipeline, info = _bundle_pipeline(args.bundle, settings.device, settings.precision)
     if args.stub:
         pipeline.keypoints = StandingPerson()
     app = create_app(pipeline, settings, info=info)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import multiprocessing
 import os
 import random
 import re
@@ -342,11 +343,27 @@ def find_checkpoint(path: str | os.PathLike[str]) -> Path:
 
 
 class _StopFlag:
-    """Set by SIGTERM/SIGINT; the loop checkpoints and returns at the next step."""
+    """Set by SIGTERM/SIGINT; the loop checkpoints and returns at the next step.
+
+    A scheduler, `kill -- -PGID`, pkill or Ctrl-C signals the DataLoader workers too, and
+    torch's worker handler exits on a SIGTERM its parent did not send: the trainer then
+    crashes on the dead worker before it can checkpoint. So workers (`worker_init`) ignore
+    SIGINT, and SIGTERM until the loop is over; after that a SIGTERM ends them, as the
+    loader's shutdown and multiprocessing's exit expect.
+    """
 
     def __init__(self) -> None:
         self.raised: str | None = None
         self._previous: dict[int, Any] = {}
+        self._loop_over = multiprocessing.get_context().Event()
+
+    def worker_init(self, worker_id: int) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, self._worker_sigterm)
+
+    def _worker_sigterm(self, signum: int, frame: Any) -> None:
+        if self._loop_over.is_set():
+            os._exit(0)
 
     def __enter__(self) -> _StopFlag:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -358,6 +375,7 @@ class _StopFlag:
         self.raised = signal.Signals(signum).name
 
     def __exit__(self, *exc: object) -> None:
+        self._loop_over.set()
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
@@ -473,6 +491,7 @@ class Trainer:
             seed_everything(cfg.seed + 1000 * ctx.rank)
         dataset = self.task.dataset()
         sampler = StreamSampler(len(dataset), cfg.seed, ctx.rank, ctx.world, start=position)
+        stop = _StopFlag()
         # Its own generator: a DataLoader iterator draws a base seed, which must not come
         # from (and shift) the global RNG that dropout and the task use.
         loader = DataLoader(
@@ -483,6 +502,7 @@ class Trainer:
             pin_memory=ctx.device.type == "cuda",
             drop_last=True,
             persistent_workers=cfg.num_workers > 0,
+            worker_init_fn=stop.worker_init,
             generator=torch.Generator().manual_seed(cfg.seed),
         )
         writer = None
@@ -496,7 +516,7 @@ class Trainer:
         checkpoint = None
         stopped = None
         with (
-            _StopFlag() as stop,
+            stop,
             tqdm(
                 total=cfg.steps,
                 initial=step,

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from common.checkpoint import CheckpointError, load_weights, read_config
+from common.config import from_dict
 from common.geometry import Box, box_to_input, invert, warp
 from common.image_io import ImageError, load_image, save_image
 from common.training import find_checkpoint
@@ -48,9 +49,7 @@ def load_densenet(checkpoint: str | Path, device: str | torch.device = "cpu") ->
             f"{folder}: not a parsing/DensePose checkpoint (its model is "
             f"{entry.get('class') if entry else 'missing'})"
         )
-    cfg = dict(entry["config"])
-    cfg["input_size"], cfg["heads"] = tuple(cfg["input_size"]), tuple(cfg["heads"])
-    model = DenseNet(DenseNetConfig(**cfg))
+    model = DenseNet(from_dict(DenseNetConfig, entry["config"]))
     load_weights(folder / "model.safetensors", model)
     return model.to(device).eval()
 

@@ -68,12 +68,23 @@ OUTPUT_NAMES = (
     *(f"{split}.lst" for split in SPLITS),
 )
 
+# 2: one photo session per identity (dataset.session_per_identity); 1: a session per photo.
+FORMAT_VERSION = 2
+
 # Purposes of the seeded generators.
-_IDENTITY, _POSE, _RENDER, _POINTS, _FACE, _SWAP, _CHOICE, _BACKGROUND = range(8)
+_IDENTITY, _POSE, _RENDER, _POINTS, _FACE, _SWAP, _CHOICE, _BACKGROUND, _SESSION = range(9)
 
 
 def rng_for(seed: int, purpose: int, *keys: int) -> np.random.Generator:
     return np.random.default_rng([seed, purpose, *keys])
+
+
+def session_for(job: Job, index: int) -> np.random.Generator | None:
+    """The photo session of identity `index` (a fresh generator of the same seed for each
+    of its photos), or None for a new session per photo."""
+    if not job.config.dataset.session_per_identity:
+        return None
+    return rng_for(job.seed, _SESSION, index)
 
 
 def split_of(index: int, n_identities: int, test_fraction: float) -> str:
@@ -192,7 +203,9 @@ def render_identity(job: Job, index: int) -> IdentityRecord:
     height, width = cfg.size
     for k, row in enumerate(identity_bank_rows(job, index, identity.split)):
         pose = make_pose(job, index, k, row)
-        result = render_person(identity, pose, cfg, rng_for(job.seed, _RENDER, index, k))
+        result = render_person(
+            identity, pose, cfg, rng_for(job.seed, _RENDER, index, k), session_for(job, index)
+        )
         name = image_name(identity, k, row.view)
         split = identity.split
         _write_ground_truth(
@@ -285,7 +298,11 @@ def render_swap(job: Job, task: SwapTask) -> dict[str, str]:
     pose = make_pose(job, task.person, task.pose_k, rows[task.pose_k])
     dressed = person.wearing(task.component, donor)
     result = render_person(
-        dressed, pose, job.config, rng_for(job.seed, _RENDER, task.person, task.pose_k)
+        dressed,
+        pose,
+        job.config,
+        rng_for(job.seed, _RENDER, task.person, task.pose_k),
+        session_for(job, task.person),
     )
     pose_name = image_name(person, task.pose_k, rows[task.pose_k].view)
     source_name = image_name(person, task.source_k, rows[task.source_k].view)
@@ -469,7 +486,7 @@ def generate(
     write_json(out / "identities.json", [r.description for r in records])
     manifest = {
         "dataset": "SynthFashion",
-        "version": 1,
+        "version": FORMAT_VERSION,
         "seed": seed,
         "identities": identities,
         "poses_per_identity": poses,

@@ -878,18 +878,26 @@ def paint_person(
 
 
 def render_person(
-    identity: Identity, pose: PoseSample, cfg: SynthConfig, rng: np.random.Generator
+    identity: Identity,
+    pose: PoseSample,
+    cfg: SynthConfig,
+    rng: np.random.Generator,
+    session: np.random.Generator | None = None,
 ) -> RenderOutput:
-    """One photo of `identity` in `pose` with all its ground truth."""
+    """One photo of `identity` in `pose` with all its ground truth. `session` draws the
+    backdrop, light, shadow and camera settings: given a generator of the same seed for
+    each photo of a person, the photos look like one studio session. Without it `rng`
+    draws them too (a new session per photo)."""
     height, width = cfg.size
     canvas, painter = paint_person(identity, pose, cfg)
     keypoints = painter.kp.astype(np.float32)
     vis = keypoint_visibility(keypoints, canvas.owner, painter.face_seen)
     visible_kp = np.where((vis == 2)[:, None], keypoints, -1.0).astype(np.float32)
-    bg = background(rng, height, width, cfg.background)
-    bg = cast_shadow(rng, bg, canvas.alpha, cfg.background)
-    scene = bg * (1.0 - canvas.alpha[..., None]) + light(rng, canvas, cfg.background)
-    photo = apply_camera(rng, scene, cfg.camera)
+    scene_rng = session if session is not None else rng
+    bg = background(scene_rng, height, width, cfg.background)
+    bg = cast_shadow(scene_rng, bg, canvas.alpha, cfg.background)
+    scene = bg * (1.0 - canvas.alpha[..., None]) + light(scene_rng, canvas, cfg.background)
+    photo = apply_camera(scene_rng, scene, cfg.camera, noise_rng=rng)
     quality = int(
         rng.integers(cfg.camera.jpeg_quality_range[0], cfg.camera.jpeg_quality_range[1] + 1)
     )

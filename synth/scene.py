@@ -143,8 +143,11 @@ def apply_camera(
     rng: np.random.Generator,
     image: np.ndarray,
     cfg: CameraConfig,
+    noise_rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """float RGB [H, W, 3] in [0, 1] -> uint8, with exposure, cast, blur and noise."""
+    """float RGB [H, W, 3] in [0, 1] -> uint8, with exposure, cast, blur and noise. `rng`
+    draws the settings, `noise_rng` (default `rng`) the sensor noise: one session's photos
+    share settings but not noise."""
     height = image.shape[0]
     gain = (
         rng.uniform(*cfg.brightness_range)
@@ -159,6 +162,6 @@ def apply_camera(
     if sigma > 0.25:
         out = cv2.GaussianBlur(out, (0, 0), sigmaX=float(sigma))
     noise = np.float32(rng.uniform(*cfg.noise_range))
-    out += _noise(rng, out.shape) * noise
+    out += _noise(noise_rng if noise_rng is not None else rng, out.shape) * noise
     out += np.float32(0.5)
     return np.clip(out, 0, 255, out=out).astype(np.uint8)

@@ -43,7 +43,7 @@ def test_generate_swap_and_panel(tiny_bundle, synth_dataset):
 
 
 def test_a_batch_gives_what_one_at_a_time_gives(tiny_bundle, synth_dataset):
-    pipe = Pipeline.from_bundle(tiny_bundle)
+    pipe = Pipeline.from_bundle(tiny_bundle, precision="fp32")
     people = DeepFashionPeople(synth_dataset, "test")
     a, b, c = (view(people, n) for n in sorted(people.annotations)[:3])
     jobs = [Job(a, b), Job(b, c, {"upper": a}), Job(a, c, {"hair": b, "lower": b})]
@@ -52,6 +52,23 @@ def test_a_batch_gives_what_one_at_a_time_gives(tiny_bundle, synth_dataset):
         alone = pipe.generate(job.source, job.pose, job.swaps).astype(int)
         assert np.abs(alone - out).max() <= 1
     assert pipe.generate_many([]) == []
+
+
+def test_precision_auto_follows_the_hardware_and_bf16_stays_close(
+    tiny_bundle, synth_dataset, monkeypatch
+):
+    import adgan.transfer
+
+    for has_amx, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(adgan.transfer, "cpu_has_bf16_matmul", lambda v=has_amx: v)
+        assert Pipeline.from_bundle(tiny_bundle).transfer.precision == expected
+    with pytest.raises(ValueError, match="precision must be"):
+        Pipeline.from_bundle(tiny_bundle, precision="fp16")
+    people = DeepFashionPeople(synth_dataset, "test")
+    a, b = (view(people, n) for n in sorted(people.annotations)[:2])
+    exact = Pipeline.from_bundle(tiny_bundle, precision="fp32").generate(a, b).astype(int)
+    fast = Pipeline.from_bundle(tiny_bundle, precision="bf16").generate(a, b).astype(int)
+    assert np.abs(exact - fast).mean() < 2.0  # levels of 255; bf16 keeps 8 mantissa bits
 
 
 def test_no_person_is_named(tiny_bundle):

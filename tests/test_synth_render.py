@@ -236,3 +236,26 @@ def test_synthetic_charts_run_like_real_densepose(shared_data):
             total += int(clear.sum())
     assert total > 30
     assert agree / total > 0.85, (agree, total)  # measured: 44 of 49
+
+
+def test_one_session_shares_the_backdrop_and_a_new_one_does_not():
+    """Two poses of one person: the background they both show is the same photo session's
+    (up to sensor noise) when a session generator is given, and a different room without."""
+    cfg = SynthConfig(size=(128, 88))
+    cfg.background.clutter_probability = 1.0  # rooms: two draws can never look alike
+    ident = sample_identity(3, "train", np.random.default_rng(3), cfg)
+    rows = _front_rows(2)
+
+    def photo(k, session):
+        rng = np.random.default_rng(100 + k)
+        return render_person(ident, _pose(cfg, rows[k], k), cfg, rng, session)
+
+    def background_difference(a, b):
+        both = (a.labels == 0) & (b.labels == 0)
+        return np.abs(a.image.astype(float) - b.image.astype(float))[both].mean()
+
+    shared = background_difference(
+        photo(0, np.random.default_rng(7)), photo(1, np.random.default_rng(7))
+    )
+    separate = background_difference(photo(0, None), photo(1, None))
+    assert shared < 6.0 and separate > 5 * shared, (shared, separate)

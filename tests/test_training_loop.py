@@ -83,6 +83,45 @@ def test_sigterm_saves_and_returns(tmp_path):
     assert Trainer(again, _cfg(), tmp_path, {}).run(resume=tmp_path)["step"] == 30
 
 
+def _run_toy_with_workers(run_dir, task_args: str) -> subprocess.CompletedProcess:
+    """A toy run with two DataLoader workers in its own session (so that signalling its
+    process group spares pytest)."""
+    script = (
+        "import sys; from pathlib import Path; sys.path[:0] = ['.', 'tests']\n"
+        "from toy_task import ToyTask\n"
+        "from common.training import TrainConfig, Trainer\n"
+        "cfg = TrainConfig(steps=30, batch_size=4, num_workers=2, checkpoint_every=10,\n"
+        "                  log_every=5, sample_every=0, eval_every=0)\n"
+        f"result = Trainer(ToyTask({task_args}), cfg, Path(sys.argv[1]), {{}}).run()\n"
+        "print('stopped', result['stopped'], result['step'])\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script, str(run_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
+
+
+@pytest.mark.parametrize("to", ["group", "each"])
+def test_sigterm_to_every_process_still_checkpoints(tmp_path, to):
+    """A scheduler's SIGTERM reaches the DataLoader workers too; they must leave the stopping
+    to the trainer instead of dying and crashing it before its checkpoint."""
+    done = _run_toy_with_workers(tmp_path, f"sigterm_at=7, sigterm_to={to!r}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "stopped SIGTERM 7" in done.stdout
+    assert find_checkpoint(tmp_path).name == "step-00000007"
+
+
+def test_a_failing_run_with_workers_exits(tmp_path):
+    """Workers that ignore SIGTERM during the loop must not keep a crashed trainer alive
+    (multiprocessing's exit terminates them with SIGTERM)."""
+    done = _run_toy_with_workers(tmp_path, "nan_at=5")
+    assert done.returncode == 1 and "non-finite loss" in done.stderr
+
+
 def test_time_budget_stops_with_a_checkpoint(tmp_path):
     result = Trainer(ToyTask(), _cfg(steps=10**6, max_minutes=0.002), tmp_path, {}).run()
     assert result["stopped"] == "time budget" and result["checkpoint"].is_dir()

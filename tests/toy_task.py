@@ -27,11 +27,35 @@ class ToyData(Dataset):
         }
 
 
+def _send_sigterm(to: str) -> None:
+    """As a scheduler or pkill would: to the trainer, to its process group, or to every
+    process. The sender is `kill`, not the trainer: torch's workers obey their parent only."""
+    import multiprocessing
+    import os
+    import signal
+    import subprocess
+
+    if to == "self":
+        os.kill(os.getpid(), signal.SIGTERM)
+    elif to == "group":
+        subprocess.run(["kill", "-TERM", "--", f"-{os.getpgrp()}"])  # kills kill too
+    else:  # the DataLoader workers are the trainer's multiprocessing children
+        pids = [os.getpid()] + [c.pid for c in multiprocessing.active_children()]
+        subprocess.run(["kill", "-TERM", *map(str, pids)], check=True)
+
+
 class ToyTask(TrainingTask):
     name = "toy"
 
-    def __init__(self, hidden: int = 16, nan_at: int | None = None, sigterm_at: int | None = None):
+    def __init__(
+        self,
+        hidden: int = 16,
+        nan_at: int | None = None,
+        sigterm_at: int | None = None,
+        sigterm_to: str = "self",  # "group": the whole process group; "each": every process
+    ):
         self.hidden, self.nan_at, self.sigterm_at = hidden, nan_at, sigterm_at
+        self.sigterm_to = sigterm_to
 
     def setup(self, ctx: RunContext) -> None:
         net = nn.Sequential(
@@ -54,10 +78,7 @@ class ToyTask(TrainingTask):
         if self.nan_at is not None and ctx.step + 1 == self.nan_at:
             loss = loss * float("nan")
         if self.sigterm_at is not None and ctx.step + 1 == self.sigterm_at:
-            import os
-            import signal
-
-            os.kill(os.getpid(), signal.SIGTERM)
+            _send_sigterm(self.sigterm_to)
         return {"loss": loss.detach()}
 
     def modules(self) -> dict[str, nn.Module]:
