@@ -127,6 +127,15 @@ def save_parts(networks: dict[str, torch.nn.Module], root: Path) -> dict[str, Pa
     return saved
 
 
+def bundle_of(networks: dict[str, torch.nn.Module], out: str | Path, notes: str) -> Path:
+    """A bundle at `out` of the keypoint, parser and generator networks given."""
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = save_parts(networks, Path(tmp))
+        return make_bundle(
+            parts["keypoints"], parts["parser"], parts["generator"], out, notes=notes
+        )
+
+
 def random_bundle(
     out: str | Path,
     *,
@@ -138,12 +147,6 @@ def random_bundle(
     seconds on a CPU."""
     networks = tiny_networks(image_size, input_size, seed)
     networks.pop("densepose")
-    with tempfile.TemporaryDirectory() as tmp:
-        parts = save_parts(networks, Path(tmp))
-        return make_bundle(
-            parts["keypoints"],
-            parts["parser"],
-            parts["generator"],
-            out,
-            notes="random weights (adgan.stub.random_bundle): for tests and benchmarks only",
-        )
+    return bundle_of(
+        networks, out, "random weights (adgan.stub.random_bundle): for tests and benchmarks only"
+    )

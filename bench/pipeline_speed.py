@@ -63,9 +63,8 @@ def run_once(pipe: Pipeline, source: bytes, pose: bytes, batch: int, device: str
 
 def full_size_bundle(out: Path) -> Path:
     """Random networks of a real 256x176 bundle's shapes (see the module docstring)."""
-    from adgan.bundle import make_bundle
     from adgan.model import Generator, GeneratorConfig
-    from adgan.stub import save_parts
+    from adgan.stub import bundle_of
     from common.config import from_dict, load_yaml
     from keypoints.model import PoseNet, PoseNetConfig
     from parsing.model import DenseNet, DenseNetConfig
@@ -82,13 +81,8 @@ def full_size_bundle(out: Path) -> Path:
             "parser": DenseNet(from_dict(DenseNetConfig, model_section("parsing-synth-cpu.yaml"))),
             "generator": Generator(GeneratorConfig(image_size=(256, 176))),
         }
-    parts = save_parts(networks, out / "parts")
-    return make_bundle(
-        parts["keypoints"],
-        parts["parser"],
-        parts["generator"],
-        out / "bundle",
-        notes="random weights at full size (bench/pipeline_speed.py --full-size)",
+    return bundle_of(
+        networks, out, "random weights at full size (bench/pipeline_speed.py --full-size)"
     )
 
 
@@ -136,7 +130,7 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.full_size:
-            args.bundle = full_size_bundle(Path(tmp))
+            args.bundle = full_size_bundle(Path(tmp) / "bundle")
         print(
             f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
             f"{torch.__version__} ({torch.get_num_threads()} threads), bundle "

@@ -33,7 +33,6 @@ def _send_sigterm(to: str) -> None:
     """As a scheduler or pkill would: to the trainer, to its process group, or to every
     process. The sender is `kill`, not the trainer: torch's workers obey their parent only."""
     import multiprocessing
-    import os
     import signal
     import subprocess
 
