@@ -105,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         result = Trainer(task, config.train, run_dir, to_dict(config)).run(resume=checkpoint)
     except (CheckpointError, TrainingError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        _leave_process_group(finished=False)
         return 1
+    _leave_process_group(finished=True)
     if main_process:
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items())
         print(
@@ -139,6 +141,17 @@ def _flat(data: dict, prefix: str = "") -> dict[str, object]:
         else:
             out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
     return out
+
+
+def _leave_process_group(finished: bool) -> None:
+    """Under torchrun: wait for the other ranks after a finished run, then close the group,
+    so that no rank's exit tears down a group that another one still uses."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        if finished:
+            dist.barrier()
+        dist.destroy_process_group()
 
 
 def _run_dir(root: Path, task: str, label: str, train_config) -> Path:

@@ -1,6 +1,7 @@
 """ADGAN speed: `python bench/adgan_speed.py [--size 256x176] [--device cpu|cuda]`.
 
-Prints, on the device (bf16 autocast and channels_last on CUDA, fp32 on CPU):
+Prints, on the device, in the training loop's precision (bf16 autocast and channels_last on
+CUDA and on CPUs with bf16 units, AMX; fp32 elsewhere, or with `--fp32`):
 - training steps/s and images/s (G + both D updates, all losses) at `--train-batch`, for
   this implementation and for the reference's structure (its component encoder runs the 8
   masked images one after another through the whole VGG-19), side by side in one run;
@@ -79,10 +80,10 @@ def fake_batch(batch: int, size: tuple[int, int], device: torch.device) -> dict:
     }
 
 
-def make_task(size, batch, device_name, reference: bool):
+def make_task(size, batch, device_name, reference: bool, amp: bool = True):
     cfg = AdganConfig()
     cfg.model.image_size = size
-    cfg.train = TrainConfig(device=device_name, batch_size=batch, steps=10**6)
+    cfg.train = TrainConfig(device=device_name, batch_size=batch, steps=10**6, amp=amp)
     ctx = make_context(cfg.train, Path("."))
     task = AdganTask(cfg)
     task.build(ctx)
@@ -94,9 +95,11 @@ def make_task(size, batch, device_name, reference: bool):
     return task, ctx
 
 
-def time_training(size, batch, device_name, steps, reference=False) -> tuple[float, float]:
-    task, ctx = make_task(size, batch, device_name, reference)
-    data = fake_batch(batch, size, ctx.device)
+def time_training(
+    size, batch, device_name, steps, reference=False, amp=True
+) -> tuple[float, float]:
+    task, ctx = make_task(size, batch, device_name, reference, amp)
+    data = ctx.to_device(fake_batch(batch, size, ctx.device))
     task.train_step(data, ctx)  # warm-up
     sync(ctx.device)
     if ctx.device.type == "cuda":
@@ -122,10 +125,10 @@ def largest_training_batch(size, device_name, start: int = 8, cap: int = 512) ->
 
 
 @torch.no_grad()
-def time_inference(size, batch, device_name, repeats) -> tuple[float, float, float]:
-    task, ctx = make_task(size, 1, device_name, reference=False)
+def time_inference(size, batch, device_name, repeats, amp=True) -> tuple[float, float, float]:
+    task, ctx = make_task(size, 1, device_name, reference=False, amp=amp)
     generator = task.generator.eval()
-    data = fake_batch(batch, size, ctx.device)
+    data = ctx.to_device(fake_batch(batch, size, ctx.device))
     pose = task.pose(data["target_keypoints"], ctx)
     times = []
     for i in range(repeats + 1):
@@ -148,25 +151,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-steps", type=int, help="timed steps (default 20 CUDA, 2 CPU)")
     parser.add_argument("--infer-batch", type=int, nargs="+", help="default 1 64 (CUDA), 1 8")
     parser.add_argument("--repeats", type=int, help="timed inference calls (20 CUDA, 3 CPU)")
+    parser.add_argument("--fp32", action="store_true", help="no bf16 autocast, even where fast")
     args = parser.parse_args(argv)
     cuda = args.device == "cuda"
     size = tuple(int(v) for v in (args.size or ("256x176" if cuda else "128x88")).split("x"))
     steps = args.train_steps or (20 if cuda else 2)
     infer = args.infer_batch or ([1, 64] if cuda else [1, 8])
     repeats = args.repeats or (20 if cuda else 3)
+    amp = not args.fp32
     where = torch.cuda.get_device_name() if cuda else f"CPU {platform.machine()}"
+    bf16 = make_context(TrainConfig(device=args.device, amp=amp), Path(".")).amp_dtype
     print(
         f"ADGAN at {size[0]}x{size[1]} on {where}, {torch.get_num_threads()} threads, "
-        f"{'bf16 autocast, channels_last' if cuda else 'fp32'}"
+        f"{'bf16 autocast, channels_last' if bf16 else 'fp32'}"
     )
     print("| what | batch | steps/s | images/s | peak MB |")
     print("|---|---|---|---|---|")
-    ours, mem = time_training(size, args.train_batch, args.device, steps)
+    ours, mem = time_training(size, args.train_batch, args.device, steps, amp=amp)
     print(
         f"| training step, ours | {args.train_batch} | {ours:.2f} | "
         f"{ours * args.train_batch:.1f} | {mem:.0f} |"
     )
-    ref, mem = time_training(size, args.train_batch, args.device, steps, reference=True)
+    ref, mem = time_training(size, args.train_batch, args.device, steps, True, amp)
     print(
         f"| training step, reference structure | {args.train_batch} | {ref:.2f} | "
         f"{ref * args.train_batch:.1f} | {mem:.0f} |"
@@ -178,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             "| | | |"
         )
     for batch in infer:
-        rate, ms, mem = time_inference(size, batch, args.device, repeats)
+        rate, ms, mem = time_inference(size, batch, args.device, repeats, amp)
         print(f"| inference ({ms:.1f} ms per batch) | {batch} | | {rate:.1f} | {mem:.0f} |")
     return 0
 

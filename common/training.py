@@ -3,8 +3,8 @@
 A task (`TrainingTask`) builds its modules, optimisers and dataset and does one optimisation
 step; this loop does everything around it, the same way for all of them:
 
-- device choice, bf16 autocast on CUDA (`ctx.autocast()`), DDP when launched by torchrun
-  (`ctx.wrap(module)`; NCCL on GPUs, gloo on CPU);
+- device choice, bf16 autocast on CUDA and AMX CPUs (`ctx.autocast()`), DDP when launched by
+  torchrun (`ctx.wrap(module)`; NCCL on GPUs, gloo on CPU);
 - a data stream that is a pure function of (seed, position): each sample gets its own seed,
   so augmentation does not depend on worker processes, and resuming at step k continues the
   exact stream;
@@ -49,6 +49,7 @@ from common.checkpoint import (
     unwrap,
 )
 from common.fileio import write_text
+from common.hardware import cpu_has_bf16_matmul
 from common.image_io import save_image
 
 LATEST = "latest"
@@ -63,8 +64,8 @@ class TrainConfig:
     batch_size: int = 16  # per process
     num_workers: int = 2
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = True  # bf16 autocast on CUDA; CPU runs in fp32
-    channels_last: bool = True  # on CUDA
+    amp: bool = True  # bf16 autocast on CUDA and on CPUs with bf16 units (AMX); fp32 elsewhere
+    channels_last: bool = True  # where bf16 autocast runs
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     log_every: int = 20
@@ -190,7 +191,7 @@ class RunContext:
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
     def wrap(self, module: nn.Module) -> nn.Module:
-        """Move to the device (channels_last on GPU) and wrap in DDP when distributed."""
+        """Move to the device (channels_last under bf16) and wrap in DDP when distributed."""
         module = module.to(self.device)
         if self.channels_last:
             module = module.to(memory_format=torch.channels_last)
@@ -309,14 +310,15 @@ def make_context(cfg: TrainConfig, run_dir: Path) -> RunContext:
         device = torch.device("cpu")
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if want_cuda else "gloo")
-    amp = torch.bfloat16 if (cfg.amp and device.type == "cuda") else None
+    fast_bf16 = device.type == "cuda" or cpu_has_bf16_matmul()
+    amp = torch.bfloat16 if (cfg.amp and fast_bf16) else None
     return RunContext(
         device=device,
         rank=rank,
         world=world,
         local_rank=local_rank,
         amp_dtype=amp,
-        channels_last=cfg.channels_last and want_cuda,
+        channels_last=cfg.channels_last and amp is not None,
         run_dir=run_dir,
     )
 

@@ -1,5 +1,6 @@
 """The shared training loop: learning, exact resume, signals, NaN, bad checkpoints, DDP."""
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+import common.training
 from common.checkpoint import (
     CheckpointError,
     load_weights,
@@ -17,7 +19,14 @@ from common.checkpoint import (
     save_weights,
     unwrap,
 )
-from common.training import StreamSampler, TrainConfig, Trainer, TrainingError, find_checkpoint
+from common.training import (
+    StreamSampler,
+    TrainConfig,
+    Trainer,
+    TrainingError,
+    find_checkpoint,
+    make_context,
+)
 from tests.conftest import ROOT
 from tests.toy_task import ToyTask
 
@@ -43,7 +52,7 @@ def test_loss_falls_and_files_are_written(tmp_path):
     task = ToyTask()
     result = Trainer(task, _cfg(steps=60), tmp_path, {"task": "toy"}).run()
     lines = (tmp_path / "stats.jsonl").read_text().splitlines()
-    losses = [float(__import__("json").loads(line)["loss"]) for line in lines if '"loss"' in line]
+    losses = [float(json.loads(line)["loss"]) for line in lines if '"loss"' in line]
     assert losses[-1] < 0.3 * losses[0]
     assert result["metrics"]["mse"] < losses[0]
     checkpoint = find_checkpoint(tmp_path)
@@ -67,6 +76,20 @@ def test_resume_is_bit_for_bit(tmp_path, workers):
     Trainer(second, _cfg(num_workers=workers), tmp_path / "b", {}).run(resume=tmp_path / "b")
     assert torch.equal(_weights(straight), _weights(second))
     assert second.sched.last_epoch == straight.sched.last_epoch == 30
+
+
+@pytest.mark.parametrize("bf16_units", [True, False])
+def test_cpu_runs_bf16_only_where_the_hardware_has_it(tmp_path, monkeypatch, bf16_units):
+    monkeypatch.setattr(common.training, "cpu_has_bf16_matmul", lambda: bf16_units)
+    ctx = make_context(_cfg(), tmp_path)
+    assert ctx.amp_dtype == (torch.bfloat16 if bf16_units else None)
+    assert ctx.channels_last == bf16_units
+    off = make_context(_cfg(amp=False), tmp_path)
+    assert off.amp_dtype is None and not off.channels_last
+    result = Trainer(ToyTask(), _cfg(steps=60), tmp_path / "run", {}).run()
+    lines = (tmp_path / "run" / "stats.jsonl").read_text().splitlines()
+    first = json.loads(next(line for line in lines if '"loss"' in line))["loss"]
+    assert result["metrics"]["mse"] < 0.3 * float(first)  # learns under either precision
 
 
 def test_nan_stops_the_run_naming_the_loss(tmp_path):
