@@ -19,7 +19,7 @@ from pathlib import Path
 
 from adgan.cards import main_batch
 from adgan.pipeline import NoPersonError, Pipeline
-from adgan.transfer import Precision, component_classes
+from adgan.transfer import PRECISIONS, Precision, component_classes
 from common.checkpoint import CheckpointError
 from common.image_io import ImageError, load_image, save_image
 from parsing.labels import ADGAN_CLASSES
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16"),
+        choices=PRECISIONS,
         default="auto",
         help="the generator's; auto: bf16 on a GPU or a CPU with bf16 hardware (AMX)",
     )

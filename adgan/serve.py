@@ -60,7 +60,7 @@ class ServeSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # the generator's
+    precision: Precision = "auto"  # the generator's
     max_request_mb: float = 32.0  # the whole multipart body
     max_photo_mb: float = 10.0  # each photo's file
     max_pixels: int = 40_000_000  # each photo, from its header, before decoding

@@ -14,7 +14,7 @@ wanted pose.
 from __future__ import annotations
 
 import contextlib
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -45,13 +45,14 @@ def component_classes(name: str) -> tuple[int, ...]:
 
 
 Precision = Literal["auto", "fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 def resolve_precision(precision: Precision, device: torch.device) -> Literal["fp32", "bf16"]:
     """auto: bf16 on a GPU (the generator is trained with bf16 autocast) and on a CPU with
     bf16 hardware; fp32 otherwise."""
-    if precision not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "auto":
         return precision
     if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16_matmul()):

@@ -30,6 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adgan.pipeline import Job, Pipeline
+from adgan.transfer import PRECISIONS
 from bench.timing import peak_mb, summarize
 from common.image_io import encode_image, load_image
 
@@ -126,7 +127,7 @@ def main() -> None:
     p.add_argument(
         "--full-size", action="store_true", help="random networks of a 256x176 bundle's shapes"
     )
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.full_size:

@@ -65,7 +65,7 @@ class TrainConfig:
     num_workers: int = 2
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True  # bf16 autocast on CUDA and on CPUs with bf16 units (AMX); fp32 elsewhere
-    channels_last: bool = True  # where bf16 autocast runs
+    channels_last: bool = True  # on CUDA, and on a CPU under bf16 autocast
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     log_every: int = 20
@@ -191,7 +191,7 @@ class RunContext:
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
     def wrap(self, module: nn.Module) -> nn.Module:
-        """Move to the device (channels_last under bf16) and wrap in DDP when distributed."""
+        """Move to the device (channels_last if so set) and wrap in DDP when distributed."""
         module = module.to(self.device)
         if self.channels_last:
             module = module.to(memory_format=torch.channels_last)
@@ -318,7 +318,7 @@ def make_context(cfg: TrainConfig, run_dir: Path) -> RunContext:
         world=world,
         local_rank=local_rank,
         amp_dtype=amp,
-        channels_last=cfg.channels_last and amp is not None,
+        channels_last=cfg.channels_last and (want_cuda or amp is not None),
         run_dir=run_dir,
     )
 
