@@ -8,8 +8,10 @@ page) call.
 
 A person is found by the keypoint estimator on the whole photo (letterboxed); the crop is
 the box around the visible keypoints, grown (head room above, a margin all round) to the
-generator's aspect; keypoints and parsing are then taken again on that crop, the frame the
-generator works in. A photo where no person is found raises NoPersonError, naming the photo.
+generator's aspect; keypoints and parsing are then taken again on that box, read from the
+photo at the largest of the networks' resolutions (not from the generator's smaller crop,
+where a small estimator can lose the person), and mapped into the generator's frame. A photo
+where no person is found raises NoPersonError, naming the photo.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch
 
 from adgan.bundle import load_bundle
 from adgan.transfer import AttributeTransfer, Precision, component_classes, mix_codes
-from common.geometry import Box, box_to_input, expand_box, warp
+from common.geometry import Box, apply_to_points, box_to_input, compose, expand_box, invert, warp
 from keypoints.draw import draw_pose
 from keypoints.predict import LETTERBOX_FILL, KeypointPredictor
 from keypoints.skeleton import visible
@@ -81,6 +83,9 @@ class Pipeline:
         self.keypoints, self.parser, self.transfer = keypoints, parser, transfer
         self.size = transfer.size
         self.margin = margin
+        sizes = [self.size, keypoints.input_size]
+        sizes += [m.config.input_size for m in parser.models]
+        self.detail_size = tuple(max(sizes, key=lambda s: s[0] * s[1]))  # the second look
 
     @classmethod
     def from_bundle(
@@ -107,7 +112,7 @@ class Pipeline:
         found = self.keypoints.predict_many([photo for photo, _ in photos])
         h, w = self.size
         out: list[PersonView | NoPersonError | None] = [None] * len(photos)
-        crops, boxes, where = [], [], []
+        details, boxes, where = [], [], []
         for i, ((photo, name), f) in enumerate(zip(photos, found, strict=True)):
             if visible(f.keypoints).sum() < MIN_KEYPOINTS:
                 out[i] = NoPersonError(
@@ -116,15 +121,32 @@ class Pipeline:
                 )
                 continue
             box = person_box(f.keypoints, w / h, self.margin)
-            crops.append(warp(photo, box_to_input(box, self.size), self.size, LETTERBOX_FILL))
+            detail = box_to_input(box, self.detail_size)
+            details.append(warp(photo, detail, self.detail_size, LETTERBOX_FILL))
             boxes.append(box)
             where.append(i)
-        if crops:
-            again = self.keypoints.predict_many(crops)
-            parsed = self.parser.predict_many(crops)
-            for i, crop, box, kp, parse in zip(where, crops, boxes, again, parsed, strict=True):
-                name = photos[i][1]
-                out[i] = PersonView(name, crop, kp.keypoints, parse.labels, box, kp.person_score)
+        if details:
+            again = self.keypoints.predict_many(details)
+            parsed = self.parser.predict_many(details)
+            for i, box, kp, parse in zip(where, boxes, again, parsed, strict=True):
+                photo, name = photos[i]
+                to_crop = box_to_input(box, self.size)
+                detail_to_crop = compose(
+                    np.vstack([to_crop, [0.0, 0.0, 1.0]]),
+                    invert(box_to_input(box, self.detail_size)),
+                )
+                if visible(kp.keypoints).sum() >= MIN_KEYPOINTS:
+                    keypoints = apply_to_points(detail_to_crop, kp.keypoints)
+                else:  # the closer look lost the person: keep what the first one found
+                    keypoints = apply_to_points(to_crop, found[i].keypoints)
+                out[i] = PersonView(
+                    name,
+                    warp(photo, to_crop, self.size, LETTERBOX_FILL),
+                    keypoints,
+                    warp(parse.labels, detail_to_crop, self.size, 0, nearest=True),
+                    box,
+                    max(kp.person_score, found[i].person_score),
+                )
         return out  # type: ignore[return-value]
 
     def generate(

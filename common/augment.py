@@ -3,7 +3,9 @@
 Geometric: a random zoom, rotation, shift and mirror about the input's centre, composed
 after the crop's box-to-input matrix, so images, label maps and points move together.
 Photometric: brightness, contrast, saturation, hue, greyscale, blur and sensor noise, and
-an occluding rectangle. All draws come from the sample's own generator.
+an occluding rectangle. Bystanders: another training person pasted behind the subject
+(copy-paste, Ghiasi et al. 2021), because real photos have neighbours in the person box and
+SynthFashion renders one person per image. All draws come from the sample's own generator.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from common.geometry import about_centre, compose
+from common.geometry import about_centre, box_to_input, compose, warp
 
 
 @dataclass
@@ -31,6 +33,12 @@ class AugmentConfig:
     blur_probability: float = 0.2
     noise: float = 0.03  # std of pixel noise, as a fraction of full scale
     erase_probability: float = 0.3  # an occluding rectangle (a bag, an arm, a doorframe)
+    # Another person behind the subject, labelled background as the single-person
+    # conventions (ADGAN's maps, top-down pose) have it. Needs person masks (label maps or
+    # IUV); samples without one are left alone.
+    bystander_probability: float = 0.0
+    bystander_scale: tuple[float, float] = (0.6, 1.1)  # relative to the subject's framing
+    bystander_shift: tuple[float, float] = (0.25, 0.65)  # sideways, fraction of the width
 
 
 def random_affine(
@@ -79,3 +87,43 @@ def photometric(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -
         y, x = int(rng.integers(0, h - eh + 1)), int(rng.integers(0, w - ew + 1))
         img[y : y + eh, x : x + ew] = rng.random(3).astype(np.float32)
     return img
+
+
+def draw(rng: np.random.Generator, probability: float) -> bool:
+    """A coin with this probability; a zero one draws nothing, so switched-off options
+    leave every later draw of the sample (and old runs' exact resume) as they were."""
+    return probability > 0 and bool(rng.random() < probability)
+
+
+def paste_bystander(
+    crop: np.ndarray,
+    subject: np.ndarray,
+    donor: np.ndarray,
+    donor_mask: np.ndarray,
+    rng: np.random.Generator,
+    cfg: AugmentConfig,
+) -> np.ndarray:
+    """Paste the person of `donor` (uint8 RGB, its own pixels, cut out by the boolean
+    `donor_mask`) beside and behind the subject of `crop` (float32 RGB in [0, 1]).
+
+    `subject` [H, W] marks the subject's pixels in the crop; they stay in front, so the
+    sample's labels, keypoints and DensePose points remain exact.
+    """
+    height, width = crop.shape[:2]
+    dh, dw = donor.shape[:2]
+    side = 1.0 if rng.random() < 0.5 else -1.0
+    outer = about_centre(
+        (height, width),
+        scale=rng.uniform(*cfg.bystander_scale),
+        flip=bool(rng.random() < 0.5),
+        shift=(
+            side * rng.uniform(*cfg.bystander_shift) * width,
+            rng.uniform(-0.05, 0.2) * height,  # further back stands a little higher
+        ),
+    )
+    matrix = compose(outer, box_to_input((0.0, 0.0, float(dw), float(dh)), (height, width)))
+    person = warp(donor, matrix, (height, width), 0).astype(np.float32) / 255.0
+    person = np.clip(person * rng.uniform(0.75, 1.15), 0.0, 1.0)  # not lit like the subject
+    alpha = warp(donor_mask.astype(np.float32), matrix, (height, width), 0)  # soft edges
+    alpha = (alpha * ~subject.astype(bool))[..., None]
+    return (crop * (1.0 - alpha) + person * alpha).astype(np.float32)

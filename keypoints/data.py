@@ -12,11 +12,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from common.augment import AugmentConfig, photometric, random_affine
+from common.augment import AugmentConfig, draw, paste_bystander, photometric, random_affine
+from common.deepfashion import parse_flat
 from common.geometry import (
     Box,
     apply_to_points,
@@ -28,6 +30,7 @@ from common.image_io import load_image
 from keypoints.formats import read_annotations, read_coco_keypoints
 from keypoints.heatmaps import encode
 from keypoints.skeleton import NUM_KEYPOINTS, swap_sides, visible
+from parsing.formats import read_semantic_map
 
 UPPER_BODY = (0, 1, 2, 3, 4, 5, 6, 7, 14, 15, 16, 17)
 LOWER_BODY = (8, 9, 10, 11, 12, 13)
@@ -49,6 +52,7 @@ class Item:
     box: Box | None  # None: the whole image (DeepFashion crops)
     name: str
     image_id: int | None = None  # COCO image id, for OKS evaluation
+    mask: Path | None = None  # its 8-class map, if any: the person's pixels (bystanders)
 
 
 def deepfashion_items(root: str | Path, split: str) -> list[Item]:
@@ -62,7 +66,24 @@ def deepfashion_items(root: str | Path, split: str) -> list[Item]:
             f"DeepFashion layout: fashion_resize/{split}/*.jpg)"
         )
     rows = read_annotations(csv)
-    return [Item(folder / name, kp, None, name) for name, kp in rows.items()]
+    items = []
+    for name, kp in rows.items():
+        try:
+            mask = root / parse_flat(name).semantic_path()
+        except ValueError:  # not a DeepFashion name: no semantic map to look for
+            mask = None
+        items.append(
+            Item(folder / name, kp, None, name, mask=mask if mask and mask.is_file() else None)
+        )
+    return items
+
+
+def person_mask(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """uint8 [H, W], 1 on the person: a semantic map's non-background, at the photo's size."""
+    mask = (read_semantic_map(path) > 0).astype(np.uint8)
+    if mask.shape != tuple(shape[:2]):
+        mask = cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    return mask
 
 
 def coco_items(
@@ -160,6 +181,8 @@ class KeypointDataset(Dataset):
         if flip:
             keypoints = swap_sides(keypoints)
         if rng is not None:
+            if item.mask is not None and draw(rng, self.augment.bystander_probability):
+                crop = self._with_bystander(crop, image.shape, item, matrix, rng)
             crop = photometric(crop, rng, self.augment)
         target, present = encode(keypoints, self.input_size, self.heatmap_size, self.sigma)
         weight = np.where(present, 1.0, self.missing_weight).astype(np.float32)
@@ -172,6 +195,22 @@ class KeypointDataset(Dataset):
             "matrix": torch.from_numpy(matrix.astype(np.float32)),
             "index": torch.tensor(index),
         }
+
+    def _with_bystander(
+        self,
+        crop: np.ndarray,
+        shape: tuple[int, ...],
+        item: Item,
+        matrix: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        donor = self.items[int(rng.integers(len(self.items)))]
+        if donor.mask is None:
+            return crop
+        subject = warp(person_mask(item.mask, shape), matrix, self.input_size, 0, nearest=True)
+        donor_image = load_image(donor.path)
+        donor_mask = person_mask(donor.mask, donor_image.shape)
+        return paste_bystander(crop, subject, donor_image, donor_mask, rng, self.augment)
 
     def _negative(self, index: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """A random crop of a person-free image: every heatmap empty, every point absent."""

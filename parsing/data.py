@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from common.augment import AugmentConfig, photometric, random_affine
+from common.augment import AugmentConfig, draw, paste_bystander, photometric, random_affine
 from common.deepfashion import parse_flat
 from common.geometry import Box, apply_to_points, box_to_input, expand_box, warp
 from common.image_io import load_image
@@ -198,20 +198,61 @@ class DenseDataset(Dataset):
         if rng is not None:
             matrix, flip = random_affine(rng, self.input_size, self.augment, base)
         crop = warp(image, matrix, self.input_size).astype(np.float32) / 255.0
+        labels = self._labels(item) if "parsing" in self.heads else None
         if rng is not None:
+            if draw(rng, self.augment.bystander_probability):
+                crop = self._with_bystander(crop, item, labels, image.shape, matrix, rng)
             crop = photometric(crop, rng, self.augment)
         sample = {
             "image": torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))),
             "index": torch.tensor(index),
         }
-        if "parsing" in self.heads:
-            labels = warp(self._labels(item), matrix, self.input_size, 0, nearest=True)
+        if labels is not None:
+            labels = warp(labels, matrix, self.input_size, 0, nearest=True)
             if flip:
                 labels = self.label_flip[labels].astype(np.uint8)
             sample["labels"] = torch.from_numpy(labels.astype(np.int64))
         if "densepose" in self.heads:
             sample.update(self._densepose(item, matrix, flip, (h, w), rng, index))
         return sample
+
+    def _person_mask(
+        self, item: DenseItem, labels: np.ndarray | None, shape: tuple[int, ...]
+    ) -> np.ndarray | None:
+        """uint8 1 on the item's person, in its photo's pixels; None where the ground truth
+        does not say (faces, DensePose-COCO, label maps of another size)."""
+        if item.celebamask is not None or item.densepose is not None:
+            return None
+        if labels is None and item.labels is not None:
+            labels = self._labels(item)
+        if labels is not None:
+            mask = labels > 0
+        elif item.iuv is not None:
+            mask = load_iuv(item.iuv)[0] > 0
+        else:
+            return None
+        return mask.astype(np.uint8) if mask.shape == tuple(shape[:2]) else None
+
+    def _with_bystander(
+        self,
+        crop: np.ndarray,
+        item: DenseItem,
+        labels: np.ndarray | None,
+        shape: tuple[int, ...],
+        matrix: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Another item's person pasted behind this one (bystanders are background)."""
+        subject = self._person_mask(item, labels, shape)
+        donor = self.items[int(rng.integers(len(self.items)))]
+        if subject is None or (donor.labels is None and donor.iuv is None):
+            return crop
+        donor_image = load_image(donor.image)
+        donor_mask = self._person_mask(donor, None, donor_image.shape)
+        if donor_mask is None:
+            return crop
+        subject = warp(subject, matrix, self.input_size, 0, nearest=True)
+        return paste_bystander(crop, subject, donor_image, donor_mask, rng, self.augment)
 
     def _densepose(
         self,

@@ -12,8 +12,8 @@ python train.py --config configs/keypoints-synth-cpu.yaml                 # ~13 
 python train.py --config configs/parsing-synth-cpu.yaml                   # ~13 min
 python train.py --config configs/adgan-demo-cpu.yaml                      # ~35 min
 
-KEYPOINTS=${KEYPOINTS:-runs/keypoints/00002-keypoints-synth-cpu}
-PARSER=${PARSER:-runs/parsing/00006-parsing-synth-cpu}
+KEYPOINTS=${KEYPOINTS:-runs/keypoints/00003-keypoints-synth-cpu}
+PARSER=${PARSER:-runs/parsing/00007-parsing-synth-cpu}
 GENERATOR=${GENERATOR:-runs/adgan/00005-adgan-demo-cpu}
 python -m adgan.bundle --keypoints "$KEYPOINTS" --parser "$PARSER" --generator "$GENERATOR" \
     --out bundles/demo --dtype int8 \

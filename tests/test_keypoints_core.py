@@ -150,6 +150,43 @@ def test_dataset_items_augmentation_and_flip(synth_dataset):
     assert not torch.equal(a["image"], rich[(1, 124)]["image"])
 
 
+QUIET = dict(  # every augmentation off, to switch on one at a time
+    scale=0,
+    rotation_deg=0,
+    shift=0,
+    flip_probability=0,
+    colour=0,
+    hue=0,
+    grayscale_probability=0,
+    blur_probability=0,
+    noise=0,
+    erase_probability=0,
+)
+
+
+def test_bystanders_stand_behind_the_subject(synth_dataset):
+    """Pasted people change the background only: the subject and its targets are untouched."""
+    from common.geometry import box_to_input, warp
+    from keypoints.data import person_mask
+
+    items = deepfashion_items(synth_dataset, "train")
+    assert all(it.mask is not None for it in items)  # SynthFashion writes semantic maps
+    quiet = KeypointAugmentConfig(half_body_probability=0, **QUIET)
+    crowded = KeypointAugmentConfig(half_body_probability=0, bystander_probability=1, **QUIET)
+    plain = KeypointDataset(items, (128, 88), sigma=1.0, augment=quiet)
+    busy = KeypointDataset(items, (128, 88), sigma=1.0, augment=crowded)
+    changed = 0.0
+    for index, seed in [(0, 1), (1, 2), (2, 3), (3, 4)]:
+        a, b = plain[(index, seed)], busy[(index, seed)]
+        assert torch.equal(a["target"], b["target"]) and torch.equal(a["weight"], b["weight"])
+        mask = person_mask(items[index].mask, (128, 88))
+        subject = warp(mask, box_to_input((0, 0, 88, 128), (128, 88)), (128, 88), 0, nearest=True)
+        on = torch.from_numpy(subject.astype(bool))
+        assert torch.equal(a["image"][:, on], b["image"][:, on])
+        changed += (a["image"] - b["image"]).abs().amax(0)[~on].gt(0.05).float().mean().item()
+    assert changed / 4 > 0.03  # someone is really there, beside the subject
+
+
 def test_negatives_are_person_free_crops(synth_dataset):
     from keypoints.data import person_free_images
 

@@ -138,6 +138,38 @@ def test_dataset_from_synthfashion(synth_dataset):
     assert torch.equal(a["labels"], b["labels"]) and torch.equal(a["points"], b["points"])
 
 
+def test_bystanders_leave_labels_and_points_exact(synth_dataset):
+    """A person pasted behind the subject is background; its pixels are the only change."""
+    import dataclasses
+
+    items = deepfashion_items(synth_dataset, "train")
+    quiet = AugmentConfig(
+        scale=0,
+        rotation_probability=0,
+        shift=0,
+        flip_probability=0,
+        colour=0,
+        hue=0,
+        grayscale_probability=0,
+        blur_probability=0,
+        noise=0,
+        erase_probability=0,
+    )
+    crowded = dataclasses.replace(quiet, bystander_probability=1.0)
+    plain = DenseDataset(items, (128, 88), heads=BOTH, augment=quiet, points_per_image=32)
+    busy = DenseDataset(items, (128, 88), heads=BOTH, augment=crowded, points_per_image=32)
+    changed = []
+    for index, seed in [(0, 5), (2, 6), (4, 7)]:
+        a, b = plain[(index, seed)], busy[(index, seed)]
+        assert torch.equal(a["labels"], b["labels"]) and torch.equal(a["coarse"], b["coarse"])
+        on = a["labels"] > 0
+        points = b["points"][b["point_valid"]].long()  # drawn afresh, still on the subject
+        assert len(points) == 32 and on[points[:, 1], points[:, 0]].all()
+        assert torch.equal(a["image"][:, on], b["image"][:, on])
+        changed.append((a["image"] - b["image"]).abs().amax(0)[~on].gt(0.05).float().mean())
+    assert max(changed) > 0.05
+
+
 def test_celebamask_source_and_merge(synth_dataset):
     items = celebamask_items(synth_dataset / "faces")
     hair = DenseDataset(

@@ -84,6 +84,39 @@ def test_no_person_is_named(tiny_bundle):
         pipe.person(np.full((64, 44, 3), 200, np.uint8), "wall.jpg")
 
 
+def test_the_second_look_maps_into_the_crop_and_keeps_the_person(tiny_bundle, synth_dataset):
+    """Keypoints of the closer look come back in the generator's crop; where that look
+    finds nobody (a small estimator on a small crop), the first look's keypoints stay."""
+    from common.geometry import apply_to_points, box_to_input
+
+    pipe = Pipeline.from_bundle(tiny_bundle)
+    people = DeepFashionPeople(synth_dataset, "test")
+    person = people[sorted(people.annotations)[0]]
+    photo, truth = load_image(person.image), person.keypoints
+    seen = []
+
+    class Oracle:  # the truth on the photo; on the closer look, the truth or nobody
+        def __init__(self, second_look_finds: bool) -> None:
+            self.finds = second_look_finds
+
+        def predict_many(self, images):
+            seen.append([im.shape[:2] for im in images])
+            if len(seen) % 2 == 1:
+                return [KeypointResult(truth.copy(), np.ones(18), 0.9) for _ in images]
+            box = person_box(truth, 24 / 32, pipe.margin)
+            detail = apply_to_points(box_to_input(box, pipe.detail_size), truth)
+            found = detail if self.finds else np.full((18, 2), -1.0, np.float32)
+            return [KeypointResult(found, np.ones(18), 0.9 if self.finds else 0.1)] * len(images)
+
+    for finds in (True, False):
+        pipe.keypoints = Oracle(finds)
+        got = pipe.person(photo, "model.jpg")
+        assert seen[-1] == [pipe.detail_size]  # the closer look reads the photo, not the crop
+        expected = apply_to_points(box_to_input(got.box, pipe.size), truth)
+        np.testing.assert_allclose(got.keypoints, expected, atol=1e-3)
+        assert got.crop.shape == (32, 24, 3) and got.labels.shape == (32, 24)
+
+
 def test_infer_end_to_end(tiny_bundle, synth_dataset, tmp_path, monkeypatch, capsys):
     people = DeepFashionPeople(synth_dataset, "test")
     names = sorted(people.annotations)
