@@ -103,8 +103,8 @@ def paste_bystander(
     rng: np.random.Generator,
     cfg: AugmentConfig,
 ) -> np.ndarray:
-    """Paste the person of `donor` (uint8 RGB, its own pixels, cut out by the boolean
-    `donor_mask`) beside and behind the subject of `crop` (float32 RGB in [0, 1]).
+    """Paste the person of `donor` (uint8 RGB, its own pixels, cut out where `donor_mask`
+    is non-zero) beside and behind the subject of `crop` (float32 RGB in [0, 1]).
 
     `subject` [H, W] marks the subject's pixels in the crop; they stay in front, so the
     sample's labels, keypoints and DensePose points remain exact.
