@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import pytest
 
 from adgan.stub import save_part, save_parts, tiny_networks
+from common.augment import AugmentConfig
 from common.config import load_config
 from synth.config import SynthConfig
 from synth.dataset import generate
@@ -45,6 +47,25 @@ def synth_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         overwrite=True,
     )
     return out
+
+
+def augmentation_off(cls: type[AugmentConfig] = AugmentConfig, **on) -> AugmentConfig:
+    """`cls` (the shared augmentation or a task's extension of it) with every augmentation
+    off except those set in `on`: a test switches them on one at a time."""
+    off = dict(
+        scale=0,
+        rotation_probability=0,
+        shift=0,
+        flip_probability=0,
+        colour=0,
+        hue=0,
+        grayscale_probability=0,
+        blur_probability=0,
+        noise=0,
+        erase_probability=0,
+    )
+    off.update({f.name: 0 for f in dataclasses.fields(cls) if f.name == "half_body_probability"})
+    return cls(**{**off, **on})
 
 
 def checkpoint(folder, name, module, task):

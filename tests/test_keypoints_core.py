@@ -9,6 +9,7 @@ from keypoints.heatmaps import decode, encode, flip_heatmaps
 from keypoints.metrics import head_size, oks_ap, pckh, pckh_counts
 from keypoints.model import PoseNet, PoseNetConfig
 from keypoints.skeleton import KEYPOINT_INDEX, flip_keypoints
+from tests.conftest import augmentation_off
 
 
 @pytest.mark.parametrize(
@@ -122,19 +123,7 @@ def test_dataset_items_augmentation_and_flip(synth_dataset):
     np.testing.assert_allclose(
         sample["keypoints"].numpy()[present], (kp[present] + 0.5) * 0.5 - 0.5, atol=1e-3
     )
-    mirror = KeypointAugmentConfig(
-        scale=0,
-        rotation_deg=0,
-        shift=0,
-        flip_probability=1.0,
-        half_body_probability=0,
-        colour=0,
-        hue=0,
-        grayscale_probability=0,
-        blur_probability=0,
-        noise=0,
-        erase_probability=0,
-    )
+    mirror = augmentation_off(KeypointAugmentConfig, flip_probability=1.0)
     flipped = KeypointDataset(items, (64, 44), sigma=1.0, augment=mirror)[(0, 5)]
     np.testing.assert_allclose(
         flipped["image"].numpy(), sample["image"].numpy()[..., ::-1], atol=1e-5
@@ -150,20 +139,6 @@ def test_dataset_items_augmentation_and_flip(synth_dataset):
     assert not torch.equal(a["image"], rich[(1, 124)]["image"])
 
 
-QUIET = dict(  # every augmentation off, to switch on one at a time
-    scale=0,
-    rotation_deg=0,
-    shift=0,
-    flip_probability=0,
-    colour=0,
-    hue=0,
-    grayscale_probability=0,
-    blur_probability=0,
-    noise=0,
-    erase_probability=0,
-)
-
-
 def test_bystanders_stand_behind_the_subject(synth_dataset):
     """Pasted people change the background only: the subject and its targets are untouched."""
     from common.geometry import box_to_input, warp
@@ -171,8 +146,8 @@ def test_bystanders_stand_behind_the_subject(synth_dataset):
 
     items = deepfashion_items(synth_dataset, "train")
     assert all(it.mask is not None for it in items)  # SynthFashion writes semantic maps
-    quiet = KeypointAugmentConfig(half_body_probability=0, **QUIET)
-    crowded = KeypointAugmentConfig(half_body_probability=0, bystander_probability=1, **QUIET)
+    quiet = augmentation_off(KeypointAugmentConfig)
+    crowded = augmentation_off(KeypointAugmentConfig, bystander_probability=1.0)
     plain = KeypointDataset(items, (128, 88), sigma=1.0, augment=quiet)
     busy = KeypointDataset(items, (128, 88), sigma=1.0, augment=crowded)
     changed = 0.0

@@ -18,6 +18,7 @@ from parsing.densepose import flip_iuv
 from parsing.losses import densepose_losses, parsing_loss, sample_at, soft_dice
 from parsing.metrics import confusion, densepose_point_metrics, iou_report
 from parsing.model import DenseNet, DenseNetConfig
+from tests.conftest import augmentation_off
 
 BOTH = ("parsing", "densepose")
 
@@ -140,22 +141,8 @@ def test_dataset_from_synthfashion(synth_dataset):
 
 def test_bystanders_leave_labels_and_points_exact(synth_dataset):
     """A person pasted behind the subject is background; its pixels are the only change."""
-    import dataclasses
-
     items = deepfashion_items(synth_dataset, "train")
-    quiet = AugmentConfig(
-        scale=0,
-        rotation_probability=0,
-        shift=0,
-        flip_probability=0,
-        colour=0,
-        hue=0,
-        grayscale_probability=0,
-        blur_probability=0,
-        noise=0,
-        erase_probability=0,
-    )
-    crowded = dataclasses.replace(quiet, bystander_probability=1.0)
+    quiet, crowded = augmentation_off(), augmentation_off(bystander_probability=1.0)
     plain = DenseDataset(items, (128, 88), heads=BOTH, augment=quiet, points_per_image=32)
     busy = DenseDataset(items, (128, 88), heads=BOTH, augment=crowded, points_per_image=32)
     changed = []
