@@ -22,6 +22,18 @@ class PoseJitterConfig:
     joint_noise: float = 0.012  # std of per-joint noise, in L
     head_yaw_deg: float = 8.0
     head_roll_deg: float = 3.0
+    # Action poses: the bank holds catalogue poses (standing, arms near the body), real
+    # photos do not. This share of poses re-draws limbs at free angles (reaching, running,
+    # sitting, crouching) and leans the upper body. 0 draws nothing from the generator.
+    action_probability: float = 0.0
+    action_limb_probability: float = 0.7  # each limb is re-drawn with this probability
+    action_arm_deg: tuple[float, float] = (-40.0, 175.0)  # upper arm from hanging; + outward
+    action_elbow_deg: tuple[float, float] = (0.0, 150.0)  # forearm bend, either way
+    action_hip_deg: tuple[float, float] = (-30.0, 75.0)  # thigh from hanging; + outward
+    action_knee_deg: tuple[float, float] = (0.0, 130.0)  # shin bend, either way
+    action_foreshorten: tuple[float, float] = (0.35, 1.0)  # bone length seen (out of plane)
+    action_foreshorten_probability: float = 0.4
+    action_lean_deg: float = 15.0  # std of the upper body's lean about the hips
 
     @classmethod
     def still(cls, scale: float = 1.0) -> PoseJitterConfig:

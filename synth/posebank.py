@@ -238,6 +238,69 @@ _CHAINS = (
 )
 
 
+_ARMS = ((2, 3, 4), (5, 6, 7))  # shoulder, elbow, wrist
+_LEGS = ((8, 9, 10), (11, 12, 13))  # hip, knee, ankle
+_UPPER_BODY = (1, 2, 3, 4, 5, 6, 7)  # what a lean moves (the head moves with it)
+
+
+def _turn(v: np.ndarray, angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([v[0] * c - v[1] * s, v[0] * s + v[1] * c])
+
+
+def _outward(
+    joint: np.ndarray, centre: np.ndarray, down: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """The unit direction across the body from its midline to `joint`; a side view (the
+    joint on the midline) picks a side at random."""
+    across = joint - centre
+    across = across - np.dot(across, down) * down
+    norm = float(np.linalg.norm(across))
+    if norm < 1e-3:
+        return np.array([-down[1], down[0]]) * (1.0 if rng.random() < 0.5 else -1.0)
+    return across / norm
+
+
+def _bone_scale(rng: np.random.Generator, jitter: PoseJitterConfig) -> float:
+    if rng.random() < jitter.action_foreshorten_probability:
+        return float(rng.uniform(*jitter.action_foreshorten))
+    return 1.0
+
+
+def action_pose(
+    kp: np.ndarray, head: HeadPose, rng: np.random.Generator, jitter: PoseJitterConfig
+) -> None:
+    """Re-draw limbs at free angles and lean the upper body, in place (frame pixels).
+
+    Each re-drawn limb keeps the row's bone lengths, shortened at times as a limb that
+    points at the camera is; its proximal bone swings from hanging along the body
+    (outward positive, so -30 degrees crosses the body and 170 reaches overhead) and the
+    distal bone bends either way, as a knee seen from the side or an elbow does.
+    """
+    down = -body_up(kp)
+    chains = [(c, jitter.action_arm_deg, jitter.action_elbow_deg, kp[1]) for c in _ARMS]
+    mid_hip = (kp[8] + kp[11]) / 2
+    chains += [(c, jitter.action_hip_deg, jitter.action_knee_deg, mid_hip) for c in _LEGS]
+    for (root, middle, end), swing, bend, centre in chains:
+        if rng.random() >= jitter.action_limb_probability:
+            continue
+        out = _outward(kp[root], centre, down, rng)
+        angle = math.radians(rng.uniform(*swing))
+        first = down * math.cos(angle) + out * math.sin(angle)
+        turn = math.radians(rng.uniform(*bend)) * (1.0 if rng.random() < 0.5 else -1.0)
+        second = _turn(first, turn)
+        first_len = float(np.linalg.norm(kp[middle] - kp[root])) * _bone_scale(rng, jitter)
+        second_len = float(np.linalg.norm(kp[end] - kp[middle])) * _bone_scale(rng, jitter)
+        kp[middle] = kp[root] + first * first_len
+        kp[end] = kp[middle] + second * second_len
+    lean = math.radians(rng.normal(0.0, jitter.action_lean_deg))
+    upper = list(_UPPER_BODY)
+    kp[upper] = _rotate_about(kp[upper], mid_hip, lean)
+    centre = _rotate_about(np.array([[head.cx, head.cy]]), mid_hip, lean)[0]
+    head.cx, head.cy = float(centre[0]), float(centre[1])
+    head.roll += lean
+
+
 def jitter_pose(
     row: BankPose,
     rng: np.random.Generator,
@@ -259,6 +322,8 @@ def jitter_pose(
         kp = kp[list(FLIP_PERMUTATION)]
         kp[:, 0] = FRAME[1] - 1 - kp[:, 0]
         head = head.flipped(FRAME[1])
+    if jitter.action_probability > 0 and rng.random() < jitter.action_probability:
+        action_pose(kp, head, rng, jitter)
     length = torso_length(kp)
     # Limb chains bend a little about their proximal joint.
     for pivot, moved in _CHAINS:

@@ -151,6 +151,9 @@ def head_uv(
     return part, np.clip(u, 0, 1).astype(np.float32), np.clip(height, 0, 1).astype(np.float32)
 
 
+_SKIRT_MAX_SPREAD = 3.0  # hem half-width over waist half-width, at most
+
+
 @dataclass
 class Covering:
     """A garment over part of a limb: from a_from to a_to along it, drawn `scale` wider."""
@@ -594,7 +597,8 @@ class PersonPainter:
                     spread,
                     abs(float(np.dot(self.kp[j] - start, across))) + 1.3 * rad * self.w * self.L,
                 )
-        w_bot = max(w_top * (1.0 + garment.flare), spread)
+        # Legs spread wider than a skirt can stretch (a stride, a kick) leave its hem.
+        w_bot = max(w_top * (1.0 + garment.flare), min(spread, _SKIRT_MAX_SPREAD * w_top))
         box = _swept_box(canvas, start, end, max(w_top, w_bot))
         if box is None:
             return

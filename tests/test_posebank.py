@@ -80,3 +80,40 @@ def test_jitter_is_seeded_and_flips_mirror_the_head():
     flipped = jitter_pose(row, np.random.default_rng(0), STILL, size=(256, 176), flip=True)
     assert flipped.head.yaw == pytest.approx(-row.head.yaw)
     np.testing.assert_allclose(flipped.keypoints[5, 0], 175 - row.keypoints[2, 0], atol=1e-3)
+
+
+def test_action_poses_free_the_limbs_and_keep_the_bones():
+    row = next(r for r in read_bank() if r.view == "front")
+    catalogue = PoseJitterConfig.still()
+    action = PoseJitterConfig.still()
+    action.action_probability = 1.0
+    action.action_limb_probability = 1.0
+    action.action_foreshorten_probability = 0.0
+    plain = jitter_pose(row, np.random.default_rng(0), catalogue, size=(256, 176))
+    # Zero probability draws nothing: the catalogue pose comes out bit for bit.
+    catalogue.action_probability = 0.0
+    again = jitter_pose(row, np.random.default_rng(0), catalogue, size=(256, 176))
+    np.testing.assert_array_equal(plain.keypoints, again.keypoints)
+
+    raised = 0
+    for seed in range(40):
+        pose = jitter_pose(row, np.random.default_rng(seed), action, size=(256, 176))
+        kp = pose.keypoints
+        for a, b in ((2, 3), (3, 4), (5, 6), (6, 7), (8, 9), (9, 10), (11, 12), (12, 13)):
+            bone = np.linalg.norm(row.keypoints[b] - row.keypoints[a])
+            assert np.linalg.norm(kp[b] - kp[a]) == pytest.approx(bone, rel=1e-4)
+        # The torso is rigid under the lean, the head rides on it.
+        for a, b in ((1, 2), (2, 5), (8, 11)):
+            gap = np.linalg.norm(row.keypoints[b] - row.keypoints[a])
+            assert np.linalg.norm(kp[b] - kp[a]) == pytest.approx(gap, rel=1e-4)
+        neck_to_head = np.hypot(pose.head.cx - kp[1, 0], pose.head.cy - kp[1, 1])
+        assert neck_to_head == pytest.approx(
+            np.hypot(row.head.cx - row.keypoints[1, 0], row.head.cy - row.keypoints[1, 1]),
+            rel=1e-4,
+        )
+        raised += int(kp[4, 1] < kp[2, 1] or kp[7, 1] < kp[5, 1])  # a wrist above its shoulder
+    # Catalogue rows almost never raise a hand; free arms do often (uniform up to 175 deg).
+    assert not (
+        row.keypoints[4, 1] < row.keypoints[2, 1] or row.keypoints[7, 1] < row.keypoints[5, 1]
+    )
+    assert raised >= 10
