@@ -58,9 +58,10 @@ def test_vgg_trunk_equals_the_full_network_at_its_taps():
     assert not any(p.requires_grad for p in trunk.parameters())
 
 
-def test_batched_component_encoder_equals_one_component_at_a_time():
+@pytest.mark.parametrize("chunk_pixels", [0, 3 * 32 * 24])  # one batch; chunks of 3 of 16
+def test_batched_component_encoder_equals_one_component_at_a_time(chunk_pixels):
     torch.manual_seed(0)
-    gen = tiny_generator().eval()
+    gen = tiny_generator(cpu_chunk_pixels=chunk_pixels).eval()
     _, image, parsing = random_inputs(2, 32, 24)
     codes = gen.encode(image, parsing)
     assert codes.shape == (2, 8, 8)
