@@ -243,11 +243,6 @@ _LEGS = ((8, 9, 10), (11, 12, 13))  # hip, knee, ankle
 _UPPER_BODY = (1, 2, 3, 4, 5, 6, 7)  # what a lean moves (the head moves with it)
 
 
-def _turn(v: np.ndarray, angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([v[0] * c - v[1] * s, v[0] * s + v[1] * c])
-
-
 def _outward(
     joint: np.ndarray, centre: np.ndarray, down: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
@@ -288,7 +283,7 @@ def action_pose(
         angle = math.radians(rng.uniform(*swing))
         first = down * math.cos(angle) + out * math.sin(angle)
         turn = math.radians(rng.uniform(*bend)) * (1.0 if rng.random() < 0.5 else -1.0)
-        second = _turn(first, turn)
+        second = _rotate_about(first[None], np.zeros(2), turn)[0]
         first_len = float(np.linalg.norm(kp[middle] - kp[root])) * _bone_scale(rng, jitter)
         second_len = float(np.linalg.norm(kp[end] - kp[middle])) * _bone_scale(rng, jitter)
         kp[middle] = kp[root] + first * first_len
