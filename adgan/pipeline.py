@@ -112,7 +112,7 @@ class Pipeline:
         found = self.keypoints.predict_many([photo for photo, _ in photos])
         h, w = self.size
         out: list[PersonView | NoPersonError | None] = [None] * len(photos)
-        details, boxes, where = [], [], []
+        details, boxes, to_details, where = [], [], [], []
         for i, ((photo, name), f) in enumerate(zip(photos, found, strict=True)):
             if visible(f.keypoints).sum() < MIN_KEYPOINTS:
                 out[i] = NoPersonError(
@@ -124,17 +124,16 @@ class Pipeline:
             detail = box_to_input(box, self.detail_size)
             details.append(warp(photo, detail, self.detail_size, LETTERBOX_FILL))
             boxes.append(box)
+            to_details.append(detail)
             where.append(i)
         if details:
             again = self.keypoints.predict_many(details)
             parsed = self.parser.predict_many(details)
-            for i, box, kp, parse in zip(where, boxes, again, parsed, strict=True):
+            looks = zip(where, boxes, to_details, again, parsed, strict=True)
+            for i, box, to_detail, kp, parse in looks:
                 photo, name = photos[i]
                 to_crop = box_to_input(box, self.size)
-                detail_to_crop = compose(
-                    np.vstack([to_crop, [0.0, 0.0, 1.0]]),
-                    invert(box_to_input(box, self.detail_size)),
-                )
+                detail_to_crop = compose(np.vstack([to_crop, [0.0, 0.0, 1.0]]), invert(to_detail))
                 if visible(kp.keypoints).sum() >= MIN_KEYPOINTS:
                     keypoints = apply_to_points(detail_to_crop, kp.keypoints)
                 else:  # the closer look lost the person: keep what the first one found
