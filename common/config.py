@@ -129,11 +129,15 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """`a.b.c=value` -> (['a', 'b', 'c'], value parsed as YAML)."""
+    """`a.b.c=value` -> (['a', 'b', 'c'], value parsed as YAML).
+
+    `a.b=` is the empty string, as a shell user means it (YAML alone would read it as null;
+    `a.b=null` says that).
+    """
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like key.path=value")
     key, raw = text.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw)
+    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
 
 
 def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> dict[str, Any]:

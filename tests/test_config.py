@@ -19,6 +19,7 @@ class Outer:
     inner: Inner = field(default_factory=Inner)
     weights: dict[str, float] = field(default_factory=lambda: {"x": 1.0})
     optional: int | None = None
+    path: str = "weights.pth"
 
 
 def test_unknown_key_lists_valid_keys():
@@ -52,6 +53,9 @@ def test_yaml_overrides_and_round_trip(tmp_path):
     assert cfg.mode == "exact" and cfg.inner.names == ("p", "q") and cfg.inner.rate == 0.25
     assert cfg.size == (32, 24)
     assert from_dict(Outer, to_dict(cfg)) == cfg
+    # `key=` empties a string (YAML alone reads an empty value as null); `key=null` is null
+    assert load_config(Outer, path, ["path="]).path == ""
+    assert load_config(Outer, path, ["optional=3", "optional=null"]).optional is None
 
 
 def test_missing_and_broken_files(tmp_path):

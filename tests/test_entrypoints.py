@@ -1,6 +1,9 @@
 """train.py and infer.py today: they check their input and say plainly what is missing."""
 
+import json
+
 import numpy as np
+import pytest
 
 import infer
 import train
@@ -63,3 +66,36 @@ def test_every_shipped_config_is_valid():
             continue
         task, config = train.load_task(path, [])
         assert task.name == config.task == path.name.split("-")[0], path
+
+
+# Only what a CPU and a tiny dataset need; every other number (model, input size, loss,
+# schedule, augmentation, AMP) is the GPU config's own.
+_ON_THIS_CPU = [
+    "train.device=cpu",
+    "train.steps=1",
+    "train.batch_size=2",
+    "train.num_workers=0",
+    "train.max_minutes=0",
+    "train.checkpoint_every=1",
+]
+_SMALL_EVAL = {
+    "keypoints": ["eval.max_images=2"],
+    "parsing": ["eval.max_images=2"],
+    "densepose": ["eval.max_images=2"],
+    "adgan": ["eval.max_pairs=2", "eval.max_swaps=2", "eval.batch_size=2"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", sorted(_SMALL_EVAL))
+def test_gpu_config_trains_a_step_at_full_size_on_cpu(task, synth_dataset, tmp_path):
+    """The GPU configs are written ahead of the GPU sessions that run them: each must at
+    least build its full-size model, read the data layout and checkpoint here."""
+    data = [f"data.root={synth_dataset}"]
+    if task == "keypoints":
+        data.append(f"data.negatives={synth_dataset / 'backgrounds' / 'train'}")
+    args = ["--config", f"configs/{task}-synth-gpu.yaml", "--runs", str(tmp_path)]
+    assert train.main(args + data + _ON_THIS_CPU + _SMALL_EVAL[task]) == 0
+    run = next((tmp_path / task).iterdir())
+    assert (run / "checkpoints" / "step-00000001").is_dir()
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 1
