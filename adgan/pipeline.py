@@ -20,19 +20,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from adgan.bundle import load_bundle
 from adgan.transfer import AttributeTransfer, Precision, component_classes, mix_codes
 from common.geometry import Box, apply_to_points, box_to_input, compose, expand_box, invert, warp
-from keypoints.draw import draw_pose
+from keypoints.draw import draw_skeleton
 from keypoints.predict import LETTERBOX_FILL, KeypointPredictor
 from keypoints.skeleton import visible
 from parsing.labels import colorize
 from parsing.predict import DensePredictor
 
 MIN_KEYPOINTS = 4  # fewer visible keypoints than this is not a person we can re-pose
+PANEL_HEIGHT = 256  # rows of `Pipeline.panel`, at least
 
 
 class NoPersonError(ValueError):
@@ -181,9 +183,26 @@ class Pipeline:
         return self.transfer.generate_many(keypoints, torch.cat(mixed))
 
     def panel(self, source: PersonView, pose: PersonView, result: np.ndarray) -> np.ndarray:
-        """source | target pose | source parsing | result, for a person to look at."""
-        h, w = self.size
-        return np.concatenate(
-            [source.crop, draw_pose(pose.keypoints, h, w), colorize(source.labels), result],
-            axis=1,
-        )
+        """source | target pose | source parsing | result, for a person to look at.
+
+        Enlarged by a whole factor to at least PANEL_HEIGHT rows (a 64x44 generator's crops
+        are too small to judge), and the pose drawn over the pose photo's own crop, dimmed,
+        so a wrong keypoint shows against the person it was read from.
+        """
+        k = max(1, -(-PANEL_HEIGHT // self.size[0]))
+        kp = np.where(visible(pose.keypoints)[:, None], pose.keypoints * k + (k - 1) / 2, -1.0)
+        backdrop = (_enlarge(pose.crop, k, cv2.INTER_CUBIC) * 0.45).astype(np.uint8)
+        columns = [
+            _enlarge(source.crop, k, cv2.INTER_CUBIC),
+            draw_skeleton(backdrop, kp, alpha=1.0),
+            _enlarge(colorize(source.labels), k, cv2.INTER_NEAREST),
+            _enlarge(result, k, cv2.INTER_CUBIC),
+        ]
+        return np.concatenate(columns, axis=1)
+
+
+def _enlarge(image: np.ndarray, factor: int, interpolation: int) -> np.ndarray:
+    if factor == 1:
+        return image
+    h, w = image.shape[:2]
+    return cv2.resize(image, (w * factor, h * factor), interpolation=interpolation)

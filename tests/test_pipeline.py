@@ -2,6 +2,7 @@
 swaps, the panel, and the errors a user can act on. (Random weights find no person, so the
 people are given from SynthFashion's ground truth where a test needs one.)"""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -39,7 +40,12 @@ def test_generate_swap_and_panel(tiny_bundle, synth_dataset):
     assert result.shape == (32, 24, 3) and result.dtype == np.uint8
     swapped = pipe.generate(source, pose, swaps={"upper": donor, "lower": donor})
     assert swapped.shape == result.shape
-    assert pipe.panel(source, pose, result).shape == (32, 4 * 24, 3)
+    panel = pipe.panel(source, pose, result)
+    assert panel.shape == (256, 4 * 8 * 24, 3)  # enlarged 8x to 256 rows
+    pose_column = panel[:, 8 * 24 : 16 * 24].astype(int)
+    assert pose_column.std() > 5  # the pose photo, dimmed, under the skeleton: not black
+    enlarged = cv2.resize(source.crop, (192, 256)).astype(int)
+    assert np.abs(panel[:, :192].astype(int) - enlarged).mean() < 10
 
 
 def test_a_batch_gives_what_one_at_a_time_gives(tiny_bundle, synth_dataset):
@@ -138,7 +144,7 @@ def test_infer_end_to_end(tiny_bundle, synth_dataset, tmp_path, monkeypatch, cap
         str(panel),
     ]
     assert infer.main(args) == 0
-    assert load_image(out).shape == (32, 24, 3) and load_image(panel).shape == (32, 96, 3)
+    assert load_image(out).shape == (32, 24, 3) and load_image(panel).shape == (256, 768, 3)
     assert "wrote" in capsys.readouterr().out
     monkeypatch.undo()  # the real person finder: random weights find nobody
     assert infer.main(args) == 2
