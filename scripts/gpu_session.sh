@@ -69,8 +69,7 @@ bench() {
         python3 bench/adgan_speed.py --size 64x44 --train-steps 1 --infer-batch 1 --repeats 1
         python3 bench/pipeline_speed.py --batches 1 --repeats 1
     else
-        python3 bench/adgan_speed.py
-        python3 bench/adgan_speed.py --train-batch 32
+        python3 bench/adgan_speed.py --infer-batch 1 64 256
         python3 bench/pipeline_speed.py --full-size
         python3 bench/pipeline_speed.py
     fi
