@@ -14,15 +14,15 @@
 # its log to $OUT/STAGE[-TASK].log, which the device tool brings back. The training schedules
 # are step-based: when a call has fewer minutes than a config assumes, lower train.steps with
 # it (the bench's steps/s says how many fit) rather than only train.max_minutes, or the
-# learning rate never decays. Prepare the wheels once on the development machine:
+# learning rate never decays. Prepare the wheels once on the development machine (.whl/ is
+# git-ignored, so a device call must name it in its carry):
 #
-#   echo /.whl/ >> .git/info/exclude
 #   python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 #       --platform manylinux2014_x86_64 -d .whl segmentation_models_pytorch kornia kornia_rs \
 #       lpips pycocotools pytorch-fid
 #
-# and name .whl in the call's carry. Example call (one device `run`):
+# Example call (one device `run`, carry [".whl"]):
 #   bash scripts/gpu_session.sh train keypoints train.steps=6000 train.max_minutes=8
 #
 # SMOKE=1 runs every stage on this CPU with a 20-person dataset and 2 training steps: a check
