@@ -2,10 +2,13 @@
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 import infer
 from adgan.bundle import load_bundle
+from adgan.pipeline import NoPersonError, Pipeline
 from common.image_io import load_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,3 +40,23 @@ def test_the_readme_command_runs_on_the_examples(tmp_path, capsys):
     assert load_image(out).shape == (h, w, 3)
     k = -(-256 // h)  # the panel is enlarged to at least 256 rows
     assert load_image(panel).shape == (k * h, 4 * k * w, 3)
+
+
+def test_a_small_person_in_a_wide_photo_is_found_by_the_window_search():
+    """The catalogue model at half the height of a wide, plain photo: the whole photo's
+    look finds nobody there, the window search finds them, and the crop holds them."""
+    pipe = Pipeline.from_bundle(DEMO)
+    model = load_image(EXAMPLES / "model.jpg")
+    small = cv2.resize(model, (150, 218), interpolation=cv2.INTER_AREA)
+    photo = np.full((436, 1000, 3), 235, np.uint8)
+    x, y = 760, 190
+    photo[y : y + 218, x : x + 150] = small
+    assert pipe.keypoints.predict_many([photo])[0].person_score < 0.5  # the search's case
+    person = pipe.person(photo, "wide.jpg")
+    bx, by, bw, bh = person.box
+    overlap = max(0, min(bx + bw, x + 150) - max(bx, x)) * max(
+        0, min(by + bh, y + 218) - max(by, y)
+    )
+    assert overlap / (150 * 218) > 0.9 and bw * bh < 3 * 150 * 218
+    with pytest.raises(NoPersonError, match=r"blank\.jpg"):
+        pipe.person(np.full((436, 1000, 3), 235, np.uint8), "blank.jpg")
