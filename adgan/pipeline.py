@@ -7,12 +7,12 @@ page) call.
     result = pipe.generate(source, pose, swaps={"upper": pipe.person(garment, "g.jpg")})
 
 A person is found by the keypoint estimator on the whole photo (letterboxed), or, where that
-shows nobody, in the surest of overlapping windows (a small person in a wide photo); the crop is
-the box around the visible keypoints, grown (head room above, a margin all round) to the
-generator's aspect; keypoints and parsing are then taken again on that box, read from the
-photo at the largest of the networks' resolutions (not from the generator's smaller crop,
-where a small estimator can lose the person), and mapped into the generator's frame. A photo
-where no person is found raises NoPersonError, naming the photo.
+shows nobody, in overlapping windows (`keypoints.search`: a small person in a wide photo);
+the crop is the box around the visible keypoints, grown (head room above, a margin all
+round) to the generator's aspect; keypoints and parsing are then taken again on that box,
+read from the photo at the largest of the networks' resolutions (not from the generator's
+smaller crop, where a small estimator can lose the person), and mapped into the generator's
+frame. A photo where no person is found raises NoPersonError, naming the photo.
 """
 
 from __future__ import annotations
@@ -29,18 +29,13 @@ from adgan.bundle import load_bundle
 from adgan.transfer import AttributeTransfer, Precision, component_classes, mix_codes
 from common.geometry import Box, apply_to_points, box_to_input, compose, expand_box, invert, warp
 from keypoints.draw import draw_skeleton
-from keypoints.predict import LETTERBOX_FILL, KeypointPredictor, KeypointResult
+from keypoints.predict import LETTERBOX_FILL, KeypointPredictor
+from keypoints.search import SEARCH_SCALES, SEARCH_THRESHOLD, find_people
 from keypoints.skeleton import visible
 from parsing.labels import colorize
 from parsing.predict import DensePredictor
 
 MIN_KEYPOINTS = 4  # fewer visible keypoints than this is not a person we can re-pose
-# Where the whole photo shows nobody (a small person in a wide or busy photo), windows of
-# these heights (fractions of the photo's) are searched, and the best one is taken if its
-# person score reaches SEARCH_THRESHOLD: stricter than the estimator's own 0.5, since dozens
-# of windows give a busy background dozens of chances.
-SEARCH_SCALES = (1.0, 0.75, 0.5)
-SEARCH_THRESHOLD = 0.6
 PANEL_HEIGHT = 256  # rows of `Pipeline.panel`, at least
 
 
@@ -78,21 +73,6 @@ def person_box(keypoints: np.ndarray, aspect: float, margin: float = 1.15) -> Bo
     h = max(y1 - y0, 1.0)
     y0, y1 = y0 - 0.12 * h, y1 + 0.04 * h
     return expand_box((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), margin, aspect)
-
-
-def search_windows(height: int, width: int, aspect: float, scales: Sequence[float]) -> list[Box]:
-    """Windows of width/height `aspect` at each scale of the photo's height, overlapping
-    by half, all inside the photo; the whole photo itself is not among them."""
-    boxes = []
-    for scale in scales:
-        h = height * scale
-        w = min(float(width), h * aspect)
-        if h >= height and w >= width:
-            continue
-        ys = np.linspace(0.0, height - h, int(np.ceil((height - h) / (h / 2))) + 1)
-        xs = np.linspace(0.0, width - w, int(np.ceil((width - w) / (w / 2))) + 1)
-        boxes += [(float(x), float(y), w, h) for y in ys for x in xs]
-    return boxes
 
 
 class Pipeline:
@@ -136,8 +116,15 @@ class Pipeline:
         """Each (photo, name) found, cropped, keypointed and parsed, all in three batches;
         a photo without a person gives its NoPersonError in its place (one bad photo in a
         batch of cards must not cost the others)."""
-        found = self.search(photos, self.keypoints.predict_many([photo for photo, _ in photos]))
         h, w = self.size
+        found = find_people(
+            self.keypoints,
+            [photo for photo, _ in photos],
+            aspect=w / h,
+            scales=self.search_scales,
+            threshold=self.search_threshold,
+            min_keypoints=MIN_KEYPOINTS,
+        )
         out: list[PersonView | NoPersonError | None] = [None] * len(photos)
         details, boxes, to_details, where = [], [], [], []
         for i, ((photo, name), f) in enumerate(zip(photos, found, strict=True)):
@@ -174,34 +161,6 @@ class Pipeline:
                     max(kp.person_score, found[i].person_score),
                 )
         return out  # type: ignore[return-value]
-
-    def search(
-        self, photos: Sequence[tuple[np.ndarray, str]], found: list[KeypointResult]
-    ) -> list[KeypointResult]:
-        """Where the whole photo showed nobody, the best of `search_windows` (keypoints in
-        photo pixels), if it is sure enough; else the whole photo's answer stands."""
-        missed = [i for i, f in enumerate(found) if visible(f.keypoints).sum() < MIN_KEYPOINTS]
-        if not missed or not self.search_scales:
-            return found
-        h, w = self.size  # the crop's aspect; an estimator letterboxes any other
-        images, boxes, owner = [], [], []
-        for i in missed:
-            photo = photos[i][0]
-            windows = search_windows(*photo.shape[:2], w / h, self.search_scales)
-            images += [photo] * len(windows)
-            boxes += windows
-            owner += [i] * len(windows)
-        if not boxes:
-            return found
-        best: dict[int, tuple[tuple[int, float], KeypointResult]] = {}
-        for i, result in zip(owner, self.keypoints.predict_many(images, boxes), strict=True):
-            # the most complete person first (a window cut at the knees loses to one that
-            # holds the feet), then the surest
-            rank = (int(visible(result.keypoints).sum()), result.person_score)
-            sure = result.person_score >= self.search_threshold and rank[0] >= MIN_KEYPOINTS
-            if sure and (i not in best or rank > best[i][0]):
-                best[i] = (rank, result)
-        return [best[i][1] if i in best else f for i, f in enumerate(found)]
 
     def generate(
         self,

@@ -8,7 +8,8 @@ on it and on its mirror image (flip test), heatmaps are decoded with DARK, and k
 go back to the photo's pixels. A keypoint whose heatmap peak is below `threshold` is
 missing. The person score is the mean of the 8 highest peaks; below `person_threshold`
 (0.5: trained SynthFashion models score people ~0.87 and person-free scenes ~0.09) every
-keypoint is missing: a photo without a person gives no skeleton and a low score.
+keypoint is missing: a photo without a person gives no skeleton and a low score. The CLI
+searches windows of a photo where the whole shows nobody (`keypoints.search`; `--no-search`).
 """
 
 from __future__ import annotations
@@ -153,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
         help="below this person score, report no keypoint at all",
     )
     p.add_argument("--no-flip", action="store_true", help="skip the mirrored pass")
+    p.add_argument(
+        "--no-search",
+        action="store_true",
+        help="only the whole photo: no window search where it shows nobody (keypoints.search)",
+    )
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     try:
@@ -167,7 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ImageError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = predictor.predict(image)
+    if args.no_search:
+        result = predictor.predict(image)
+    else:
+        from keypoints.search import find_people  # it builds on this module
+
+        h, w = predictor.input_size
+        result = find_people(predictor, [image], aspect=w / h)[0]
     found = int((result.keypoints[:, 0] >= 0).sum())
     print(f"{args.photo}: {found}/18 keypoints, person score {result.person_score:.2f}")
     if args.out:

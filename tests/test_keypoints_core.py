@@ -8,6 +8,8 @@ from keypoints.data import KeypointAugmentConfig, KeypointDataset, coco_items, d
 from keypoints.heatmaps import decode, encode, flip_heatmaps
 from keypoints.metrics import head_size, oks_ap, pckh, pckh_counts
 from keypoints.model import PoseNet, PoseNetConfig
+from keypoints.predict import KeypointResult
+from keypoints.search import find_people, search_windows
 from keypoints.skeleton import KEYPOINT_INDEX, flip_keypoints
 from tests.conftest import augmentation_off
 
@@ -192,3 +194,72 @@ def test_coco_items_skip_people_without_keypoints(shared_data):
     assert 0 < len(items) < 14 and all(it.path.is_file() for it in items)
     sample = KeypointDataset(items, (64, 44), sigma=1.0)[0]
     assert sample["image"].shape == (3, 64, 44)
+
+
+def test_search_windows_tile_the_photo_at_the_estimators_aspect():
+    height, width, aspect = 300, 800, 176 / 256
+    for scales in ((1.0,), (0.75,), (0.5,)):
+        boxes = np.array(search_windows(height, width, aspect, scales))
+        x, y, w, h = boxes.T
+        assert np.allclose(w / h, aspect) and np.allclose(h, height * scales[0])
+        assert (x >= 0).all() and (y >= 0).all()
+        assert (x + w <= width + 1e-9).all() and (y + h <= height + 1e-9).all()
+        covered = np.zeros((height, width), bool)
+        for bx, by, bw, bh in boxes:
+            covered[round(by) : round(by + bh), round(bx) : round(bx + bw)] = True
+        assert covered.all(), scales
+        neighbours = np.diff(np.unique(x))
+        assert (neighbours <= w[0] / 2 + 1e-9).all()  # overlapping by at least half
+    # a portrait photo at the estimator's aspect is its own only full-height window: skipped
+    assert search_windows(256, 176, aspect, (1.0,)) == []
+    assert len(search_windows(256, 176, aspect, (1.0, 0.5))) == 9
+
+
+class _SeesAPersonUpClose:
+    """A stand-in estimator: a person stands in `PERSON` (x0, y0, x1, y1) of the photo and is
+    seen (score 0.9) only where they fill at least 60% of the looked-at box's height; a box
+    that cuts them shows 8 keypoints, one that holds them 18."""
+
+    PERSON = (600.0, 150.0, 700.0, 350.0)  # half the height of a 400-row photo: unseen whole
+
+    def __init__(self):
+        self.calls = []
+
+    def predict_many(self, images, boxes=None):
+        boxes = boxes or [None] * len(images)
+        self.calls.append(len(images))
+        out = []
+        for image, box in zip(images, boxes, strict=True):
+            x, y, w, h = box or (0.0, 0.0, image.shape[1], image.shape[0])
+            x0, y0, x1, y1 = self.PERSON
+            seen_h = max(0.0, min(y1, y + h) - max(y0, y))
+            inside = x <= x0 and x1 <= x + w and y <= y0 and y1 <= y + h
+            kp = np.full((18, 2), -1.0, np.float32)
+            if image.mean() > 10 and seen_h >= 0.6 * h and min(x1, x + w) > max(x0, x):
+                kp[: 18 if inside else 8] = (x0 + x1) / 2, (y0 + y1) / 2
+                out.append(KeypointResult(kp, np.full(18, 0.9, np.float32), 0.9))
+            else:
+                out.append(KeypointResult(kp, np.zeros(18, np.float32), 0.1))
+        return out
+
+
+def test_find_people_searches_only_where_nobody_is_seen_and_keeps_the_whole_person():
+    estimator = _SeesAPersonUpClose()
+    wide = np.full((400, 1000, 3), 200, np.uint8)
+    dark = np.zeros((400, 1000, 3), np.uint8)  # nobody anywhere
+    near = np.full((240, 165, 3), 200, np.uint8)  # filled by the person: no search
+    assert estimator.predict_many([wide])[0].person_score == 0.1  # the search's case
+    estimator.calls.clear()
+    found = find_people(estimator, [wide, dark], aspect=176 / 256)
+    assert estimator.calls[0] == 2 and len(estimator.calls) == 2  # one batch of windows
+    assert (found[0].keypoints >= 0).all() and found[0].person_score == 0.9  # all 18: held
+    assert found[0].keypoints[0].tolist() == [650.0, 250.0]
+    assert (found[1].keypoints < 0).all() and found[1].person_score == 0.1  # stays nobody
+    estimator.calls.clear()
+    estimator.PERSON = (40.0, 0.0, 120.0, 240.0)
+    assert find_people(estimator, [near], aspect=176 / 256)[0].person_score == 0.9
+    assert estimator.calls == [1]
+    # a window below the threshold is not taken, however many keypoints it shows
+    estimator.PERSON = (600.0, 150.0, 700.0, 350.0)
+    found = find_people(estimator, [wide], aspect=176 / 256, threshold=0.95)
+    assert (found[0].keypoints < 0).all()

@@ -8,7 +8,7 @@ import pytest
 
 import infer
 from adgan.data import DeepFashionPeople, load_person
-from adgan.pipeline import Job, NoPersonError, PersonView, Pipeline, person_box, search_windows
+from adgan.pipeline import Job, NoPersonError, PersonView, Pipeline, person_box
 from common.image_io import load_image
 from keypoints.predict import KeypointResult
 from keypoints.skeleton import visible
@@ -75,25 +75,6 @@ def test_precision_auto_follows_the_hardware_and_bf16_stays_close(
     exact = Pipeline.from_bundle(tiny_bundle, precision="fp32").generate(a, b).astype(int)
     fast = Pipeline.from_bundle(tiny_bundle, precision="bf16").generate(a, b).astype(int)
     assert np.abs(exact - fast).mean() < 2.0  # levels of 255; bf16 keeps 8 mantissa bits
-
-
-def test_search_windows_tile_the_photo_at_the_estimators_aspect():
-    height, width, aspect = 300, 800, 176 / 256
-    for scales in ((1.0,), (0.75,), (0.5,)):
-        boxes = np.array(search_windows(height, width, aspect, scales))
-        x, y, w, h = boxes.T
-        assert np.allclose(w / h, aspect) and np.allclose(h, height * scales[0])
-        assert (x >= 0).all() and (y >= 0).all()
-        assert (x + w <= width + 1e-9).all() and (y + h <= height + 1e-9).all()
-        covered = np.zeros((height, width), bool)
-        for bx, by, bw, bh in boxes:
-            covered[round(by) : round(by + bh), round(bx) : round(bx + bw)] = True
-        assert covered.all(), scales
-        neighbours = np.diff(np.unique(x))
-        assert (neighbours <= w[0] / 2 + 1e-9).all()  # overlapping by at least half
-    # a portrait photo at the estimator's aspect is its own only full-height window: skipped
-    assert search_windows(256, 176, aspect, (1.0,)) == []
-    assert len(search_windows(256, 176, aspect, (1.0, 0.5))) == 9
 
 
 def test_no_person_is_named(tiny_bundle):
