@@ -30,7 +30,7 @@ from adgan.transfer import AttributeTransfer, Precision, component_classes, mix_
 from common.geometry import Box, apply_to_points, box_to_input, compose, expand_box, invert, warp
 from keypoints.draw import draw_skeleton
 from keypoints.predict import LETTERBOX_FILL, KeypointPredictor
-from keypoints.search import SEARCH_SCALES, SEARCH_THRESHOLD, find_people
+from keypoints.search import find_people
 from keypoints.skeleton import visible
 from parsing.labels import colorize
 from parsing.predict import DensePredictor
@@ -83,13 +83,10 @@ class Pipeline:
         transfer: AttributeTransfer,
         *,
         margin: float = 1.15,
-        search_scales: Sequence[float] = SEARCH_SCALES,
-        search_threshold: float = SEARCH_THRESHOLD,
     ) -> None:
         self.keypoints, self.parser, self.transfer = keypoints, parser, transfer
         self.size = transfer.size
         self.margin = margin
-        self.search_scales, self.search_threshold = tuple(search_scales), search_threshold
         sizes = [self.size, keypoints.input_size]
         sizes += [m.config.input_size for m in parser.models]
         self.detail_size = tuple(max(sizes, key=lambda s: s[0] * s[1]))  # the second look
@@ -121,8 +118,6 @@ class Pipeline:
             self.keypoints,
             [photo for photo, _ in photos],
             aspect=w / h,
-            scales=self.search_scales,
-            threshold=self.search_threshold,
             min_keypoints=MIN_KEYPOINTS,
         )
         out: list[PersonView | NoPersonError | None] = [None] * len(photos)

@@ -30,6 +30,7 @@ from common.training import find_checkpoint
 from keypoints.draw import draw_skeleton
 from keypoints.heatmaps import decode, flip_heatmaps
 from keypoints.model import PoseNet, PoseNetConfig
+from keypoints.search import find_people
 from keypoints.skeleton import KEYPOINT_NAMES
 
 LETTERBOX_FILL = (255, 255, 255)
@@ -176,8 +177,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_search:
         result = predictor.predict(image)
     else:
-        from keypoints.search import find_people  # it builds on this module
-
         h, w = predictor.input_size
         result = find_people(predictor, [image], aspect=w / h)[0]
     found = int((result.keypoints[:, 0] >= 0).sum())

@@ -11,13 +11,15 @@ the estimator's own 0.5, since dozens of windows give a busy background dozens o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from common.geometry import Box
-from keypoints.predict import KeypointResult
 from keypoints.skeleton import visible
+
+if TYPE_CHECKING:  # keypoints.predict's CLI uses this module
+    from keypoints.predict import KeypointResult
 
 SEARCH_SCALES = (1.0, 0.75, 0.5)
 SEARCH_THRESHOLD = 0.6
