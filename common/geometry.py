@@ -8,6 +8,7 @@ inverse to put keypoints back on the photo.
 
 from __future__ import annotations
 
+import argparse
 import math
 
 import cv2
@@ -26,6 +27,19 @@ def box_to_input(box: Box, input_size: tuple[int, int]) -> np.ndarray:
         [[scale, 0.0, (W - 1) / 2 - scale * cx], [0.0, scale, (H - 1) / 2 - scale * cy]],
         dtype=np.float64,
     )
+
+
+def parse_box(text: str) -> Box:
+    """A command line's person box, `x,y,w,h` in pixels (COCO's order), as an argparse type."""
+    try:
+        x, y, w, h = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a box is x,y,w,h in pixels, e.g. 120,40,200,460"
+        ) from None
+    if not (w > 0 and h > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: the box's width and height must be > 0")
+    return (x, y, w, h)
 
 
 def expand_box(box: Box, factor: float, aspect: float) -> Box:

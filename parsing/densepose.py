@@ -167,7 +167,7 @@ UV_AXES: dict[int, tuple[str, str]] = {
 # (1 - V) and the column U.
 ATLAS_ROWS, ATLAS_COLS = 6, 4
 
-IUVOrder = Literal["IUV", "VUI"]
+IUVOrder = Literal["IUV", "VUI", "auto"]
 
 
 def atlas_tile(part: int) -> tuple[int, int]:
@@ -210,15 +210,26 @@ def encode_iuv(
 def decode_iuv(
     image: np.ndarray, order: IUVOrder = "IUV", *, name: str = "IUV image"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """uint8 [H, W, 3] -> (I int64, U float32, V float32), U/V in [0, 1]."""
+    """uint8 [H, W, 3] -> (I int64, U float32, V float32), U/V in [0, 1].
+
+    `auto` takes the order whose part channel holds only 0..24, since maps come both ways:
+    ours and DeepFashion's are IUV, DensePose-RCNN's (written by OpenCV) read as VUI."""
     if image.ndim != 3 or image.shape[2] < 3:
         raise ImageError(f"{name}: an IUV image has three channels")
+    if order == "auto":
+        fits = [o for o, c in (("IUV", 0), ("VUI", 2)) if int(image[..., c].max()) <= NUM_PARTS]
+        if len(fits) != 1:
+            raise ImageError(
+                f"{name}: cannot tell the channel order (part values 0..{NUM_PARTS} in "
+                f"{'both end channels' if fits else 'neither end channel'}); give IUV or VUI"
+            )
+        order = fits[0]
     if order == "IUV":
         i, u, v = image[..., 0], image[..., 1], image[..., 2]
     elif order == "VUI":
         v, u, i = image[..., 0], image[..., 1], image[..., 2]
     else:
-        raise ValueError(f"unknown IUV channel order {order!r}; valid: IUV, VUI")
+        raise ValueError(f"unknown IUV channel order {order!r}; valid: IUV, VUI, auto")
     if int(i.max(initial=0)) > NUM_PARTS:
         raise ImageError(
             f"{name}: part channel holds {int(i.max())} > {NUM_PARTS}; "

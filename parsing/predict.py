@@ -1,12 +1,15 @@
 """Parsing and DensePose of a photo: `DensePredictor` and `python -m parsing.predict`.
 
     python -m parsing.predict photo.jpg --checkpoint runs/parsing/00000-x \\
-        [--checkpoint runs/densepose/00000-y] --out parse.png --iuv iuv.png --overlay o.png
+        [--checkpoint runs/densepose/00000-y] --out parse.png --iuv iuv.png --overlay o.png \\
+        [--box x,y,w,h]
 
-The photo (or a person box) is letterboxed to the model's aspect; results come back at the
-photo's resolution. `parse.png` is a palette PNG (pixel values are class ids, the palette
-shows them); `iuv.png` stores R=I, G=U*255, B=V*255. A checkpoint may hold a parsing head,
-a DensePose head or both; with two checkpoints each contributes its heads.
+The photo, or the person box grown by the product's margin, is letterboxed to the model's
+aspect; results come back at the photo's resolution. The networks see one person filling
+the crop, as in DeepFashion: give `--box` for a person in a wider photo. `parse.png` is a
+palette PNG (pixel values are class ids, the palette shows them); `iuv.png` stores R=I,
+G=U*255, B=V*255. A checkpoint may hold a parsing head, a DensePose head or both; with two
+checkpoints each contributes its heads.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import torch
 
 from common.checkpoint import CheckpointError, load_weights, read_config
 from common.config import from_dict
-from common.geometry import Box, box_to_input, invert, warp
+from common.geometry import Box, box_to_input, expand_box, invert, parse_box, warp
 from common.image_io import ImageError, load_image, save_image
 from common.training import find_checkpoint
 from parsing.densepose import save_iuv
@@ -57,6 +60,18 @@ def load_densenet(checkpoint: str | Path, device: str | torch.device = "cpu") ->
 def _back(values: np.ndarray, inverse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Crop-space map -> photo-space map, nearest neighbour, zero outside the crop."""
     return warp(values, inverse, shape, 0, nearest=True)
+
+
+BOX_MARGIN = 1.15  # the product's margin around a person (adgan.pipeline.person_box)
+
+
+def person_crop(box: Box, image: np.ndarray) -> Box:
+    """A user's person box grown by the product's margin; refused if it misses the photo."""
+    x, y, w, h = box
+    height, width = image.shape[:2]
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        raise ValueError(f"box {x:g},{y:g},{w:g},{h:g} lies outside the {width}x{height} photo")
+    return expand_box(box, BOX_MARGIN, w / h)
 
 
 class DensePredictor:
@@ -141,19 +156,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="parsing as a palette PNG (values = class ids)")
     p.add_argument("--iuv", type=Path, help="DensePose IUV PNG (R=I, G=U, B=V)")
     p.add_argument("--overlay", type=Path, help="the parsing drawn over the photo")
+    p.add_argument("--box", type=parse_box, help="the person's box x,y,w,h in pixels")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     try:
         image = load_image(args.photo)
+        box = person_crop(args.box, image) if args.box else None
         predictor = DensePredictor.from_checkpoints(args.checkpoint, device=args.device)
         if (args.out or args.overlay) and "parsing" not in predictor.heads:
             raise CheckpointError("--out/--overlay need a checkpoint with a parsing head")
         if args.iuv and "densepose" not in predictor.heads:
             raise CheckpointError("--iuv needs a checkpoint with a DensePose head")
-    except (ImageError, CheckpointError) as exc:
+    except (ImageError, CheckpointError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = predictor.predict(image)
+    result = predictor.predict(image, box)
     if result.labels is not None:
         palette = label_set(predictor.parsing_model.config.label_set).palette
         if args.out:

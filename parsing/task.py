@@ -38,7 +38,7 @@ from parsing.data import (
 from parsing.densepose import encode_iuv
 from parsing.labels import colorize, label_set
 from parsing.losses import densepose_losses, parsing_loss, sample_at
-from parsing.metrics import confusion, densepose_point_metrics, iou_report
+from parsing.metrics import IGNORE, confusion, densepose_point_metrics, iou_report
 from parsing.model import DenseNet, DenseNetConfig
 
 
@@ -256,8 +256,12 @@ class DenseTask(TrainingTask):
 
 
 def predicted_iuv(out: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pixel: argmax part, and U, V read from that part's chart ([B, H, W] each)."""
-    index = out["index"].argmax(1)  # [B, H, W]
+    """Per pixel: argmax part, and U, V read from that part's chart ([B, H, W] each).
+
+    The part head learns only at annotated points, all on the body, so it names a part
+    everywhere; the coarse mask, trained on every pixel, decides where the body is, as
+    detectron2's DensePose inference does (fine argmax times coarse foreground)."""
+    index = out["index"].argmax(1) * (out["coarse"].argmax(1) > 0)  # [B, H, W]
     chart = (index - 1).clamp_min(0)[:, None]
     u = out["u"].gather(1, chart)[:, 0] * (index > 0)
     v = out["v"].gather(1, chart)[:, 0] * (index > 0)
@@ -286,6 +290,7 @@ def evaluate_dense(
     matrix = np.zeros((len(classes), len(classes)), np.int64)
     points: dict[str, list[np.ndarray]] = {k: [] for k in ("pi", "pu", "pv", "ti", "tu", "tv")}
     losses: list[float] = []
+    foreground = np.zeros((2, 2), np.int64)  # coarse mask: background / body
     bs = config.eval.batch_size
     for start in range(0, len(data), bs):
         samples = [data[i] for i in range(start, min(start + bs, len(data)))]
@@ -302,6 +307,9 @@ def evaluate_dense(
             matrix += confusion(out["parsing"].argmax(1).cpu(), batch["labels"].cpu(), len(classes))
         if "densepose" in heads:
             losses.append(float(densepose_losses(out, batch)["densepose_loss"]))
+            body = batch["coarse"].cpu()
+            body = torch.where(body == IGNORE, body, (body > 0).to(body.dtype))
+            foreground += confusion((out["coarse"].argmax(1) > 0).cpu(), body, 2)
             valid = batch["point_valid"]
             index = sample_at(out["index"], batch["points"]).argmax(1)  # [B, N]
             true = batch["point_index"].clamp(1, 24) - 1
@@ -327,5 +335,8 @@ def evaluate_dense(
             )
         )
         report["densepose_loss"] = float(np.mean(losses)) if losses else float("nan")
+        report["foreground_iou"] = iou_report(foreground, ("background", "body")).get(
+            "iou/body", float("nan")
+        )
     report["images"] = float(len(data))
     return report

@@ -25,6 +25,7 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt
 
 from common.checkpoint import CheckpointError
+from common.geometry import Box, parse_box
 from common.image_io import ImageError, load_image, save_image
 from parsing.densepose import ATLAS_COLS, ATLAS_ROWS, NUM_PARTS, atlas_pixel, load_iuv
 
@@ -100,7 +101,7 @@ def transfer(
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def _iuv(photo: np.ndarray, iuv_path: Path | None, order: str, predictor):
+def _iuv(photo: np.ndarray, iuv_path: Path | None, order: str, predictor, box: Box | None):
     if iuv_path is not None:
         parts, u, v = load_iuv(iuv_path, order)
         if parts.shape != photo.shape[:2]:
@@ -109,7 +110,9 @@ def _iuv(photo: np.ndarray, iuv_path: Path | None, order: str, predictor):
                 f"photo {photo.shape[1]}x{photo.shape[0]}"
             )
         return parts, u, v
-    result = predictor.predict(photo)
+    from parsing.predict import person_crop
+
+    result = predictor.predict(photo, person_crop(box, photo) if box else None)
     return result.parts, result.u, result.v
 
 
@@ -125,10 +128,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--person-iuv", type=Path)
     p.add_argument(
         "--iuv-order",
-        choices=("IUV", "VUI"),
-        default="IUV",
-        help="channel order of given IUV maps (VUI: DensePose-RCNN output)",
+        choices=("auto", "IUV", "VUI"),
+        default="auto",
+        help="channel order of given IUV maps (VUI: DensePose-RCNN output; auto: each map's "
+        "own, from where its part values lie)",
     )
+    for who in ("garment", "person"):
+        p.add_argument(
+            f"--{who}-box",
+            type=parse_box,
+            help=f"the {who}'s box x,y,w,h in a wider photo (for the predicted IUV)",
+        )
     p.add_argument("--parts", choices=sorted(PART_SETS), default="upper")
     p.add_argument("--atlas", type=Path, help="also write the garment's texture atlas")
     p.add_argument("--device", default="cpu")
@@ -144,9 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             predictor = DensePredictor.from_checkpoints([args.checkpoint], device=args.device)
             if "densepose" not in predictor.heads:
                 raise CheckpointError(f"{args.checkpoint}: has no DensePose head")
-        garment_iuv = _iuv(garment, args.garment_iuv, args.iuv_order, predictor)
-        person_iuv = _iuv(person, args.person_iuv, args.iuv_order, predictor)
-    except (ImageError, CheckpointError) as exc:
+        garment_iuv = _iuv(garment, args.garment_iuv, args.iuv_order, predictor, args.garment_box)
+        person_iuv = _iuv(person, args.person_iuv, args.iuv_order, predictor, args.person_box)
+    except (ImageError, CheckpointError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.atlas:

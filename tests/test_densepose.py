@@ -67,6 +67,19 @@ def test_wrong_channel_order_is_reported():
         decode_iuv(img, "VUI")
 
 
+def test_auto_order_reads_both_orders_and_refuses_to_guess():
+    rng = np.random.default_rng(1)
+    parts = rng.integers(0, 25, (8, 8))
+    u, v = rng.random((8, 8)), rng.random((8, 8))
+    for order in ("IUV", "VUI"):
+        i2, u2, _ = decode_iuv(encode_iuv(parts, u, v, order), "auto")
+        np.testing.assert_array_equal(i2, parts)
+        assert np.abs(u2 - u)[parts > 0].max() <= 0.5 / 255 + 1e-6
+    dim = encode_iuv(parts, u * 0.05, v * 0.05)  # U and V under 24/255: either order fits
+    with pytest.raises(ImageError, match="cannot tell the channel order"):
+        decode_iuv(dim, "auto")
+
+
 def test_atlas_layout():
     assert atlas_tile(1) == (0, 0) and atlas_tile(6) == (5, 0) and atlas_tile(7) == (0, 1)
     assert atlas_tile(24) == (5, 3)
@@ -86,6 +99,7 @@ def test_real_iuv_maps_follow_the_convention(shared_data):
     with pytest.raises(ImageError):
         decode_iuv(demo, "IUV")
     parts, _, _ = decode_iuv(demo, "VUI")
+    np.testing.assert_array_equal(decode_iuv(demo, "auto")[0], parts)
     person = parts[:, 150:320]  # the person facing the camera on the left
     mean_x = {p: np.nonzero(person == p)[1].mean() for p in (3, 4, 5, 6, 9, 10)}
     assert mean_x[3] < mean_x[4]  # right hand on the image's left

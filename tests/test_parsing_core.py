@@ -18,6 +18,7 @@ from parsing.densepose import flip_iuv
 from parsing.losses import densepose_losses, parsing_loss, sample_at, soft_dice
 from parsing.metrics import confusion, densepose_point_metrics, iou_report
 from parsing.model import DenseNet, DenseNetConfig
+from parsing.task import predicted_iuv
 from tests.conftest import augmentation_off
 
 BOTH = ("parsing", "densepose")
@@ -96,6 +97,24 @@ def test_metrics_by_hand():
     assert dp["part_accuracy"] == 0.5
     assert dp["uv_error"] == pytest.approx(0.5 * (0.05 + 0.1))
     assert dp["uv_error_correct"] == pytest.approx(0.05)
+
+
+def test_predicted_iuv_is_body_only_where_the_coarse_mask_says_so():
+    # The part head never learns background (points lie on the body): it names part 3
+    # everywhere here; the coarse mask says the left half is background.
+    out = {
+        "index": torch.zeros(1, 25, 2, 4),
+        "u": torch.full((1, 24, 2, 4), 0.25),
+        "v": torch.full((1, 24, 2, 4), 0.75),
+        "coarse": torch.zeros(1, 15, 2, 4),
+    }
+    out["index"][:, 3] = 5.0
+    out["coarse"][:, 0, :, :2] = 5.0  # background on the left
+    out["coarse"][:, 2, :, 2:] = 5.0  # a coarse body part on the right
+    parts, u, v = predicted_iuv(out)
+    assert (parts[0, :, :2] == 0).all() and (parts[0, :, 2:] == 3).all()
+    assert (u[0, :, :2] == 0).all() and (v[0, :, :2] == 0).all()
+    assert np.allclose(u[0, :, 2:], 0.25) and np.allclose(v[0, :, 2:], 0.75)
 
 
 def test_mirror_rule_matches_a_mirrored_render():

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 import train
 from common.image_io import load_label_map, save_image
@@ -55,6 +56,7 @@ def test_runs_are_complete(runs):
         assert (run / "samples" / "step-00000005.png").is_file()
     dp = json.loads((runs["densepose"] / "metrics.jsonl").read_text().splitlines()[-1])
     assert 0 < dp["densepose_loss"] < 10 and dp["points"] > 0
+    assert 0.0 <= dp["foreground_iou"] <= 1.0
 
 
 def test_evaluate_predict_and_overlays(runs, synth_dataset, tmp_path, capsys):
@@ -131,6 +133,45 @@ def test_texture_transfer_moves_the_top(synth_dataset, tmp_path):
     assert np.abs(after - before)[torso].mean() > 5  # the torso changed
     assert np.abs(after - before)[parts == 0].mean() < 1  # the background did not
     assert load_image(tmp_path / "atlas.png").shape == (1200, 800, 3)
+
+
+def test_texture_transfer_in_a_wide_photo_stays_in_the_person_box(
+    synth_dataset, tmp_path, monkeypatch
+):
+    from common.image_io import load_image
+    from parsing.model import DenseNet, DenseNetConfig
+    from parsing.predict import DensePredictor
+
+    # A network that sees the torso's front (part 2, coarse part 1) in every pixel it is shown.
+    net = DenseNet(DenseNetConfig(encoder="resnet18", heads=("densepose",), input_size=(64, 44)))
+    bias = net.net.segmentation_head[0].bias
+    with torch.no_grad():
+        bias[net.slices["index"].start + 2] = 50.0
+        bias[net.slices["coarse"].start + 1] = 50.0
+    predictor = DensePredictor([net])
+    monkeypatch.setattr(DensePredictor, "from_checkpoints", lambda *a, **k: predictor)
+
+    test = sorted((synth_dataset / "fashion_resize" / "test").iterdir())
+    garment, iuv = test[0], synth_dataset / "densepose" / "test" / f"{test[0].stem}_iuv.png"
+    wide = np.full((128, 300, 3), 120, np.uint8)  # a street, say, around the person
+    wide[:, 100:188] = load_image(test[3])
+    save_image(tmp_path / "wide.png", wide)
+    common = ["--garment", str(garment), "--garment-iuv", str(iuv)]
+    common += ["--person", str(tmp_path / "wide.png"), "--checkpoint", "any", "--parts", "all"]
+
+    def run(*extra: str) -> np.ndarray:
+        out = tmp_path / "out.png"
+        assert texture_transfer.main([*common, *extra, "--out", str(out)]) == 0
+        return load_image(out).astype(int)
+
+    changed = np.abs(run("--person-box", "100,0,88,128") - wide).sum(-1) > 0
+    # the box grown by the margin (1.15) is x 93..195: inside it the torso is painted,
+    # outside nothing changes
+    assert changed[:, 100:188].mean() > 0.5
+    assert not changed[:, :90].any() and not changed[:, 198:].any()
+    changed = np.abs(run() - wide).sum(-1) > 0  # without the box: the whole photo
+    assert changed[:, :90].mean() > 0.5
+    assert texture_transfer.main([*common, "--person-box", "400,0,50,50", "--out", "x.png"]) == 2
 
 
 def test_bad_inputs_are_named(runs, synth_dataset, tmp_path, capsys):
