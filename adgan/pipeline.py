@@ -27,7 +27,16 @@ import torch
 
 from adgan.bundle import load_bundle
 from adgan.transfer import AttributeTransfer, Precision, component_classes, mix_codes
-from common.geometry import Box, apply_to_points, box_to_input, compose, expand_box, invert, warp
+from common.geometry import (
+    PERSON_MARGIN,
+    Box,
+    apply_to_points,
+    box_to_input,
+    compose,
+    expand_box,
+    invert,
+    warp,
+)
 from keypoints.draw import draw_skeleton
 from keypoints.predict import LETTERBOX_FILL, KeypointPredictor
 from keypoints.search import find_people
@@ -64,7 +73,7 @@ class Job:
     swaps: dict[str, PersonView] = field(default_factory=dict)
 
 
-def person_box(keypoints: np.ndarray, aspect: float, margin: float = 1.15) -> Box:
+def person_box(keypoints: np.ndarray, aspect: float, margin: float = PERSON_MARGIN) -> Box:
     """Box around the visible keypoints with head room (keypoints stop at the eyes and
     ears) and feet room, grown by `margin` and to width/height = `aspect`."""
     kp = keypoints[visible(keypoints)]
@@ -82,7 +91,7 @@ class Pipeline:
         parser: DensePredictor,
         transfer: AttributeTransfer,
         *,
-        margin: float = 1.15,
+        margin: float = PERSON_MARGIN,
     ) -> None:
         self.keypoints, self.parser, self.transfer = keypoints, parser, transfer
         self.size = transfer.size

@@ -42,6 +42,19 @@ def parse_box(text: str) -> Box:
     return (x, y, w, h)
 
 
+PERSON_MARGIN = 1.15  # room the crop leaves around a person's box (the product's crops)
+
+
+def person_crop(box: Box, shape: tuple[int, ...]) -> Box:
+    """A user's person box grown by the product's margin; refused if it misses the photo
+    of `shape` (H, W, ...)."""
+    x, y, w, h = box
+    height, width = shape[:2]
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        raise ValueError(f"box {x:g},{y:g},{w:g},{h:g} lies outside the {width}x{height} photo")
+    return expand_box(box, PERSON_MARGIN, w / h)
+
+
 def expand_box(box: Box, factor: float, aspect: float) -> Box:
     """Grow a box about its centre and widen or heighten it to width/height = aspect."""
     x, y, w, h = box

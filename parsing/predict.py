@@ -24,7 +24,7 @@ import torch
 
 from common.checkpoint import CheckpointError, load_weights, read_config
 from common.config import from_dict
-from common.geometry import Box, box_to_input, expand_box, invert, parse_box, warp
+from common.geometry import Box, box_to_input, invert, parse_box, person_crop, warp
 from common.image_io import ImageError, load_image, save_image
 from common.training import find_checkpoint
 from parsing.densepose import save_iuv
@@ -60,18 +60,6 @@ def load_densenet(checkpoint: str | Path, device: str | torch.device = "cpu") ->
 def _back(values: np.ndarray, inverse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Crop-space map -> photo-space map, nearest neighbour, zero outside the crop."""
     return warp(values, inverse, shape, 0, nearest=True)
-
-
-BOX_MARGIN = 1.15  # the product's margin around a person (adgan.pipeline.person_box)
-
-
-def person_crop(box: Box, image: np.ndarray) -> Box:
-    """A user's person box grown by the product's margin; refused if it misses the photo."""
-    x, y, w, h = box
-    height, width = image.shape[:2]
-    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
-        raise ValueError(f"box {x:g},{y:g},{w:g},{h:g} lies outside the {width}x{height} photo")
-    return expand_box(box, BOX_MARGIN, w / h)
 
 
 class DensePredictor:
@@ -161,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         image = load_image(args.photo)
-        box = person_crop(args.box, image) if args.box else None
+        box = person_crop(args.box, image.shape) if args.box else None
         predictor = DensePredictor.from_checkpoints(args.checkpoint, device=args.device)
         if (args.out or args.overlay) and "parsing" not in predictor.heads:
             raise CheckpointError("--out/--overlay need a checkpoint with a parsing head")

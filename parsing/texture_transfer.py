@@ -25,7 +25,7 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt
 
 from common.checkpoint import CheckpointError
-from common.geometry import Box, parse_box
+from common.geometry import Box, parse_box, person_crop
 from common.image_io import ImageError, load_image, save_image
 from parsing.densepose import ATLAS_COLS, ATLAS_ROWS, NUM_PARTS, atlas_pixel, load_iuv
 
@@ -110,9 +110,7 @@ def _iuv(photo: np.ndarray, iuv_path: Path | None, order: str, predictor, box: B
                 f"photo {photo.shape[1]}x{photo.shape[0]}"
             )
         return parts, u, v
-    from parsing.predict import person_crop
-
-    result = predictor.predict(photo, person_crop(box, photo) if box else None)
+    result = predictor.predict(photo, person_crop(box, photo.shape) if box else None)
     return result.parts, result.u, result.v
 
 
