@@ -1,14 +1,14 @@
 """`python infer.py --source model.jpg --pose user.jpg [--swap upper=garment.jpg] ...`
 
 Renders the catalogue model of `--source` in the pose of the person in `--pose`, with
-optional component swaps. The work happens in `adgan.pipeline`; this file parses the
+optional component swaps. The work happens in `studio.pipeline`; this file parses the
 arguments, reports what a user can act on (a missing or corrupt photo, a photo without a
 person, a missing or mismatched bundle) with status 2, and writes the result atomically.
 
     python infer.py --batch jobs.csv --out-dir cards/ [--batch-size 16] [--device cuda]
     torchrun --nproc_per_node 8 infer.py --batch jobs.csv --out-dir cards/ --device cuda
 
-makes product cards in batches (`adgan.cards`: resumable, failures.csv, exit 1 if a row failed).
+makes product cards in batches (`studio.cards`: resumable, failures.csv, exit 1 if a row failed).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from adgan.cards import main_batch
-from adgan.pipeline import NoPersonError, Pipeline
 from adgan.transfer import PRECISIONS, Precision, component_classes
 from common.checkpoint import CheckpointError
 from common.image_io import ImageError, load_image, save_image
 from parsing.labels import ADGAN_CLASSES
+from studio.cards import main_batch
+from studio.pipeline import NoPersonError, Pipeline
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "bundles" / "demo"
 
@@ -51,7 +51,7 @@ def load_pipeline(bundle: Path, device: str, precision: Precision = "auto") -> P
     if not (bundle / "config.json").is_file():
         raise CheckpointError(
             f"no model bundle at {bundle}; assemble one from trained runs with "
-            "python -m adgan.bundle --help (a fresh clone has the demo bundle in bundles/demo)"
+            "python -m studio.bundle --help (a fresh clone has the demo bundle in bundles/demo)"
         )
     return Pipeline.from_bundle(bundle, device, precision)
 

@@ -1,4 +1,4 @@
-"""adgan: the attribute-decomposed generator, its discriminators, losses, metrics and the
-inference pipeline (issues 5 and 6). It may import `keypoints` and `parsing`, never the
-other way round.
+"""adgan: the generator family (architectures in a registry), its discriminators, losses,
+pair data, training task, metrics and evaluation, attribute transfer, and the
+official-checkpoint importer. It may import `keypoints` and `parsing`, never `studio`.
 """

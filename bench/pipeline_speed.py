@@ -29,10 +29,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adgan.pipeline import Job, Pipeline
 from adgan.transfer import PRECISIONS
 from bench.timing import peak_mb, summarize
 from common.image_io import encode_image, load_image
+from studio.pipeline import Job, Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,10 +65,10 @@ def run_once(pipe: Pipeline, source: bytes, pose: bytes, batch: int, device: str
 def full_size_bundle(out: Path) -> Path:
     """Random networks of a real 256x176 bundle's shapes (see the module docstring)."""
     from adgan.model import Generator, GeneratorConfig
-    from adgan.stub import bundle_of
     from common.config import from_dict, load_yaml
     from keypoints.model import PoseNet, PoseNetConfig
     from parsing.model import DenseNet, DenseNetConfig
+    from studio.stub import bundle_of
 
     def model_section(name: str) -> dict:
         return {**load_yaml(ROOT / "configs" / name)["model"], "input_size": [256, 176]}
@@ -99,7 +99,7 @@ def bench(
     pipe = Pipeline.from_bundle(bundle, device, precision)
     print(f"# {device}: generator in {pipe.transfer.precision}")
     if stand_in:
-        from adgan.stub import StandingPersonAfter
+        from studio.stub import StandingPersonAfter
 
         pipe.keypoints = StandingPersonAfter(pipe.keypoints)
     source, pose = (p.read_bytes() for p in photos)

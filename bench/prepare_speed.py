@@ -1,4 +1,4 @@
-"""Speed of `python -m adgan.prepare deepfashion` on a fake raw In-shop tree.
+"""Speed of `python -m prepare deepfashion` on a fake raw In-shop tree.
 
     python bench/prepare_speed.py [--images 400] [--workers 2] [--size 256x176]
 
@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from adgan.prepare.deepfashion import Sources, prepare_deepfashion
 from common.config import load_config
 from common.deepfashion import parse_flat
 from common.image_io import load_image, save_image
 from parsing.formats import read_semantic_map
+from prepare.deepfashion import Sources, prepare_deepfashion
 from synth.config import SynthConfig
 from synth.dataset import generate
 

@@ -1,9 +1,9 @@
 """The web service under load: `python bench/serve_load.py [--seconds 60] [--clients 32]
 [--bundle DIR] [--set key=value ...]`.
 
-Starts the service (`adgan.serve`'s app under uvicorn) in a subprocess on a free loopback
+Starts the service (`studio.serve`'s app under uvicorn) in a subprocess on a free loopback
 port: with `--bundle DIR`, or the demo bundle when it exists, or else a tiny random
-bundle with the stand-in keypoint estimator (`adgan.stub`); the output says which.
+bundle with the stand-in keypoint estimator (`studio.stub`); the output says which.
 `--clients` clients post good requests (two photos from examples/) back to back for
 `--seconds`; during the middle third, `--burst-clients` more post malformed uploads as
 fast as they can, or `--burst-rate` a second in all (text as a photo, a truncated PNG, an
@@ -38,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from adgan.serve import DEFAULT_BUNDLE  # noqa: E402
+from studio.serve import DEFAULT_BUNDLE  # noqa: E402
 
 PHASES = ("before", "during", "after")
 
@@ -54,8 +54,8 @@ def serve_main(args: argparse.Namespace) -> int:
     """The subprocess: the service on `--port`, stand-in keypoints if `--stub`."""
     import uvicorn
 
-    from adgan.serve import _bundle_pipeline, create_app, load_settings
-    from adgan.stub import StandingPerson
+    from studio.serve import _bundle_pipeline, create_app, load_settings
+    from studio.stub import StandingPerson
 
     settings = load_settings(overrides=args.set)
     pipeline, info = _bundle_pipeline(args.bundle, settings.device, settings.precision)
@@ -254,10 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.bundle is None and (DEFAULT_BUNDLE / "config.json").is_file():
             args.bundle = DEFAULT_BUNDLE
         if args.bundle is None:
-            from adgan.stub import random_bundle
+            from studio.stub import random_bundle
 
             args.bundle, args.stub = random_bundle(Path(tmp) / "random"), True
-            what = "a tiny random bundle (adgan.stub.random_bundle) with stand-in keypoints"
+            what = "a tiny random bundle (studio.stub.random_bundle) with stand-in keypoints"
         else:
             what = f"bundle {args.bundle}" + (" with stand-in keypoints" if args.stub else "")
         with socket.socket() as s:

@@ -27,7 +27,12 @@ from common.deepfashion import parse_flat
 from common.geometry import Box, apply_to_points, box_to_input, expand_box, warp
 from common.image_io import load_image
 from parsing.densepose import FINE_TO_COARSE, flip_iuv, load_iuv
-from parsing.densepose_coco import DensePosePerson, coarse_mask_to_image, read_densepose_coco
+from parsing.densepose_coco import (
+    DensePosePerson,
+    coarse_mask_to_image,
+    read_densepose_coco,
+    read_index,
+)
 from parsing.formats import (
     celebamask_image_path,
     read_celebamask_masks,
@@ -113,12 +118,10 @@ def densepose_coco_items(
     box_expand: float = 1.15,
     index: str | Path | None = None,
 ) -> list[DenseItem]:
-    """DensePose-COCO persons; with a person-crop `index` (`python -m parsing.prepare
+    """DensePose-COCO persons; with a person-crop `index` (`python -m prepare
     densepose`) only the persons it lists (their photo is on disk), with its crops."""
     crops = None
     if index:
-        from parsing.prepare import read_index
-
         crops = read_index(index)
     return [
         DenseItem(

@@ -13,6 +13,7 @@ The real layout is `coco/{train2014,val2014}/*.jpg` with
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import os
@@ -57,6 +58,42 @@ COCO_SKELETON = (
 
 class DensePoseFormatError(ValueError):
     """A DensePose-COCO file or annotation that breaks the format; names file and id."""
+
+
+# The person-crop index `python -m prepare densepose` writes and training reads.
+INDEX_FIELDS = (
+    "annotation_id",
+    "image_id",
+    "file_name",
+    "height",
+    "width",
+    "box_x",
+    "box_y",
+    "box_w",
+    "box_h",
+    "crop_x",
+    "crop_y",
+    "crop_w",
+    "crop_h",
+    "points",
+    "coarse_mask",
+)
+
+
+def read_index(path: str | Path) -> dict[int, tuple[float, float, float, float]]:
+    """annotation id -> crop box (x, y, w, h) of a person-crop index."""
+    path = Path(path)
+    if not path.is_file():
+        raise DensePoseFormatError(
+            f"{path}: no such person-crop index (python -m prepare densepose)"
+        )
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or not set(INDEX_FIELDS) <= set(reader.fieldnames):
+            raise DensePoseFormatError(f"{path}: not a person-crop index (columns {INDEX_FIELDS})")
+        return {
+            int(r["annotation_id"]): tuple(float(r[f"crop_{k}"]) for k in "xywh") for r in reader
+        }
 
 
 @dataclass

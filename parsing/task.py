@@ -56,7 +56,7 @@ class DenseDataConfig:
     coco_images: str = ""
     coco_val_json: str = ""
     coco_val_images: str = ""
-    coco_index: str = ""  # person-crop index of `python -m parsing.prepare densepose` (optional)
+    coco_index: str = ""  # person-crop index of `python -m prepare densepose` (optional)
     coco_val_index: str = ""
     merge: str = ""  # merge table from the source ids to the model's label set ("lip", ...)
     points_per_image: int = 128  # DensePose points sampled from a dense IUV map

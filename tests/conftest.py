@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from adgan.stub import save_part, save_parts, tiny_networks
 from common.augment import AugmentConfig
 from common.config import load_config
+from studio.stub import save_part, save_parts, tiny_networks
 from synth.config import SynthConfig
 from synth.dataset import generate
 
@@ -105,7 +105,7 @@ def torchrun_train(args: list[str], tmp_path: Path, port: int):
 @pytest.fixture(scope="module")
 def tiny_bundle(parts, tmp_path_factory):
     """A bundle of the tiny random networks (fp16)."""
-    from adgan.bundle import make_bundle
+    from studio.bundle import make_bundle
 
     out = tmp_path_factory.mktemp("bundle") / "b"
     return make_bundle(parts["keypoints"], parts["parser"], parts["generator"], out)

@@ -6,9 +6,9 @@ import shutil
 import pytest
 import torch
 
-from adgan import bundle
-from adgan.bundle import load_bundle, make_bundle
 from common.checkpoint import CheckpointError
+from studio import bundle
+from studio.bundle import load_bundle, make_bundle
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
 

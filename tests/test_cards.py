@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import infer
-from adgan import cards
-from adgan.cards import JobsFileError, read_jobs, run_cards
-from adgan.pipeline import Pipeline
-from adgan.stub import StandingPerson
 from common.image_io import load_image, save_image
+from studio import cards
+from studio.cards import JobsFileError, read_jobs, run_cards
+from studio.pipeline import Pipeline
+from studio.stub import StandingPerson
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import infer
-from adgan.bundle import load_bundle
-from adgan.pipeline import NoPersonError, Pipeline
 from common.image_io import load_image
+from studio.bundle import load_bundle
+from studio.pipeline import NoPersonError, Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "bundles" / "demo"

@@ -51,8 +51,8 @@ def test_train_explains_bad_data_and_unknown_tasks(tmp_path, capsys):
 def test_every_shipped_config_is_valid():
     from pathlib import Path
 
-    from adgan.serve import ServeSettings
     from common.config import load_config
+    from studio.serve import ServeSettings
     from synth.config import SynthConfig
 
     configs = sorted(Path("configs").glob("*.yaml"))

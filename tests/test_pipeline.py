@@ -8,10 +8,10 @@ import pytest
 
 import infer
 from adgan.data import DeepFashionPeople, load_person
-from adgan.pipeline import Job, NoPersonError, PersonView, Pipeline, person_box
 from common.image_io import load_image
 from keypoints.predict import KeypointResult
 from keypoints.skeleton import visible
+from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, person_box
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
 

@@ -16,15 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adgan import bundle, protocol
-from adgan.prepare.__main__ import main as prepare_main
-from adgan.prepare.images import fit_to_size, read_split
-from adgan.prepare.pairs import recipe_pairs
+from adgan import protocol
 from common.deepfashion import parse_flat
 from common.image_io import load_image, save_image
 from keypoints.formats import read_annotations, read_pairs
-from parsing import prepare as dp_prepare
 from parsing.formats import read_semantic_map
+from prepare import densepose_coco as dp_prepare
+from prepare.__main__ import main as prepare_main
+from prepare.images import fit_to_size, read_split
+from prepare.pairs import recipe_pairs
+from studio import bundle
 from tests.conftest import ROOT, checkpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights", "ignore:.*random network")
@@ -210,7 +211,7 @@ def test_densepose_layout_counts_and_index(synth_dataset, tmp_path, capsys):
     (coco / "train2014" / gone).unlink()
     out = tmp_path / "out"
     args = ["densepose", "--coco", str(coco), "--annotations", str(annotations)]
-    assert dp_prepare.main([*args, "--out", str(out), "--quiet"]) == 0
+    assert prepare_main([*args, "--out", str(out), "--quiet"]) == 0
     manifest = json.loads((out / "densepose_manifest.json").read_text())
     train = manifest["splits"]["train"]
     assert train["people"] == len(people["annotations"]) == train["indexed"] + 1
@@ -229,7 +230,7 @@ def test_densepose_layout_counts_and_index(synth_dataset, tmp_path, capsys):
     )
     assert len(items) == train["indexed"] and all(it.image.is_file() for it in items)
     shutil.rmtree(coco / "val2014")
-    assert dp_prepare.main([*args, "--out", str(out), "--quiet"]) == 2
+    assert prepare_main([*args, "--out", str(out), "--quiet"]) == 2
     assert "val2014: no such folder" in capsys.readouterr().err
 
 
@@ -398,7 +399,7 @@ def test_dry_run_raw_to_bundle(raw_tree, tiny_estimators, tmp_path, capsys):
 
 def test_prepare_runs_as_a_module():
     done = subprocess.run(
-        [sys.executable, "-m", "adgan.prepare", "deepfashion", "--help"],
+        [sys.executable, "-m", "prepare", "deepfashion", "--help"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -416,5 +417,5 @@ def test_real_data_configs_are_valid(name):
 
     _, config = train.load_task(ROOT / "configs" / f"{name}.yaml", [])
     assert config.train.device == "cuda"
-    if name == "densepose-coco":  # the crop index of parsing.prepare is a known key
+    if name == "densepose-coco":  # the crop index of prepare.densepose_coco is a known key
         train.load_task(ROOT / "configs" / f"{name}.yaml", ["data.coco_index=x.csv"])

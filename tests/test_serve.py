@@ -3,7 +3,7 @@ message, busy answers, batching, nothing kept on disk, the OpenAPI schema) throu
 FastAPI's test client, and the page end to end in real headless Chromium.
 
 Random keypoint weights find nobody, so the pipeline's keypoint estimator is replaced by
-`adgan.stub.StandingPerson`: one person in every photo except nearly black ones, where it
+`studio.stub.StandingPerson`: one person in every photo except nearly black ones, where it
 sees nobody, so that "no person found" can be tested too.
 """
 
@@ -24,13 +24,13 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from adgan import serve
-from adgan.pipeline import Pipeline
-from adgan.serve import ServeSettings, create_app, load_settings
-from adgan.stub import StandingPerson
-from adgan.worker import GenerateRequest, ModelWorker, Photo
 from common.checkpoint import read_config
 from common.config import ConfigError
+from studio import serve
+from studio.pipeline import Pipeline
+from studio.serve import ServeSettings, create_app, load_settings
+from studio.stub import StandingPerson
+from studio.worker import GenerateRequest, ModelWorker, Photo
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from adgan.pipeline import Job, NoPersonError, PersonView, Pipeline
+from studio.pipeline import Job, NoPersonError, PersonView, Pipeline
 
 log = logging.getLogger(__name__)
 

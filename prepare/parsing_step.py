@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from adgan.prepare.images import SPLITS, PrepareError, Problem, fit_to_size
 from common.deepfashion import parse_flat, parse_raw
 from common.image_io import ImageError, load_image
 from parsing.formats import read_label_png, write_semantic_map
 from parsing.labels import MERGE_TABLES
+from prepare.images import SPLITS, PrepareError, Problem, fit_to_size
 
 # A parser's label set -> the merge table into ADGAN's 8 classes (adgan8 needs none).
 PARSER_MERGE = {"adgan8": None, "lip20": "lip", "cihp20": "cihp", "atr18": "atr"}

@@ -1,4 +1,4 @@
-"""`python -m adgan.prepare deepfashion --raw DIR --out DIR [sources]` (see the package)."""
+"""`python -m prepare deepfashion ...` and `python -m prepare densepose ...` (see the package)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from adgan.prepare.deepfashion import Sources, prepare_deepfashion
-from adgan.prepare.images import PrepareError
 from common.checkpoint import CheckpointError
 from keypoints.formats import FormatError
 from parsing.labels import MERGE_TABLES
+from prepare import densepose_coco
+from prepare.deepfashion import Sources, prepare_deepfashion
+from prepare.images import PrepareError
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -25,10 +26,12 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m adgan.prepare",
-        description="Prepare real datasets for pose transfer.",
+        prog="python -m prepare",
+        description="Prepare real datasets (DeepFashion In-shop, DensePose-COCO) from their "
+        "downloads.",
     )
     sub = p.add_subparsers(dest="dataset", required=True)
+    densepose_coco.add_command(sub)
     d = sub.add_parser(
         "deepfashion",
         help="DeepFashion In-shop: raw img/ tree -> the ADGAN pose-transfer layout",
@@ -54,11 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--batch-size", type=int, default=16, help="estimator / parser batch")
     d.add_argument("--device", default="cpu")
     d.add_argument("--quiet", action="store_true", help="no progress bars")
+    d.set_defaults(run=run_deepfashion)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+def run_deepfashion(args: argparse.Namespace) -> int:
     sources = Sources(
         annotations=args.annotations,
         keypoints=args.keypoints,

@@ -25,7 +25,6 @@ import cv2
 import numpy as np
 import torch
 
-from adgan.bundle import load_bundle
 from adgan.transfer import AttributeTransfer, Precision, component_classes, mix_codes
 from common.geometry import (
     PERSON_MARGIN,
@@ -43,6 +42,7 @@ from keypoints.search import find_people
 from keypoints.skeleton import visible
 from parsing.labels import colorize
 from parsing.predict import DensePredictor
+from studio.bundle import load_bundle
 
 MIN_KEYPOINTS = 4  # fewer visible keypoints than this is not a person we can re-pose
 PANEL_HEIGHT = 256  # rows of `Pipeline.panel`, at least

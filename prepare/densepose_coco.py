@@ -1,6 +1,6 @@
 """Checking a DensePose-COCO download and indexing its person crops.
 
-    python -m parsing.prepare densepose --coco data/coco --annotations data/densepose \\
+    python -m prepare densepose --coco data/coco --annotations data/densepose \\
         --out data/densepose [--input-size 256x192]
 
 Expected layout (the README's "Getting the real data"):
@@ -36,7 +36,12 @@ from tqdm import tqdm
 
 from common.fileio import write_json, write_text
 from common.geometry import expand_box
-from parsing.densepose_coco import DensePoseFormatError, DensePosePerson, read_densepose_coco
+from parsing.densepose_coco import (
+    INDEX_FIELDS,
+    DensePoseFormatError,
+    DensePosePerson,
+    read_densepose_coco,
+)
 
 # split -> the COCO image folder its photos are in
 SPLIT_IMAGES = {
@@ -47,23 +52,6 @@ SPLIT_IMAGES = {
 }
 POINT_SPLITS = ("train", "valminusminival", "minival")  # test has no DensePose points
 BOX_EXPAND = 1.15  # parsing.data.densepose_coco_items's default
-INDEX_FIELDS = (
-    "annotation_id",
-    "image_id",
-    "file_name",
-    "height",
-    "width",
-    "box_x",
-    "box_y",
-    "box_w",
-    "box_h",
-    "crop_x",
-    "crop_y",
-    "crop_w",
-    "crop_h",
-    "points",
-    "coarse_mask",
-)
 
 
 class LayoutError(ValueError):
@@ -146,20 +134,6 @@ def write_index(path: Path, rows: list[dict[str, Any]]) -> None:
     write_text(path, buf.getvalue())
 
 
-def read_index(path: str | Path) -> dict[int, tuple[float, float, float, float]]:
-    """annotation id -> crop box (x, y, w, h) of a person-crop index."""
-    path = Path(path)
-    if not path.is_file():
-        raise LayoutError(f"{path}: no such person-crop index (python -m parsing.prepare)")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None or not set(INDEX_FIELDS) <= set(reader.fieldnames):
-            raise LayoutError(f"{path}: not a person-crop index (columns {INDEX_FIELDS})")
-        return {
-            int(r["annotation_id"]): tuple(float(r[f"crop_{k}"]) for k in "xywh") for r in reader
-        }
-
-
 def _count_images(path: Path) -> int:
     data = json.loads(path.read_text(encoding="utf-8"))
     if "images" not in data:
@@ -232,11 +206,8 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m parsing.prepare", description="Prepare real data for the dense network."
-    )
-    sub = p.add_subparsers(dest="dataset", required=True)
+def add_command(sub: argparse._SubParsersAction) -> None:
+    """`python -m prepare densepose ...` (the CLI is `prepare.__main__`)."""
     d = sub.add_parser("densepose", help="check DensePose-COCO, count it, index its crops")
     d.add_argument("--coco", type=Path, required=True, help="folder with train2014/, val2014/")
     d.add_argument("--annotations", type=Path, required=True, help="densepose_coco_2014_*.json")
@@ -244,7 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--input-size", type=_size, default=(256, 192), help="the network's HxW")
     d.add_argument("--box-expand", type=float, default=BOX_EXPAND)
     d.add_argument("--quiet", action="store_true")
-    args = p.parse_args(argv)
+    d.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
     try:
         manifest = prepare_densepose(
             args.coco,
@@ -268,7 +242,3 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{split:>16}: {r['images']} images (no DensePose ground truth)")
     print(f"manifest: {args.out / 'densepose_manifest.json'}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,7 @@ and names the file that does not fit. Weights may be stored in fp16 (half the si
 pipeline computes in fp32 on CPU and bf16 on GPU anyway) or as weight-only int8 with
 per-channel scales (a quarter; `common.quantize`), which is how the demo bundle fits in 30 MB.
 
-    python -m adgan.bundle --keypoints runs/keypoints/<run> --parser runs/parsing/<run> \
+    python -m studio.bundle --keypoints runs/keypoints/<run> --parser runs/parsing/<run> \
         --generator runs/adgan/<run> --out bundles/mine [--dtype int8] [--notes "trained on ..."]
 """
 

@@ -1,6 +1,10 @@
-"""Preparing real DeepFashion In-shop data for pose transfer: `python -m adgan.prepare`.
+"""Real datasets from their downloads, in the layouts every reader here expects.
 
-    python -m adgan.prepare deepfashion --raw DeepFashion/In-shop --out data/deepfashion \\
+    python -m prepare densepose --coco DIR --annotations DIR --out DIR   (`densepose_coco`)
+
+DeepFashion In-shop for pose transfer:
+
+    python -m prepare deepfashion --raw DeepFashion/In-shop --out data/deepfashion \\
         [--annotations DIR] [--keypoints CKPT] [--parser CKPT | --labels DIR --merge lip]
 
 From the raw download (`img/{MEN,WOMEN}/<Category>/id_<ID>/<NN>_<k>_<view>.jpg`) it makes

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from adgan.bundle import make_bundle
 from common.checkpoint import save_checkpoint
 from keypoints.predict import KeypointResult
+from studio.bundle import make_bundle
 
 # One person standing, facing the camera, as fractions of the photo's width and height,
 # in OpenPose-COCO order (nose, neck, r-shoulder, ..., l-ear).
@@ -148,5 +148,5 @@ def random_bundle(
     networks = tiny_networks(image_size, input_size, seed)
     networks.pop("densepose")
     return bundle_of(
-        networks, out, "random weights (adgan.stub.random_bundle): for tests and benchmarks only"
+        networks, out, "random weights (studio.stub.random_bundle): for tests and benchmarks only"
     )

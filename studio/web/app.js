@@ -1,4 +1,4 @@
-// The page of adgan.serve: pick or drop two photos (and optional garment photos), POST them
+// The page of studio.serve: pick or drop two photos (and optional garment photos), POST them
 // to /v1/generate as multipart, show the PNG that comes back and offer it for download.
 // Plain browser JavaScript: no build step, nothing loaded from elsewhere.
 "use strict";

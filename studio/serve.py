@@ -1,4 +1,4 @@
-"""The web service: `python -m adgan.serve [--host 127.0.0.1 --port 8000 --bundle DIR]`.
+"""The web service: `python -m studio.serve [--host 127.0.0.1 --port 8000 --bundle DIR]`.
 
 A page at `/` (upload the catalogue photo and your own, optional garment swaps, the
 result, download) and a JSON API documented at `/docs` (OpenAPI at `/openapi.json`):
@@ -7,8 +7,8 @@ result, download) and a JSON API documented at `/docs` (OpenAPI at `/openapi.jso
         http://127.0.0.1:8000/v1/generate -o result.png
     curl http://127.0.0.1:8000/healthz
 
-This module is the HTTP layer only: uploads are read and checked by `adgan.uploads`, the
-model runs in `adgan.worker`'s single thread, which batches concurrent requests. Every bad
+This module is the HTTP layer only: uploads are read and checked by `studio.uploads`, the
+model runs in `studio.worker`'s single thread, which batches concurrent requests. Every bad
 input is a 4xx with `{"detail": message}`; nothing uploaded is written anywhere unless
 `--keep-uploads DIR` (or `keep_uploads` in configs/serve.yaml) says so.
 """
@@ -35,22 +35,22 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from adgan.pipeline import NoPersonError, Pipeline
 from adgan.transfer import ALIASES, Precision, component_classes
-from adgan.uploads import Upload, UploadError, clean_filename, decode_photo, read_form
-from adgan.worker import Busy, GenerateRequest, ModelWorker, Photo
 from common.checkpoint import CheckpointError, read_config
 from common.config import ConfigError, load_config
 from common.fileio import write_bytes, write_json
 from common.image_io import encode_image
 from parsing.labels import ADGAN_CLASSES
+from studio.pipeline import NoPersonError, Pipeline
+from studio.uploads import Upload, UploadError, clean_filename, decode_photo, read_form
+from studio.worker import Busy, GenerateRequest, ModelWorker, Photo
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = Path(__file__).resolve().parent / "web"
 DEFAULT_CONFIG = ROOT / "configs" / "serve.yaml"
 DEFAULT_BUNDLE = ROOT / "bundles" / "demo"  # as infer.py's
 COMPONENTS = (*ADGAN_CLASSES[1:], *ALIASES)  # what a swap_<component> field may name
-log = logging.getLogger("adgan.serve")
+log = logging.getLogger("studio.serve")
 
 
 @dataclass
@@ -330,7 +330,7 @@ def _bundle_pipeline(
     if not (bundle / "config.json").is_file():
         raise CheckpointError(
             f"no model bundle at {bundle}; assemble one from trained runs with "
-            "python -m adgan.bundle --help"
+            "python -m studio.bundle --help"
         )
     if device == "auto":
         import torch

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adgan.prepare import images as image_step
-from adgan.prepare import keypoint_step, pairs, parsing_step
-from adgan.prepare.images import SPLITS, PrepareError, Problem
-from adgan.prepare.manifest import MANIFEST, sha256_file, write_checksums
 from common.fileio import write_json, write_text
 from keypoints.formats import write_pairs
+from prepare import images as image_step
+from prepare import keypoint_step, pairs, parsing_step
+from prepare.images import SPLITS, PrepareError, Problem
+from prepare.manifest import MANIFEST, sha256_file, write_checksums
 
 
 @dataclass

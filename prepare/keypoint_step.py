@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from adgan.prepare.images import SPLITS, PrepareError, Problem
 from common.image_io import ImageError, load_image
 from keypoints.formats import FormatError, read_annotations, write_annotations
 from keypoints.skeleton import visible
+from prepare.images import SPLITS, PrepareError, Problem
 
 PUBLISHED_SIZE = (256, 176)  # the frame of the published annotation CSVs
 FLUSH_EVERY = 2000  # estimator rows between partial writes of the CSV

@@ -29,10 +29,10 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from adgan.pipeline import Job, PersonView, Pipeline
 from adgan.transfer import component_classes
 from common.fileio import write_text
 from common.image_io import ImageError, load_image, save_image
+from studio.pipeline import Job, PersonView, Pipeline
 
 REQUIRED = ("source", "pose", "name")
 SUFFIXES = (".png", ".jpg", ".jpeg")
