@@ -21,6 +21,6 @@ PARSER=${PARSER:-runs/parsing/00007-parsing-synth-cpu}
 GENERATOR=${GENERATOR:-runs/adgan/00005-adgan-demo-cpu}
 python -m studio.bundle --keypoints "$KEYPOINTS" --parser "$PARSER" --generator "$GENERATOR" \
     --out bundles/demo --dtype int8 \
-    --notes "demo: SynthFashion only (synthetic people, 64x44 generator, CPU-trained 5,000 steps of 8); not for real photos"
+    --synthetic-only --notes "demo: SynthFashion only (synthetic people, 64x44 generator, CPU-trained 5,000 steps of 8); not for real photos"
 python infer.py --source examples/model.jpg --pose examples/shopper.jpg \
     --swap upper=examples/garment.jpg --out docs/demo-result.png --panel docs/demo-panel.png

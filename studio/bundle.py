@@ -61,6 +61,17 @@ class Bundle:
     info: dict[str, Any]
 
 
+def real_photo_warning(info: dict[str, Any]) -> str | None:
+    """What a user must be told when the bundle's networks never saw a real person."""
+    if not info.get("synthetic_only"):
+        return None
+    return (
+        "this bundle was trained on synthetic people only (SynthFashion); on real photos "
+        "its results are not meaningful. Use a bundle trained on DeepFashion (README: the "
+        "researchers' workflow)"
+    )
+
+
 def conventions(generator: Generator) -> dict[str, Any]:
     return {
         "keypoints": list(KEYPOINT_NAMES),
@@ -92,6 +103,7 @@ def make_bundle(
     *,
     dtype: str = "float16",
     notes: str = "",
+    synthetic_only: bool = False,
 ) -> Path:
     """Assemble a bundle from three checkpoints (run folders or checkpoint folders)."""
     if dtype not in STORAGE:
@@ -114,6 +126,7 @@ def make_bundle(
         },
         "dtype": dtype,
         "notes": notes,
+        "synthetic_only": synthetic_only,
     }
     return save_checkpoint(Path(out), parts, config, dtype=STORAGE[dtype])
 
@@ -169,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         "--dtype", choices=sorted(STORAGE), default="float16", help="how weights are stored"
     )
     p.add_argument("--notes", default="", help="what the models were trained on, etc.")
+    p.add_argument(
+        "--synthetic-only",
+        action="store_true",
+        help="every network saw only synthetic people: users are warned on real photos",
+    )
     args = p.parse_args(argv)
     try:
         out = make_bundle(
@@ -178,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out,
             dtype=args.dtype,
             notes=args.notes,
+            synthetic_only=args.synthetic_only,
         )
         load_bundle(out)  # what was written must load
     except (CheckpointError, FileNotFoundError) as exc:
