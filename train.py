@@ -23,7 +23,8 @@ import yaml
 from common.checkpoint import CheckpointError, read_config
 from common.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from common.fileio import write_text
-from common.training import Trainer, TrainingError, find_checkpoint, new_run_dir
+from common.checkpoint import find_checkpoint
+from common.training import Trainer, TrainingError, new_run_dir
 
 # Task name -> "module:TaskClass"; the class has a `Config` dataclass.
 TASKS: dict[str, str] = {

@@ -34,6 +34,7 @@ from adgan.data import (
     to_image,
     to_tensor,
 )
+from adgan.generators import PoseGenerator, generator_from_checkpoint, mix_appearance, take
 from adgan.metrics import (
     LPIPS,
     FIDInception,
@@ -43,13 +44,10 @@ from adgan.metrics import (
     l1,
     ssim,
 )
-from adgan.model import Generator, GeneratorConfig, generator_for_weights
-from adgan.transfer import component_classes, mix_codes
-from common.checkpoint import CheckpointError, load_weights, read_config
-from common.config import ConfigError, from_dict
+from adgan.transfer import component_classes
+from common.checkpoint import CheckpointError, find_checkpoint, read_config
 from common.fileio import write_text
 from common.image_io import ImageError, save_image
-from common.training import find_checkpoint
 from keypoints.formats import FormatError
 
 
@@ -58,21 +56,6 @@ class EvalConfig:
     max_pairs: int = 200  # of the validation pairs, evenly spaced (0 = all)
     batch_size: int = 16
     max_swaps: int = 200  # of SynthFashion's swap set when the data has one (0 = all)
-
-
-def load_generator(checkpoint: str | Path, device: str | torch.device = "cpu") -> Generator:
-    """The generator of an adgan run or checkpoint folder (its VGG comes from the file)."""
-    folder = find_checkpoint(checkpoint)
-    entry = read_config(folder).get("modules", {}).get("generator")
-    if not entry or entry.get("class") != "Generator":
-        raise CheckpointError(f"{folder}: not an ADGAN checkpoint (no generator in it)")
-    try:
-        config = from_dict(GeneratorConfig, entry["config"])
-    except (ConfigError, ValueError) as exc:
-        raise CheckpointError(f"{folder}: generator config: {exc}") from None
-    generator = generator_for_weights(config)
-    load_weights(folder / "generator.safetensors", generator)
-    return generator.to(device).eval()
 
 
 def spread_subset(n: int, limit: int) -> list[int]:
@@ -87,7 +70,7 @@ def spread_subset(n: int, limit: int) -> list[int]:
 
 @torch.no_grad()
 def generate_pairs(
-    generator: Generator,
+    generator: PoseGenerator,
     data: PairDataset,
     indices: list[int],
     batch_size: int,
@@ -98,17 +81,22 @@ def generate_pairs(
     generator.eval()
     for start in range(0, len(indices), batch_size):
         items = [data[i] for i in indices[start : start + batch_size]]
-        kp = torch.stack([it["target_keypoints"] for it in items])
-        pose = generator.pose_input(kp)
-        source = torch.stack([it["source"] for it in items]).to(device)
-        parsing = torch.stack([it["source_parsing"] for it in items]).to(device)
+        batch = {
+            key: torch.stack([it[key] for it in items]).to(device)
+            for key in ("source", "source_parsing", "source_keypoints", "target_keypoints")
+        }
         with autocast() if autocast else contextlib.nullcontext():
-            fake = generator(pose, source, parsing)
+            fake = generator(
+                batch["source"],
+                batch["source_parsing"],
+                batch["source_keypoints"],
+                batch["target_keypoints"],
+            )
         yield items, np.stack([to_image(f) for f in fake])
 
 
 def evaluate_generator(
-    generator: Generator,
+    generator: PoseGenerator,
     data: PairDataset,
     cfg: EvalConfig,
     device: torch.device | str,
@@ -138,7 +126,7 @@ def evaluate_generator(
 
 @torch.no_grad()
 def evaluate_swaps(
-    generator: Generator,
+    generator: PoseGenerator,
     root: str | Path,
     split: str,
     limit: int,
@@ -147,7 +135,7 @@ def evaluate_swaps(
 ) -> dict[str, float]:
     """Is a generated garment swap the donor's garment, or still the shopper's own?
 
-    For each swap: the shopper's codes with the component's codes from the donor, decoded
+    For each swap: the shopper's appearance with the component's from the donor, decoded
     in the pose of the ground truth. In the garment region (the component's classes in
     the ground-truth swap or in the shopper's own photo in that pose) the L1 to the
     ground truth is compared with the L1 to the shopper's own photo."""
@@ -159,19 +147,20 @@ def evaluate_swaps(
     for i in spread_subset(len(swaps), limit):
         s = swaps[i]
         classes = component_classes(s.component)
-        person, _, person_labels = load_person(people[s.person], size)
-        donor, _, donor_labels = load_person(people[s.donor], size)
+        person, person_kp, person_labels = load_person(people[s.person], size)
+        donor, donor_kp, donor_labels = load_person(people[s.donor], size)
         own, pose_kp, own_labels = load_person(people[s.pose], size)
         truth, _, truth_labels = load_person(
             replace(people[s.pose], image=s.target, semantic=s.target.with_suffix(".npy")), size
         )
         images = torch.stack([to_tensor(person), to_tensor(donor)]).to(device)
         parsing = torch.stack([one_hot(person_labels), one_hot(donor_labels)]).to(device)
-        pose = generator.pose_input(pose_kp[None])
+        keypoints = torch.as_tensor(np.stack([person_kp, donor_kp]), device=device)
         with autocast() if autocast else contextlib.nullcontext():
-            codes = generator.encode(images, parsing)
-            mixed = mix_codes(codes[:1], codes[1:], classes)
-            fake = to_image(generator.decode(pose, mixed)[0]).astype(np.float32)
+            look = generator.encode(images, parsing, keypoints)
+            mixed = mix_appearance(take(look, 0), take(look, 1), classes)
+            target = torch.as_tensor(pose_kp[None], device=device)
+            fake = to_image(generator.decode(mixed, target)[0]).astype(np.float32)
         region = np.isin(truth_labels, classes) | np.isin(own_labels, classes)
         if not region.any():
             continue
@@ -276,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         folder = find_checkpoint(args.checkpoint)
-        generator = load_generator(folder, args.device)
+        generator = generator_from_checkpoint(folder, args.device)
         root = args.data or read_config(folder)["config"]["data"]["root"]
         data = PairDataset(root, args.split, generator.config.image_size, target_parsing=True)
         cfg = EvalConfig(

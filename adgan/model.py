@@ -23,16 +23,15 @@ AdaIN layer in order: the biases, then the scales), so its MLP weights import un
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from adgan.generators import Appearance, PoseGenerator, register
 from adgan.vgg import VGGTrunk
-from keypoints.posemap import pose_maps
 
 ENCODER_TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
@@ -41,9 +40,10 @@ ENCODER_TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 class GeneratorConfig:
     """Architecture of the generator (stored with every checkpoint)."""
 
+    arch: Literal["adgan"] = "adgan"
     image_size: tuple[int, int] = (256, 176)  # (height, width); divisible by 2**downsample
     pose_channels: int = 18
-    pose_sigma: float = 6.0  # Gaussian of the pose maps, pixels at image_size (ADGAN: 6 at 256)
+    pose_sigma: float = 6.0  # Gaussian of the pose maps in pixels at 256 rows (ADGAN's), scaled
     components: int = 8  # the ADGAN parsing classes
     channels: int = 64  # first conv width (ngf)
     code_size: int = 64  # per component; the style vector is components x code_size
@@ -233,8 +233,11 @@ class Decoder(nn.Module):
         return self.to_rgb(x)
 
 
-class Generator(nn.Module):
-    """ADGen: see the module docstring."""
+@register
+class Generator(PoseGenerator):
+    """ADGen: see the module docstring. Its appearance is {"codes": [B, K, code_size]}."""
+
+    Config = GeneratorConfig
 
     def __init__(self, config: GeneratorConfig) -> None:
         super().__init__()
@@ -259,29 +262,24 @@ class Generator(nn.Module):
             if isinstance(m, (nn.Conv2d, nn.Linear)) and ".vgg." not in f".{name}.":
                 nn.init.normal_(m.weight, 0.0, 0.02)
 
-    def pose_input(self, keypoints: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """The pose maps this generator reads: keypoints [..., 18, 2] (x, y in its pixels,
-        -1 missing) -> Gaussians of its `pose_sigma` [..., 18, H, W], on its device."""
-        h, w = self.config.image_size
-        device = self.mlp[0].weight.device
-        return pose_maps(keypoints, h, w, self.config.pose_sigma, device=device)
+    def encode(
+        self, image: torch.Tensor, parsing: torch.Tensor, keypoints: torch.Tensor | None = None
+    ) -> Appearance:
+        """Component codes of a source image and its one-hot parsing (keypoints unused)."""
+        return {"codes": self.component_encoder(image, parsing)}
 
-    def encode(self, image: torch.Tensor, parsing: torch.Tensor) -> torch.Tensor:
-        """Component codes [B, K, code_size] of a source image and its one-hot parsing."""
-        return self.component_encoder(image, parsing)
+    def decode(self, appearance: Appearance, keypoints: torch.Tensor) -> torch.Tensor:
+        """An image in [-1, 1] of the person the codes describe, in the pose of keypoints."""
+        return self.decode_maps(appearance["codes"], self.pose_input(keypoints))
 
-    def decode(self, pose: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        """An image in [-1, 1] of the person the codes describe, in the given pose."""
+    def decode_maps(self, codes: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+        """`decode` from pose maps [B, 18, H, W] (the training step draws them once)."""
         style = self.fuse(codes.flatten(1))
         return self.decoder(self.pose_encoder(pose), self.mlp(style))
 
-    def forward(
-        self, pose: torch.Tensor, image: torch.Tensor, parsing: torch.Tensor
-    ) -> torch.Tensor:
-        return self.decode(pose, self.encode(image, parsing))
-
-    def describe(self) -> dict:
-        return {"class": "Generator", "config": asdict(self.config)}
+    @classmethod
+    def for_weights(cls, config: GeneratorConfig) -> Generator:
+        return generator_for_weights(config)
 
     def parameter_counts(self) -> dict[str, int]:
         """Trainable and frozen parameters (the reference: ~28.8 M + 20.0 M frozen VGG)."""

@@ -47,7 +47,8 @@ import torch
 from tqdm import tqdm
 
 from adgan.data import DeepFashionPeople, PairDataset, load_person, to_image
-from adgan.evaluate import generate_pairs, keypoint_pckh, load_generator, spread_subset
+from adgan.evaluate import generate_pairs, keypoint_pckh, spread_subset
+from adgan.generators import generator_from_checkpoint
 from adgan.metrics import (
     LPIPS,
     FIDInception,
@@ -58,10 +59,9 @@ from adgan.metrics import (
     l1,
     ssim,
 )
-from common.checkpoint import CheckpointError, read_config
+from common.checkpoint import CheckpointError, find_checkpoint, read_config
 from common.fileio import atomic_path, write_json, write_text
 from common.image_io import ImageError, load_image
-from common.training import find_checkpoint
 from keypoints.formats import FormatError
 
 PUBLISHED_PAD = 40  # white columns each side: 256x176 -> 256x256
@@ -246,7 +246,7 @@ class Generated:
 def from_checkpoint(
     checkpoint: str, root: Path, split: str, max_pairs: int, batch_size: int, device: str
 ) -> Generated:
-    generator = load_generator(checkpoint, device)
+    generator = generator_from_checkpoint(checkpoint, device)
     data = PairDataset(root, split, generator.config.image_size, target_parsing=True)
     out = Generated([], [], [], [])
     indices = spread_subset(len(data), max_pairs)

@@ -24,15 +24,16 @@ from torch.utils.data import Dataset
 from adgan.data import PairDataConfig, PairDataset, to_image
 from adgan.discriminator import Discriminator, DiscriminatorConfig
 from adgan.evaluate import EvalConfig, evaluate_generator
+from adgan.generators import DEFAULT_ARCH, build_generator, generator_config
 from adgan.losses import (
     GeneratorLosses,
     LossConfig,
     discriminator_gan_loss,
     generator_gan_loss,
 )
-from adgan.model import Generator, GeneratorConfig
 from common.training import RunContext, TrainConfig, TrainingTask, unwrap
 from keypoints.draw import draw_pose
+from keypoints.skeleton import KEYPOINT_NAMES
 
 
 @dataclass
@@ -46,13 +47,18 @@ class AdganOptimConfig:
 @dataclass
 class AdganConfig:
     task: Literal["adgan"] = "adgan"
-    model: GeneratorConfig = field(default_factory=GeneratorConfig)
+    # The generator: `arch` names its architecture (adgan.generators), the other keys are
+    # that architecture's config dataclass, checked strictly here.
+    model: Any = field(default_factory=lambda: {"arch": DEFAULT_ARCH})
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     data: PairDataConfig = field(default_factory=PairDataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: AdganOptimConfig = field(default_factory=AdganOptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        self.model = generator_config(self.model)
 
 
 def constant_then_linear(decay_start: float, total_steps: int):
@@ -93,8 +99,8 @@ class AdganTask(TrainingTask):
     def build(self, ctx: RunContext) -> None:
         """Networks, losses, optimisers and schedules (no data: the benchmark uses this)."""
         cfg = self.config
-        self.generator = ctx.wrap(Generator(cfg.model))
-        pose_ch = cfg.model.pose_channels
+        self.generator = ctx.wrap(build_generator(cfg.model))
+        pose_ch = len(KEYPOINT_NAMES)
         self.d_pose = ctx.wrap(Discriminator(3 + pose_ch, cfg.discriminator))
         self.d_image = ctx.wrap(Discriminator(3 + 3, cfg.discriminator))
         loss_cfg = cfg.loss
@@ -123,7 +129,7 @@ class AdganTask(TrainingTask):
     def train_step(self, batch: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
         cfg = self.config.loss
         source, target = batch["source"], batch["target"]
-        pose = self.pose(batch["target_keypoints"], ctx)
+        pose = self.pose(batch["target_keypoints"], ctx)  # for the pose discriminator
         self.generator.train()
         self.d_pose.train()
         self.d_image.train()
@@ -131,7 +137,12 @@ class AdganTask(TrainingTask):
         for p in [*d_pose.parameters(), *d_image.parameters()]:
             p.requires_grad_(False)
         with ctx.autocast():
-            fake = self.generator(pose, source, batch["source_parsing"])
+            fake = self.generator(
+                source,
+                batch["source_parsing"],
+                batch["source_keypoints"],
+                batch["target_keypoints"],
+            )
             adv = 0.5 * (
                 generator_gan_loss(d_pose(torch.cat([fake, pose], 1)), cfg.gan)
                 + generator_gan_loss(d_image(torch.cat([fake, source], 1)), cfg.gan)
@@ -227,12 +238,9 @@ class AdganTask(TrainingTask):
         for i in np.linspace(0, len(data) - 1, min(4, len(data))).astype(int):
             item = data[int(i)]
             kp = item["target_keypoints"]
+            inputs = ("source", "source_parsing", "source_keypoints", "target_keypoints")
             with ctx.autocast():
-                fake = generator(
-                    self.pose(kp[None].to(ctx.device), ctx),
-                    item["source"][None].to(ctx.device),
-                    item["source_parsing"][None].to(ctx.device),
-                )
+                fake = generator(*(item[k][None].to(ctx.device) for k in inputs))
             rows.append(
                 np.concatenate(
                     [

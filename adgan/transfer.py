@@ -1,14 +1,14 @@
 """Pose and attribute transfer with a trained generator: the library calls the pipeline,
 the evaluation and the web page use.
 
-ADGAN's codes are per component, so a garment swap is a code swap: encode the shopper and
-the garment's owner, take the owner's codes for the garment's classes, decode in the
-wanted pose.
+Every architecture's appearance is per component (`adgan.generators`), so a garment swap
+is a row swap: encode the shopper and the garment's owner, take the owner's rows for the
+garment's classes, decode in the wanted pose.
 
     gen = AttributeTransfer(generator, device)
-    shopper = gen.encode(image, labels)            # uint8 photo + 8-class map, model size
-    garment = gen.encode(other_image, other_labels)
-    out = gen.generate(keypoints, shopper, swaps={"upper": garment})
+    shopper = gen.encode(image, labels, keypoints)  # uint8 photo, 8-class map, 18 points
+    garment = gen.encode(other_image, other_labels, other_keypoints)
+    out = gen.generate(target_keypoints, shopper, swaps={"upper": garment})
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from adgan.data import one_hot, to_image, to_tensor
-from adgan.model import Generator
+from adgan.generators import Appearance, PoseGenerator, mix_appearance
 from common.hardware import cpu_has_bf16_matmul
 from parsing.labels import ADGAN_CLASSES, ADGAN_INDEX
 
@@ -60,26 +60,19 @@ def resolve_precision(precision: Precision, device: torch.device) -> Literal["fp
     return "fp32"
 
 
-def mix_codes(base: torch.Tensor, donor: torch.Tensor, classes: tuple[int, ...]) -> torch.Tensor:
-    """base's codes [B, K, C] with the given components taken from donor's."""
-    out = base.clone()
-    out[:, list(classes)] = donor[:, list(classes)]
-    return out
-
-
 class AttributeTransfer:
     """A generator in eval mode on a device, with numpy in and out."""
 
     def __init__(
         self,
-        generator: Generator,
+        generator: PoseGenerator,
         device: torch.device | str = "cpu",
         precision: Precision = "auto",
     ) -> None:
         self.generator = generator.eval().to(device)
-        # The component encoder convolves B*8 masked images: channels_last makes it 1.3x
-        # (fp32) to 1.7x (bf16) faster on a CPU at 256x176; the decoder gains nothing.
-        self.generator.component_encoder.to(memory_format=torch.channels_last)
+        # Convolutions over B*8 masked images (ADGAN's component encoder): channels_last
+        # makes them 1.3x (fp32) to 1.7x (bf16) faster on a CPU at 256x176.
+        self.generator.to(memory_format=torch.channels_last)
         self.device = torch.device(device)
         self.precision = resolve_precision(precision, self.device)
         self.size = tuple(generator.config.image_size)
@@ -96,40 +89,44 @@ class AttributeTransfer:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def encode(self, image: np.ndarray, labels: np.ndarray) -> torch.Tensor:
-        """Codes [1, K, C] of one person (uint8 RGB and 8-class map at the model's size)."""
-        return self.encode_many([image], [labels])
+    def _keypoints(self, keypoints: np.ndarray) -> torch.Tensor:
+        kp = torch.as_tensor(np.asarray(keypoints, np.float32))
+        return (kp[None] if kp.ndim == 2 else kp).to(self.device)
+
+    def encode(self, image: np.ndarray, labels: np.ndarray, keypoints: np.ndarray) -> Appearance:
+        """One person's appearance (uint8 RGB, 8-class map and [18, 2] keypoints at the
+        model's size)."""
+        return self.encode_many([image], [labels], np.asarray(keypoints)[None])
 
     @torch.no_grad()
-    def encode_many(self, images: list[np.ndarray], labels: list[np.ndarray]) -> torch.Tensor:
-        """Codes [B, K, C] of several people in one batch."""
+    def encode_many(
+        self, images: list[np.ndarray], labels: list[np.ndarray], keypoints: np.ndarray
+    ) -> Appearance:
+        """Appearances of several people in one batch (keypoints [B, 18, 2])."""
         for image, label in zip(images, labels, strict=True):
             self._check(image, label)
         x = torch.stack([to_tensor(i) for i in images]).to(self.device)
         p = torch.stack([one_hot(m) for m in labels]).to(self.device)
         with self._autocast():
-            return self.generator.encode(x, p).float()
-
-    def pose(self, keypoints: np.ndarray) -> torch.Tensor:
-        """Keypoints [18, 2] or [B, 18, 2] (x, y; -1 missing) at model size -> pose maps."""
-        kp = np.asarray(keypoints, np.float32)
-        return self.generator.pose_input(kp[None] if kp.ndim == 2 else kp)
+            look = self.generator.encode(x, p, self._keypoints(keypoints))
+        return {k: v.float() if v.is_floating_point() else v for k, v in look.items()}
 
     def generate(
         self,
         keypoints: np.ndarray,
-        codes: torch.Tensor,
-        swaps: dict[str, torch.Tensor] | None = None,
+        appearance: Appearance,
+        swaps: dict[str, Appearance] | None = None,
     ) -> np.ndarray:
-        """The person `codes` describes, in the pose of `keypoints`, with each swapped
-        component's codes taken from the given donor's; uint8 RGB at model size."""
+        """The person `appearance` describes, in the pose of `keypoints`, with each swapped
+        component taken from the given donor's; uint8 RGB at model size."""
         for name, donor in (swaps or {}).items():
-            codes = mix_codes(codes, donor, component_classes(name))
-        return self.generate_many(np.asarray(keypoints)[None], codes)[0]
+            appearance = mix_appearance(appearance, donor, component_classes(name))
+        return self.generate_many(np.asarray(keypoints)[None], appearance)[0]
 
     @torch.no_grad()
-    def generate_many(self, keypoints: np.ndarray, codes: torch.Tensor) -> list[np.ndarray]:
-        """Keypoints [B, 18, 2] and (already mixed) codes [B, K, C] -> B uint8 images."""
+    def generate_many(self, keypoints: np.ndarray, appearance: Appearance) -> list[np.ndarray]:
+        """Keypoints [B, 18, 2] and (already mixed) appearances -> B uint8 images."""
+        look = {k: v.to(self.device) for k, v in appearance.items()}
         with self._autocast():
-            out = self.generator.decode(self.pose(keypoints), codes.to(self.device))
+            out = self.generator.decode(look, self._keypoints(keypoints))
         return [to_image(o) for o in out]

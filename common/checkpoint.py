@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from common.config import ConfigError
 from common.fileio import atomic_path, write_json
 from common.quantize import dequantize_state_dict, is_quantized, quantize_state_dict
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "training_state.pt"
+LATEST = "latest"  # a run's checkpoints/latest names its newest checkpoint folder
+# The bundle that ships with the project: what the CLIs load when no checkpoint is named.
+DEMO_BUNDLE = Path(__file__).resolve().parent.parent / "bundles" / "demo"
 
 
 class CheckpointError(ValueError):
@@ -155,3 +160,56 @@ def load_training_state(folder: str | os.PathLike[str]) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle refuses anything that is not plain data
         raise CheckpointError(f"{path}: not a safe training state ({exc})") from None
+
+
+def find_checkpoint(path: str | os.PathLike[str]) -> Path:
+    """A checkpoint folder, or a run folder (its latest checkpoint)."""
+    path = Path(path)
+    if (path / CONFIG_FILE).is_file():
+        return path
+    pointer = path / "checkpoints" / LATEST
+    if pointer.is_file():
+        return path / "checkpoints" / pointer.read_text().strip()
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint or run folder")
+    raise CheckpointError(f"{path}: neither a checkpoint nor a run folder with checkpoints")
+
+
+def load_module(
+    path: str | os.PathLike[str],
+    name: str,
+    builders: Mapping[str, Callable[[dict[str, Any]], nn.Module]],
+    *,
+    what: str,
+) -> nn.Module:
+    """The one strict way a network comes back from a run, checkpoint or bundle folder.
+
+    `name` is the module's entry in config.json (`model`, `generator`, `keypoints`, ...),
+    `builders` map the classes it may be to a function building it from its stored config
+    (strict: `common.config.from_dict`, unknown keys refused). Every failure is a
+    CheckpointError naming the folder or file and what is wrong.
+    """
+    folder = find_checkpoint(path)
+    entry = read_config(folder).get("modules", {}).get(name)
+    if not isinstance(entry, dict):
+        raise CheckpointError(f"{folder}: not a {what} checkpoint (no {name!r} module in it)")
+    kind = entry.get("class")
+    if kind not in builders:
+        raise CheckpointError(
+            f"{folder}: not a {what} checkpoint (its {name} is {kind!r}; expected "
+            f"{' or '.join(map(repr, builders))})"
+        )
+    try:
+        module = builders[kind](entry.get("config", {}))
+    except (ConfigError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"{folder / CONFIG_FILE}: the {name} config: {exc}") from None
+    load_weights(folder / f"{name}.safetensors", module)
+    return module
+
+
+def stored_module_name(path: str | os.PathLike[str], candidates: tuple[str, ...]) -> str:
+    """The first of `candidates` that a run, checkpoint or bundle folder holds (a training
+    run stores its network as `model`, a bundle as `keypoints` / `parser` / `generator`)."""
+    folder = find_checkpoint(path)
+    modules = read_config(folder).get("modules", {})
+    return next((name for name in candidates if name in modules), candidates[0])

@@ -11,3 +11,11 @@ def cpu_has_bf16_matmul() -> bool:
     ADGAN training step at 64x44: 0.85 s against 2.4 s); elsewhere bf16 is emulated and slower."""
     probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
     return bool(probe and probe())
+
+
+def resolve_device(device: str) -> str:
+    """`auto` -> `cuda` where a CUDA GPU is usable, else `cpu`; any other name unchanged.
+    The one default of `infer.py` and `python -m studio.serve`."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device

@@ -41,7 +41,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from common.checkpoint import (
+    LATEST,
     CheckpointError,
+    find_checkpoint,
     load_training_state,
     load_weights,
     read_config,
@@ -51,8 +53,6 @@ from common.checkpoint import (
 from common.fileio import write_text
 from common.hardware import cpu_has_bf16_matmul
 from common.image_io import save_image
-
-LATEST = "latest"
 
 
 @dataclass
@@ -333,17 +333,6 @@ def new_run_dir(root: str | os.PathLike[str], task: str, label: str) -> Path:
     return run
 
 
-def find_checkpoint(path: str | os.PathLike[str]) -> Path:
-    """A checkpoint folder, or a run folder (its latest checkpoint)."""
-    path = Path(path)
-    if (path / "config.json").is_file():
-        return path
-    pointer = path / "checkpoints" / LATEST
-    if pointer.is_file():
-        return path / "checkpoints" / pointer.read_text().strip()
-    raise CheckpointError(f"{path}: neither a checkpoint nor a run folder with checkpoints")
-
-
 class _StopFlag:
     """Set by SIGTERM/SIGINT; the loop checkpoints and returns at the next step.
 
@@ -609,7 +598,6 @@ __all__ = [
     "Trainer",
     "TrainingError",
     "TrainingTask",
-    "find_checkpoint",
     "new_run_dir",
     "unwrap",
 ]

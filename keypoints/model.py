@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Literal
 
 import timm
@@ -18,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.checkpoint import load_module
+from common.config import from_dict
 from keypoints.skeleton import NUM_KEYPOINTS
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -133,3 +136,15 @@ class PoseNet(nn.Module):
 
     def describe(self) -> dict:
         return {"class": "PoseNet", "config": asdict(self.config)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> PoseNet:
+        return cls(from_dict(PoseNetConfig, config))
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, device: str | torch.device = "cpu", *, name: str = "model"
+    ) -> PoseNet:
+        """A PoseNet from a run, checkpoint or bundle folder, in eval mode on `device`."""
+        model = load_module(path, name, {"PoseNet": cls.from_config}, what="keypoint")
+        return model.to(device).eval()

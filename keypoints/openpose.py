@@ -32,13 +32,15 @@ from torch import nn
 from common.checkpoint import (
     CheckpointError,
     check_state_dict,
-    load_weights,
-    read_config,
+    load_module,
     read_weights,
     save_checkpoint,
+    stored_module_name,
 )
+from common.geometry import Box
 from common.image_io import ImageError, load_image, save_image
 from keypoints.draw import draw_skeleton
+from keypoints.estimators import Backend, KeypointResult, register_backend
 from keypoints.skeleton import LIMBS, NUM_KEYPOINTS
 
 # PAF channels (x, y) of each limb in LIMBS order (the port's mapIdx minus 19).
@@ -126,6 +128,15 @@ class OpenPoseBody(nn.Module):
         self.stem = nn.Sequential(OrderedDict(stem))
         self.paf = nn.ModuleList(_branch(_stage_layers(s, 1, 38)) for s in range(1, 7))
         self.heat = nn.ModuleList(_branch(_stage_layers(s, 2, 19)) for s in range(1, 7))
+
+    @classmethod
+    def from_config(cls, config: dict) -> OpenPoseBody:
+        if config:
+            raise ValueError(f"the OpenPose body model takes no config, got {sorted(config)}")
+        return cls()
+
+    def describe(self) -> dict:
+        return {"class": "OpenPoseBody", "config": {}}
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.stem(x)
@@ -276,25 +287,56 @@ def group_people(
 
 
 class OpenPoseEstimator:
-    """Multi-person keypoints with the imported CMU model."""
+    """Multi-person keypoints with the imported CMU model; as a `KeypointEstimator` it
+    answers with the most confident person of each photo (or box)."""
 
     def __init__(
         self,
         model: OpenPoseBody,
         *,
-        device: str = "cpu",
+        device: str | torch.device = "cpu",
         box_size: int = 368,
         scales: tuple[float, ...] = (1.0,),
     ) -> None:
         self.model = model.to(device).eval()
         self.device, self.box_size, self.scales = device, box_size, scales
+        # The crop it reads a standing person well at: box_size rows, DeepFashion's aspect.
+        self.input_size = (box_size, round(box_size * 176 / 256))
 
     @classmethod
     def from_folder(cls, folder: str | Path, **kwargs) -> OpenPoseEstimator:
-        config = read_config(folder)
-        if config.get("modules", {}).get("model", {}).get("class") != "OpenPoseBody":
-            raise CheckpointError(f"{folder}: not an imported OpenPose body model")
-        return cls(load_weights(Path(folder) / "model.safetensors", OpenPoseBody()), **kwargs)
+        """An imported folder (`import` below) or a bundle whose keypoints are OpenPose."""
+        name = stored_module_name(folder, ("model", "keypoints"))
+        body = load_module(
+            folder, name, {"OpenPoseBody": OpenPoseBody.from_config}, what="OpenPose"
+        )
+        return cls(body, **kwargs)
+
+    def predict_many(
+        self, images: list[np.ndarray], boxes: list[Box | None] | None = None
+    ) -> list[KeypointResult]:
+        """The surest person of each photo (inside its box, if given), in photo pixels; the
+        person score is the mean of the 8 best part scores, as our network's."""
+        boxes = boxes or [None] * len(images)
+        results = []
+        for image, box in zip(images, boxes, strict=True):
+            x0 = y0 = 0
+            if box is not None:  # the part of the box inside the photo
+                x, y, w, h = box
+                x0, y0 = max(0, int(x)), max(0, int(y))
+                image = image[y0 : max(y0, int(np.ceil(y + h))), x0 : max(x0, int(np.ceil(x + w)))]
+            people = self(image) if min(image.shape[:2]) >= 8 else []
+            if not people:
+                nobody = np.full((NUM_KEYPOINTS, 2), -1.0, np.float32)
+                results.append(KeypointResult(nobody, np.zeros(NUM_KEYPOINTS, np.float32), 0.0))
+                continue
+            best = people[0]
+            kp = best.keypoints.astype(np.float32).copy()
+            shown = kp[:, 0] >= 0
+            kp[shown] += np.array([x0, y0], np.float32)
+            scores = best.scores.astype(np.float32)
+            results.append(KeypointResult(kp, scores, float(np.sort(scores)[::-1][:8].mean())))
+        return results
 
     @torch.no_grad()
     def maps(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -346,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.out,
                 {"model": model},
                 {
-                    "modules": {"model": {"class": "OpenPoseBody", "config": {}}},
+                    "modules": {"model": model.describe()},
                     "source": str(args.weights),
                 },
             )
@@ -371,3 +413,13 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+register_backend(
+    Backend(
+        name="openpose",
+        module_class="OpenPoseBody",
+        build=OpenPoseBody.from_config,
+        estimator=lambda model, device: OpenPoseEstimator(model, device=device),
+    )
+)

@@ -16,58 +16,28 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from common.checkpoint import CheckpointError, load_weights, read_config
+from common.checkpoint import DEMO_BUNDLE, CheckpointError, stored_module_name
 from common.fileio import write_json
 from common.geometry import Box, apply_to_points, box_to_input, invert, warp
 from common.image_io import ImageError, load_image, save_image
-from common.training import find_checkpoint
 from keypoints.draw import draw_skeleton
+from keypoints.estimators import (
+    Backend,
+    KeypointEstimator,
+    KeypointResult,
+    load_estimator_module,
+    register_backend,
+)
 from keypoints.heatmaps import decode, flip_heatmaps
-from keypoints.model import PoseNet, PoseNetConfig
+from keypoints.model import PoseNet
 from keypoints.search import find_people
-from keypoints.skeleton import KEYPOINT_NAMES
 
 LETTERBOX_FILL = (255, 255, 255)
-
-
-@dataclass
-class KeypointResult:
-    keypoints: np.ndarray  # [18, 2] in the photo's pixels, (-1, -1) where missing
-    scores: np.ndarray  # [18] heatmap peaks
-    person_score: float  # mean of the 8 best keypoint scores: low means "no person"
-
-    def to_json(self) -> dict:
-        return {
-            "names": list(KEYPOINT_NAMES),
-            "keypoints": [
-                [round(float(x), 2), round(float(y), 2), round(float(s), 4)]
-                for (x, y), s in zip(self.keypoints, self.scores, strict=True)
-            ],
-            "person_score": round(self.person_score, 4),
-        }
-
-
-def load_posenet(checkpoint: str | Path, device: str | torch.device = "cpu") -> PoseNet:
-    """A PoseNet from a checkpoint or run folder; a wrong file says what is wrong."""
-    folder = find_checkpoint(checkpoint)
-    config = read_config(folder)
-    entry = config.get("modules", {}).get("model")
-    if not entry or entry.get("class") != "PoseNet":
-        raise CheckpointError(
-            f"{folder}: not a keypoint checkpoint (its model is "
-            f"{entry.get('class') if entry else 'missing'})"
-        )
-    cfg = dict(entry["config"])
-    cfg["input_size"] = tuple(cfg["input_size"])
-    model = PoseNet(PoseNetConfig(**cfg))
-    load_weights(folder / "model.safetensors", model)
-    return model.to(device).eval()
 
 
 class KeypointPredictor:
@@ -91,7 +61,7 @@ class KeypointPredictor:
     def from_checkpoint(
         cls, checkpoint: str | Path, *, device: str = "cpu", **kwargs
     ) -> KeypointPredictor:
-        return cls(load_posenet(checkpoint, device), device=device, **kwargs)
+        return cls(PoseNet.from_checkpoint(checkpoint, device), device=device, **kwargs)
 
     @torch.no_grad()
     def heatmaps(self, crops: torch.Tensor) -> torch.Tensor:
@@ -136,18 +106,29 @@ class KeypointPredictor:
         return results
 
 
+register_backend(
+    Backend(
+        name="posenet",
+        module_class="PoseNet",
+        build=PoseNet.from_config,
+        estimator=lambda model, device: KeypointPredictor(model, device=device),
+    )
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="18 OpenPose-COCO keypoints of the person in a photo.")
     p.add_argument("photo", type=Path)
     p.add_argument(
         "--checkpoint",
         type=Path,
-        required=True,
-        help="a keypoint checkpoint folder or training run folder",
+        default=DEMO_BUNDLE,
+        help="a keypoint run, checkpoint, imported OpenPose folder or bundle "
+        "(default: the demo bundle)",
     )
     p.add_argument("--out", type=Path, help="write keypoints as JSON")
     p.add_argument("--draw", type=Path, help="write the photo with the skeleton drawn on it")
-    p.add_argument("--threshold", type=float, default=0.2, help="per-keypoint peak")
+    p.add_argument("--threshold", type=float, default=0.2, help="per-keypoint peak (our network)")
     p.add_argument(
         "--person-threshold",
         type=float,
@@ -164,18 +145,24 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         image = load_image(args.photo)
-        predictor = KeypointPredictor.from_checkpoint(
-            args.checkpoint,
+        name = stored_module_name(args.checkpoint, ("model", "keypoints"))
+        backend, module = load_estimator_module(args.checkpoint, name)
+    except (ImageError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    predictor: KeypointEstimator
+    if isinstance(module, PoseNet):
+        predictor = KeypointPredictor(
+            module,
             device=args.device,
             threshold=args.threshold,
             person_threshold=args.person_threshold,
             flip_test=not args.no_flip,
         )
-    except (ImageError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    else:
+        predictor = backend.estimator(module, args.device)
     if args.no_search:
-        result = predictor.predict(image)
+        result = predictor.predict_many([image])[0]
     else:
         h, w = predictor.input_size
         result = find_people(predictor, [image], aspect=w / h)[0]

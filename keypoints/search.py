@@ -11,24 +11,15 @@ the estimator's own 0.5, since dozens of windows give a busy background dozens o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from common.geometry import Box
+from keypoints.estimators import KeypointEstimator, KeypointResult
 from keypoints.skeleton import visible
-
-if TYPE_CHECKING:  # keypoints.predict's CLI uses this module
-    from keypoints.predict import KeypointResult
 
 SEARCH_SCALES = (1.0, 0.75, 0.5)
 SEARCH_THRESHOLD = 0.6
-
-
-class Estimator(Protocol):
-    def predict_many(
-        self, images: list[np.ndarray], boxes: list[Box | None] | None = None
-    ) -> list[KeypointResult]: ...
 
 
 def search_windows(height: int, width: int, aspect: float, scales: Sequence[float]) -> list[Box]:
@@ -47,7 +38,7 @@ def search_windows(height: int, width: int, aspect: float, scales: Sequence[floa
 
 
 def find_people(
-    estimator: Estimator,
+    estimator: KeypointEstimator,
     photos: Sequence[np.ndarray],
     *,
     aspect: float,

@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.checkpoint import CheckpointError, read_config
+from common.checkpoint import CheckpointError, find_checkpoint, read_config
 from common.config import ConfigError, apply_overrides, from_dict
 from common.image_io import ImageError, save_image
-from common.training import find_checkpoint
 from parsing.labels import label_set, overlay
+from parsing.model import predicted_iuv
 from parsing.predict import load_densenet
-from parsing.task import DenseConfig, DenseTask, evaluate_dense, iuv_picture, predicted_iuv
+from parsing.task import DenseConfig, DenseTask, evaluate_dense, iuv_picture
 
 
 def write_overlays(folder: Path, model, data, config: DenseConfig, count: int) -> None:

@@ -14,13 +14,17 @@ encoder's stride, cropped back). Outputs are at the input's resolution.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import segmentation_models_pytorch as smp
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.checkpoint import load_module
+from common.config import from_dict
 from parsing.densepose import NUM_COARSE, NUM_PARTS
 from parsing.labels import flip_table, label_set
 
@@ -36,7 +40,7 @@ DENSEPOSE_CHANNELS = {
 
 
 @dataclass
-class DenseNetConfig:
+class ParserNetConfig:
     """Architecture of the dense network (stored with every checkpoint)."""
 
     arch: Literal["Unet", "Linknet", "FPN", "DeepLabV3Plus"] = "Unet"
@@ -55,10 +59,10 @@ class DenseNetConfig:
             raise ValueError(f"heads {list(self.heads)}: each must be one of {list(HEADS)}")
 
 
-class DenseNet(nn.Module):
+class ParserNet(nn.Module):
     """RGB [B, 3, H, W] in [0, 1] -> {head name: logits/values at [B, C, H, W]}."""
 
-    def __init__(self, config: DenseNetConfig) -> None:
+    def __init__(self, config: ParserNetConfig) -> None:
         super().__init__()
         self.config = config
         self.slices: dict[str, slice] = {}
@@ -110,4 +114,31 @@ class DenseNet(nn.Module):
         return flip_table(label_set(self.config.label_set).classes)
 
     def describe(self) -> dict:
-        return {"class": "DenseNet", "config": asdict(self.config)}
+        return {"class": "ParserNet", "config": asdict(self.config)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> ParserNet:
+        return cls(from_dict(ParserNetConfig, config))
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, device: str | torch.device = "cpu", *, name: str = "model"
+    ) -> ParserNet:
+        """A parser from a run, checkpoint or bundle folder, in eval mode on `device`
+        (`DenseNet`, its name before, is read too)."""
+        builders = {"ParserNet": cls.from_config, "DenseNet": cls.from_config}
+        model = load_module(path, name, builders, what="parsing/DensePose")
+        return model.to(device).eval()
+
+
+def predicted_iuv(out: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel: argmax part, and U, V read from that part's chart ([B, H, W] each).
+
+    The part head learns only at annotated points, all on the body, so it names a part
+    everywhere; the coarse mask, trained on every pixel, decides where the body is, as
+    detectron2's DensePose inference does (fine argmax times coarse foreground)."""
+    index = out["index"].argmax(1) * (out["coarse"].argmax(1) > 0)  # [B, H, W]
+    chart = (index - 1).clamp_min(0)[:, None]
+    u = out["u"].gather(1, chart)[:, 0] * (index > 0)
+    v = out["v"].gather(1, chart)[:, 0] * (index > 0)
+    return index.cpu().numpy(), u.float().cpu().numpy(), v.float().cpu().numpy()

@@ -22,16 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.checkpoint import CheckpointError, load_weights, read_config
-from common.config import from_dict
+from common.checkpoint import DEMO_BUNDLE, CheckpointError, stored_module_name
 from common.geometry import Box, box_to_input, invert, parse_box, person_crop, warp
 from common.image_io import ImageError, load_image, save_image
-from common.training import find_checkpoint
 from parsing.densepose import save_iuv
 from parsing.formats import write_label_png
 from parsing.labels import label_set, overlay
-from parsing.model import DenseNet, DenseNetConfig
-from parsing.task import predicted_iuv
+from parsing.model import ParserNet, predicted_iuv
 
 LETTERBOX_FILL = (255, 255, 255)
 
@@ -44,19 +41,6 @@ class DenseResult:
     v: np.ndarray | None
 
 
-def load_densenet(checkpoint: str | Path, device: str | torch.device = "cpu") -> DenseNet:
-    folder = find_checkpoint(checkpoint)
-    entry = read_config(folder).get("modules", {}).get("model")
-    if not entry or entry.get("class") != "DenseNet":
-        raise CheckpointError(
-            f"{folder}: not a parsing/DensePose checkpoint (its model is "
-            f"{entry.get('class') if entry else 'missing'})"
-        )
-    model = DenseNet(from_dict(DenseNetConfig, entry["config"]))
-    load_weights(folder / "model.safetensors", model)
-    return model.to(device).eval()
-
-
 def _back(values: np.ndarray, inverse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Crop-space map -> photo-space map, nearest neighbour, zero outside the crop."""
     return warp(values, inverse, shape, 0, nearest=True)
@@ -65,7 +49,7 @@ def _back(values: np.ndarray, inverse: np.ndarray, shape: tuple[int, int]) -> np
 class DensePredictor:
     def __init__(
         self,
-        models: list[DenseNet],
+        models: list[ParserNet],
         *,
         device: str | torch.device = "cpu",
         flip_test: bool = True,
@@ -80,7 +64,10 @@ class DensePredictor:
     def from_checkpoints(
         cls, checkpoints: list[str | Path], *, device: str = "cpu", flip_test: bool = True
     ) -> DensePredictor:
-        models = [load_densenet(c, device) for c in checkpoints]
+        models = [
+            ParserNet.from_checkpoint(c, device, name=stored_module_name(c, ("model", "parser")))
+            for c in checkpoints
+        ]
         return cls(models, device=device, flip_test=flip_test)
 
     @property
@@ -88,7 +75,7 @@ class DensePredictor:
         return {h for m in self.models for h in m.config.heads}
 
     @property
-    def parsing_model(self) -> DenseNet | None:
+    def parsing_model(self) -> ParserNet | None:
         return next((m for m in self.models if "parsing" in m.config.heads), None)
 
     def predict(self, image: np.ndarray, box: Box | None = None) -> DenseResult:
@@ -138,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         "--checkpoint",
         type=Path,
         action="append",
-        required=True,
-        help="a parsing and/or DensePose checkpoint or run (repeatable)",
+        help="a parsing and/or DensePose checkpoint, run or bundle (repeatable; default: the "
+        "demo bundle's parser)",
     )
     p.add_argument("--out", type=Path, help="parsing as a palette PNG (values = class ids)")
     p.add_argument("--iuv", type=Path, help="DensePose IUV PNG (R=I, G=U, B=V)")
@@ -150,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         image = load_image(args.photo)
         box = person_crop(args.box, image.shape) if args.box else None
-        predictor = DensePredictor.from_checkpoints(args.checkpoint, device=args.device)
+        checkpoints = args.checkpoint or [DEMO_BUNDLE]
+        predictor = DensePredictor.from_checkpoints(checkpoints, device=args.device)
         if (args.out or args.overlay) and "parsing" not in predictor.heads:
             raise CheckpointError("--out/--overlay need a checkpoint with a parsing head")
         if args.iuv and "densepose" not in predictor.heads:

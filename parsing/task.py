@@ -39,7 +39,7 @@ from parsing.densepose import encode_iuv
 from parsing.labels import colorize, label_set
 from parsing.losses import densepose_losses, parsing_loss, sample_at
 from parsing.metrics import IGNORE, confusion, densepose_point_metrics, iou_report
-from parsing.model import DenseNet, DenseNetConfig
+from parsing.model import ParserNet, ParserNetConfig, predicted_iuv
 
 
 @dataclass
@@ -82,7 +82,7 @@ class DenseEvalConfig:
 @dataclass
 class DenseConfig:
     task: Literal["parsing", "densepose"] = "parsing"
-    model: DenseNetConfig = field(default_factory=DenseNetConfig)
+    model: ParserNetConfig = field(default_factory=ParserNetConfig)
     data: DenseDataConfig = field(default_factory=DenseDataConfig)
     loss: DenseLossConfig = field(default_factory=DenseLossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -184,7 +184,7 @@ class DenseTask(TrainingTask):
 
     def setup(self, ctx: RunContext) -> None:
         cfg = self.config
-        self.model = ctx.wrap(DenseNet(cfg.model))
+        self.model = ctx.wrap(ParserNet(cfg.model))
         self.opt, self.schedule = adamw_with_schedule(self.model, cfg.optim, cfg.train.steps)
         self.train_set = self._dataset(cfg.data.train_split, cfg.data.augment)
         weights = cfg.loss.class_weights
@@ -213,7 +213,7 @@ class DenseTask(TrainingTask):
         return {"adamw": self.opt, "schedule": self.schedule}
 
     def describe(self) -> dict[str, Any]:
-        return {"model": {"class": "DenseNet", "config": asdict(self.config.model)}}
+        return {"model": {"class": "ParserNet", "config": asdict(self.config.model)}}
 
     # -- evaluation -----------------------------------------------------------------
 
@@ -255,19 +255,6 @@ class DenseTask(TrainingTask):
         return np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
 
 
-def predicted_iuv(out: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pixel: argmax part, and U, V read from that part's chart ([B, H, W] each).
-
-    The part head learns only at annotated points, all on the body, so it names a part
-    everywhere; the coarse mask, trained on every pixel, decides where the body is, as
-    detectron2's DensePose inference does (fine argmax times coarse foreground)."""
-    index = out["index"].argmax(1) * (out["coarse"].argmax(1) > 0)  # [B, H, W]
-    chart = (index - 1).clamp_min(0)[:, None]
-    u = out["u"].gather(1, chart)[:, 0] * (index > 0)
-    v = out["v"].gather(1, chart)[:, 0] * (index > 0)
-    return index.cpu().numpy(), u.float().cpu().numpy(), v.float().cpu().numpy()
-
-
 def iuv_picture(parts: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """An IUV map to look at: R = U, G = V, B = part / 24, black background."""
     rgb = encode_iuv(parts, u, v)[..., [1, 2, 0]].astype(np.float32)
@@ -276,7 +263,7 @@ def iuv_picture(parts: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def evaluate_dense(
-    model: DenseNet,
+    model: ParserNet,
     data: DenseDataset,
     config: DenseConfig,
     device: torch.device | str,

@@ -4,7 +4,7 @@
       config.json             format, version, each network's class and config, the
                               keypoint and parsing conventions, where each part came from
       keypoints.safetensors   PoseNet (18 OpenPose-COCO keypoints)
-      parser.safetensors      DenseNet with a parsing head on the 8 ADGAN classes
+      parser.safetensors      ParserNet with a parsing head on the 8 ADGAN classes
       generator.safetensors   ADGAN generator (its frozen VGG trunk included)
 
 It is a checkpoint folder (`common.checkpoint`): safetensors only, nothing is unpickled,
@@ -28,16 +28,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from adgan.evaluate import load_generator
-from adgan.model import Generator, GeneratorConfig, generator_for_weights
-from common.checkpoint import CheckpointError, load_weights, read_config, save_checkpoint
-from common.config import ConfigError, from_dict
-from keypoints.model import PoseNet, PoseNetConfig
-from keypoints.predict import load_posenet
+from adgan.generators import PoseGenerator, generator_from_checkpoint
+from common.checkpoint import CheckpointError, read_config, save_checkpoint, stored_module_name
+from keypoints.estimators import Backend, KeypointEstimator, load_estimator_module
 from keypoints.skeleton import KEYPOINT_NAMES
 from parsing.labels import ADGAN_CLASSES
-from parsing.model import DenseNet, DenseNetConfig
-from parsing.predict import load_densenet
+from parsing.model import ParserNet
 
 FORMAT = "adgan-bundle"
 STORAGE: dict[str, torch.dtype | None] = {
@@ -46,19 +42,24 @@ STORAGE: dict[str, torch.dtype | None] = {
     "int8": torch.int8,  # weight-only, per-channel scales
 }
 VERSION = 1
-PARTS: dict[str, tuple[type[nn.Module], type]] = {
-    "keypoints": (PoseNet, PoseNetConfig),
-    "parser": (DenseNet, DenseNetConfig),
-    "generator": (Generator, GeneratorConfig),
-}
+PARTS = ("keypoints", "parser", "generator")  # module names in the folder and config.json
 
 
 @dataclass
 class Bundle:
-    keypoints: PoseNet
-    parser: DenseNet
-    generator: Generator
+    keypoints: nn.Module  # any registered keypoint backend's module
+    keypoint_backend: Backend
+    parser: ParserNet
+    generator: PoseGenerator  # any registered architecture
     info: dict[str, Any]
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) of the cards it makes: the generator's, which the pipeline and CLIs use."""
+        return tuple(self.generator.config.image_size)
+
+    def keypoint_estimator(self, device: torch.device | str = "cpu") -> KeypointEstimator:
+        return self.keypoint_backend.estimator(self.keypoints, device)
 
 
 def real_photo_warning(info: dict[str, Any]) -> str | None:
@@ -72,7 +73,7 @@ def real_photo_warning(info: dict[str, Any]) -> str | None:
     )
 
 
-def conventions(generator: Generator) -> dict[str, Any]:
+def conventions(generator: PoseGenerator) -> dict[str, Any]:
     return {
         "keypoints": list(KEYPOINT_NAMES),
         "parsing_classes": list(ADGAN_CLASSES),
@@ -81,16 +82,18 @@ def conventions(generator: Generator) -> dict[str, Any]:
     }
 
 
-def _check_parts(parser: DenseNet, generator: Generator, where: str) -> None:
+def _check_parts(parser: ParserNet, generator: PoseGenerator, where: str) -> None:
     if "parsing" not in parser.config.heads or parser.config.label_set != "adgan8":
         raise CheckpointError(
             f"{where}: the parser must have a parsing head on the 8 ADGAN classes "
             f"(it has heads {list(parser.config.heads)}, labels {parser.config.label_set!r})"
         )
     g = generator.config
-    if g.components != len(ADGAN_CLASSES) or g.pose_channels != len(KEYPOINT_NAMES):
+    components = getattr(g, "components", len(ADGAN_CLASSES))
+    pose_channels = getattr(g, "pose_channels", len(KEYPOINT_NAMES))
+    if components != len(ADGAN_CLASSES) or pose_channels != len(KEYPOINT_NAMES):
         raise CheckpointError(
-            f"{where}: the generator takes {g.components} components and {g.pose_channels} "
+            f"{where}: the generator takes {components} components and {pose_channels} "
             f"pose channels; the pipeline gives {len(ADGAN_CLASSES)} and {len(KEYPOINT_NAMES)}"
         )
 
@@ -105,13 +108,20 @@ def make_bundle(
     notes: str = "",
     synthetic_only: bool = False,
 ) -> Path:
-    """Assemble a bundle from three checkpoints (run folders or checkpoint folders)."""
+    """Assemble a bundle from three checkpoints (run, checkpoint, import or bundle folders):
+    any registered keypoint backend, a parser with the 8 ADGAN classes, any generator
+    architecture."""
     if dtype not in STORAGE:
         raise ValueError(f"dtype must be one of {', '.join(STORAGE)}, got {dtype!r}")
+    _, keypoint_module = load_estimator_module(
+        keypoints, stored_module_name(keypoints, ("model", "keypoints"))
+    )
     parts = {
-        "keypoints": load_posenet(keypoints),
-        "parser": load_densenet(parser),
-        "generator": load_generator(generator),
+        "keypoints": keypoint_module,
+        "parser": ParserNet.from_checkpoint(
+            parser, name=stored_module_name(parser, ("model", "parser"))
+        ),
+        "generator": generator_from_checkpoint(generator),
     }
     _check_parts(parts["parser"], parts["generator"], "bundle")
     config = {
@@ -131,17 +141,6 @@ def make_bundle(
     return save_checkpoint(Path(out), parts, config, dtype=STORAGE[dtype])
 
 
-def _build(name: str, entry: dict[str, Any], where: Path) -> nn.Module:
-    cls, config_cls = PARTS[name]
-    if entry.get("class") != cls.__name__:
-        raise CheckpointError(f"{where}: {name} must be a {cls.__name__}, not {entry.get('class')}")
-    try:
-        config = from_dict(config_cls, entry.get("config", {}))
-    except (ConfigError, ValueError) as exc:
-        raise CheckpointError(f"{where}: the {name} config: {exc}") from None
-    return generator_for_weights(config) if cls is Generator else cls(config)
-
-
 def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
     """The three networks of a bundle in eval mode on `device`; anything that does not fit
     (format, version, conventions, a file's keys or shapes) is named in a CheckpointError."""
@@ -155,21 +154,27 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
         raise CheckpointError(
             f"{path}: bundle version {info.get('version')} is newer than this code ({VERSION})"
         )
-    models = {}
     for name in PARTS:
-        entry = info.get("modules", {}).get(name)
-        if entry is None:
+        if name not in info.get("modules", {}):
             raise CheckpointError(f"{path}: the bundle has no {name}")
-        model = _build(name, entry, path)
-        load_weights(path / f"{name}.safetensors", model)  # names the file on a mismatch
-        models[name] = model.float().to(device).eval()
+    # Each network through its own strict loader; a file that does not fit is named.
+    backend, keypoints = load_estimator_module(path, "keypoints")
+    parser = ParserNet.from_checkpoint(path, device, name="parser")
+    generator = generator_from_checkpoint(path, device)
     conv = info.get("conventions", {})
     if conv.get("keypoints") != list(KEYPOINT_NAMES):
         raise CheckpointError(f"{path}: its keypoints are not the 18 OpenPose-COCO points")
     if conv.get("parsing_classes") != list(ADGAN_CLASSES):
         raise CheckpointError(f"{path}: its parsing classes are not ADGAN's 8, in order")
-    _check_parts(models["parser"], models["generator"], str(path))
-    return Bundle(models["keypoints"], models["parser"], models["generator"], info)
+    if list(conv.get("image_size", [])) != list(generator.config.image_size):
+        raise CheckpointError(
+            f"{path}: its image size {conv.get('image_size')} is not its generator's "
+            f"{list(generator.config.image_size)}"
+        )
+    _check_parts(parser, generator, str(path))
+    return Bundle(
+        keypoints.float().to(device).eval(), backend, parser.float(), generator.float(), info
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,8 @@ import cv2
 import numpy as np
 import torch
 
-from adgan.transfer import AttributeTransfer, Precision, component_classes, mix_codes
+from adgan.generators import concat, mix_appearance, take
+from adgan.transfer import AttributeTransfer, Precision, component_classes
 from common.geometry import (
     PERSON_MARGIN,
     Box,
@@ -37,7 +38,8 @@ from common.geometry import (
     warp,
 )
 from keypoints.draw import draw_skeleton
-from keypoints.predict import LETTERBOX_FILL, KeypointPredictor
+from keypoints.estimators import KeypointEstimator
+from keypoints.predict import LETTERBOX_FILL
 from keypoints.search import find_people
 from keypoints.skeleton import visible
 from parsing.labels import colorize
@@ -87,7 +89,7 @@ def person_box(keypoints: np.ndarray, aspect: float, margin: float = PERSON_MARG
 class Pipeline:
     def __init__(
         self,
-        keypoints: KeypointPredictor,
+        keypoints: KeypointEstimator,
         parser: DensePredictor,
         transfer: AttributeTransfer,
         *,
@@ -107,7 +109,7 @@ class Pipeline:
         """`precision` is the generator's (see `adgan.transfer.resolve_precision`)."""
         bundle = load_bundle(path, device)
         return cls(
-            KeypointPredictor(bundle.keypoints, device=device),
+            bundle.keypoint_estimator(device),
             DensePredictor([bundle.parser], device=device),
             AttributeTransfer(bundle.generator, device, precision),
         )
@@ -185,18 +187,21 @@ class Pipeline:
             for view in (job.source, *job.swaps.values()):
                 people.setdefault(id(view), view)
         order = list(people)
-        codes = self.transfer.encode_many(
-            [people[k].crop for k in order], [people[k].labels for k in order]
+        looks = self.transfer.encode_many(
+            [people[k].crop for k in order],
+            [people[k].labels for k in order],
+            np.stack([people[k].keypoints for k in order]),
         )
         row = {k: i for i, k in enumerate(order)}
         mixed = []
         for job in jobs:
-            c = codes[row[id(job.source)]][None]
+            look = take(looks, row[id(job.source)])
             for component, donor in job.swaps.items():
-                c = mix_codes(c, codes[row[id(donor)]][None], component_classes(component))
-            mixed.append(c)
+                donor_look = take(looks, row[id(donor)])
+                look = mix_appearance(look, donor_look, component_classes(component))
+            mixed.append(look)
         keypoints = np.stack([job.pose.keypoints for job in jobs])
-        return self.transfer.generate_many(keypoints, torch.cat(mixed))
+        return self.transfer.generate_many(keypoints, concat(mixed))
 
     def panel(self, source: PersonView, pose: PersonView, result: np.ndarray) -> np.ndarray:
         """source | target pose | source parsing | result, for a person to look at.

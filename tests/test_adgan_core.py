@@ -8,11 +8,12 @@ import torch
 import torch.nn.functional as F
 
 from adgan.discriminator import Discriminator, DiscriminatorConfig
+from adgan.generators import build_generator, mix_appearance, take
 from adgan.importer import ImportMismatch, convert_official, official_config
 from adgan.losses import contextual_loss, discriminator_gan_loss, generator_gan_loss
 from adgan.metrics import FIDInception, frechet_distance, inception_score, l1, ssim
 from adgan.model import Generator, GeneratorConfig
-from adgan.transfer import component_classes, mix_codes
+from adgan.transfer import component_classes
 from adgan.vgg import LAYERS, VGGTrunk
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
@@ -20,7 +21,12 @@ TINY = dict(channels=8, code_size=8, mlp_channels=16, res_blocks=2, image_size=(
 
 
 def tiny_generator(**kw) -> Generator:
-    return Generator(GeneratorConfig(**{**TINY, **kw}))
+    return build_generator({"arch": "adgan", **TINY, **kw})
+
+
+def from_maps(gen: Generator, pose: torch.Tensor, image: torch.Tensor, parsing: torch.Tensor):
+    """The generator on pose maps given directly (random maps exercise every weight)."""
+    return gen.decode_maps(gen.encode(image, parsing)["codes"], pose)
 
 
 def random_inputs(b: int, h: int, w: int, seed: int = 0):
@@ -63,7 +69,7 @@ def test_batched_component_encoder_equals_one_component_at_a_time(chunk_pixels):
     torch.manual_seed(0)
     gen = tiny_generator(cpu_chunk_pixels=chunk_pixels).eval()
     _, image, parsing = random_inputs(2, 32, 24)
-    codes = gen.encode(image, parsing)
+    codes = gen.encode(image, parsing)["codes"]
     assert codes.shape == (2, 8, 8)
     enc = gen.component_encoder
     for k in range(8):  # the reference's loop: one masked image through everything
@@ -79,12 +85,14 @@ def test_batched_component_encoder_equals_one_component_at_a_time(chunk_pixels):
 def test_generator_shapes_range_and_swap_of_codes():
     torch.manual_seed(0)
     gen = tiny_generator().eval()
-    pose, image, parsing = random_inputs(2, 32, 24)
+    _, image, parsing = random_inputs(2, 32, 24)
+    keypoints = torch.rand(2, 18, 2) * torch.tensor([24.0, 32.0])
     with torch.no_grad():
-        out = gen(pose, image, parsing)
-        codes = gen.encode(image, parsing)
-        mixed = mix_codes(codes[:1], codes[1:], component_classes("upper"))
-        swapped = gen.decode(pose[:1], mixed)
+        out = gen(image, parsing, keypoints, keypoints)
+        look = gen.encode(image, parsing, keypoints)
+        mixed = mix_appearance(take(look, 0), take(look, 1), component_classes("upper"))
+        swapped = gen.decode(mixed, keypoints[:1])
+    codes, mixed = look["codes"], mixed["codes"]
     assert out.shape == (2, 3, 32, 24) and out.abs().max() <= 1
     assert torch.equal(mixed[0, 5], codes[1, 5]) and torch.equal(mixed[0, :5], codes[0, :5])
     assert not torch.allclose(swapped, out[:1])  # a different top changes the picture
@@ -103,7 +111,7 @@ def test_generator_overfits_two_pairs():
     opt = torch.optim.Adam([p for p in gen.parameters() if p.requires_grad], 3e-3)
     losses = []
     for _ in range(60):
-        loss = (gen(pose, image, parsing) - target).abs().mean()
+        loss = (from_maps(gen, pose, image, parsing) - target).abs().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -128,7 +136,7 @@ def test_generator_follows_the_pose():
     pose_blind_best = (target[0] - target[1]).abs().mean().item() / 2
     opt = torch.optim.Adam([p for p in gen.parameters() if p.requires_grad], 3e-3)
     for _ in range(80):
-        loss = (gen(pose, image, parsing) - target).abs().mean()
+        loss = (from_maps(gen, pose, image, parsing) - target).abs().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -359,7 +367,7 @@ def test_official_checkpoint_imports_and_matches_its_forward():
     gen.eval()
     pose, image, parsing = random_inputs(2, 32, 24, seed=3)
     with torch.no_grad():
-        ours = gen(pose, image, parsing)
+        ours = from_maps(gen, pose, image, parsing)
         theirs = reference_forward(
             {k.removeprefix("module."): v for k, v in sd.items()}, pose, image, parsing
         )

@@ -10,8 +10,8 @@ import torch
 import train
 from adgan import evaluate
 from adgan.data import PairDataset, load_person, read_swap_pairs
-from adgan.evaluate import load_generator
-from adgan.transfer import AttributeTransfer, component_classes, mix_codes
+from adgan.generators import generator_from_checkpoint, mix_appearance
+from adgan.transfer import AttributeTransfer, component_classes
 from keypoints.skeleton import flip_keypoints
 from tests.conftest import torchrun_train
 
@@ -103,7 +103,10 @@ def test_resume_is_exact(synth_dataset, tmp_path):
     assert train.main(["--resume", str(resumed), "train.steps=5"]) == 0
     assert train.main([*config, "--runs", str(tmp_path / "b"), "train.steps=5", *base]) == 0
     straight = next((tmp_path / "b" / "adgan").iterdir())
-    a, b = load_generator(resumed).state_dict(), load_generator(straight).state_dict()
+    a, b = (
+        generator_from_checkpoint(resumed).state_dict(),
+        generator_from_checkpoint(straight).state_dict(),
+    )
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -131,29 +134,29 @@ def test_evaluate_cli_and_transfer(run, synth_dataset, tmp_path, capsys):
     assert "ssim" in printed and "lpips" in printed and "swap_closer" in printed
     assert len(list(out.iterdir())) == 3
     assert json.loads((tmp_path / "m.json").read_text())["pairs"] == 3
-    gen = AttributeTransfer(load_generator(run))
+    gen = AttributeTransfer(generator_from_checkpoint(run))
     swap = read_swap_pairs(synth_dataset)[0]
     people = PairDataset(synth_dataset, "test", (32, 24)).people
-    shopper, _, shopper_labels = load_person(people[swap.person], (32, 24))
-    donor, _, donor_labels = load_person(people[swap.donor], (32, 24))
+    shopper, shopper_kp, shopper_labels = load_person(people[swap.person], (32, 24))
+    donor, donor_kp, donor_labels = load_person(people[swap.donor], (32, 24))
     _, pose, _ = load_person(people[swap.pose], (32, 24))
-    own = gen.encode(shopper, shopper_labels)
-    other = gen.encode(donor, donor_labels)
+    own = gen.encode(shopper, shopper_labels, shopper_kp)
+    other = gen.encode(donor, donor_labels, donor_kp)
     plain = gen.generate(pose, own)
     assert plain.shape == (32, 24, 3) and plain.dtype == np.uint8
     assert np.array_equal(gen.generate(pose, own, swaps={"upper": own}), plain)
     with torch.no_grad():  # a 3-step model: the change is below 1/255, look at floats
-        maps = gen.pose(pose)
-        mixed = gen.generator.decode(maps, mix_codes(own, other, component_classes("upper")))
-        assert not torch.equal(mixed, gen.generator.decode(maps, own))
+        kp = torch.as_tensor(pose[None])
+        mixed = gen.generator.decode(mix_appearance(own, other, component_classes("upper")), kp)
+        assert not torch.equal(mixed, gen.generator.decode(own, kp))
 
 
 def test_bad_inputs_are_named(run, synth_dataset, tmp_path, capsys):
     parsing_like = tmp_path / "ckpt"
     parsing_like.mkdir()
-    (parsing_like / "config.json").write_text('{"modules": {"model": {"class": "DenseNet"}}}')
+    (parsing_like / "config.json").write_text('{"modules": {"model": {"class": "ParserNet"}}}')
     assert evaluate.main(["--checkpoint", str(parsing_like)]) == 2
-    assert "not an ADGAN checkpoint" in capsys.readouterr().err
+    assert "not a generator checkpoint" in capsys.readouterr().err
     # a generator checkpoint whose config says one thing and whose weights another
     import shutil
 

@@ -12,7 +12,7 @@ from common.checkpoint import CheckpointError, save_checkpoint
 from common.image_io import save_image
 from keypoints import evaluate, predict
 from keypoints.model import PoseNet, PoseNetConfig
-from keypoints.predict import KeypointPredictor, load_posenet
+from keypoints.predict import KeypointPredictor
 
 TINY = [
     "model.backbone=resnet18",
@@ -65,7 +65,7 @@ def test_training_writes_a_complete_run(trained_run):
     ]
     assert 0.0 <= metrics[-1]["pckh@0.5"] <= 1.0 and metrics[-1]["pckh_points"] > 0
     assert sorted(p.name for p in (trained_run / "samples").iterdir())[-1] == "step-00000012.png"
-    model = load_posenet(trained_run)
+    model = PoseNet.from_checkpoint(trained_run)
     assert model.config.input_size == (64, 44)
 
 
@@ -151,14 +151,14 @@ def test_bad_inputs_get_clear_errors(trained_run, tmp_path, capsys):
     photo = tmp_path / "ok.png"
     save_image(photo, np.zeros((40, 30, 3), np.uint8))
     assert predict.main([str(photo), "--checkpoint", str(tmp_path / "nowhere")]) == 2
-    assert "neither a checkpoint nor a run folder" in capsys.readouterr().err
+    assert "no such checkpoint or run folder" in capsys.readouterr().err
     other = save_checkpoint(
         tmp_path / "other",
         {"model": torch.nn.Linear(2, 2)},
         {"modules": {"model": {"class": "ParsingNet", "config": {}}}},
     )
     with pytest.raises(CheckpointError, match="not a keypoint checkpoint"):
-        load_posenet(other)
+        PoseNet.from_checkpoint(other)
 
 
 def test_a_photo_without_a_person_gives_no_keypoints():

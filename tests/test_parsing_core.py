@@ -17,8 +17,7 @@ from parsing.data import (
 from parsing.densepose import flip_iuv
 from parsing.losses import densepose_losses, parsing_loss, sample_at, soft_dice
 from parsing.metrics import confusion, densepose_point_metrics, iou_report
-from parsing.model import DenseNet, DenseNetConfig
-from parsing.task import predicted_iuv
+from parsing.model import ParserNet, ParserNetConfig, predicted_iuv
 from tests.conftest import augmentation_off
 
 BOTH = ("parsing", "densepose")
@@ -26,8 +25,8 @@ BOTH = ("parsing", "densepose")
 
 @pytest.mark.parametrize("arch", ["Unet", "Linknet", "FPN", "DeepLabV3Plus"])
 def test_every_architecture_gives_every_head(arch):
-    model = DenseNet(
-        DenseNetConfig(arch=arch, encoder="resnet18", heads=BOTH, input_size=(64, 44))
+    model = ParserNet(
+        ParserNetConfig(arch=arch, encoder="resnet18", heads=BOTH, input_size=(64, 44))
     ).eval()
     with torch.no_grad():
         out = model(torch.rand(2, 3, 64, 44))
@@ -35,7 +34,7 @@ def test_every_architecture_gives_every_head(arch):
     assert out["index"].shape == (2, 25, 64, 44) and out["coarse"].shape == (2, 15, 64, 44)
     assert out["u"].shape == (2, 24, 64, 44) and out["u"].min() >= 0 and out["v"].max() <= 1
     with pytest.raises(ValueError, match="each must be one of"):
-        DenseNetConfig(heads=("parsing", "depth"))
+        ParserNetConfig(heads=("parsing", "depth"))
 
 
 def test_parsing_loss_and_dice_by_hand():
@@ -204,7 +203,7 @@ def test_dense_net_overfits_two_people(synth_dataset):
     items = deepfashion_items(synth_dataset, "train")[:2]
     data = DenseDataset(items, (64, 44), heads=BOTH, points_per_image=64)
     batch = torch.utils.data.default_collate([data[0], data[1]])
-    model = DenseNet(DenseNetConfig(encoder="resnet18", heads=BOTH, input_size=(64, 44)))
+    model = ParserNet(ParserNetConfig(encoder="resnet18", heads=BOTH, input_size=(64, 44)))
     opt = torch.optim.Adam(model.parameters(), 3e-3)
     for _ in range(120):
         out = model(batch["image"])
@@ -240,7 +239,9 @@ def test_real_densepose_coco_points_through_the_dataset(shared_data):
     assert (pts[:, 0] >= 0).all() and (pts[:, 0] <= 87).all()
     assert (pts[:, 1] >= 0).all() and (pts[:, 1] <= 127).all()
     assert (s["coarse"] == 255).all()  # no dp_masks in this annotation: ignored, not background
-    model = DenseNet(DenseNetConfig(encoder="resnet18", heads=("densepose",), input_size=(128, 88)))
+    model = ParserNet(
+        ParserNetConfig(encoder="resnet18", heads=("densepose",), input_size=(128, 88))
+    )
     batch = torch.utils.data.default_collate([s])
     losses = densepose_losses(model(batch["image"]), batch)
     assert losses["dp_coarse"] == 0 and torch.isfinite(losses["densepose_loss"])
@@ -250,8 +251,8 @@ def test_flip_test_is_mirror_symmetric():
     """The flip-test prediction of a mirrored photo is the mirrored prediction, with left and
     right classes swapped (LIP's 20 classes have them)."""
     torch.manual_seed(0)
-    model = DenseNet(
-        DenseNetConfig(
+    model = ParserNet(
+        ParserNetConfig(
             encoder="resnet18", parsing_classes=20, label_set="lip20", input_size=(32, 24)
         )
     ).eval()

@@ -139,11 +139,11 @@ def test_texture_transfer_in_a_wide_photo_stays_in_the_person_box(
     synth_dataset, tmp_path, monkeypatch
 ):
     from common.image_io import load_image
-    from parsing.model import DenseNet, DenseNetConfig
+    from parsing.model import ParserNet, ParserNetConfig
     from parsing.predict import DensePredictor
 
     # A network that sees the torso's front (part 2, coarse part 1) in every pixel it is shown.
-    net = DenseNet(DenseNetConfig(encoder="resnet18", heads=("densepose",), input_size=(64, 44)))
+    net = ParserNet(ParserNetConfig(encoder="resnet18", heads=("densepose",), input_size=(64, 44)))
     bias = net.net.segmentation_head[0].bias
     with torch.no_grad():
         bias[net.slices["index"].start + 2] = 50.0

@@ -40,12 +40,12 @@ def tiny_estimators(tmp_path_factory):
     import torch
 
     from keypoints.model import PoseNet, PoseNetConfig
-    from parsing.model import DenseNet, DenseNetConfig
+    from parsing.model import ParserNet, ParserNetConfig
 
     root = tmp_path_factory.mktemp("estimators")
     torch.manual_seed(0)
     kp = PoseNet(PoseNetConfig(head_channels=16, input_size=(64, 44)))
-    parser = DenseNet(DenseNetConfig(encoder="resnet18", input_size=(64, 44)))
+    parser = ParserNet(ParserNetConfig(encoder="resnet18", input_size=(64, 44)))
     return {
         "keypoints": checkpoint(root / "kp", "model", kp, "keypoints"),
         "parser": checkpoint(root / "parse", "model", parser, "parsing"),

@@ -13,6 +13,7 @@ from torch import nn
 import common.training
 from common.checkpoint import (
     CheckpointError,
+    find_checkpoint,
     load_weights,
     read_config,
     save_checkpoint,
@@ -24,7 +25,6 @@ from common.training import (
     TrainConfig,
     Trainer,
     TrainingError,
-    find_checkpoint,
     make_context,
 )
 from tests.conftest import ROOT

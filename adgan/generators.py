@@ -1,0 +1,161 @@
+"""The generator family: one interface, architectures in a registry, one way to load them.
+
+Every architecture keeps ADGAN's decomposition: `encode` turns a source person (image,
+8-class parsing, keypoints) into an *appearance*, a dict of tensors that all have one row
+per component (`[B, K, ...]`), and `decode` renders an appearance in a target pose. A
+garment swap is therefore the same for every architecture: copy the donor's rows of the
+swapped components (`mix_appearance`), then decode.
+
+    generator = build_generator({"arch": "adgan", "image_size": [256, 176]})
+    look = generator.encode(image, parsing, source_keypoints)
+    fake = generator.decode(look, target_keypoints)            # [B, 3, H, W] in [-1, 1]
+
+A new architecture is one class: subclass `PoseGenerator`, give it a config dataclass whose
+first field is `arch: Literal["name"] = "name"`, and decorate it with `@register`. The YAML
+chooses it with `model.arch: name`; checkpoints and bundles store the arch in the config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from common.checkpoint import CheckpointError, load_module
+from common.config import ConfigError, from_dict
+from keypoints.posemap import pose_maps, scaled_sigma
+
+Appearance = dict[str, torch.Tensor]  # every tensor [B, K, ...]: one row per component
+DEFAULT_ARCH = "adgan"  # checkpoints written before the registry name no arch
+
+
+class PoseGenerator(nn.Module):
+    """What every generator architecture offers to the training task, the evaluation, the
+    attribute transfer and the product."""
+
+    Config: ClassVar[type]
+    config: Any  # a dataclass with at least `arch`, `image_size`, `pose_sigma`
+
+    def encode(
+        self, image: torch.Tensor, parsing: torch.Tensor, keypoints: torch.Tensor
+    ) -> Appearance:
+        """image [B, 3, H, W] in [-1, 1], one-hot parsing [B, K, H, W], keypoints [B, 18, 2]."""
+        raise NotImplementedError
+
+    def decode(self, appearance: Appearance, keypoints: torch.Tensor) -> torch.Tensor:
+        """The person `appearance` describes in the pose of keypoints [B, 18, 2]; [-1, 1]."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        image: torch.Tensor,
+        parsing: torch.Tensor,
+        source_keypoints: torch.Tensor,
+        target_keypoints: torch.Tensor,
+    ) -> torch.Tensor:
+        return self.decode(self.encode(image, parsing, source_keypoints), target_keypoints)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def pose_input(self, keypoints: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Keypoints [..., 18, 2] (x, y in its pixels, -1 missing) -> Gaussian pose maps
+        [..., 18, H, W] on its device; sigma is `pose_sigma` at 256 rows, scaled."""
+        h, w = self.config.image_size
+        sigma = scaled_sigma(self.config.pose_sigma, h)
+        return pose_maps(keypoints, h, w, sigma, device=self.device)
+
+    def describe(self) -> dict[str, Any]:
+        return {"class": "Generator", "config": dataclasses.asdict(self.config)}
+
+    @classmethod
+    def for_weights(cls, config: Any) -> PoseGenerator:
+        """A module whose weights all come from a checkpoint next (no external file is
+        read); architectures with external weights (a VGG file) override this."""
+        return cls(config)
+
+
+ARCHITECTURES: dict[str, type[PoseGenerator]] = {}
+
+
+def register(cls: type[PoseGenerator]) -> type[PoseGenerator]:
+    arch = cls.Config.__dataclass_fields__["arch"].default
+    known = ARCHITECTURES.get(arch)
+    if known is not None and known.__qualname__ != cls.__qualname__:
+        raise ValueError(f"generator architecture {arch!r} is already {known.__qualname__}")
+    ARCHITECTURES[arch] = cls
+    return cls
+
+
+def _architecture(arch: str) -> type[PoseGenerator]:
+    _load_builtin()
+    if arch not in ARCHITECTURES:
+        raise ConfigError(
+            f"model.arch: unknown generator architecture {arch!r}; valid: "
+            f"{', '.join(sorted(ARCHITECTURES))}"
+        )
+    return ARCHITECTURES[arch]
+
+
+def generator_config(data: dict[str, Any] | Any) -> Any:
+    """The architecture's typed config from a mapping (`arch` picks the class; unknown keys
+    are refused, listing the valid ones). A config dataclass passes through."""
+    if dataclasses.is_dataclass(data):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"model: expected a mapping, got {data!r}")
+    arch = data.get("arch", DEFAULT_ARCH)
+    return from_dict(_architecture(arch).Config, {**data, "arch": arch}, where="model")
+
+
+def build_generator(config: dict[str, Any] | Any, *, for_weights: bool = False) -> PoseGenerator:
+    """A generator of the architecture the config names (`for_weights`: its weights come
+    from a checkpoint next, so no external file is read)."""
+    config = generator_config(config)
+    cls = _architecture(config.arch)
+    return cls.for_weights(config) if for_weights else cls(config)
+
+
+def generator_from_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu", *, name: str = "generator"
+) -> PoseGenerator:
+    """The generator of a run, checkpoint or bundle folder, in eval mode on `device`."""
+    builder: Callable[[dict[str, Any]], nn.Module] = lambda cfg: build_generator(  # noqa: E731
+        cfg, for_weights=True
+    )
+    module = load_module(path, name, {"Generator": builder}, what="generator")
+    if not isinstance(module, PoseGenerator):  # pragma: no cover - the builder guarantees it
+        raise CheckpointError(f"{path}: {name} is not a generator")
+    return module.to(device).eval()
+
+
+def _load_builtin() -> None:
+    """Import the modules that register the built-in architectures (they import this one)."""
+    import adgan.model  # noqa: F401
+
+
+def mix_appearance(base: Appearance, donor: Appearance, classes: tuple[int, ...]) -> Appearance:
+    """base's appearance with the rows of the given components taken from donor's."""
+    rows = list(classes)
+    mixed = {}
+    for key, value in base.items():
+        value = value.clone()
+        value[:, rows] = donor[key][:, rows].to(value.dtype)
+        mixed[key] = value
+    return mixed
+
+
+def take(appearance: Appearance, index: int | slice) -> Appearance:
+    """Some people of a batched appearance, batch dimension kept."""
+    index = slice(index, index + 1) if isinstance(index, int) else index
+    return {key: value[index] for key, value in appearance.items()}
+
+
+def concat(appearances: list[Appearance]) -> Appearance:
+    return {key: torch.cat([a[key] for a in appearances]) for key in appearances[0]}
