@@ -2,8 +2,11 @@
 
 Renders the catalogue model of `--source` in the pose of the person in `--pose`, with
 optional component swaps. The work happens in `studio.pipeline`; this file parses the
-arguments, reports what a user can act on (a missing or corrupt photo, a photo without a
-person, a missing or mismatched bundle) with status 2, and writes the result atomically.
+arguments, reports what a user can act on (a missing, empty or corrupt photo, a photo
+without a person, a missing or mismatched bundle) with status 2, and writes the result
+atomically. The input paths are checked before torch is imported, so a typo is reported at
+once. A bundle trained on synthetic people only (the demo) prints a `warning:` line on
+stderr: its results on real photos mean nothing.
 
     python infer.py --batch jobs.csv --out-dir cards/ [--batch-size 16] [--device cuda]
     torchrun --nproc_per_node 8 infer.py --batch jobs.csv --out-dir cards/ --device cuda
@@ -14,46 +17,93 @@ makes product cards in batches (`studio.cards`: resumable, failures.csv, exit 1 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from adgan.transfer import PRECISIONS, Precision, component_classes
-from common.checkpoint import CheckpointError
-from common.image_io import ImageError, load_image, save_image
-from parsing.labels import ADGAN_CLASSES
-from studio.cards import main_batch
-from studio.pipeline import NoPersonError, Pipeline
+# Nothing imported at the top pulls in torch: argument and file errors come back at once.
+from common.hardware import PRECISIONS
+from parsing.labels import ADGAN_CLASSES, component_classes
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "bundles" / "demo"
+DEVICES = ("auto", "cpu", "cuda")  # auto: cuda if available (common.hardware.resolve_device)
+
+
+class InputError(ValueError):
+    """A file named on the command line that cannot be used; the message names it."""
 
 
 def parse_swap(text: str) -> tuple[str, Path]:
+    """COMPONENT=PHOTO, split and syntax-checked; the component name is checked against the
+    generator's components after the files (`check_components`)."""
     component, sep, path = text.partition("=")
-    try:
-        if not sep or not path:
-            raise ValueError("no photo")
-        component_classes(component)
-    except ValueError:
+    if not sep or not component or not path:
         raise argparse.ArgumentTypeError(
             f"--swap {text!r} must be COMPONENT=PHOTO with COMPONENT one of "
             f"{', '.join(ADGAN_CLASSES[1:])} (or upper/top, lower/bottom)"
-        ) from None
+        )
     return component, Path(path)
 
 
 def _swap_arg(text: str) -> tuple[str, Path]:
-    aliases = {"upper": "upper_clothes", "top": "upper_clothes"}
-    component, sep, path = text.partition("=")
-    return parse_swap(f"{aliases.get(component, component)}{sep}{path}")
+    """A swap with a one-class alias spelled as its class (upper, top -> upper_clothes), so
+    two names of one component cannot both be given; unknown names are named in `main`."""
+    component, path = parse_swap(text)
+    try:
+        classes = component_classes(component)
+    except ValueError:
+        return component, path
+    return (ADGAN_CLASSES[classes[0]] if len(classes) == 1 else component), path
 
 
-def load_pipeline(bundle: Path, device: str, precision: Precision = "auto") -> Pipeline:
+def check_input(path: Path, what: str) -> None:
+    """Exists, is a file, is not empty, can be read: checked before anything heavy loads."""
+    if not path.exists():
+        raise InputError(f"{what} {path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{what} {path}: is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise InputError(f"{what} {path}: empty file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{what} {path}: not readable (permission denied)")
+
+
+def prepare_output(path: Path) -> None:
+    """Create the output's folder now, so an unwritable place fails before the models load."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the folder of {path}: {exc.strerror}") from None
+    if not os.access(path.parent, os.W_OK):
+        raise InputError(f"cannot write {path}: its folder is not writable")
+
+
+def check_components(swaps: list[tuple[str, Path]]) -> None:
+    for component, path in swaps:
+        try:
+            component_classes(component)
+        except ValueError as exc:
+            raise InputError(f"--swap {component}={path}: {exc}") from None
+
+
+def load_pipeline(bundle: Path, device: str, precision: str = "auto"):
+    from common.checkpoint import CheckpointError
+    from studio.pipeline import Pipeline
+
     if not (bundle / "config.json").is_file():
         raise CheckpointError(
             f"no model bundle at {bundle}; assemble one from trained runs with "
             "python -m studio.bundle --help (a fresh clone has the demo bundle in bundles/demo)"
         )
     return Pipeline.from_bundle(bundle, device, precision)
+
+
+def bundle_warning(bundle: Path) -> str | None:
+    """The sentence a user must see about this bundle's results (`real_photo_warning`)."""
+    from common.checkpoint import read_config
+    from studio.bundle import real_photo_warning
+
+    return real_photo_warning(read_config(bundle))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,12 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("out.png"))
     p.add_argument("--panel", type=Path, help="also write source | pose | parsing | result")
     p.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE)
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument(
+        "--device", choices=DEVICES, default="auto", help="auto: cuda if available, else cpu"
+    )
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
         default="auto",
-        help="the generator's; auto: bf16 on a GPU or a CPU with bf16 hardware (AMX)",
+        help="the generator's; auto: bf16 on a GPU or a CPU with bf16 matrix units (AMX)",
     )
     p.add_argument("--batch", type=Path, help="a jobs CSV for batch product cards")
     p.add_argument("--out-dir", type=Path, help="output folder for --batch")
@@ -93,18 +145,49 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--batch needs --out-dir")
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    try:  # every file named on the command line, before torch is imported
+        if args.batch is not None:
+            check_input(args.batch, "the jobs file")
+        else:
+            check_input(args.source, "--source")
+            check_input(args.pose, "--pose")
+            check_components(args.swap)
+            for component, path in args.swap:
+                check_input(path, f"--swap {component}")
+            for out in (args.out, args.panel):
+                if out is not None:
+                    prepare_output(out)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from common.checkpoint import CheckpointError
+    from common.hardware import resolve_device
+    from common.image_io import ImageError, load_image, save_image
+    from studio.cards import main_batch
+    from studio.pipeline import NoPersonError
+
+    device = resolve_device(args.device)
     try:
+        warning = None
+        if (args.bundle / "config.json").is_file():
+            warning = bundle_warning(args.bundle)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
         if args.batch is not None:
             return main_batch(
                 lambda device: load_pipeline(args.bundle, device, args.precision),
                 args.batch,
                 args.out_dir,
-                args.device,
+                device,
                 args.batch_size,
             )
         photos = {"source": load_image(args.source), "pose": load_image(args.pose)}
         donors = [(component, path, load_image(path)) for component, path in args.swap]
-        pipe = load_pipeline(args.bundle, args.device, args.precision)
+        pipe = load_pipeline(args.bundle, device, args.precision)
         source = pipe.person(photos["source"], args.source.name)
         pose = pipe.person(photos["pose"], args.pose.name)
         swaps = {component: pipe.person(image, path.name) for component, path, image in donors}
@@ -112,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         save_image(args.out, result)
         if args.panel is not None:
             save_image(args.panel, pipe.panel(source, pose, result))
-    except (ImageError, NoPersonError, CheckpointError) as exc:
+    except (InputError, ImageError, NoPersonError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {args.out}" + (f" and {args.panel}" if args.panel else ""))

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import yaml
 
-from common.checkpoint import CheckpointError, read_config
+from common.checkpoint import CheckpointError, find_checkpoint, read_config
 from common.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from common.fileio import write_text
-from common.checkpoint import find_checkpoint
 from common.training import Trainer, TrainingError, new_run_dir
 
 # Task name -> "module:TaskClass"; the class has a `Config` dataclass.
@@ -33,7 +32,6 @@ TASKS: dict[str, str] = {
     "densepose": "parsing.task:DenseTask",
     "adgan": "adgan.task:AdganTask",
 }
-PLANNED: dict[str, str] = {}
 # train.* keys that resuming may not change either: the sampler's order depends on them.
 FIXED_ON_RESUME = ("train.batch_size", "train.seed")
 
@@ -48,14 +46,8 @@ def load_task(config_path: Path | None, overrides: list[str], stored: dict | Non
         data = apply_overrides(load_yaml(config_path), overrides)
     name = data.get("task")
     if name not in TASKS:
-        if name in PLANNED:
-            raise ConfigError(
-                f"training task {name!r} is not available yet (it lands with "
-                f"{PLANNED[name]}); available now: {', '.join(sorted(TASKS))}"
-            )
         raise ConfigError(
-            f"{config_path}: 'task' must be one of "
-            f"{', '.join(sorted(set(TASKS) | set(PLANNED)))}, got {name!r}"
+            f"{config_path}: 'task' must be one of {', '.join(sorted(TASKS))}, got {name!r}"
         )
     module_name, class_name = TASKS[name].split(":")
     cls = getattr(importlib.import_module(module_name), class_name)

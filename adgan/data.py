@@ -24,12 +24,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from adgan.generators import one_hot, to_tensor
 from common.deepfashion import parse_flat
-from common.image_io import load_image
+from common.image_io import load_image, read_semantic_map
 from keypoints.formats import read_annotations, read_pairs
 from keypoints.skeleton import flip_keypoints, visible
-from parsing.formats import read_semantic_map
-from parsing.labels import NUM_ADGAN_CLASSES
 
 
 @dataclass
@@ -95,26 +94,6 @@ def load_person(
         if labels is not None:
             labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
     return image, kp, labels
-
-
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 [H, W, 3] -> float [3, H, W] in [-1, 1] (a read-only array, as PIL gives, is
-    copied: torch warns on a tensor over memory it may not write)."""
-    if not image.flags.writeable:
-        image = image.copy()
-    return torch.from_numpy(image).permute(2, 0, 1).float().div(127.5).sub(1)
-
-
-def to_image(tensor: torch.Tensor) -> np.ndarray:
-    """float [3, H, W] in [-1, 1] -> uint8 [H, W, 3]."""
-    t = tensor.detach().float().clamp(-1, 1).add(1).mul(127.5).round()
-    return t.byte().permute(1, 2, 0).cpu().numpy()
-
-
-def one_hot(labels: np.ndarray, classes: int = NUM_ADGAN_CLASSES) -> torch.Tensor:
-    """uint8 [H, W] -> float [classes, H, W]."""
-    t = torch.from_numpy(labels.astype(np.int64))
-    return torch.nn.functional.one_hot(t, classes).permute(2, 0, 1).float()
 
 
 class PairDataset(Dataset):

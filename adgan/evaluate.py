@@ -25,16 +25,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from adgan.data import (
-    DeepFashionPeople,
-    PairDataset,
-    load_person,
+from adgan.data import DeepFashionPeople, PairDataset, load_person, read_swap_pairs
+from adgan.generators import (
+    PoseGenerator,
+    generator_from_checkpoint,
+    mix_appearance,
     one_hot,
-    read_swap_pairs,
+    take,
     to_image,
     to_tensor,
 )
-from adgan.generators import PoseGenerator, generator_from_checkpoint, mix_appearance, take
 from adgan.metrics import (
     LPIPS,
     FIDInception,
@@ -44,11 +44,11 @@ from adgan.metrics import (
     l1,
     ssim,
 )
-from adgan.transfer import component_classes
 from common.checkpoint import CheckpointError, find_checkpoint, read_config
 from common.fileio import write_text
 from common.image_io import ImageError, save_image
 from keypoints.formats import FormatError
+from parsing.labels import component_classes
 
 
 @dataclass

@@ -29,9 +29,33 @@ from torch import nn
 from common.checkpoint import CheckpointError, load_module
 from common.config import ConfigError, from_dict
 from keypoints.posemap import pose_maps, scaled_sigma
+from parsing.labels import NUM_ADGAN_CLASSES
 
 Appearance = dict[str, torch.Tensor]  # every tensor [B, K, ...]: one row per component
 DEFAULT_ARCH = "adgan"  # checkpoints written before the registry name no arch
+
+
+# -- images and parsing maps as every architecture takes them --------------------------
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 [H, W, 3] -> float [3, H, W] in [-1, 1] (a read-only array, as PIL gives, is
+    copied: torch warns on a tensor over memory it may not write)."""
+    if not image.flags.writeable:
+        image = image.copy()
+    return torch.from_numpy(image).permute(2, 0, 1).float().div(127.5).sub(1)
+
+
+def to_image(tensor: torch.Tensor) -> np.ndarray:
+    """float [3, H, W] in [-1, 1] -> uint8 [H, W, 3]."""
+    t = tensor.detach().float().clamp(-1, 1).add(1).mul(127.5).round()
+    return t.byte().permute(1, 2, 0).cpu().numpy()
+
+
+def one_hot(labels: np.ndarray, classes: int = NUM_ADGAN_CLASSES) -> torch.Tensor:
+    """uint8 [H, W] -> float [classes, H, W]."""
+    t = torch.from_numpy(labels.astype(np.int64))
+    return torch.nn.functional.one_hot(t, classes).permute(2, 0, 1).float()
 
 
 class PoseGenerator(nn.Module):

@@ -9,8 +9,9 @@
   AlexNet backbone comes from a local torchvision `alexnet` state dict.
 - FID: pytorch-fid's definition: its Inception-v3 variant (blocks from the `pytorch_fid`
   package), 2048-d pool features of images resized to 299x299 bilinearly, Frechet distance
-  of the two Gaussians (`pytorch_fid.fid_score.calculate_frechet_distance`); weights from
-  the local `pt_inception-2015-12-05-6726825d.pth`.
+  of the two Gaussians as `pytorch_fid.fid_score.calculate_frechet_distance` defines it, with
+  our own exact matrix square root (`trace_sqrt_product`); weights from the local
+  `pt_inception-2015-12-05-6726825d.pth`.
 - IS: torchvision's Inception-v3 classifier (local `inception_v3_google-*.pth`), 10 splits,
   exp(E KL(p(y|x) || p(y))).
 
@@ -209,21 +210,49 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return f.mean(0), np.cov(f, rowvar=False)
 
 
+def _psd_sqrt(sigma: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a covariance matrix (eigenvalues rounded below zero: 0)."""
+    w, v = np.linalg.eigh((sigma + sigma.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def trace_sqrt_product(sigma_a: np.ndarray, sigma_b: np.ndarray) -> float:
+    """tr sqrtm(sigma_a @ sigma_b) of two covariance matrices, exactly and stably.
+
+    sigma_a @ sigma_b is not symmetric, but it is similar to the symmetric positive
+    semi-definite M = sqrt(sigma_a) sigma_b sqrt(sigma_a) (conjugate by sqrt(sigma_a)), so
+    tr sqrtm(sigma_a sigma_b) = tr sqrtm(M) = sum sqrt(eig(M)). As M = A A^T with
+    A = sqrt(sigma_a) sqrt(sigma_b), sqrt(eig(M)) are A's singular values: the trace is A's
+    nuclear norm. Two symmetric eigendecompositions and one SVD, no iterative square root;
+    the SVD keeps rank-deficient covariances (fewer images than features) accurate to
+    rounding, where sqrt(eig(M)) would lift each zero eigenvalue to ~1e-8."""
+    a = np.asarray(sigma_a, np.float64)
+    b = np.asarray(sigma_b, np.float64)
+    return float(np.linalg.svd(_psd_sqrt(a) @ _psd_sqrt(b), compute_uv=False).sum())
+
+
 def frechet_distance_from_statistics(
     mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: np.ndarray, sigma_b: np.ndarray
 ) -> float:
-    """Frechet distance of two Gaussians (pytorch-fid's `calculate_frechet_distance`)."""
-    from pytorch_fid.fid_score import calculate_frechet_distance
-
-    return float(
-        calculate_frechet_distance(
-            np.atleast_1d(mu_a), np.atleast_2d(sigma_a), np.atleast_1d(mu_b), np.atleast_2d(sigma_b)
+    """Frechet distance of two Gaussians, |mu_a - mu_b|^2 + tr(S_a + S_b - 2 sqrtm(S_a S_b)):
+    pytorch-fid's `calculate_frechet_distance`, with the matrix square root's trace taken
+    exactly by `trace_sqrt_product` (pytorch-fid calls scipy's iterative `sqrtm`)."""
+    mu_a = np.atleast_1d(np.asarray(mu_a, np.float64))
+    mu_b = np.atleast_1d(np.asarray(mu_b, np.float64))
+    sigma_a = np.atleast_2d(np.asarray(sigma_a, np.float64))
+    sigma_b = np.atleast_2d(np.asarray(sigma_b, np.float64))
+    if mu_a.shape != mu_b.shape or sigma_a.shape != sigma_b.shape:
+        raise ValueError(
+            f"FID statistics differ in shape: means {mu_a.shape} / {mu_b.shape}, "
+            f"covariances {sigma_a.shape} / {sigma_b.shape}"
         )
-    )
+    diff = mu_a - mu_b
+    trace = np.trace(sigma_a) + np.trace(sigma_b) - 2 * trace_sqrt_product(sigma_a, sigma_b)
+    return float(diff @ diff + trace)
 
 
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    """FID between two feature sets [N, D] (pytorch-fid's computation)."""
+    """FID between two feature sets [N, D] (pytorch-fid's definition)."""
     return frechet_distance_from_statistics(
         *feature_statistics(features_a), *feature_statistics(features_b)
     )

@@ -46,9 +46,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from adgan.data import DeepFashionPeople, PairDataset, load_person, to_image
+from adgan.data import DeepFashionPeople, PairDataset, load_person
 from adgan.evaluate import generate_pairs, keypoint_pckh, spread_subset
-from adgan.generators import generator_from_checkpoint
+from adgan.generators import generator_from_checkpoint, to_image
 from adgan.metrics import (
     LPIPS,
     FIDInception,

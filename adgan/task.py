@@ -21,10 +21,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from adgan.data import PairDataConfig, PairDataset, to_image
+from adgan.data import PairDataConfig, PairDataset
 from adgan.discriminator import Discriminator, DiscriminatorConfig
 from adgan.evaluate import EvalConfig, evaluate_generator
-from adgan.generators import DEFAULT_ARCH, build_generator, generator_config
+from adgan.generators import DEFAULT_ARCH, build_generator, generator_config, to_image
 from adgan.losses import (
     GeneratorLosses,
     LossConfig,
@@ -104,8 +104,9 @@ class AdganTask(TrainingTask):
         self.d_pose = ctx.wrap(Discriminator(3 + pose_ch, cfg.discriminator))
         self.d_image = ctx.wrap(Discriminator(3 + 3, cfg.discriminator))
         loss_cfg = cfg.loss
-        if not loss_cfg.vgg_weights:
-            loss_cfg = LossConfig(**{**asdict(loss_cfg), "vgg_weights": cfg.model.vgg_weights})
+        model_vgg = getattr(cfg.model, "vgg_weights", "")  # an architecture may read no VGG
+        if not loss_cfg.vgg_weights and model_vgg:
+            loss_cfg = LossConfig(**{**asdict(loss_cfg), "vgg_weights": model_vgg})
         self.losses = GeneratorLosses(loss_cfg).to(ctx.device)
         o = cfg.optim
         betas = (o.beta1, o.beta2)

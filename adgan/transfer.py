@@ -14,50 +14,13 @@ garment's classes, decode in the wanted pose.
 from __future__ import annotations
 
 import contextlib
-from typing import Literal, get_args
 
 import numpy as np
 import torch
 
-from adgan.data import one_hot, to_image, to_tensor
-from adgan.generators import Appearance, PoseGenerator, mix_appearance
-from common.hardware import cpu_has_bf16_matmul
-from parsing.labels import ADGAN_CLASSES, ADGAN_INDEX
-
-# Component names a user may swap: the 8 classes, and garment words for groups of them.
-ALIASES: dict[str, tuple[int, ...]] = {
-    "upper": (ADGAN_INDEX["upper_clothes"],),
-    "top": (ADGAN_INDEX["upper_clothes"],),
-    "lower": (ADGAN_INDEX["pants"], ADGAN_INDEX["skirt"]),
-    "bottom": (ADGAN_INDEX["pants"], ADGAN_INDEX["skirt"]),
-}
-
-
-def component_classes(name: str) -> tuple[int, ...]:
-    """The ADGAN classes a component name stands for; unknown names list the valid ones."""
-    key = name.strip().lower().replace("-", "_").replace(" ", "_")
-    if key in ADGAN_INDEX:
-        return (ADGAN_INDEX[key],)
-    if key in ALIASES:
-        return ALIASES[key]
-    valid = ", ".join([*ADGAN_CLASSES, *ALIASES])
-    raise ValueError(f"unknown component {name!r}; valid: {valid}")
-
-
-Precision = Literal["auto", "fp32", "bf16"]
-PRECISIONS: tuple[str, ...] = get_args(Precision)
-
-
-def resolve_precision(precision: Precision, device: torch.device) -> Literal["fp32", "bf16"]:
-    """auto: bf16 on a GPU (the generator is trained with bf16 autocast) and on a CPU with
-    bf16 hardware; fp32 otherwise."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision != "auto":
-        return precision
-    if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16_matmul()):
-        return "bf16"
-    return "fp32"
+from adgan.generators import Appearance, PoseGenerator, mix_appearance, one_hot, to_image, to_tensor
+from common.hardware import Precision, resolve_precision
+from parsing.labels import component_classes
 
 
 class AttributeTransfer:

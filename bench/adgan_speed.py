@@ -14,7 +14,6 @@ inference batches 1 and 8) so that the script ends in minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 import warnings
@@ -29,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adgan.model import ENCODER_TAPS, ComponentEncoder
 from adgan.task import AdganConfig, AdganTask
 from adgan.vgg import LAYERS
-from bench.timing import peak_mb
+from bench.timing import machine_line, peak_mb
 from common.training import TrainConfig, make_context
 
 warnings.filterwarnings("ignore", message=".*no VGG-19 weights")
@@ -159,10 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     infer = args.infer_batch or ([1, 64] if cuda else [1, 8])
     repeats = args.repeats or (20 if cuda else 3)
     amp = not args.fp32
-    where = torch.cuda.get_device_name() if cuda else f"CPU {platform.machine()}"
     bf16 = make_context(TrainConfig(device=args.device, amp=amp), Path(".")).amp_dtype
+    print(machine_line(args.device))
     print(
-        f"ADGAN at {size[0]}x{size[1]} on {where}, {torch.get_num_threads()} threads, "
+        f"ADGAN at {size[0]}x{size[1]} on {'the GPU' if cuda else 'the CPU'}, "
         f"{'bf16 autocast, channels_last' if bf16 else 'fp32'}"
     )
     print("| what | batch | steps/s | images/s | peak MB |")

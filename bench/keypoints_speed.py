@@ -8,8 +8,6 @@ without the flip test, and peak memory, on CPU and, when one is visible, on the 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -19,10 +17,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.timing import peak_mb, summarize
+from bench.timing import machine_line, peak_mb, summarize
 from common.config import load_config
 from keypoints.model import PoseNet
-from keypoints.predict import KeypointPredictor, load_posenet
+from keypoints.predict import KeypointPredictor
 from keypoints.task import KeypointsConfig
 
 
@@ -76,7 +74,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.checkpoint:
-        model = load_posenet(args.checkpoint)
+        model = PoseNet.from_checkpoint(args.checkpoint)
     else:
         h, w = (int(v) for v in args.size.split("x"))
         cfg = load_config(KeypointsConfig, args.config, [f"model.input_size=[{h}, {w}]"])
@@ -85,12 +83,8 @@ def main() -> None:
     if torch.cuda.is_available():
         rows += bench(model, "cuda", [1, 64, 256], args.repeats)
     c = model.config
-    print(
-        f"PoseNet {c.backbone}/{c.head} at {c.input_size[0]}x{c.input_size[1]}; CPU "
-        f"{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
-        f" of {os.cpu_count()}"
-        + (f"; GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
-    )
+    print(machine_line("cuda" if torch.cuda.is_available() else "cpu"))
+    print(f"PoseNet {c.backbone}/{c.head} at {c.input_size[0]}x{c.input_size[1]}")
     print("| device | batch | flip test | crops/s | ms/batch mean | p50 | p95 | peak MB |")
     print("|---|---|---|---|---|---|---|---|")
     for d, b, f, rate, mean, p50, p95, peak in rows:

@@ -8,8 +8,6 @@ matter for speed: a config alone is enough (`--heads parsing densepose` for both
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -18,14 +16,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.timing import peak_mb, summarize
+from bench.timing import machine_line, peak_mb, summarize
 from common.config import load_config
-from parsing.model import DenseNet
-from parsing.predict import load_densenet
+from parsing.model import ParserNet
 from parsing.task import DenseConfig
 
 
-def bench(model: DenseNet, device: str, batches: list[int], repeats: int) -> list[tuple]:
+def bench(model: ParserNet, device: str, batches: list[int], repeats: int) -> list[tuple]:
     rows = []
     h, w = model.config.input_size
     cuda = device == "cuda"
@@ -61,22 +58,21 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=20)
     args = p.parse_args()
     if args.checkpoint:
-        model = load_densenet(args.checkpoint)
+        model = ParserNet.from_checkpoint(args.checkpoint)
     else:
         h, w = (int(v) for v in args.size.split("x"))
         overrides = [f"model.input_size=[{h}, {w}]"]
         if args.heads:
             overrides.append(f"model.heads=[{', '.join(args.heads)}]")
-        model = DenseNet(load_config(DenseConfig, args.config, overrides).model)
+        model = ParserNet(load_config(DenseConfig, args.config, overrides).model)
     rows = bench(model, "cpu", [1, 16], args.repeats)
     if torch.cuda.is_available():
         rows += bench(model, "cuda", [1, 64, 256], args.repeats)
     c = model.config
+    print(machine_line("cuda" if torch.cuda.is_available() else "cpu"))
     print(
-        f"DenseNet {c.arch}/{c.encoder} heads {list(c.heads)} at "
-        f"{c.input_size[0]}x{c.input_size[1]}; CPU {platform.processor() or platform.machine()}"
-        f" x{torch.get_num_threads()} threads of {os.cpu_count()}"
-        + (f"; GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
+        f"ParserNet {c.arch}/{c.encoder} heads {list(c.heads)} at "
+        f"{c.input_size[0]}x{c.input_size[1]}"
     )
     print("| device | batch | crops/s | ms/batch mean | p50 | p95 | peak MB |")
     print("|---|---|---|---|---|---|---|")

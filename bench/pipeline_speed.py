@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -29,8 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adgan.transfer import PRECISIONS
-from bench.timing import peak_mb, summarize
+from bench.timing import machine_line, peak_mb, summarize
+from common.hardware import PRECISIONS
 from common.image_io import encode_image, load_image
 from studio.pipeline import Job, Pipeline
 
@@ -67,7 +65,7 @@ def full_size_bundle(out: Path) -> Path:
     from adgan.model import Generator, GeneratorConfig
     from common.config import from_dict, load_yaml
     from keypoints.model import PoseNet, PoseNetConfig
-    from parsing.model import DenseNet, DenseNetConfig
+    from parsing.model import ParserNet, ParserNetConfig
     from studio.stub import bundle_of
 
     def model_section(name: str) -> dict:
@@ -79,7 +77,9 @@ def full_size_bundle(out: Path) -> Path:
             "keypoints": PoseNet(
                 from_dict(PoseNetConfig, model_section("keypoints-synth-cpu.yaml"))
             ),
-            "parser": DenseNet(from_dict(DenseNetConfig, model_section("parsing-synth-cpu.yaml"))),
+            "parser": ParserNet(
+                from_dict(ParserNetConfig, model_section("parsing-synth-cpu.yaml"))
+            ),
             "generator": Generator(GeneratorConfig(image_size=(256, 176))),
         }
     return bundle_of(
@@ -132,16 +132,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.full_size:
             args.bundle = full_size_bundle(Path(tmp) / "bundle")
-        print(
-            f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
-            f"{torch.__version__} ({torch.get_num_threads()} threads), bundle "
-            f"{'random, full size' if args.full_size else args.bundle}"
-        )
+        print(machine_line("cuda" if torch.cuda.is_available() else "cpu"))
+        print(f"# bundle {'random, full size' if args.full_size else args.bundle}")
         photos = (args.source, args.pose)
         common = (args.repeats, photos, args.full_size, args.precision)
         rows = bench(args.bundle, "cpu", args.batches, *common)
         if torch.cuda.is_available():
-            print(f"# GPU: {torch.cuda.get_device_name()}")
             rows += bench(args.bundle, "cuda", args.gpu_batches, *common)
     print("| device | batch | stage | cards/s | mean ms/batch | p50 ms | p95 ms | peak MB |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")

@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
+from bench.timing import machine_line
 from common.config import load_config
 from common.deepfashion import parse_flat
-from common.image_io import load_image, save_image
-from parsing.formats import read_semantic_map
+from common.image_io import load_image, read_semantic_map, save_image
 from prepare.deepfashion import Sources, prepare_deepfashion
 from synth.config import SynthConfig
 from synth.dataset import generate
@@ -58,12 +58,12 @@ def tiny_checkpoints(root: Path) -> tuple[Path, Path]:
     import torch
 
     from keypoints.model import PoseNet, PoseNetConfig
-    from parsing.model import DenseNet, DenseNetConfig
+    from parsing.model import ParserNet, ParserNetConfig
     from tests.conftest import checkpoint
 
     torch.manual_seed(0)
     kp = PoseNet(PoseNetConfig(head_channels=16, input_size=(128, 88)))
-    parser = DenseNet(DenseNetConfig(encoder="resnet18", input_size=(128, 88)))
+    parser = ParserNet(ParserNetConfig(encoder="resnet18", input_size=(128, 88)))
     return (
         checkpoint(root / "kp", "model", kp, "keypoints"),
         checkpoint(root / "parse", "model", parser, "parsing"),
@@ -149,7 +149,8 @@ def main() -> None:
             )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\n{n} raw photos -> {size[0]}x{size[1]}, {os.cpu_count()} CPU cores\n")
+    print(f"\n{machine_line()}")
+    print(f"{n} raw photos -> {size[0]}x{size[1]}\n")
     print("| run | images/s overall | cut photos | keypoints | 8-class maps | checksums |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, count, total, s in rows:

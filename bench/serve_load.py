@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import io
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.timing import machine_line  # noqa: E402
 from studio.serve import DEFAULT_BUNDLE  # noqa: E402
 
 PHASES = ("before", "during", "after")
@@ -270,11 +270,11 @@ def main(argv: list[str] | None = None) -> int:
         url = f"http://127.0.0.1:{port}"
         try:
             health = wait_healthy(url, proc)
+            print(machine_line(health["device"]))
             print(
                 f"server: {what}; device {health['device']}, generator "
                 f"{'x'.join(map(str, health['image_size']))}, max_batch {health['max_batch']}, "
-                f"max_queue {health['max_queue']}; {platform.processor() or platform.machine()}, "
-                f"{os.cpu_count()} CPUs"
+                f"max_queue {health['max_queue']}"
             )
             print(
                 f"load: {args.clients} clients for {args.seconds:.0f} s on loopback; "
@@ -292,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         mean_batch = after["served"] / max(after["batches"], 1)
         print(
             f"served {after['served']} in {after['batches']} model batches "
-            f"(mean {mean_batch:.1f} requests a batch); refused (429) {after['refused']}; "
+            f"(mean {mean_batch:.1f} requests a batch); refused {after['refused']} "
+            f"({after['refused_by_reason']}); "
             f"server peak RSS {rss:.0f} MB; /healthz after the run: {after['status']}"
         )
     return status

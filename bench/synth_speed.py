@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import os
-import platform
 import pstats
 import shutil
 import sys
@@ -26,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.timing import peak_mb
+from bench.timing import machine_line, peak_mb
 from common.config import load_config
 from synth.__main__ import DEFAULT_CONFIG, parse_size
 from synth.config import SynthConfig
@@ -107,9 +106,9 @@ def main() -> None:
         cli_rate = n_people * 4 / (time.perf_counter() - start)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    device = f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     h, w = args.size
-    print(f"SynthFashion at {h}x{w}, {args.images} images, on {device}")
+    print(machine_line())
+    print(f"SynthFashion at {h}x{w}, {args.images} images")
     print("| stage | processes | images/s | ms/image (mean / p50 / p95) | peak RSS |")
     print("|---|---|---|---|---|")
     print(

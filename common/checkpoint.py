@@ -10,6 +10,14 @@ Nothing is ever unpickled: weights are safetensors and the training state is loa
 `torch.load(weights_only=True)`, so a checkpoint from a stranger cannot run code. A folder
 is written under a temporary name and renamed into place, so a crash leaves no half-written
 checkpoint. Loading compares every key and shape and names the file and tensors that differ.
+
+Weight-only int8 storage (`save_weights(..., dtype=torch.int8)`), a bundle a quarter the
+size of fp32, computed in float: each weight matrix or conv kernel is stored as int8 with
+one fp16 scale per output channel (symmetric, scale = max|w| / 127), the usual weight-only
+scheme: the error per weight is at most half a step of its own channel. Vectors (biases,
+norms), integer buffers and anything too small to matter stay as they are (fp16 for
+floats). Loading dequantizes back to float before the shapes are checked, so a quantized
+file loads into the same module as a float one.
 """
 
 from __future__ import annotations
@@ -29,13 +37,59 @@ from torch import nn
 
 from common.config import ConfigError
 from common.fileio import atomic_path, write_json
-from common.quantize import dequantize_state_dict, is_quantized, quantize_state_dict
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "training_state.pt"
 LATEST = "latest"  # a run's checkpoints/latest names its newest checkpoint folder
 # The bundle that ships with the project: what the CLIs load when no checkpoint is named.
 DEMO_BUNDLE = Path(__file__).resolve().parent.parent / "bundles" / "demo"
+
+
+# -- weight-only int8 storage ------------------------------------------------------
+
+SCALE_SUFFIX = ".int8_scale"
+MIN_ELEMENTS = 1024  # smaller tensors are kept in fp16: no size to win, only error to add
+
+
+def quantize_tensor(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """float [out, ...] -> (int8 [out, ...], fp16 scale [out, 1, ...])."""
+    w = weight.detach().float()
+    dims = tuple(range(1, w.dim()))
+    scale = w.abs().amax(dim=dims, keepdim=True).clamp_min(1e-12) / 127.0
+    scale = scale.half().float()  # the scale as it will be stored
+    q = torch.round(w / scale).clamp(-127, 127).to(torch.int8)
+    return q, scale.half()
+
+
+def quantize_state_dict(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for key, value in tensors.items():
+        if value.is_floating_point() and value.dim() >= 2 and value.numel() >= MIN_ELEMENTS:
+            out[key], out[key + SCALE_SUFFIX] = quantize_tensor(value)
+        elif value.is_floating_point():
+            out[key] = value.half()
+        else:
+            out[key] = value
+    return out
+
+
+def is_quantized(tensors: dict[str, torch.Tensor]) -> bool:
+    return any(key.endswith(SCALE_SUFFIX) for key in tensors)
+
+
+def dequantize_state_dict(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Back to float32; a stored int8 tensor without its scale (or the reverse) is left for
+    the caller's key check to report."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in tensors.items():
+        if key.endswith(SCALE_SUFFIX) and key[: -len(SCALE_SUFFIX)] in tensors:
+            continue
+        scale = tensors.get(key + SCALE_SUFFIX)
+        if scale is not None and value.dtype == torch.int8:
+            out[key] = value.float() * scale.float()
+        else:
+            out[key] = value
+    return out
 
 
 class CheckpointError(ValueError):
@@ -57,7 +111,7 @@ def save_weights(
     path: str | os.PathLike[str], module: nn.Module, *, dtype: torch.dtype | None = None
 ) -> None:
     """Write a module's state dict as safetensors, atomically. `dtype` casts the floats;
-    torch.int8 stores weights as int8 with per-channel scales (`common.quantize`)."""
+    torch.int8 stores weights as int8 with per-channel scales (see the module docstring)."""
     tensors = {}
     for key, value in unwrap(module).state_dict().items():
         value = value.detach().to("cpu")

@@ -22,12 +22,14 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from common.fileio import atomic_path
+from common.fileio import atomic_path, write_npy
 
 ImageSource = str | os.PathLike[str] | bytes | BinaryIO
 
 DEFAULT_MAX_PIXELS = 40_000_000  # a 8000x5000 photo; larger ones are refused, not decoded
 DEFAULT_MAX_SIDE = 16_384
+# ADGAN semantic maps (`.npy`) hold its 8 parsing classes (parsing.labels names them).
+SEMANTIC_MAP_CLASSES = 8
 _BACKGROUND = (255, 255, 255)  # transparent regions become white, like a shop's product card
 
 
@@ -67,7 +69,9 @@ def _open(src: ImageSource, name: str, max_pixels: int, max_side: int) -> Image.
             except Image.DecompressionBombError as exc:
                 raise ImageError(f"{name}: too many pixels to decode safely ({exc})") from None
             except UnidentifiedImageError:
-                raise ImageError(f"{name}: not an image format that can be read") from None
+                empty = fh.seek(0, os.SEEK_END) == 0 if fh.seekable() else False
+                what = "empty file" if empty else "not an image format that can be read"
+                raise ImageError(f"{name}: {what}") from None
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
                 raise ImageError(f"{name}: truncated or corrupt image data ({exc})") from None
         width, height = img.size
@@ -187,6 +191,48 @@ def check_label_values(
         shown = ", ".join(str(int(v)) for v in bad[:10])
         more = "" if bad.size <= 10 else f" and {bad.size - 10} more"
         raise ImageError(f"{name}: label values {shown}{more} are outside 0..{num_classes - 1}")
+
+
+def read_semantic_map(
+    path: str | os.PathLike[str], num_classes: int = SEMANTIC_MAP_CLASSES
+) -> np.ndarray:
+    """An ADGAN `.npy` label map -> uint8 [H, W]; bad shapes and values name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such semantic map")
+    try:
+        labels = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ImageError(f"{path}: not a readable .npy array ({exc})") from None
+    if labels.ndim != 2:
+        raise ImageError(f"{path}: expected a 2-D label map, got shape {labels.shape}")
+    if labels.dtype.kind == "f":
+        if not np.array_equal(labels, np.round(labels)):
+            raise ImageError(f"{path}: float label map with non-integer values")
+    elif labels.dtype.kind not in "iub":
+        raise ImageError(f"{path}: label map of dtype {labels.dtype}")
+    check_label_values(labels, num_classes, name=os.fspath(path))
+    return labels.astype(np.uint8)
+
+
+def write_semantic_map(
+    path: str | os.PathLike[str], labels: np.ndarray, num_classes: int = SEMANTIC_MAP_CLASSES
+) -> None:
+    labels = np.asarray(labels)
+    check_label_values(labels, num_classes, name=os.fspath(path))
+    write_npy(path, labels.astype(np.uint8))
+
+
+def write_label_png(
+    path: str | os.PathLike[str], labels: np.ndarray, palette: tuple[tuple[int, int, int], ...]
+) -> None:
+    """A palette PNG: pixel values are the class ids, the palette shows them in colour."""
+    labels = np.asarray(labels)
+    check_label_values(labels, len(palette), name=os.fspath(path))
+    img = Image.fromarray(labels.astype(np.uint8), mode="P")
+    img.putpalette([c for colour in palette for c in colour])
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
 
 
 def encode_image(array: np.ndarray, suffix: str, *, quality: int = 95) -> bytes:

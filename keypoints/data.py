@@ -26,11 +26,10 @@ from common.geometry import (
     expand_box,
     warp,
 )
-from common.image_io import load_image
+from common.image_io import load_image, read_semantic_map
 from keypoints.formats import read_annotations, read_coco_keypoints
 from keypoints.heatmaps import encode
 from keypoints.skeleton import NUM_KEYPOINTS, swap_sides, visible
-from parsing.formats import read_semantic_map
 
 UPPER_BODY = (0, 1, 2, 3, 4, 5, 6, 7, 14, 15, 16, 17)
 LOWER_BODY = (8, 9, 10, 11, 12, 13)

@@ -12,6 +12,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+REFERENCE_HEIGHT = 256  # ADGAN's sigma of 6 px is for 256x176 images
+
+
+def scaled_sigma(sigma_at_256: float, height: int) -> float:
+    """A Gaussian width given at 256 rows, at `height` rows: one config value for all sizes."""
+    return sigma_at_256 * height / REFERENCE_HEIGHT
+
 
 def pose_maps(
     keypoints: np.ndarray | torch.Tensor,

@@ -53,7 +53,7 @@ class KeypointDataConfig:
 
 
 @dataclass
-class LossConfig:
+class HeatmapLossConfig:
     # Pixels weigh 1 + foreground_weight * target: the few pixels of a peak are not
     # drowned by the empty background (0 = plain MSE, as SimpleBaseline).
     foreground_weight: float = 0.0
@@ -73,7 +73,7 @@ class KeypointsConfig:
     task: Literal["keypoints"] = "keypoints"
     model: PoseNetConfig = field(default_factory=PoseNetConfig)
     data: KeypointDataConfig = field(default_factory=KeypointDataConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
+    loss: HeatmapLossConfig = field(default_factory=HeatmapLossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: KeypointEvalConfig = field(default_factory=KeypointEvalConfig)

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from common.augment import AugmentConfig, draw, paste_bystander, photometric, random_affine
 from common.deepfashion import parse_flat
 from common.geometry import Box, apply_to_points, box_to_input, expand_box, warp
-from common.image_io import load_image
+from common.image_io import load_image, read_semantic_map
 from parsing.densepose import FINE_TO_COARSE, flip_iuv, load_iuv
 from parsing.densepose_coco import (
     DensePosePerson,
@@ -33,12 +33,7 @@ from parsing.densepose_coco import (
     read_densepose_coco,
     read_index,
 )
-from parsing.formats import (
-    celebamask_image_path,
-    read_celebamask_masks,
-    read_label_png,
-    read_semantic_map,
-)
+from parsing.formats import celebamask_image_path, read_celebamask_masks, read_label_png
 from parsing.labels import flip_table, label_set, merge_labels, merge_table
 
 IGNORE = 255

@@ -17,50 +17,17 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from common.fileio import atomic_path, write_npy
 from common.image_io import ImageError, check_label_values, load_label_map, save_image
 from parsing.labels import (
     CELEBAMASK_ATTRIBUTES,
     CELEBAMASK_CLASSES,
-    NUM_ADGAN_CLASSES,
     merge_labels,
 )
 
 CELEBAMASK_IMAGE_DIR = "CelebA-HQ-img"
 CELEBAMASK_MASK_DIR = "CelebAMask-HQ-mask-anno"
 CELEBAMASK_FOLDER_SIZE = 2000
-
-
-def read_semantic_map(
-    path: str | os.PathLike[str], num_classes: int = NUM_ADGAN_CLASSES
-) -> np.ndarray:
-    """An ADGAN `.npy` label map -> uint8 [H, W]; bad shapes and values name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"{path}: no such semantic map")
-    try:
-        labels = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise ImageError(f"{path}: not a readable .npy array ({exc})") from None
-    if labels.ndim != 2:
-        raise ImageError(f"{path}: expected a 2-D label map, got shape {labels.shape}")
-    if labels.dtype.kind == "f":
-        if not np.array_equal(labels, np.round(labels)):
-            raise ImageError(f"{path}: float label map with non-integer values")
-    elif labels.dtype.kind not in "iub":
-        raise ImageError(f"{path}: label map of dtype {labels.dtype}")
-    check_label_values(labels, num_classes, name=os.fspath(path))
-    return labels.astype(np.uint8)
-
-
-def write_semantic_map(
-    path: str | os.PathLike[str], labels: np.ndarray, num_classes: int = NUM_ADGAN_CLASSES
-) -> None:
-    labels = np.asarray(labels)
-    check_label_values(labels, num_classes, name=os.fspath(path))
-    write_npy(path, labels.astype(np.uint8))
 
 
 def read_label_png(
@@ -71,18 +38,6 @@ def read_label_png(
     if merge is None:
         return labels.astype(np.uint8)
     return merge_labels(labels, merge, name=os.fspath(path))
-
-
-def write_label_png(
-    path: str | os.PathLike[str], labels: np.ndarray, palette: tuple[tuple[int, int, int], ...]
-) -> None:
-    """A palette PNG: pixel values are the class ids, the palette shows them in colour."""
-    labels = np.asarray(labels)
-    check_label_values(labels, len(palette), name=os.fspath(path))
-    img = Image.fromarray(labels.astype(np.uint8), mode="P")
-    img.putpalette([c for colour in palette for c in colour])
-    with atomic_path(path) as tmp:
-        img.save(tmp, format="PNG")
 
 
 def celebamask_mask_path(root: str | os.PathLike[str], index: int, attribute: str) -> Path:

@@ -309,3 +309,23 @@ def overlay(
     fg = (np.asarray(labels) > 0)[..., None]
     out = np.where(fg, (1 - alpha) * out + alpha * colour, out)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+# Component names a user may swap: the 8 classes, and garment words for groups of them.
+COMPONENT_ALIASES: dict[str, tuple[int, ...]] = {
+    "upper": (ADGAN_INDEX["upper_clothes"],),
+    "top": (ADGAN_INDEX["upper_clothes"],),
+    "lower": (ADGAN_INDEX["pants"], ADGAN_INDEX["skirt"]),
+    "bottom": (ADGAN_INDEX["pants"], ADGAN_INDEX["skirt"]),
+}
+
+
+def component_classes(name: str) -> tuple[int, ...]:
+    """The ADGAN classes a component name stands for; unknown names list the valid ones."""
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    if key in ADGAN_INDEX:
+        return (ADGAN_INDEX[key],)
+    if key in COMPONENT_ALIASES:
+        return COMPONENT_ALIASES[key]
+    valid = ", ".join([*ADGAN_CLASSES, *COMPONENT_ALIASES])
+    raise ValueError(f"unknown component {name!r}; valid: {valid}")

@@ -24,9 +24,8 @@ import torch
 
 from common.checkpoint import DEMO_BUNDLE, CheckpointError, stored_module_name
 from common.geometry import Box, box_to_input, invert, parse_box, person_crop, warp
-from common.image_io import ImageError, load_image, save_image
+from common.image_io import ImageError, load_image, save_image, write_label_png
 from parsing.densepose import save_iuv
-from parsing.formats import write_label_png
 from parsing.labels import label_set, overlay
 from parsing.model import ParserNet, predicted_iuv
 

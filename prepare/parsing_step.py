@@ -17,8 +17,8 @@ import numpy as np
 from tqdm import tqdm
 
 from common.deepfashion import parse_flat, parse_raw
-from common.image_io import ImageError, load_image
-from parsing.formats import read_label_png, write_semantic_map
+from common.image_io import ImageError, load_image, write_semantic_map
+from parsing.formats import read_label_png
 from parsing.labels import MERGE_TABLES
 from prepare.images import SPLITS, PrepareError, Problem, fit_to_size
 

@@ -1,17 +1,22 @@
 """The model bundle: the three networks the pipeline needs, in one folder.
 
     BUNDLE/
-      config.json             format, version, each network's class and config, the
-                              keypoint and parsing conventions, where each part came from
-      keypoints.safetensors   PoseNet (18 OpenPose-COCO keypoints)
+      config.json             format, version, each network's class and config (the
+                              generator's names its architecture), the keypoint and parsing
+                              conventions, the image size, where each part came from
+      keypoints.safetensors   any registered keypoint backend (`keypoints.estimators`: our
+                              PoseNet, the imported CMU OpenPose body model)
       parser.safetensors      ParserNet with a parsing head on the 8 ADGAN classes
-      generator.safetensors   ADGAN generator (its frozen VGG trunk included)
+      generator.safetensors   any registered generator architecture (`adgan.generators`)
+
+The image size belongs to the bundle (its generator's): the pipeline crops people to it and
+every card has it.
 
 It is a checkpoint folder (`common.checkpoint`): safetensors only, nothing is unpickled,
 written under a temporary name and renamed into place; loading checks every key and shape
 and names the file that does not fit. Weights may be stored in fp16 (half the size; the
 pipeline computes in fp32 on CPU and bf16 on GPU anyway) or as weight-only int8 with
-per-channel scales (a quarter; `common.quantize`), which is how the demo bundle fits in 30 MB.
+per-channel scales (a quarter; `common.checkpoint`), which is how the demo bundle fits in 30 MB.
 
     python -m studio.bundle --keypoints runs/keypoints/<run> --parser runs/parsing/<run> \
         --generator runs/adgan/<run> --out bundles/mine [--dtype int8] [--notes "trained on ..."]

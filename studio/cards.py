@@ -29,9 +29,9 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from adgan.transfer import component_classes
 from common.fileio import write_text
 from common.image_io import ImageError, load_image, save_image
+from parsing.labels import component_classes
 from studio.pipeline import Job, PersonView, Pipeline
 
 REQUIRED = ("source", "pose", "name")

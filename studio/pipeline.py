@@ -1,5 +1,4 @@
-"""From photos to a generated person: what `infer.py` (and later the batch cards and the web
-page) call.
+"""From photos to a generated person: what `infer.py`, the batch cards and the web page call.
 
     pipe = Pipeline.from_bundle("bundles/demo")
     source = pipe.person(load_image("model.jpg"), "model.jpg")    # find, crop, keypoints, parse
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 
 from adgan.generators import concat, mix_appearance, take
-from adgan.transfer import AttributeTransfer, Precision, component_classes
+from adgan.transfer import AttributeTransfer
 from common.geometry import (
     PERSON_MARGIN,
     Box,
@@ -37,12 +36,13 @@ from common.geometry import (
     invert,
     warp,
 )
+from common.hardware import Precision
 from keypoints.draw import draw_skeleton
 from keypoints.estimators import KeypointEstimator
 from keypoints.predict import LETTERBOX_FILL
 from keypoints.search import find_people
 from keypoints.skeleton import visible
-from parsing.labels import colorize
+from parsing.labels import colorize, component_classes
 from parsing.predict import DensePredictor
 from studio.bundle import load_bundle
 
@@ -106,7 +106,7 @@ class Pipeline:
     def from_bundle(
         cls, path: str | Path, device: str | torch.device = "cpu", precision: Precision = "auto"
     ) -> Pipeline:
-        """`precision` is the generator's (see `adgan.transfer.resolve_precision`)."""
+        """`precision` is the generator's (see `common.hardware.resolve_precision`)."""
         bundle = load_bundle(path, device)
         return cls(
             bundle.keypoint_estimator(device),

@@ -35,12 +35,13 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from adgan.transfer import ALIASES, Precision, component_classes
 from common.checkpoint import CheckpointError, read_config
 from common.config import ConfigError, load_config
 from common.fileio import write_bytes, write_json
+from common.hardware import Precision, resolve_device
 from common.image_io import encode_image
-from parsing.labels import ADGAN_CLASSES
+from parsing.labels import ADGAN_CLASSES, COMPONENT_ALIASES, component_classes
+from studio.bundle import real_photo_warning
 from studio.pipeline import NoPersonError, Pipeline
 from studio.uploads import Upload, UploadError, clean_filename, decode_photo, read_form
 from studio.worker import Busy, GenerateRequest, ModelWorker, Photo
@@ -49,7 +50,25 @@ ROOT = Path(__file__).resolve().parent.parent
 WEB = Path(__file__).resolve().parent / "web"
 DEFAULT_CONFIG = ROOT / "configs" / "serve.yaml"
 DEFAULT_BUNDLE = ROOT / "bundles" / "demo"  # as infer.py's
-COMPONENTS = (*ADGAN_CLASSES[1:], *ALIASES)  # what a swap_<component> field may name
+COMPONENTS = (*ADGAN_CLASSES[1:], *COMPONENT_ALIASES)  # what a swap_<component> field may name
+# Why a request was refused, as /healthz counts them: by status, and for 415 and 422 by the
+# stage that refused it (reading the form, decoding a photo, finding the person).
+REASONS = (
+    "malformed",  # 400: the multipart body does not parse
+    "too_large",  # 413: the request, or a photo's bytes or pixels, over a limit
+    "not_multipart",  # 415: the request is not multipart/form-data
+    "not_an_image",  # 415: a photo that is not JPEG, PNG or WebP by content
+    "bad_field",  # 422: a missing, unknown, repeated or text field, a bad swap
+    "bad_image",  # 422: an empty, truncated or corrupt photo
+    "no_person",  # 422: no person found in a photo
+    "busy",  # 429: the queue is full
+)
+_BY_STATUS = {400: "malformed", 413: "too_large", 429: "busy"}
+FAVICON = (  # a small inline SVG, so the page's favicon request is answered
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    '<circle cx="8" cy="4" r="3" fill="#345"/><path d="M3 16v-5a5 4 0 0 1 10 0v5z" '
+    'fill="#345"/></svg>'
+)
 log = logging.getLogger("studio.serve")
 
 
@@ -82,6 +101,19 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+class Refusal(Exception):
+    """An `UploadError` with the reason /healthz counts it under."""
+
+    def __init__(self, error: UploadError, reason: str) -> None:
+        super().__init__(error.message)
+        self.status, self.message, self.reason = error.status, error.message, reason
+
+
+def _refusal(error: UploadError, by_stage: dict[int, str]) -> Refusal:
+    """`error` with its reason: from its status, or for 415/422 from the stage's table."""
+    return Refusal(error, _BY_STATUS.get(error.status) or by_stage.get(error.status, "bad_field"))
+
+
 class Health(BaseModel):
     status: str
     bundle: dict[str, Any]
@@ -92,7 +124,10 @@ class Health(BaseModel):
     max_batch: int
     served: int
     batches: int
-    refused: int
+    refused: int  # every refused request (4xx), the sum of refused_by_reason
+    refused_by_reason: dict[str, int]
+    failed: int  # requests the model failed on (5xx)
+    warning: str | None  # what users must be told about this bundle's results, if anything
     limits: dict[str, float | int]
 
 
@@ -209,7 +244,9 @@ def create_app(
         "work_side": s.work_side,
     }
     info = info or {}
+    warning = real_photo_warning(info)
     keep = Path(s.keep_uploads) if s.keep_uploads else None
+    refused = dict.fromkeys(REASONS, 0)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -235,6 +272,10 @@ def create_app(
     async def page() -> FileResponse:
         return FileResponse(WEB / "index.html")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(FAVICON, media_type="image/svg+xml")
+
     @app.get("/healthz", response_model=Health, summary="Liveness, bundle and queue depth")
     async def healthz() -> Health:
         return Health(
@@ -247,7 +288,10 @@ def create_app(
             max_batch=s.max_batch,
             served=worker.stats.requests,
             batches=worker.stats.batches,
-            refused=worker.stats.refused,
+            refused=sum(refused.values()),
+            refused_by_reason=dict(refused),
+            failed=worker.stats.failed,
+            warning=warning,
             limits={
                 "max_request_mb": s.max_request_mb,
                 "max_photo_mb": s.max_photo_mb,
@@ -258,7 +302,10 @@ def create_app(
         )
 
     async def _generate(uploads: list[Upload]) -> Response:
-        roles = _roles(uploads, s.max_swaps)
+        try:
+            roles = _roles(uploads, s.max_swaps)
+        except UploadError as exc:
+            raise _refusal(exc, {422: "bad_field"}) from None
 
         def decode() -> dict[str, Photo]:
             return {
@@ -266,23 +313,28 @@ def create_app(
                 for field, (up, label) in roles.items()
             }
 
-        photos = await run_in_threadpool(decode)
+        try:
+            photos = await run_in_threadpool(decode)
+        except UploadError as exc:
+            raise _refusal(exc, {415: "not_an_image", 422: "bad_image"}) from None
         swaps = {f.removeprefix("swap_"): p for f, p in photos.items() if f.startswith("swap_")}
         try:
             future = worker.submit(GenerateRequest(photos.pop("source"), photos.pop("pose"), swaps))
         except Busy as exc:
-            raise UploadError(429, str(exc)) from None
+            raise Refusal(UploadError(429, str(exc)), "busy") from None
         del photos, swaps  # the worker holds the only copy until the answer
         try:
             result = await asyncio.wrap_future(future)
         except NoPersonError as exc:
-            raise UploadError(422, str(exc)) from None
+            raise Refusal(UploadError(422, str(exc)), "no_person") from None
         png = await run_in_threadpool(encode_image, result.image, ".png")
         headers = {
             "X-Batch-Size": str(result.batch_size),
             "X-Queue-Ms": f"{result.queued_s * 1e3:.0f}",
             "X-Run-Ms": f"{result.run_s * 1e3:.0f}",
         }
+        if warning:
+            headers["X-Warning"] = warning
         return Response(png, media_type="image/png", headers=headers)
 
     @app.post(
@@ -298,13 +350,18 @@ def create_app(
         JPEG, PNG or WebP, recognised by content. Returns the PNG."""
         uploads: list[Upload] = []
         try:
-            uploads = await read_form(
-                request,
-                max_bytes=int(s.max_request_mb * mb),
-                max_files=4 * (2 + s.max_swaps),
-            )
+            try:
+                uploads = await read_form(
+                    request,
+                    max_bytes=int(s.max_request_mb * mb),
+                    max_files=4 * (2 + s.max_swaps),
+                )
+            except UploadError as exc:
+                raise _refusal(exc, {415: "not_multipart", 422: "bad_field"}) from None
             response = await _generate(uploads)
-        except UploadError as exc:
+        except (Refusal, UploadError) as error:
+            exc = error if isinstance(error, Refusal) else _refusal(error, {})
+            refused[exc.reason] += 1
             if keep is not None and uploads:
                 await run_in_threadpool(_keep, keep, uploads, exc.status, exc.message, b"")
             headers = {"Retry-After": str(s.retry_after_s)} if exc.status == 429 else None
@@ -332,11 +389,7 @@ def _bundle_pipeline(
             f"no model bundle at {bundle}; assemble one from trained runs with "
             "python -m studio.bundle --help"
         )
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return Pipeline.from_bundle(bundle, device, precision), read_config(bundle)
+    return Pipeline.from_bundle(bundle, resolve_device(device), precision), read_config(bundle)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -363,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_app(pipeline, settings, info=info)
     print(f"bundle {args.bundle} on {pipeline.transfer.device}")
+    if (warning := real_photo_warning(info)) is not None:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"settings {json.dumps(dataclasses.asdict(settings))}")
     uvicorn.run(app, host=settings.host, port=settings.port)
     return 0

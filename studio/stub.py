@@ -89,7 +89,7 @@ def tiny_networks(
     at `image_size`, keypoints and dense networks at `input_size`."""
     from adgan.model import Generator, GeneratorConfig
     from keypoints.model import PoseNet, PoseNetConfig
-    from parsing.model import DenseNet, DenseNetConfig
+    from parsing.model import ParserNet, ParserNetConfig
 
     torch.manual_seed(seed)
     with warnings.catch_warnings():
@@ -101,10 +101,10 @@ def tiny_networks(
         )
     return {
         "keypoints": PoseNet(PoseNetConfig(head_channels=16, input_size=input_size)),
-        "parser": DenseNet(DenseNetConfig(encoder="resnet18", input_size=input_size)),
+        "parser": ParserNet(ParserNetConfig(encoder="resnet18", input_size=input_size)),
         "generator": generator,
-        "densepose": DenseNet(
-            DenseNetConfig(encoder="resnet18", heads=("densepose",), input_size=input_size)
+        "densepose": ParserNet(
+            ParserNetConfig(encoder="resnet18", heads=("densepose",), input_size=input_size)
         ),
     }
 

@@ -40,12 +40,12 @@ from tqdm import tqdm
 from common.config import to_dict
 from common.deepfashion import FashionName
 from common.fileio import write_json, write_text
-from common.image_io import save_image
+from common.image_io import save_image, write_semantic_map
 from keypoints.formats import write_annotations, write_pairs
 from keypoints.skeleton import to_coco17
 from parsing.densepose import coarse_parts, save_iuv
 from parsing.densepose_coco import make_annotation, write_densepose_coco
-from parsing.formats import celebamask_image_path, write_celebamask_masks, write_semantic_map
+from parsing.formats import celebamask_image_path, write_celebamask_masks
 from synth.config import SynthConfig
 from synth.faces import render_face
 from synth.identity import Identity, sample_identity

@@ -13,8 +13,8 @@ from adgan.importer import ImportMismatch, convert_official, official_config
 from adgan.losses import contextual_loss, discriminator_gan_loss, generator_gan_loss
 from adgan.metrics import FIDInception, frechet_distance, inception_score, l1, ssim
 from adgan.model import Generator, GeneratorConfig
-from adgan.transfer import component_classes
 from adgan.vgg import LAYERS, VGGTrunk
+from parsing.labels import component_classes
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
 TINY = dict(channels=8, code_size=8, mlp_channels=16, res_blocks=2, image_size=(32, 24))

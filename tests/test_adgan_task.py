@@ -11,8 +11,9 @@ import train
 from adgan import evaluate
 from adgan.data import PairDataset, load_person, read_swap_pairs
 from adgan.generators import generator_from_checkpoint, mix_appearance
-from adgan.transfer import AttributeTransfer, component_classes
+from adgan.transfer import AttributeTransfer
 from keypoints.skeleton import flip_keypoints
+from parsing.labels import component_classes
 from tests.conftest import torchrun_train
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights", "ignore:.*random network")

@@ -1,6 +1,9 @@
 """train.py and infer.py today: they check their input and say plainly what is missing."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +11,8 @@ import pytest
 import infer
 import train
 from common.image_io import save_image
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_infer_names_a_bad_photo_and_the_missing_bundle(tmp_path, capsys):
@@ -26,12 +31,69 @@ def test_infer_names_a_bad_photo_and_the_missing_bundle(tmp_path, capsys):
 def test_infer_swap_argument_is_validated(tmp_path, capsys):
     good = tmp_path / "good.png"
     save_image(good, np.zeros((8, 8, 3), np.uint8))
-    try:
-        infer.main(["--source", str(good), "--pose", str(good), "--swap", "hat=x.jpg"])
-    except SystemExit as exc:
-        assert exc.code == 2
+    with pytest.raises(SystemExit) as exc:
+        infer.main(["--source", str(good), "--pose", str(good), "--swap", "upper"])
+    assert exc.value.code == 2
     assert "COMPONENT=PHOTO" in capsys.readouterr().err
-    assert infer._swap_arg("upper=g.jpg") == ("upper_clothes", __import__("pathlib").Path("g.jpg"))
+    assert infer.main(["--source", str(good), "--pose", str(good), "--swap", f"hat={good}"]) == 2
+    assert "unknown component 'hat'" in capsys.readouterr().err
+    assert infer._swap_arg("upper=g.jpg") == ("upper_clothes", Path("g.jpg"))
+
+
+def _infer_in_a_subprocess(*args: str) -> subprocess.CompletedProcess:
+    """infer.main in a fresh interpreter; prints whether torch was imported by then."""
+    code = (
+        "import sys, infer\n"
+        "rc = infer.main(sys.argv[1:])\n"
+        "print('torch imported:', 'torch' in sys.modules)\n"
+        "sys.exit(rc)\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_infer_reports_a_missing_or_empty_photo_before_importing_torch(tmp_path):
+    good = tmp_path / "good.png"
+    save_image(good, np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    cases = [
+        (["--source", str(tmp_path / "missing.jpg"), "--pose", str(good)], "no such file"),
+        (["--source", str(good), "--pose", str(tmp_path / "empty.jpg")], "empty file"),
+        (["--source", str(good), "--pose", str(good), "--swap", "upper=nope.jpg"], "no such"),
+        (["--source", str(good), "--pose", str(tmp_path)], "is a folder"),
+        (["--source", str(good), "--pose", str(good), "--swap", f"hat={good}"], "valid: "),
+        (["--batch", str(tmp_path / "jobs.csv"), "--out-dir", str(tmp_path)], "no such file"),
+    ]
+    for args, message in cases:
+        run = _infer_in_a_subprocess(*args)
+        assert run.returncode == 2, run.stderr
+        assert message in run.stderr and "error:" in run.stderr
+        assert "torch imported: False" in run.stdout  # so the answer is immediate
+
+
+def test_infer_defaults_agree_with_the_packages():
+    from common.hardware import resolve_device
+
+    args = infer.build_parser().parse_args(["--source", "a.jpg", "--pose", "b.jpg"])
+    assert args.device == "auto"  # as python -m studio.serve
+    assert resolve_device("auto") in ("cpu", "cuda") and resolve_device("cpu") == "cpu"
+
+
+def test_infer_warns_that_the_demo_bundle_is_synthetic_only(tmp_path, capsys):
+    """The README's top command, written into a folder that does not exist yet."""
+    out, panel = tmp_path / "new" / "out.png", tmp_path / "other" / "panel.png"
+    examples = ROOT / "examples"
+    args = ["--source", str(examples / "model.jpg"), "--pose", str(examples / "shopper.jpg")]
+    assert infer.main([*args, "--out", str(out), "--panel", str(panel), "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "synthetic people only" in warnings[0]
+    assert out.is_file() and panel.is_file() and "wrote" in captured.out
 
 
 def test_train_explains_bad_data_and_unknown_tasks(tmp_path, capsys):
@@ -49,8 +111,6 @@ def test_train_explains_bad_data_and_unknown_tasks(tmp_path, capsys):
 
 
 def test_every_shipped_config_is_valid():
-    from pathlib import Path
-
     from common.config import load_config
     from studio.serve import ServeSettings
     from synth.config import SynthConfig

@@ -92,6 +92,11 @@ def test_bad_files_get_clear_errors(tmp_path):
     (tmp_path / "notes.jpg").write_text("not a picture")
     with pytest.raises(ImageError, match=r"notes\.jpg: not an image"):
         load_image(tmp_path / "notes.jpg")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(ImageError, match=r"empty\.jpg: empty file"):
+        load_image(tmp_path / "empty.jpg")
+    with pytest.raises(ImageError, match=r"upload\.png: empty file"):
+        load_image(b"", name="upload.png")
     buf = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(
         buf, format="JPEG"

@@ -1,14 +1,8 @@
 import numpy as np
 import pytest
 
-from common.image_io import ImageError
-from parsing.formats import (
-    celebamask_mask_path,
-    read_celebamask_masks,
-    read_semantic_map,
-    write_celebamask_masks,
-    write_semantic_map,
-)
+from common.image_io import ImageError, read_semantic_map, write_semantic_map
+from parsing.formats import celebamask_mask_path, read_celebamask_masks, write_celebamask_masks
 
 
 def test_semantic_map_round_trip_and_checks(tmp_path):

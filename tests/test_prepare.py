@@ -18,9 +18,8 @@ import pytest
 
 from adgan import protocol
 from common.deepfashion import parse_flat
-from common.image_io import load_image, save_image
+from common.image_io import load_image, read_semantic_map, save_image
 from keypoints.formats import read_annotations, read_pairs
-from parsing.formats import read_semantic_map
 from prepare import densepose_coco as dp_prepare
 from prepare.__main__ import main as prepare_main
 from prepare.images import fit_to_size, read_split

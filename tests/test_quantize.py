@@ -5,12 +5,13 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from common.checkpoint import load_weights, save_weights
-from common.quantize import (
+from common.checkpoint import (
     SCALE_SUFFIX,
     dequantize_state_dict,
+    load_weights,
     quantize_state_dict,
     quantize_tensor,
+    save_weights,
 )
 
 

@@ -264,6 +264,49 @@ def test_still_answering_after_bad_input(client):
     assert health["status"] == "ok" and health["queue_depth"] == 0
 
 
+REFUSALS_BY_REASON = {  # a request for each reason /healthz counts refusals under
+    "malformed": {"content": b"garbage", "kind": "multipart/form-data; boundary=xyz"},
+    "not_multipart": {"content": b'{"source": 1}', "kind": "application/json"},
+    "too_large": {"files": BAD_CASES["photo over the byte limit"][0]},
+    "not_an_image": {"files": BAD_CASES["text as an image"][0]},
+    "bad_field": {"files": BAD_CASES["unknown field"][0]},
+    "bad_image": {"files": BAD_CASES["empty file"][0]},
+    "no_person": {"files": BAD_CASES["no person"][0]},
+}
+
+
+def test_healthz_counts_refused_requests_by_reason(pipe, bundle):
+    with client_for(pipe, bundle, **LIMITS) as client:
+        before = client.get("/healthz").json()
+        assert before["refused"] == 0 and set(before["refused_by_reason"]) >= {"busy"}
+        for reason, request in REFUSALS_BY_REASON.items():
+            if "files" in request:
+                r = client.post("/v1/generate", files=request["files"])
+            else:
+                headers = {"content-type": request["kind"]}
+                r = client.post("/v1/generate", content=request["content"], headers=headers)
+            assert 400 <= r.status_code < 500
+            counts = client.get("/healthz").json()["refused_by_reason"]
+            assert counts[reason] == 1, (reason, counts)
+        client.post("/v1/generate", files=REFUSALS_BY_REASON["no_person"]["files"])
+        assert client.post("/v1/generate", files=files(**GOOD)).status_code == 200
+        health = client.get("/healthz").json()
+    by_reason = health["refused_by_reason"]
+    assert by_reason["no_person"] == 2 and by_reason["busy"] == 0
+    assert health["refused"] == len(REFUSALS_BY_REASON) + 1 and health["served"] == 1
+
+
+def test_a_synthetic_only_bundle_says_so_beside_every_result(pipe, bundle):
+    info = {**read_config(bundle), "synthetic_only": True}
+    with TestClient(create_app(pipe, ServeSettings(), info=info)) as client:
+        r = client.post("/v1/generate", files=files(**GOOD))
+        assert r.status_code == 200 and "synthetic people only" in r.headers["x-warning"]
+        assert "synthetic people only" in client.get("/healthz").json()["warning"]
+    with client_for(pipe, bundle) as client:  # a bundle that saw real people: no warning
+        assert "x-warning" not in client.post("/v1/generate", files=files(**GOOD)).headers
+        assert client.get("/healthz").json()["warning"] is None
+
+
 def test_a_model_failure_fails_that_request_only(pipe, bundle):
     watched = Watched(pipe)
     with client_for(watched, bundle) as client:
@@ -271,6 +314,8 @@ def test_a_model_failure_fails_that_request_only(pipe, bundle):
         r = client.post("/v1/generate", files=files(**GOOD))
         assert r.status_code == 500 and "generation failed" in r.json()["detail"]
         assert client.post("/v1/generate", files=files(**GOOD)).status_code == 200
+        health = client.get("/healthz").json()
+        assert health["failed"] == 1 and health["refused"] == 0
 
 
 def post_in_threads(
@@ -321,7 +366,8 @@ def test_a_full_queue_answers_429_with_retry_after(pipe, bundle):
         for t in threads + threads2:
             t.join(60)
         assert [a.status_code for a in answers + more] == [200, 200]
-        assert client.get("/healthz").json()["refused"] == 1
+        health = client.get("/healthz").json()
+        assert health["refused"] == 1 and health["refused_by_reason"]["busy"] == 1
 
 
 def test_a_request_given_up_while_queued_costs_the_model_nothing(pipe):
@@ -381,6 +427,8 @@ def test_healthz_page_and_openapi(client, bundle):
     page = client.get("/")
     assert page.status_code == 200 and "Processing…" in page.text
     assert client.get("/static/app.js").status_code == 200
+    icon = client.get("/favicon.ico")  # browsers ask for it: no 404 in their console
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
     schema = client.get("/openapi.json").json()
     op = schema["paths"]["/v1/generate"]["post"]
     form = op["requestBody"]["content"]["multipart/form-data"]["schema"]
@@ -435,11 +483,17 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
     (tmp_path / "me.jpg").write_bytes(jpeg(240, 160))
     (tmp_path / "notes.png").write_bytes(b"not an image at all")
     watched = Watched(pipe, delay=1.0)  # long enough to see the spinner
-    app = create_app(watched, ServeSettings(), info=read_config(bundle))
+    info = {**read_config(bundle), "synthetic_only": True}  # as the demo bundle
+    app = create_app(watched, ServeSettings(), info=info)
+    failed: list[str] = []
     with serving(app) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(accept_downloads=True)
+            page.on(
+                "response",
+                lambda r: failed.append(r.url) if r.status >= 400 and "/v1/" not in r.url else None,
+            )
             page.goto(url)
             expect(page).to_have_title("Try it on: pose-guided person generation")
             expect(page.locator("#generate")).to_be_disabled()
@@ -452,6 +506,8 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
             expect(page.locator("#spinner")).to_contain_text("Processing…")
             expect(page.locator("#result-image")).to_be_visible(timeout=30_000)
             expect(page.locator("#spinner")).to_be_hidden()
+            expect(page.locator("#warning")).to_be_visible()  # the demo's note, by the result
+            expect(page.locator("#warning")).to_contain_text("synthetic people only")
             width = page.eval_on_selector("#result-image", "img => img.naturalWidth")
             assert width == 24
             with page.expect_download() as download:
@@ -468,3 +524,4 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
         finally:
             browser.close()
     assert watched.generate_calls == [1]
+    assert failed == []  # the favicon too

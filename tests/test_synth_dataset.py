@@ -10,12 +10,12 @@ import pytest
 from pycocotools.coco import COCO
 
 from common.deepfashion import parse_flat
-from common.image_io import load_image
+from common.image_io import load_image, read_semantic_map
 from keypoints.formats import read_annotations, read_pairs
 from keypoints.skeleton import OURS_TO_COCO17, visible
 from parsing.densepose import coarse_parts, load_iuv
 from parsing.densepose_coco import coarse_mask_to_image, read_densepose_coco
-from parsing.formats import read_celebamask_masks, read_semantic_map
+from parsing.formats import read_celebamask_masks
 from parsing.labels import ADGAN_INDEX, CELEBAMASK_CLASSES
 from synth.__main__ import main
 from synth.dataset import generate

@@ -101,6 +101,11 @@ $("form").addEventListener("submit", async (event) => {
     const blob = await response.blob();
     if (resultUrl) URL.revokeObjectURL(resultUrl);
     resultUrl = URL.createObjectURL(blob);
+    // The service says when its results cannot be trusted (a bundle trained on synthetic
+    // people only, shown a real photo): the note stays beside the result.
+    const warning = response.headers.get("X-Warning");
+    $("warning").textContent = warning ? `Note: ${warning}.` : "";
+    $("warning").hidden = !warning;
     $("result-image").src = resultUrl;
     $("download").href = resultUrl;
     $("result").hidden = false;
