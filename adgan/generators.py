@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from common.checkpoint import CheckpointError, load_module
-from common.config import ConfigError, from_dict
+from common.config import ConfigError, from_registry
 from keypoints.posemap import pose_maps, scaled_sigma
 from parsing.labels import NUM_ADGAN_CLASSES
 
@@ -130,12 +130,9 @@ def _architecture(arch: str) -> type[PoseGenerator]:
 def generator_config(data: dict[str, Any] | Any) -> Any:
     """The architecture's typed config from a mapping (`arch` picks the class; unknown keys
     are refused, listing the valid ones). A config dataclass passes through."""
-    if dataclasses.is_dataclass(data):
-        return data
-    if not isinstance(data, dict):
-        raise ConfigError(f"model: expected a mapping, got {data!r}")
-    arch = data.get("arch", DEFAULT_ARCH)
-    return from_dict(_architecture(arch).Config, {**data, "arch": arch}, where="model")
+    _load_builtin()
+    configs = {arch: cls.Config for arch, cls in ARCHITECTURES.items()}
+    return from_registry(configs, data, key="arch", where="model", default=DEFAULT_ARCH)
 
 
 def build_generator(config: dict[str, Any] | Any, *, for_weights: bool = False) -> PoseGenerator:

@@ -113,6 +113,29 @@ def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "") -> T:
         raise ConfigError(f"{where or cls.__name__}: {exc}") from None
 
 
+def from_registry(
+    registry: typing.Mapping[str, type[T]],
+    data: Any,
+    *,
+    key: str,
+    where: str,
+    default: str | None = None,
+) -> T:
+    """The config dataclass that `data[key]` names in `registry`, filled strictly from the
+    rest of `data` (an unknown name lists the valid ones). A dataclass passes through, so a
+    config can be built in code or read from YAML alike."""
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        return data  # type: ignore[return-value]
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping with {key!r}, got {data!r}")
+    name = data.get(key, default)
+    if name not in registry:
+        raise ConfigError(
+            f"{where}.{key}: unknown {name!r}; valid: {', '.join(sorted(registry))}"
+        )
+    return from_dict(registry[name], {**data, key: name}, where=where)
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     """Plain nested dict (tuples as lists), ready for YAML or JSON."""
 

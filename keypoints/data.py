@@ -8,7 +8,6 @@ loader workers, and a resumed run continues exactly.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -244,21 +243,6 @@ def person_free_images(folder: str | Path) -> list[Path]:
     return images
 
 
-def make_items(
-    source: str,
-    root: str,
-    split: str,
-    coco_json: str = "",
-    coco_images: str = "",
-    aspect: float = math.nan,
-) -> list[Item]:
-    if source == "deepfashion":
-        return deepfashion_items(root, split)
-    if source == "coco":
-        return coco_items(coco_json, coco_images, aspect=aspect)
-    raise ValueError(f"unknown keypoint data source {source!r}; valid: deepfashion, coco")
-
-
 __all__ = [
     "NUM_KEYPOINTS",
     "Item",
@@ -266,5 +250,4 @@ __all__ = [
     "KeypointDataset",
     "coco_items",
     "deepfashion_items",
-    "make_items",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -20,36 +19,28 @@ from common.training import (
     adamw_with_schedule,
     unwrap,
 )
-from keypoints.data import (
-    Item,
-    KeypointAugmentConfig,
-    KeypointDataset,
-    coco_items,
-    deepfashion_items,
-    person_free_images,
-)
+from keypoints.data import Item, KeypointAugmentConfig, KeypointDataset, person_free_images
 from keypoints.draw import draw_skeleton
 from keypoints.evaluate import coco_detections, pckh_report, predict_items
 from keypoints.metrics import oks_ap
 from keypoints.model import PoseNet, PoseNetConfig
 from keypoints.predict import KeypointPredictor
+from keypoints.sources import keypoint_source
 
 
 @dataclass
 class KeypointDataConfig:
-    source: Literal["deepfashion", "coco"] = "deepfashion"
-    root: str = "data/synthfashion"  # a DeepFashion-layout folder (real or SynthFashion)
-    train_split: str = "train"
-    val_split: str = "test"
-    coco_json: str = ""  # source: coco
-    coco_images: str = ""
-    coco_val_json: str = ""
-    coco_val_images: str = ""
+    # Where the people come from: `name` picks a source of keypoints.sources, the other
+    # keys are that source's (a DeepFashion-layout root, or COCO files).
+    source: Any = field(default_factory=lambda: {"name": "deepfashion"})
     sigma: float = 2.0  # heatmap Gaussian, in heatmap cells
     missing_weight: float = 1.0  # loss weight of absent keypoints (learn to say "none")
     negatives: str = ""  # a folder of person-free images (SynthFashion: backgrounds/train)
     negative_probability: float = 0.0  # chance a sample is a person-free crop
     augment: KeypointAugmentConfig = field(default_factory=KeypointAugmentConfig)
+
+    def __post_init__(self) -> None:
+        self.source = keypoint_source(self.source)
 
 
 @dataclass
@@ -98,38 +89,22 @@ class KeypointsTask(TrainingTask):
     def __init__(self, config: KeypointsConfig) -> None:
         self.config = config
 
-    def _items(self, split: str) -> list[Item]:
-        d = self.config.data
-        if d.source == "deepfashion":
-            return deepfashion_items(d.root, split)
-        size = self.config.model.input_size
-        if split == d.train_split:
-            return coco_items(d.coco_json, d.coco_images, aspect=size[1] / size[0])
-        return coco_items(d.coco_val_json, d.coco_val_images, aspect=size[1] / size[0])
+    def _items(self, train: bool) -> list[Item]:
+        h, w = self.config.model.input_size
+        return self.config.data.source.items(train, aspect=w / h)
 
     def check(self) -> None:
         d = self.config.data
-        if d.source == "deepfashion":
-            for split in (d.train_split, d.val_split):
-                csv = Path(d.root) / f"fashion-resize-annotation-{split}.csv"
-                if not csv.is_file():
-                    raise ValueError(
-                        f"data.root: {csv} not found (make one with "
-                        f"`python -m synth --out {d.root} ...`)"
-                    )
+        d.source.check()
         if d.negatives:
             person_free_images(d.negatives)
-        if d.source != "deepfashion":
-            for key in ("coco_json", "coco_images", "coco_val_json", "coco_val_images"):
-                if not Path(getattr(d, key)).exists():
-                    raise ValueError(f"data.{key}: {getattr(d, key)!r} not found")
 
     def setup(self, ctx: RunContext) -> None:
         cfg = self.config
         self.model = ctx.wrap(PoseNet(cfg.model))
         self.opt, self.schedule = adamw_with_schedule(self.model, cfg.optim, cfg.train.steps)
         self.train_set = KeypointDataset(
-            self._items(cfg.data.train_split),
+            self._items(train=True),
             cfg.model.input_size,
             heatmap_stride=cfg.model.heatmap_stride,
             sigma=cfg.data.sigma,
@@ -178,7 +153,7 @@ class KeypointsTask(TrainingTask):
 
     def val_items(self) -> list[Item]:
         if self._val_items is None:
-            items = self._items(self.config.data.val_split)
+            items = self._items(train=False)
             n = self.config.eval.max_images
             if n and len(items) > n:  # a fixed, spread-out subset
                 items = [items[i] for i in np.linspace(0, len(items) - 1, n).astype(int)]
@@ -197,9 +172,9 @@ class KeypointsTask(TrainingTask):
             "pckh_points": float(report["points"]),
             "pckh_skipped_images": float(report["skipped_images"]),
         }
-        d = self.config.data
-        if d.source == "coco":
-            ap = oks_ap(d.coco_val_json, coco_detections(items, preds))
+        annotations = self.config.data.source.oks_annotations()
+        if annotations:
+            ap = oks_ap(annotations, coco_detections(items, preds))
             metrics.update({f"oks_{k}": v for k, v in ap.items()})
         return metrics
 

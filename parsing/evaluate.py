@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,7 @@ from common.checkpoint import CheckpointError, find_checkpoint, read_config
 from common.config import ConfigError, apply_overrides, from_dict
 from common.image_io import ImageError, save_image
 from parsing.labels import label_set, overlay
-from parsing.model import predicted_iuv
-from parsing.predict import load_densenet
+from parsing.model import ParserNet, predicted_iuv
 from parsing.task import DenseConfig, DenseTask, evaluate_dense, iuv_picture
 
 
@@ -60,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         if not stored or stored.get("task") not in ("parsing", "densepose"):
             raise CheckpointError(f"{folder}: not a parsing/DensePose training checkpoint")
         config = from_dict(DenseConfig, apply_overrides(stored, args.overrides))
-        model = load_densenet(folder, args.device)
+        model = ParserNet.from_checkpoint(folder, args.device)
         config.model = model.config  # the weights decide the architecture
         task = DenseTask(config)
-        data = task._dataset(config.data.val_split, None)
+        data = task._dataset(False, None)
         n = config.eval.max_images
         if n and len(data.items) > n:
             data.items = [data.items[i] for i in np.linspace(0, len(data.items) - 1, n).astype(int)]
@@ -77,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key:>24}: {value:.4f}")
     record = {
         "checkpoint": str(folder),
-        "split": config.data.val_split,
-        "data": config.data.root,
+        "data": asdict(config.data.source),
         **report,
     }
     with open(args.log, "a", encoding="utf-8") as fh:

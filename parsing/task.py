@@ -29,38 +29,26 @@ from common.training import (
 from parsing.data import (
     DenseDataset,
     DenseItem,
-    celebamask_items,
-    celebamask_split,
-    deepfashion_items,
-    densepose_coco_items,
-    label_png_items,
 )
 from parsing.densepose import encode_iuv
 from parsing.labels import colorize, label_set
 from parsing.losses import densepose_losses, parsing_loss, sample_at
 from parsing.metrics import IGNORE, confusion, densepose_point_metrics, iou_report
 from parsing.model import ParserNet, ParserNetConfig, predicted_iuv
+from parsing.sources import dense_source
 
 
 @dataclass
 class DenseDataConfig:
-    source: Literal["deepfashion", "label_png", "celebamask", "densepose_coco"] = "deepfashion"
-    root: str = "data/synthfashion"  # deepfashion layout, or the CelebAMask-HQ folder
-    train_split: str = "train"
-    val_split: str = "test"
-    images: str = ""  # label_png: photos and label PNGs (by stem)
-    labels: str = ""
-    val_images: str = ""
-    val_labels: str = ""
-    coco_json: str = ""  # densepose_coco
-    coco_images: str = ""
-    coco_val_json: str = ""
-    coco_val_images: str = ""
-    coco_index: str = ""  # person-crop index of `python -m prepare densepose` (optional)
-    coco_val_index: str = ""
+    # Where the people come from: `name` picks a source of parsing.sources, the other keys
+    # are that source's (a DeepFashion-layout root, label PNG folders, COCO files, ...).
+    source: Any = field(default_factory=lambda: {"name": "deepfashion"})
     merge: str = ""  # merge table from the source ids to the model's label set ("lip", ...)
     points_per_image: int = 128  # DensePose points sampled from a dense IUV map
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        self.source = dense_source(self.source)
 
 
 @dataclass
@@ -131,35 +119,21 @@ class DenseTask(TrainingTask):
 
     # -- data -----------------------------------------------------------------------
 
-    def items(self, split: str) -> list[DenseItem]:
-        d, size = self.config.data, self.config.model.input_size
-        train = split == d.train_split
-        if d.source == "deepfashion":
-            return deepfashion_items(d.root, split)
-        if d.source == "label_png":
-            return label_png_items(
-                d.images if train else d.val_images, d.labels if train else d.val_labels
-            )
-        if d.source == "celebamask":
-            return celebamask_items(d.root, celebamask_split(d.root, split))
-        return densepose_coco_items(
-            d.coco_json if train else d.coco_val_json,
-            d.coco_images if train else d.coco_val_images,
-            aspect=size[1] / size[0],
-            index=(d.coco_index if train else d.coco_val_index) or None,
-        )
+    def items(self, train: bool) -> list[DenseItem]:
+        h, w = self.config.model.input_size
+        return self.config.data.source.items(train, aspect=w / h)
 
-    def _dataset(self, split: str, augment: AugmentConfig | None) -> DenseDataset:
+    def _dataset(self, train: bool, augment: AugmentConfig | None) -> DenseDataset:
         cfg = self.config
         return DenseDataset(
-            self.items(split),
+            self.items(train),
             cfg.model.input_size,
             heads=cfg.model.heads,
             label_set_name=cfg.model.label_set,
             merge=cfg.data.merge,
             augment=augment,
             points_per_image=cfg.data.points_per_image,
-            mirror_densepose=cfg.data.source != "densepose_coco",
+            mirror_densepose=cfg.data.source.mirrors_densepose,
         )
 
     def check(self) -> None:
@@ -176,17 +150,22 @@ class DenseTask(TrainingTask):
                 f"loss.class_weights has {len(weights)} values for "
                 f"{cfg.model.parsing_classes} classes"
             )
-        if cfg.data.source == "densepose_coco" and "parsing" in cfg.model.heads:
-            raise ValueError("DensePose-COCO has no parsing labels: use heads: [densepose]")
-        for split in (cfg.data.train_split, cfg.data.val_split):
-            if not self.items(split):
-                raise ValueError(f"data: the {split!r} split holds no items")
+        source = cfg.data.source
+        if not source.has_parsing and "parsing" in cfg.model.heads:
+            raise ValueError(
+                f"data.source {source.name!r} has no parsing labels: use heads: [densepose]"
+            )
+        source.check()
+        for train in (True, False):
+            if not self.items(train):
+                what = "training" if train else "validation"
+                raise ValueError(f"data.source: the {what} split holds no items")
 
     def setup(self, ctx: RunContext) -> None:
         cfg = self.config
         self.model = ctx.wrap(ParserNet(cfg.model))
         self.opt, self.schedule = adamw_with_schedule(self.model, cfg.optim, cfg.train.steps)
-        self.train_set = self._dataset(cfg.data.train_split, cfg.data.augment)
+        self.train_set = self._dataset(True, cfg.data.augment)
         weights = cfg.loss.class_weights
         self.class_weights = torch.tensor(weights, device=ctx.device) if weights else None
 
@@ -219,7 +198,7 @@ class DenseTask(TrainingTask):
 
     def val_set(self) -> DenseDataset:
         if self._val is None:
-            data = self._dataset(self.config.data.val_split, None)
+            data = self._dataset(False, None)
             n = self.config.eval.max_images
             if n and len(data.items) > n:
                 data.items = [

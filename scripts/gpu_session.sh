@@ -80,7 +80,7 @@ train() {
     shift
     local args=(--config "configs/$task-synth-gpu.yaml")
     [[ $SMOKE == 1 ]] && args+=(--runs /tmp/gpu-session-smoke-runs)
-    args+=("data.root=$DATA")
+    if [[ $task == adgan ]]; then args+=("data.root=$DATA"); else args+=("data.source.root=$DATA"); fi
     [[ $task == keypoints ]] && args+=("data.negatives=$DATA/backgrounds/train")
     if [[ $SMOKE == 1 ]]; then
         args+=(train.device=cpu train.steps=2 train.batch_size=2 train.num_workers=0

@@ -151,7 +151,8 @@ _SMALL_EVAL = {
 def test_gpu_config_trains_a_step_at_full_size_on_cpu(task, synth_dataset, tmp_path):
     """The GPU configs are written ahead of the GPU sessions that run them: each must at
     least build its full-size model, read the data layout and checkpoint here."""
-    data = [f"data.root={synth_dataset}"]
+    root_key = "data.root" if task == "adgan" else "data.source.root"  # pairs have one layout
+    data = [f"{root_key}={synth_dataset}"]
     if task == "keypoints":
         data.append(f"data.negatives={synth_dataset / 'backgrounds' / 'train'}")
     args = ["--config", f"configs/{task}-synth-gpu.yaml", "--runs", str(tmp_path)]

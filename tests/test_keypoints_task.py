@@ -34,7 +34,7 @@ TINY = [
 def data_args(root) -> list[str]:
     """Point the shipped CPU config at the test's tiny SynthFashion set."""
     return [
-        f"data.root={root}",
+        f"data.source.root={root}",
         f"data.negatives={root}/backgrounds/train",
         "data.negative_probability=0.2",
     ]

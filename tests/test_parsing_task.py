@@ -38,7 +38,7 @@ def runs(synth_dataset, tmp_path_factory):
                     f"configs/{config}.yaml",
                     "--runs",
                     str(root),
-                    f"data.root={synth_dataset}",
+                    f"data.source.root={synth_dataset}",
                     "train.steps=5",
                     *TINY,
                 ]

@@ -417,4 +417,4 @@ def test_real_data_configs_are_valid(name):
     _, config = train.load_task(ROOT / "configs" / f"{name}.yaml", [])
     assert config.train.device == "cuda"
     if name == "densepose-coco":  # the crop index of prepare.densepose_coco is a known key
-        train.load_task(ROOT / "configs" / f"{name}.yaml", ["data.coco_index=x.csv"])
+        train.load_task(ROOT / "configs" / f"{name}.yaml", ["data.source.train_index=x.csv"])
