@@ -15,8 +15,13 @@ Weight-only int8 storage (`save_weights(..., dtype=torch.int8)`), a bundle a qua
 size of fp32, computed in float: each weight matrix or conv kernel is stored as int8 with
 one fp16 scale per output channel (symmetric, scale = max|w| / 127), the usual weight-only
 scheme: the error per weight is at most half a step of its own channel. Vectors (biases,
-norms), integer buffers and anything too small to matter stay as they are (fp16 for
-floats). Loading dequantizes back to float before the shapes are checked, so a quantized
+norms), integer buffers, anything too small to matter and tensors whose leading dimension is
+1 stay as they are (fp16 for floats): with one row, "per output channel" is one scale for
+the whole tensor, which in a layout whose channels are not first (TFLite's depthwise 1HWC,
+a [1, ..., C] constant) would quantize every channel by the largest one's step. A module
+that sets `int8_weights = False` (measured not to survive int8, e.g. a converted landmark
+regressor whose pixel outputs move by many pixels) is stored in fp16 when int8 is asked.
+Loading dequantizes back to float before the shapes are checked, so a quantized
 file loads into the same module as a float one.
 """
 
@@ -64,7 +69,12 @@ def quantize_tensor(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def quantize_state_dict(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     for key, value in tensors.items():
-        if value.is_floating_point() and value.dim() >= 2 and value.numel() >= MIN_ELEMENTS:
+        if (
+            value.is_floating_point()
+            and value.dim() >= 2
+            and value.shape[0] > 1  # one row: one scale for everything (see the docstring)
+            and value.numel() >= MIN_ELEMENTS
+        ):
             out[key], out[key + SCALE_SUFFIX] = quantize_tensor(value)
         elif value.is_floating_point():
             out[key] = value.half()
@@ -111,7 +121,10 @@ def save_weights(
     path: str | os.PathLike[str], module: nn.Module, *, dtype: torch.dtype | None = None
 ) -> None:
     """Write a module's state dict as safetensors, atomically. `dtype` casts the floats;
-    torch.int8 stores weights as int8 with per-channel scales (see the module docstring)."""
+    torch.int8 stores weights as int8 with per-channel scales (see the module docstring),
+    or fp16 for a module with `int8_weights = False`."""
+    if dtype == torch.int8 and getattr(unwrap(module), "int8_weights", True) is False:
+        dtype = torch.float16
     tensors = {}
     for key, value in unwrap(module).state_dict().items():
         value = value.detach().to("cpu")

@@ -8,7 +8,9 @@ implements it:
 
 - `posenet`: our trained network (`keypoints.predict`), from a training run or bundle;
 - `openpose`: the CMU body model (`keypoints.openpose`), from
-  `python -m keypoints.openpose import body_pose_model.pth --out DIR` or a bundle.
+  `python -m keypoints.openpose import body_pose_model.pth --out DIR` or a bundle;
+- `blazepose`: Google's BlazePose detector + landmark model (`keypoints.blazepose`), with
+  built-in weights converted from the mediapipe wheel: no checkpoint folder needed.
 
 A checkpoint or bundle stores the estimator's module under a class name; the registry maps
 that name to its backend, so `estimator_from_checkpoint` loads whichever a folder holds.
@@ -17,7 +19,7 @@ that name to its backend, so `estimator_from_checkpoint` loads whichever a folde
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,6 +37,9 @@ class KeypointResult:
     keypoints: np.ndarray  # [18, 2] in the photo's pixels, (-1, -1) where missing
     scores: np.ndarray  # [18] per-keypoint confidence
     person_score: float  # how sure the estimator is that a person is there: low = nobody
+    # Boxes (x, y, w, h, photo pixels) of the other people the estimator saw in the photo
+    # (or box), not the one these keypoints are of; empty where it saw one, or cannot tell.
+    others: list[Box] = field(default_factory=list, kw_only=True)
 
     def to_json(self) -> dict:
         return {
@@ -64,6 +69,10 @@ class Backend:
     module_class: str  # the class name stored in config.json
     build: Callable[[dict[str, Any]], nn.Module]
     estimator: Callable[[nn.Module, torch.device | str], KeypointEstimator]
+    # The module with weights that ship with the code (a bundle can be made from the
+    # backend's name alone), and what they are; None: weights come from a checkpoint.
+    builtin: Callable[[], nn.Module] | None = None
+    builtin_source: str = ""
 
 
 BACKENDS: dict[str, Backend] = {}  # by module class
@@ -84,10 +93,20 @@ def register_backend(backend: Backend) -> Backend:
 
 def backends() -> dict[str, Backend]:
     """Every registered backend, by module class (the built-in ones imported first)."""
+    import keypoints.blazepose
     import keypoints.openpose
     import keypoints.predict  # noqa: F401
 
     return BACKENDS
+
+
+def builtin_backend(name: str) -> Backend | None:
+    """The backend called `name` if it has built-in weights, else None."""
+    return next((b for b in backends().values() if b.name == name and b.builtin), None)
+
+
+def builtin_names() -> list[str]:
+    return sorted(b.name for b in backends().values() if b.builtin)
 
 
 def load_estimator_module(path: str | Path, name: str = "model") -> tuple[Backend, nn.Module]:

@@ -5,7 +5,8 @@
                               generator's names its architecture), the keypoint and parsing
                               conventions, the image size, where each part came from
       keypoints.safetensors   any registered keypoint backend (`keypoints.estimators`: our
-                              PoseNet, the imported CMU OpenPose body model)
+                              PoseNet, the imported CMU OpenPose body model, BlazePose);
+                              config.json's `keypoint_backend` names it
       parser.safetensors      ParserNet with a parsing head on the 8 ADGAN classes
       generator.safetensors   any registered generator architecture (`adgan.generators`)
 
@@ -17,9 +18,12 @@ written under a temporary name and renamed into place; loading checks every key 
 and names the file that does not fit. Weights may be stored in fp16 (half the size; the
 pipeline computes in fp32 on CPU and bf16 on GPU anyway) or as weight-only int8 with
 per-channel scales (a quarter; `common.checkpoint`), which is how the demo bundle fits in 30 MB.
+A network that does not survive int8 (BlazePose: `int8_weights = False`) stays fp16 in an
+int8 bundle; config.json's `storage` says how each file is stored.
 
     python -m studio.bundle --keypoints runs/keypoints/<run> --parser runs/parsing/<run> \
         --generator runs/adgan/<run> --out bundles/mine [--dtype int8] [--notes "trained on ..."]
+    python -m studio.bundle --keypoints blazepose ...    # a backend with built-in weights
 """
 
 from __future__ import annotations
@@ -35,7 +39,13 @@ from torch import nn
 
 from adgan.generators import PoseGenerator, generator_from_checkpoint
 from common.checkpoint import CheckpointError, read_config, save_checkpoint, stored_module_name
-from keypoints.estimators import Backend, KeypointEstimator, load_estimator_module
+from keypoints.estimators import (
+    Backend,
+    KeypointEstimator,
+    builtin_backend,
+    builtin_names,
+    load_estimator_module,
+)
 from keypoints.skeleton import KEYPOINT_NAMES
 from parsing.labels import ADGAN_CLASSES
 from parsing.model import ParserNet
@@ -103,6 +113,29 @@ def _check_parts(parser: ParserNet, generator: PoseGenerator, where: str) -> Non
         )
 
 
+def _keypoint_part(keypoints: str | Path) -> tuple[Backend, nn.Module, str]:
+    """(backend, module, where it came from) of a keypoint folder or a built-in backend name."""
+    backend = builtin_backend(str(keypoints))
+    if backend is not None and backend.builtin is not None and not Path(keypoints).exists():
+        return backend, backend.builtin(), backend.builtin_source or backend.name
+    if not Path(keypoints).exists():
+        raise CheckpointError(
+            f"{keypoints}: no such keypoint run or checkpoint folder, nor a keypoint backend "
+            f"with built-in weights ({', '.join(builtin_names())})"
+        )
+    backend, module = load_estimator_module(
+        keypoints, stored_module_name(keypoints, ("model", "keypoints"))
+    )
+    return backend, module, str(keypoints)
+
+
+def _stored_as(module: nn.Module, dtype: str) -> str:
+    """How `save_checkpoint` stores `module` for bundle storage `dtype` (common.checkpoint)."""
+    if dtype == "int8" and getattr(module, "int8_weights", True) is False:
+        return "float16"
+    return dtype
+
+
 def make_bundle(
     keypoints: str | Path,
     parser: str | Path,
@@ -115,12 +148,11 @@ def make_bundle(
 ) -> Path:
     """Assemble a bundle from three checkpoints (run, checkpoint, import or bundle folders):
     any registered keypoint backend, a parser with the 8 ADGAN classes, any generator
-    architecture."""
+    architecture. `keypoints` may also name a backend with built-in weights (`blazepose`)
+    where no folder of that name exists."""
     if dtype not in STORAGE:
         raise ValueError(f"dtype must be one of {', '.join(STORAGE)}, got {dtype!r}")
-    _, keypoint_module = load_estimator_module(
-        keypoints, stored_module_name(keypoints, ("model", "keypoints"))
-    )
+    keypoint_backend, keypoint_module, keypoint_source = _keypoint_part(keypoints)
     parts = {
         "keypoints": keypoint_module,
         "parser": ParserNet.from_checkpoint(
@@ -134,12 +166,14 @@ def make_bundle(
         "version": VERSION,
         "modules": {name: module.describe() for name, module in parts.items()},
         "conventions": conventions(parts["generator"]),
+        "keypoint_backend": keypoint_backend.name,
         "sources": {
-            "keypoints": str(keypoints),
+            "keypoints": keypoint_source,
             "parser": str(parser),
             "generator": str(generator),
         },
         "dtype": dtype,
+        "storage": {name: _stored_as(module, dtype) for name, module in parts.items()},
         "notes": notes,
         "synthetic_only": synthetic_only,
     }
@@ -164,6 +198,12 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
             raise CheckpointError(f"{path}: the bundle has no {name}")
     # Each network through its own strict loader; a file that does not fit is named.
     backend, keypoints = load_estimator_module(path, "keypoints")
+    named = info.get("keypoint_backend", backend.name)  # bundles before it was recorded
+    if named != backend.name:
+        raise CheckpointError(
+            f"{path}: config.json names keypoint backend {named!r} but keypoints.safetensors "
+            f"holds a {type(keypoints).__name__} ({backend.name!r})"
+        )
     parser = ParserNet.from_checkpoint(path, device, name="parser")
     generator = generator_from_checkpoint(path, device)
     conv = info.get("conventions", {})
@@ -184,7 +224,12 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Assemble a model bundle for infer.py.")
-    p.add_argument("--keypoints", required=True, help="keypoint run or checkpoint folder")
+    p.add_argument(
+        "--keypoints",
+        required=True,
+        help="keypoint run or checkpoint folder, or the name of a backend with built-in "
+        f"weights ({', '.join(builtin_names())}: no folder needed)",
+    )
     p.add_argument("--parser", required=True, help="parsing run or checkpoint folder")
     p.add_argument("--generator", required=True, help="adgan run, checkpoint or import")
     p.add_argument("--out", required=True, type=Path)

@@ -11,7 +11,19 @@ the crop is the box around the visible keypoints, grown (head room above, a marg
 round) to the generator's aspect; keypoints and parsing are then taken again on that box,
 read from the photo at the largest of the networks' resolutions (not from the generator's
 smaller crop, where a small estimator can lose the person), and mapped into the generator's
-frame. A photo where no person is found raises NoPersonError, naming the photo.
+frame.
+
+What a user can act on is said, naming the photo (`NoPersonError` and its kinds, which
+`infer.py`, the cards and the service report as a bad input):
+
+- no person found: NoPersonError;
+- the person too small to read (under `min_person_height` rows in the photo, or the
+  generator's height if that is less): PersonTooSmallError, with the size found;
+- a pose photo without a head or without hips (the pose map needs them):
+  IncompletePoseError from `generate_many`, saying what is missing;
+- several people: not an error; the estimator's pick is used (BlazePose: the largest) and
+  `PersonView.notes` says which one and how to choose another (crop the photo, or pass
+  `box=` to `person` / `boxes=` to `people`).
 """
 
 from __future__ import annotations
@@ -47,11 +59,23 @@ from parsing.predict import DensePredictor
 from studio.bundle import load_bundle
 
 MIN_KEYPOINTS = 4  # fewer visible keypoints than this is not a person we can re-pose
+MIN_PERSON_HEIGHT = 120  # rows of the photo a person needs (see Pipeline.min_person_height)
+HEAD_POINTS = (0, 14, 15, 16, 17)  # nose, eyes, ears
+HIP_POINTS = (8, 11)
 PANEL_HEIGHT = 256  # rows of `Pipeline.panel`, at least
 
 
 class NoPersonError(ValueError):
-    """A photo in which the keypoint estimator finds no person."""
+    """A photo from which no usable person comes (this class itself: nobody found); the
+    message names the photo and what to do."""
+
+
+class PersonTooSmallError(NoPersonError):
+    """The person found is too few pixels tall to read and re-pose."""
+
+
+class IncompletePoseError(NoPersonError):
+    """The pose photo's person lacks what the generator's pose needs (head, hips)."""
 
 
 @dataclass
@@ -64,6 +88,7 @@ class PersonView:
     labels: np.ndarray  # uint8 [H, W], the 8 ADGAN classes
     box: Box  # where the crop lies in the photo
     person_score: float
+    notes: list[str] = field(default_factory=list)  # what the user should be told (several people)
 
 
 @dataclass
@@ -86,6 +111,41 @@ def person_box(keypoints: np.ndarray, aspect: float, margin: float = PERSON_MARG
     return expand_box((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), margin, aspect)
 
 
+def missing_for_pose(keypoints: np.ndarray) -> list[str]:
+    """What a pose lacks that the generator needs: "a head" (no nose, eye or ear) and/or
+    "hips" (neither hip)."""
+    shown = visible(keypoints)
+    missing = []
+    if not shown[list(HEAD_POINTS)].any():
+        missing.append("a head (no nose, eye or ear)")
+    if not shown[list(HIP_POINTS)].any():
+        missing.append("hips")
+    return missing
+
+
+def check_pose(view: PersonView) -> None:
+    """IncompletePoseError naming the pose photo where its person cannot give a pose."""
+    missing = missing_for_pose(view.keypoints)
+    if missing:
+        raise IncompletePoseError(
+            f"{view.name}: as the pose photo, its person shows no {' and no '.join(missing)}; "
+            "the generator places the body from them. Use a photo that shows the person "
+            "from the head to at least the hips"
+        )
+
+
+def person_height(keypoints: np.ndarray) -> float:
+    """Rows the person spans: the visible keypoints' height with the head room above the
+    eyes and below the ankles that `person_box` adds."""
+    kp = keypoints[visible(keypoints)]
+    return float(kp[:, 1].max() - kp[:, 1].min()) * 1.16
+
+
+def _box_text(box: Box) -> str:
+    x, y, w, h = (round(float(v)) for v in box)
+    return f"x={x}, y={y}, {w}x{h} px"
+
+
 class Pipeline:
     def __init__(
         self,
@@ -94,10 +154,15 @@ class Pipeline:
         transfer: AttributeTransfer,
         *,
         margin: float = PERSON_MARGIN,
+        min_person_height: int = MIN_PERSON_HEIGHT,
     ) -> None:
+        """min_person_height: rows a person must span in the photo to be read and re-posed;
+        a generator smaller than that asks only its own height (a 64x44 demo generator has
+        nothing to gain from a person taller than 64 rows)."""
         self.keypoints, self.parser, self.transfer = keypoints, parser, transfer
         self.size = transfer.size
         self.margin = margin
+        self.min_person_height = min(min_person_height, self.size[0])
         sizes = [self.size, keypoints.input_size]
         sizes += [m.config.input_size for m in parser.models]
         self.detail_size = tuple(max(sizes, key=lambda s: s[0] * s[1]))  # the second look
@@ -114,42 +179,59 @@ class Pipeline:
             AttributeTransfer(bundle.generator, device, precision),
         )
 
-    def person(self, photo: np.ndarray, name: str = "photo") -> PersonView:
-        found = self.people([(photo, name)])[0]
+    def person(self, photo: np.ndarray, name: str = "photo", box: Box | None = None) -> PersonView:
+        """The person of `photo` (inside `box`, x, y, w, h in photo pixels, if given: how a
+        user picks one of several people)."""
+        found = self.people([(photo, name)], [box])[0]
         if isinstance(found, NoPersonError):
             raise found
         return found
 
-    def people(self, photos: Sequence[tuple[np.ndarray, str]]) -> list[PersonView | NoPersonError]:
-        """Each (photo, name) found, cropped, keypointed and parsed, all in three batches;
-        a photo without a person gives its NoPersonError in its place (one bad photo in a
-        batch of cards must not cost the others)."""
+    def people(
+        self,
+        photos: Sequence[tuple[np.ndarray, str]],
+        boxes: Sequence[Box | None] | None = None,
+    ) -> list[PersonView | NoPersonError]:
+        """Each (photo, name) found, cropped, keypointed and parsed, all in a few batches;
+        a photo without a usable person gives its NoPersonError (or PersonTooSmallError) in
+        its place (one bad photo in a batch of cards must not cost the others). `boxes`: a
+        person box per photo (None: search the whole photo)."""
         h, w = self.size
-        found = find_people(
-            self.keypoints,
-            [photo for photo, _ in photos],
-            aspect=w / h,
-            min_keypoints=MIN_KEYPOINTS,
-        )
+        boxes = list(boxes) if boxes is not None else [None] * len(photos)
+        if len(boxes) != len(photos):
+            raise ValueError(f"{len(photos)} photos but {len(boxes)} boxes")
+        found = self._first_look([photo for photo, _ in photos], boxes)
         out: list[PersonView | NoPersonError | None] = [None] * len(photos)
-        details, boxes, to_details, where = [], [], [], []
+        details, crop_boxes, to_details, where = [], [], [], []
         for i, ((photo, name), f) in enumerate(zip(photos, found, strict=True)):
             if visible(f.keypoints).sum() < MIN_KEYPOINTS:
+                inside = f" inside the box {_box_text(boxes[i])}" if boxes[i] else ""
                 out[i] = NoPersonError(
-                    f"{name}: no person found (person score {f.person_score:.2f}); use a "
-                    "photo that shows one person, head to at least the hips"
+                    f"{name}: no person found{inside} (person score {f.person_score:.2f}); "
+                    "use a photo that shows one person, head to at least the hips"
+                )
+                continue
+            tall = person_height(f.keypoints)
+            if tall < self.min_person_height:
+                ph, pw = photo.shape[:2]
+                out[i] = PersonTooSmallError(
+                    f"{name}: the person found is only {tall:.0f} px tall in this {pw}x{ph} "
+                    f"photo; at least {self.min_person_height} px are needed to read the pose "
+                    "and the clothes. Use a larger photo, or one where the person fills more "
+                    "of it"
                 )
                 continue
             box = person_box(f.keypoints, w / h, self.margin)
+            box = person_box(f.keypoints, w / h, self.margin)
             detail = box_to_input(box, self.detail_size)
             details.append(warp(photo, detail, self.detail_size, LETTERBOX_FILL))
-            boxes.append(box)
+            crop_boxes.append(box)
             to_details.append(detail)
             where.append(i)
         if details:
             again = self.keypoints.predict_many(details)
             parsed = self.parser.predict_many(details)
-            looks = zip(where, boxes, to_details, again, parsed, strict=True)
+            looks = zip(where, crop_boxes, to_details, again, parsed, strict=True)
             for i, box, to_detail, kp, parse in looks:
                 photo, name = photos[i]
                 to_crop = box_to_input(box, self.size)
@@ -165,8 +247,48 @@ class Pipeline:
                     warp(parse.labels, detail_to_crop, self.size, 0, nearest=True),
                     box,
                     max(kp.person_score, found[i].person_score),
+                    self._several_people_note(name, found[i], box),
                 )
         return out  # type: ignore[return-value]
+
+    def _first_look(self, photos: list[np.ndarray], boxes: list[Box | None]) -> list:
+        """One KeypointResult per photo, photo pixels: the whole photo (with the window
+        search where it shows nobody), or the box a user gave."""
+        found: list = [None] * len(photos)
+        free = [i for i, b in enumerate(boxes) if b is None]
+        given = [i for i, b in enumerate(boxes) if b is not None]
+        if free:
+            h, w = self.size
+            search = find_people(
+                self.keypoints,
+                [photos[i] for i in free],
+                aspect=w / h,
+                min_keypoints=MIN_KEYPOINTS,
+            )
+            for i, f in zip(free, search, strict=True):
+                found[i] = f
+        if given:
+            for i in given:
+                _check_box(boxes[i], photos[i].shape[:2])
+            looks = self.keypoints.predict_many(
+                [photos[i] for i in given], [boxes[i] for i in given]
+            )
+            for i, f in zip(given, looks, strict=True):
+                found[i] = f
+        return found
+
+    def _several_people_note(self, name: str, found, box: Box) -> list[str]:
+        others = list(getattr(found, "others", []) or [])
+        if not others:
+            return []
+        rule = getattr(self.keypoints, "pick", None)
+        which = {"largest": " (the largest)", "surest": " (the most confident)"}.get(rule, "")
+        listed = "; ".join(_box_text(b) for b in others[:4])
+        return [
+            f"{name}: {len(others) + 1} people found; using the one in {_box_text(box)}{which}. "
+            f"The others: {listed}. To use another, crop the photo to that person or give "
+            "its box (Pipeline.person(..., box=(x, y, w, h)))"
+        ]
 
     def generate(
         self,
@@ -182,6 +304,8 @@ class Pipeline:
         """Every job in one encoder batch (each distinct person once) and one decoder batch."""
         if not jobs:
             return []
+        for job in jobs:
+            check_pose(job.pose)
         people: dict[int, PersonView] = {}
         for job in jobs:
             for view in (job.source, *job.swaps.values()):
@@ -220,6 +344,15 @@ class Pipeline:
             _enlarge(result, k, cv2.INTER_CUBIC),
         ]
         return np.concatenate(columns, axis=1)
+
+
+def _check_box(box: Box, shape: tuple[int, int]) -> None:
+    x, y, w, h = box
+    height, width = shape
+    if not (w > 0 and h > 0):
+        raise ValueError(f"person box {box} has no area")
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        raise ValueError(f"person box {box} lies outside the {width}x{height} photo")
 
 
 def _enlarge(image: np.ndarray, factor: int, interpolation: int) -> np.ndarray:

@@ -104,3 +104,24 @@ def test_int8_bundle_is_smaller_and_generates_nearly_the_same(parts, tmp_path):
         make_bundle(
             parts["keypoints"], parts["parser"], parts["generator"], tmp_path / "z", dtype="int4"
         )
+
+
+def test_a_backend_with_built_in_weights_is_named_instead_of_a_folder(parts, tmp_path, capsys):
+    out = tmp_path / "bp"
+    args = ["--parser", str(parts["parser"]), "--generator", str(parts["generator"])]
+    assert bundle.main(["--keypoints", "blazepose", *args, "--out", str(out)]) == 0
+    info = json.loads((out / "config.json").read_text())
+    assert info["keypoint_backend"] == "blazepose"
+    assert info["modules"]["keypoints"]["class"] == "BlazePoseNets"
+    assert load_bundle(out).keypoint_backend.name == "blazepose"
+    capsys.readouterr()
+    assert bundle.main(["--keypoints", "nosuchpose", *args, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "nosuchpose: no such keypoint run or checkpoint folder" in err and "blazepose" in err
+    with pytest.raises(SystemExit):
+        bundle.main(["--help"])
+    assert "built-in" in capsys.readouterr().out
+    info["keypoint_backend"] = "posenet"  # a config that contradicts its file is refused
+    (out / "config.json").write_text(json.dumps(info))
+    with pytest.raises(CheckpointError, match="names keypoint backend 'posenet'"):
+        load_bundle(out)

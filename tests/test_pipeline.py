@@ -63,10 +63,10 @@ def test_a_batch_gives_what_one_at_a_time_gives(tiny_bundle, synth_dataset):
 def test_precision_auto_follows_the_hardware_and_bf16_stays_close(
     tiny_bundle, synth_dataset, monkeypatch
 ):
-    import adgan.transfer
+    import common.hardware
 
     for has_amx, expected in ((True, "bf16"), (False, "fp32")):
-        monkeypatch.setattr(adgan.transfer, "cpu_has_bf16_matmul", lambda v=has_amx: v)
+        monkeypatch.setattr(common.hardware, "cpu_has_bf16_matmul", lambda v=has_amx: v)
         assert Pipeline.from_bundle(tiny_bundle).transfer.precision == expected
     with pytest.raises(ValueError, match="precision must be"):
         Pipeline.from_bundle(tiny_bundle, precision="fp16")
@@ -149,3 +149,80 @@ def test_infer_end_to_end(tiny_bundle, synth_dataset, tmp_path, monkeypatch, cap
     monkeypatch.undo()  # the real person finder: random weights find nobody
     assert infer.main(args) == 2
     assert "no person found" in capsys.readouterr().err
+
+
+# -- real-photo failure modes, each with a stand-in estimator ---------------------------------
+
+
+class Seen:
+    """A stand-in estimator: STANDING scaled into `box` of every photo (or of the box it is
+    given), `others` boxes reported beside it, keypoints in `drop` missing."""
+
+    def __init__(self, box=None, others=(), drop=()) -> None:
+        self.box, self.others, self.drop = box, list(others), list(drop)
+        self.boxes_given: list = []
+
+    def predict_many(self, images, boxes=None):
+        from studio.stub import STANDING
+
+        self.boxes_given.append(boxes)
+        out = []
+        for n, image in enumerate(images):
+            h, w = image.shape[:2]
+            box = (boxes or [None] * len(images))[n] or self.box or (0, 0, w, h)
+            x, y, bw, bh = box
+            kp = (STANDING * np.array([bw, bh]) + np.array([x, y])).astype(np.float32)
+            kp[self.drop] = -1.0
+            others = self.others if boxes is None or boxes[n] is None else []
+            out.append(KeypointResult(kp, np.full(18, 0.9, np.float32), 0.9, others=others))
+        return out
+
+
+def test_several_people_say_which_one_is_used_and_how_to_choose(tiny_bundle):
+    pipe = Pipeline.from_bundle(tiny_bundle)
+    pipe.keypoints = Seen(box=(10, 20, 100, 200), others=[(300, 40, 90, 180)])
+    photo = np.full((300, 400, 3), 120, np.uint8)
+    view = pipe.person(photo, "group.jpg")
+    (note,) = view.notes
+    assert "group.jpg: 2 people found; using the one in" in note
+    assert "x=300, y=40, 90x180 px" in note and "crop the photo" in note and "box=" in note
+    x, _, w, _ = view.box
+    assert x < 110 and x + w > 10  # the one the estimator picked
+    chosen = pipe.person(photo, "group.jpg", box=(300, 40, 90, 180))
+    assert pipe.keypoints.boxes_given[-2] == [(300, 40, 90, 180)]  # the first look, in the box
+    assert chosen.notes == [] and chosen.box[0] > 250
+    with pytest.raises(ValueError, match="outside"):
+        pipe.person(photo, "group.jpg", box=(500, 0, 10, 10))
+    with pytest.raises(NoPersonError, match=r"wall\.jpg: no person found inside the box"):
+        pipe.keypoints = Seen(drop=list(range(18)))
+        pipe.person(photo, "wall.jpg", box=(0, 0, 100, 100))
+
+
+def test_a_person_too_small_is_named_with_the_size(tiny_bundle):
+    from studio.pipeline import PersonTooSmallError
+
+    pipe = Pipeline.from_bundle(tiny_bundle)
+    assert pipe.min_person_height == 32  # the 32x24 generator asks its own height, not 120
+    pipe.keypoints = Seen(box=(200, 100, 12, 20))
+    with pytest.raises(PersonTooSmallError, match=r"far\.jpg: the person found is only 19 px"):
+        pipe.person(np.full((300, 400, 3), 120, np.uint8), "far.jpg")
+    found = pipe.people([(np.full((300, 400, 3), 120, np.uint8), "far.jpg")])
+    assert isinstance(found[0], NoPersonError)  # a batch keeps going: the error in its place
+
+
+@pytest.mark.parametrize(
+    "drop, missing",
+    [([8, 11], "no hips"), ([0, 14, 15, 16, 17], "no a head"), ([0, 8, 11, 14, 15, 16, 17], "and")],
+)
+def test_a_pose_without_hips_or_head_says_what_is_missing(tiny_bundle, drop, missing):
+    from studio.pipeline import IncompletePoseError
+
+    pipe = Pipeline.from_bundle(tiny_bundle)
+    photo = np.full((200, 150, 3), 120, np.uint8)
+    pipe.keypoints = Seen()
+    source = pipe.person(photo, "model.jpg")
+    pipe.keypoints = Seen(drop=drop)
+    pose = pipe.person(photo, "half.jpg")  # found: a donor photo of a top needs no hips
+    with pytest.raises(IncompletePoseError, match=rf"half\.jpg: as the pose photo.*{missing}"):
+        pipe.generate(source, pose)
+    assert pipe.generate(source, source, swaps={"upper": pose}).shape == (32, 24, 3)

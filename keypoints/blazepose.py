@@ -1,0 +1,683 @@
+"""BlazePose (Google's pretrained pose detector + full landmark model) in plain PyTorch.
+
+The networks come from the mediapipe 0.10.14 wheel (Apache-2.0), converted once by
+scripts/convert_blazepose.py and run by `keypoints.tflite_graph`; nothing of mediapipe or
+TFLite is needed at run time. The pre- and post-processing re-implements mediapipe's public
+graphs (modules/pose_detection/pose_detection_cpu.pbtxt, modules/pose_landmark/
+pose_landmark_cpu.pbtxt and their subgraphs) as mediapipe runs them for a still photo
+(`solutions.pose.Pose(static_image_mode=True, model_complexity=1)`), so the numbers match:
+
+1. detector: the photo (or a box of it) letterboxed into 224x224, black border, values in
+   [-1, 1]; 2254 SSD anchors (strides 8, 16, 32, 32, 32, fixed size); boxes and 4 alignment
+   keypoints decoded per anchor, sigmoid scores >= 0.5, weighted NMS at IoU 0.3.
+2. ROI: centre = the mid-hip keypoint, side = 2 x its distance to the full-body scale point,
+   x 1.25, rotated so the hip -> scale-point vector points up.
+3. landmark model on that rotated square resampled to 256x256 (edge pixels replicated, values
+   in [0, 1]): 39 landmarks (x, y, z, visibility, presence), a person flag (< 0.5: nobody),
+   64x64 heatmaps that refine each landmark (7x7 weighted mean where the peak >= 0.5), and
+   256x256 segmentation logits, all mapped back to the photo through the ROI.
+
+Coordinates are photo pixels as mediapipe gives them (normalised x times the width).
+Landmark order is BlazePose's 33-point topology; `to_openpose18` maps it onto our skeleton.
+`BlazePose.predict_many` fits the project's KeypointEstimator protocol (keypoints.estimators)
+and returns `BlazePoseResult`, a `KeypointResult` with the box, the mask and the 33 landmarks.
+
+As the `blazepose` keypoint backend, the two graphs are one module, `BlazePoseNets`, which a
+bundle stores like any network (`keypoints.safetensors`, loaded strictly); its built-in
+weights are the package's `blazepose_weights/`, so `python -m studio.bundle --keypoints
+blazepose ...` needs no checkpoint folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from common.checkpoint import read_weights
+from common.config import from_dict
+from common.geometry import Box
+from keypoints.estimators import Backend, KeypointResult, register_backend
+from keypoints.skeleton import MISSING, NUM_KEYPOINTS
+from keypoints.tflite_graph import GraphError, TfliteGraph
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "blazepose_weights"
+GRAPHS = ("detector", "landmark")  # the two converted graphs, {name}.json + .safetensors
+# The wheel's .tflite files the package's graphs were converted from (their JSON says so).
+SOURCE_SHA256 = {
+    "detector": "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
+    "landmark": "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
+}
+DETECTOR_SIZE = 224
+LANDMARK_SIZE = 256
+NUM_LANDMARKS = 33  # the public topology; the model's 6 more are ROI helpers
+DETECTOR_OUTPUTS = ("Identity", "Identity_1")  # boxes + keypoints, score logits
+LANDMARK_OUTPUTS = ("Identity", "Identity_1", "Identity_2", "Identity_3")  # +seg, heatmaps
+PICKS = ("largest", "surest")  # which of several detected people gets the landmarks
+# For each of our 18 points, its BlazePose landmark; the neck (-1) is the mid-shoulder point.
+# BlazePose's left/right are the person's own, like ours: r-eye = 5, l-eye = 2, r-ear = 8.
+BLAZEPOSE_TO_OURS: tuple[int, ...] = (
+    0,
+    -1,
+    12,
+    14,
+    16,
+    11,
+    13,
+    15,
+    24,
+    26,
+    28,
+    23,
+    25,
+    27,
+    5,
+    2,
+    8,
+    7,
+)
+
+
+@dataclass
+class Detection:
+    """A person found by the detector, in photo pixels."""
+
+    box: Box  # x, y, w, h
+    score: float
+    keypoints: np.ndarray  # [4, 2]: mid-hip, full-body scale point, mid-shoulder, upper-body scale
+
+
+@dataclass
+class Roi:
+    """The rotated square the landmark model looks at, in photo pixels."""
+
+    center: tuple[float, float]
+    size: float  # side length
+    rotation: float  # radians, clockwise in the image (y down)
+
+    def matrix(self, out_size: int) -> np.ndarray:
+        """Affine [2, 3]: photo pixels -> crop pixels (mediapipe's corner-to-corner mapping)."""
+        return _rect_matrix(
+            self.center, (self.size, self.size), self.rotation, (out_size, out_size)
+        )
+
+
+@dataclass
+class PoseLandmarks:
+    """One person's 33 landmarks in photo pixels, from one ROI."""
+
+    points: np.ndarray  # [33, 3]: x, y in photo pixels; z (depth, hips ~0) in pixels, scaled as x
+    visibility: np.ndarray  # [33] in 0..1: in view and not occluded
+    presence: np.ndarray  # [33] in 0..1: inside the ROI
+    person_score: float  # the model's person flag; mediapipe drops the pose below 0.5
+    roi: Roi
+    mask: np.ndarray | None  # [H, W] float32 0..1 in the photo frame, when asked for
+
+
+@dataclass
+class BlazePoseResult(KeypointResult):
+    """`KeypointResult` (18 keypoints, visibility as scores, person flag as person score) plus
+    what BlazePose gives beyond it. A photo without a person: every keypoint missing, score 0,
+    box None, an all-zero mask."""
+
+    box: Box | None  # the detector's person box, photo pixels
+    detection_score: float
+    mask: np.ndarray  # [H, W] float32 in 0..1
+    landmarks: PoseLandmarks | None
+
+    def to_json(self) -> dict:
+        out = super().to_json()
+        out["box"] = None if self.box is None else [round(float(v), 2) for v in self.box]
+        out["detection_score"] = round(self.detection_score, 4)
+        return out
+
+
+def _rect_matrix(
+    center: tuple[float, float],
+    size: tuple[float, float],
+    rotation: float,
+    out_size: tuple[int, int],
+) -> np.ndarray:
+    """Affine [2, 3] taking a rotated rectangle of the photo onto an out_size (W, H) image,
+    corners onto corners, as mediapipe's ImageToTensorCalculator (OpenCV path) does."""
+    c, s = math.cos(rotation), math.sin(rotation)
+    sx, sy = out_size[0] / size[0], out_size[1] / size[1]
+    a = np.array([[sx * c, sx * s], [-sy * s, sy * c]])  # scale @ R(rotation)^T
+    t = np.array([out_size[0] / 2, out_size[1] / 2]) - a @ np.asarray(center, np.float64)
+    return np.concatenate([a, t[:, None]], axis=1)
+
+
+def ssd_anchors(
+    input_size: int = DETECTOR_SIZE,
+    strides: Sequence[int] = (8, 16, 32, 32, 32),
+    offset: float = 0.5,
+) -> np.ndarray:
+    """Anchor centres [N, 2] (x, y in 0..1) of pose_detection_cpu.pbtxt's SsdAnchorsCalculator:
+    layers of one stride share a grid; each layer gives 2 anchors per cell (aspect 1 plus the
+    interpolated scale), and with fixed_anchor_size every anchor is 1 x 1."""
+    centres = []
+    i = 0
+    while i < len(strides):
+        same = sum(1 for s in strides[i:] if s == strides[i])  # consecutive layers, one grid
+        n = math.ceil(input_size / strides[i])
+        ys, xs = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        grid = np.stack([(xs + offset) / n, (ys + offset) / n], -1).reshape(-1, 1, 2)
+        centres.append(np.repeat(grid, 2 * same, axis=1).reshape(-1, 2))
+        i += same
+    return np.concatenate(centres).astype(np.float32)
+
+
+def weighted_nms(
+    boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou_threshold: float
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """mediapipe's WEIGHTED non-max suppression: the best remaining detection absorbs every one
+    overlapping it by IoU > threshold (itself included); the group's score-weighted mean box and
+    keypoints go out with the best score. boxes [N, 4] as xmin, ymin, xmax, ymax."""
+    order = np.argsort(-scores, kind="stable")
+    out = []
+    while len(order):
+        best = boxes[order[0]]
+        rest = boxes[order]
+        iw = np.clip(np.minimum(best[2], rest[:, 2]) - np.maximum(best[0], rest[:, 0]), 0, None)
+        ih = np.clip(np.minimum(best[3], rest[:, 3]) - np.maximum(best[1], rest[:, 1]), 0, None)
+        inter = iw * ih
+        area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+        union = area(best) + area(rest) - inter
+        iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+        group = iou > iou_threshold
+        if not group.any():  # a degenerate box (as mediapipe: stop)
+            break
+        w = scores[order[group]][:, None]
+        out.append(
+            (
+                (boxes[order[group]] * w).sum(0) / w.sum(),
+                (keypoints[order[group]] * w[:, :, None]).sum(0) / w.sum(),
+                float(scores[order[0]]),
+            )
+        )
+        order = order[~group]
+    return out
+
+
+def refine_from_heatmaps(
+    xy: np.ndarray, heatmaps: np.ndarray, kernel: int = 7, min_confidence: float = 0.5
+) -> np.ndarray:
+    """mediapipe's RefineLandmarksFromHeatmapCalculator, batched: xy [B, K, 2] normalised to
+    the crop, heatmaps [B, h, w, K] logits. Each landmark moves to the sigmoid-weighted mean
+    cell of the kernel x kernel window around it (cell index / size, no half-cell shift, as
+    mediapipe) when the window's peak reaches min_confidence."""
+    b, h, w, k = heatmaps.shape
+    cols = np.trunc(xy[..., 0] * w).astype(np.int64)  # C++ int(): towards zero
+    rows = np.trunc(xy[..., 1] * h).astype(np.int64)
+    inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
+    r = (kernel - 1) // 2
+    offsets = np.arange(-r, r + 1)
+    cc = cols[..., None, None] + offsets[None, None, None, :]  # [B, K, 1, k]
+    rr = rows[..., None, None] + offsets[None, None, :, None]  # [B, K, k, 1]
+    valid = (cc >= 0) & (cc < w) & (rr >= 0) & (rr < h)
+    cc_, rr_ = np.clip(cc, 0, w - 1), np.clip(rr, 0, h - 1)
+    bi = np.arange(b)[:, None, None, None]
+    ki = np.arange(k)[None, :, None, None]
+    conf = _sigmoid(heatmaps[bi, rr_, cc_, ki])
+    conf = np.where(valid, conf, 0.0)  # [B, K, k, k]
+    total = conf.sum((2, 3))
+    peak = conf.max((2, 3))
+    safe = np.where(total > 0, total, 1.0)
+    refined = np.stack(
+        [
+            (conf * np.broadcast_to(cc, conf.shape)).sum((2, 3)) / safe / w,
+            (conf * np.broadcast_to(rr, conf.shape)).sum((2, 3)) / safe / h,
+        ],
+        -1,
+    )
+    use = inside & (peak >= min_confidence) & (total > 0)
+    return np.where(use[..., None], refined, xy).astype(np.float32)
+
+
+def to_openpose18(
+    points: np.ndarray,
+    visibility: np.ndarray,
+    image_size: tuple[int, int],
+    threshold: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """BlazePose landmarks [33, >=2] (photo pixels) and visibility [33] -> our 18 keypoints
+    [18, 2] and scores [18]. A point is missing (-1, -1) when its visibility is below
+    `threshold` or it lies outside the photo of image_size (H, W); the neck is the mid-shoulder
+    point with the smaller shoulder visibility."""
+    height, width = image_size
+    pts = np.asarray(points, np.float32)[:, :2]
+    vis = np.asarray(visibility, np.float32)
+    keypoints = np.full((NUM_KEYPOINTS, 2), MISSING, np.float32)
+    scores = np.zeros(NUM_KEYPOINTS, np.float32)
+    for ours, theirs in enumerate(BLAZEPOSE_TO_OURS):
+        if theirs < 0:
+            keypoints[ours] = (pts[11] + pts[12]) / 2
+            scores[ours] = min(vis[11], vis[12])
+        else:
+            keypoints[ours] = pts[theirs]
+            scores[ours] = vis[theirs]
+    x, y = keypoints[:, 0], keypoints[:, 1]
+    inside = (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
+    keypoints[~(inside & (scores >= threshold))] = MISSING
+    return keypoints, scores
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function without overflow warnings for large logits."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, np.float64)))
+
+
+def _check_image(image: np.ndarray, where: str) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3:
+        raise ValueError(
+            f"{where}: expected a uint8 RGB array [H, W, 3] (common.image_io.load_image), got "
+            f"{type(image).__name__} {getattr(image, 'dtype', '')} {getattr(image, 'shape', '')}"
+        )
+    if image.shape[2] != 3 or min(image.shape[:2]) < 1:
+        raise ValueError(f"{where}: expected [H, W, 3] with H, W >= 1, got {image.shape}")
+
+
+@dataclass
+class BlazePoseConfig:
+    """What a stored BlazePose module is: the graphs it runs, named by the sha256 of the
+    wheel's .tflite each was converted from (a bundle made from other graphs is refused, not
+    run on the wrong structure), and how its landmarks become our 18 keypoints."""
+
+    detector_sha256: str = SOURCE_SHA256["detector"]
+    landmark_sha256: str = SOURCE_SHA256["landmark"]
+    visibility_threshold: float = 0.5  # an 18-point keypoint below it is missing
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.visibility_threshold <= 1.0:
+            raise ValueError(
+                f"visibility_threshold must be in [0, 1], got {self.visibility_threshold}"
+            )
+
+
+def _graph_description(name: str, folder: Path = DEFAULT_WEIGHTS) -> dict:
+    path = folder / f"{name}.json"
+    if not path.is_file():
+        raise GraphError(
+            f"{path}: no such graph file; make it with scripts/convert_blazepose.py from the "
+            "mediapipe 0.10.14 wheel"
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise GraphError(f"{path}: not valid JSON ({exc})") from None
+
+
+class BlazePoseNets(nn.Module):
+    """The detector and landmark graphs as one module: what a bundle stores for the
+    `blazepose` backend (state dict keys `detector.*`, `landmark.*`, in torch's layouts).
+
+    The structure (ops, shapes) always comes from the package's JSON graphs, which must be
+    the ones the config names; the weights start as the package's and are replaced by a
+    checkpoint's when one is loaded (`common.checkpoint.load_module`, strict).
+
+    Its weights stay fp16 in an int8 bundle (`int8_weights`, common.checkpoint): weight-only
+    int8 per channel moved the landmarks by up to 240 px on the 12 real photos and lost the
+    person in one (bench/real_photos.py --int8); fp16 is its published precision, exact."""
+
+    int8_weights = False
+
+    def __init__(self, config: BlazePoseConfig | None = None, *, folder: Path = DEFAULT_WEIGHTS):
+        super().__init__()
+        self.config = config or BlazePoseConfig()
+        graphs = {}
+        for name in GRAPHS:
+            description = _graph_description(name, folder)
+            want = getattr(self.config, f"{name}_sha256")
+            have = description.get("source_sha256")
+            if have != want:
+                raise GraphError(
+                    f"{folder / name}.json: converted from a .tflite with sha256 {have}; "
+                    f"the config asks for {want} (another mediapipe version's graphs: "
+                    "convert those with scripts/convert_blazepose.py)"
+                )
+            weights = read_weights(folder / f"{name}.safetensors")
+            graphs[name] = TfliteGraph(description, weights, name=str(folder / f"{name}.json"))
+        self.detector, self.landmark = graphs["detector"], graphs["landmark"]
+
+    @classmethod
+    def from_config(cls, config: dict) -> BlazePoseNets:
+        return cls(from_dict(BlazePoseConfig, config))
+
+    def describe(self) -> dict:
+        return {"class": "BlazePoseNets", "config": asdict(self.config)}
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise TypeError(
+            "BlazePoseNets holds two graphs; call .detector or .landmark, or wrap it in "
+            "BlazePose.from_nets for keypoints"
+        )
+
+
+class BlazePose:
+    """BlazePose detector + landmark model on torch, batched over photos and people."""
+
+    input_size = (LANDMARK_SIZE, LANDMARK_SIZE)  # the landmark model's square crop (H, W)
+
+    def __init__(
+        self,
+        detector: TfliteGraph,
+        landmark: TfliteGraph,
+        *,
+        device: str | torch.device = "cpu",
+        visibility_threshold: float = 0.5,
+        min_detection_score: float = 0.5,
+        min_person_score: float = 0.5,
+        nms_iou: float = 0.3,
+        box_fallback: bool = True,
+        batch_size: int = 16,
+        pick: str = "largest",
+    ) -> None:
+        """visibility_threshold: an 18-point keypoint below it is missing. min_detection_score,
+        min_person_score, nms_iou: mediapipe's min_detection_confidence, min_tracking_confidence
+        and NMS overlap. box_fallback: when the caller names a person box and the detector
+        finds nobody in it, look at the box itself (a square ROI around it, upright). batch_size:
+        crops per network call (bounds memory). pick: which of several people found gets the
+        landmarks: "largest" (the detector box of largest area: the photo's subject) or
+        "surest" (the highest detector score, as mediapipe); the others' boxes are reported
+        in `KeypointResult.others`."""
+        if pick not in PICKS:
+            raise ValueError(f"pick must be one of {', '.join(PICKS)}, got {pick!r}")
+        self.pick = pick
+        self.device = torch.device(device)
+        self.detector = detector.to(self.device).eval()
+        self.landmark = landmark.to(self.device).eval()
+        self.visibility_threshold = visibility_threshold
+        self.min_detection_score = min_detection_score
+        self.min_person_score = min_person_score
+        self.nms_iou = nms_iou
+        self.box_fallback = box_fallback
+        self.batch_size = batch_size
+        for graph, names in ((detector, DETECTOR_OUTPUTS), (landmark, LANDMARK_OUTPUTS)):
+            have = {name for _, name in graph.outputs}
+            if not set(names) <= have:
+                raise GraphError(f"{graph.name}: outputs {sorted(have)}, expected {list(names)}")
+        self.anchors = ssd_anchors()
+        if len(self.anchors) != detector.shapes[detector.outputs[0][0]][1]:
+            raise GraphError(f"{detector.name}: anchor count does not match the detector's output")
+
+    @classmethod
+    def from_nets(
+        cls, nets: BlazePoseNets, device: str | torch.device = "cpu", **kwargs
+    ) -> BlazePose:
+        """The estimator around a (loaded) `BlazePoseNets`, with its visibility threshold."""
+        kwargs.setdefault("visibility_threshold", nets.config.visibility_threshold)
+        return cls(nets.detector, nets.landmark, device=device, **kwargs)
+
+    @classmethod
+    def from_folder(
+        cls, path: str | Path = DEFAULT_WEIGHTS, device: str | torch.device = "cpu", **kwargs
+    ) -> BlazePose:
+        """Load detector.{json,safetensors} and landmark.{json,safetensors} from `path` (made by
+        scripts/convert_blazepose.py); keyword arguments go to the constructor."""
+        folder = Path(path)
+        if not folder.is_dir():
+            raise GraphError(
+                f"{folder}: no BlazePose weights folder; make it with "
+                "scripts/convert_blazepose.py from the mediapipe 0.10.14 wheel"
+            )
+        nets = [
+            TfliteGraph.from_files(folder / f"{n}.json", folder / f"{n}.safetensors")
+            for n in ("detector", "landmark")
+        ]
+        return cls(*nets, device=device, **kwargs)
+
+    @torch.no_grad()
+    def _run(self, graph: TfliteGraph, crops: np.ndarray) -> dict[str, np.ndarray]:
+        """crops [N, H, W, 3] float32 -> the graph's outputs as numpy, in chunks."""
+        parts: list[dict[str, torch.Tensor]] = []
+        for start in range(0, len(crops), self.batch_size):
+            x = torch.from_numpy(crops[start : start + self.batch_size]).to(self.device)
+            parts.append({k: v.float().cpu() for k, v in graph(x).items()})
+        return {k: torch.cat([p[k] for p in parts]).numpy() for k in parts[0]}
+
+    def detect(
+        self, images: Sequence[np.ndarray], boxes: Sequence[Box | None] | None = None
+    ) -> list[list[Detection]]:
+        """People in each photo (or in its box), most confident first, photo pixels."""
+        boxes = list(boxes) if boxes is not None else [None] * len(images)
+        if len(boxes) != len(images):
+            raise ValueError(f"{len(images)} images but {len(boxes)} boxes")
+        if not images:
+            return []
+        crops, inverse = [], []
+        for n, (image, box) in enumerate(zip(images, boxes, strict=True)):
+            _check_image(image, f"image {n}")
+            h, w = image.shape[:2]
+            x, y, bw, bh = box if box is not None else (0.0, 0.0, float(w), float(h))
+            if bw <= 0 or bh <= 0:
+                raise ValueError(f"image {n}: box {box} has no area")
+            side = max(bw, bh)  # mediapipe's PadRoi: the letterbox is a square around the box
+            m = _rect_matrix((x + bw / 2, y + bh / 2), (side, side), 0.0, (DETECTOR_SIZE,) * 2)
+            crop = cv2.warpAffine(
+                image, m, (DETECTOR_SIZE, DETECTOR_SIZE), flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0),
+            )  # fmt: skip
+            crops.append(crop.astype(np.float32) / 127.5 - 1.0)
+            inverse.append(cv2.invertAffineTransform(m))
+        out = self._run(self.detector, np.stack(crops))
+        raw, logits = out["Identity"], out["Identity_1"][..., 0]  # [N, 2254, 12], [N, 2254]
+        scores = _sigmoid(np.clip(logits, -100.0, 100.0))  # mediapipe's score clipping
+        found = []
+        for n in range(len(images)):
+            r = raw[n] / DETECTOR_SIZE  # x, y, w, h, then 4 keypoints (x, y), anchor-relative
+            centre = r[:, :2] + self.anchors
+            half = r[:, 2:4] / 2
+            xyxy = np.concatenate([centre - half, centre + half], 1)
+            kps = (r[:, 4:12].reshape(-1, 4, 2) + self.anchors[:, None]).astype(np.float64)
+            keep = (scores[n] >= self.min_detection_score) & (r[:, 2] >= 0) & (r[:, 3] >= 0)
+            people = []
+            for box_n, kp_n, score in weighted_nms(
+                xyxy[keep].astype(np.float64), kps[keep], scores[n][keep], self.nms_iou
+            ):
+                corners = np.array([box_n[:2], box_n[2:]]) * DETECTOR_SIZE
+                corners = corners @ inverse[n][:, :2].T + inverse[n][:, 2]
+                pts = (kp_n * DETECTOR_SIZE) @ inverse[n][:, :2].T + inverse[n][:, 2]
+                (x0, y0), (x1, y1) = corners
+                people.append(
+                    Detection(
+                        (float(x0), float(y0), float(x1 - x0), float(y1 - y0)),
+                        score,
+                        pts.astype(np.float32),
+                    )
+                )
+            found.append(people)
+        return found
+
+    @staticmethod
+    def roi_from_detection(detection: Detection, scale: float = 1.25) -> Roi:
+        """pose_detection_to_roi.pbtxt: centred on the mid-hip point, twice its distance to the
+        full-body scale point (x scale), turned so that vector points up."""
+        (x0, y0), (x1, y1) = detection.keypoints[0], detection.keypoints[1]
+        side = 2.0 * math.hypot(x1 - x0, y1 - y0) * scale
+        rotation = math.pi / 2 - math.atan2(-(y1 - y0), x1 - x0)
+        rotation = rotation - 2 * math.pi * math.floor((rotation + math.pi) / (2 * math.pi))
+        return Roi((float(x0), float(y0)), float(side), float(rotation))
+
+    @staticmethod
+    def roi_from_box(box: Box, scale: float = 1.25) -> Roi:
+        """An upright square ROI around a person box, for when the detector finds nobody."""
+        x, y, w, h = box
+        return Roi((x + w / 2, y + h / 2), max(w, h) * scale, 0.0)
+
+    def landmarks(
+        self,
+        images: Sequence[np.ndarray],
+        rois: Sequence[Roi],
+        *,
+        with_mask: bool = True,
+    ) -> list[PoseLandmarks | None]:
+        """The landmark model on each (photo, ROI) pair, one batch; None where the person flag
+        is below min_person_score (mediapipe reports no pose there)."""
+        if len(images) != len(rois):
+            raise ValueError(f"{len(images)} images but {len(rois)} ROIs")
+        if not images:
+            return []
+        crops, matrices = [], []
+        for n, (image, roi) in enumerate(zip(images, rois, strict=True)):
+            _check_image(image, f"image {n}")
+            if not roi.size > 0:
+                raise ValueError(f"ROI {n} has no area: {roi}")
+            m = roi.matrix(LANDMARK_SIZE)
+            crop = cv2.warpAffine(
+                image, m, (LANDMARK_SIZE, LANDMARK_SIZE), flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
+            )  # fmt: skip
+            crops.append(crop.astype(np.float32) / 255.0)
+            matrices.append(m)
+        out = self._run(self.landmark, np.stack(crops))
+        raw = out["Identity"].reshape(len(crops), -1, 5)  # [N, 39, (x, y, z, vis, presence)]
+        flags = out["Identity_1"][:, 0]
+        xy = refine_from_heatmaps(raw[..., :2] / LANDMARK_SIZE, out["Identity_3"])
+        results: list[PoseLandmarks | None] = []
+        for n, (image, roi) in enumerate(zip(images, rois, strict=True)):
+            if flags[n] < self.min_person_score:
+                results.append(None)
+                continue
+            local = (xy[n, :NUM_LANDMARKS].astype(np.float64) - 0.5) * roi.size
+            c, s = math.cos(roi.rotation), math.sin(roi.rotation)
+            px = roi.center[0] + c * local[:, 0] - s * local[:, 1]
+            py = roi.center[1] + s * local[:, 0] + c * local[:, 1]
+            z = raw[n, :NUM_LANDMARKS, 2] / LANDMARK_SIZE * roi.size
+            mask = None
+            if with_mask:
+                h, w = image.shape[:2]
+                mask = cv2.warpAffine(
+                    _sigmoid(out["Identity_2"][n, :, :, 0]).astype(np.float32), matrices[n],
+                    (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                    borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,
+                )  # fmt: skip
+            results.append(
+                PoseLandmarks(
+                    points=np.stack([px, py, z], 1).astype(np.float32),
+                    visibility=_sigmoid(raw[n, :NUM_LANDMARKS, 3]).astype(np.float32),
+                    presence=_sigmoid(raw[n, :NUM_LANDMARKS, 4]).astype(np.float32),
+                    person_score=float(flags[n]),
+                    roi=roi,
+                    mask=mask,
+                )
+            )
+        return results
+
+    def choose(self, people: Sequence[Detection]) -> Detection:
+        """The person of several that gets the landmarks (see `pick`). Size is the body's
+        (the ROI's), not the detector box's, which covers the face."""
+        if self.pick == "surest":
+            return people[0]  # detect() sorts by score
+        return max(people, key=lambda d: self.roi_from_detection(d).size)
+
+    @classmethod
+    def person_box(cls, detection: Detection, shape: tuple[int, int]) -> Box:
+        """The upright box (x, y, w, h) around a detected person's body, inside a photo of
+        `shape` (H, W): the ROI's square without its 1.25 margin. (The detector's own box
+        covers the face.)"""
+        roi = cls.roi_from_detection(detection, scale=1.0)
+        half = roi.size / 2 * (abs(math.cos(roi.rotation)) + abs(math.sin(roi.rotation)))
+        x0, y0 = max(0.0, roi.center[0] - half), max(0.0, roi.center[1] - half)
+        x1 = min(float(shape[1]), roi.center[0] + half)
+        y1 = min(float(shape[0]), roi.center[1] + half)
+        return (x0, y0, max(x1 - x0, 0.0), max(y1 - y0, 0.0))
+
+    def predict(self, image: np.ndarray, box: Box | None = None) -> BlazePoseResult:
+        return self.predict_many([image], [box])[0]
+
+    def predict_many(
+        self,
+        images: Sequence[np.ndarray],
+        boxes: Sequence[Box | None] | None = None,
+        *,
+        with_mask: bool = True,
+    ) -> list[BlazePoseResult]:
+        """The most confident person of each photo (or of each given box): 18 keypoints, scores,
+        person score, box and mask in photo pixels. Two batched network calls in all."""
+        boxes = list(boxes) if boxes is not None else [None] * len(images)
+        detections = self.detect(images, boxes)
+        todo, rois, picked = [], [], []
+        for n, (people, box) in enumerate(zip(detections, boxes, strict=True)):
+            if people:
+                person = self.choose(people)
+                todo.append(n)
+                rois.append(self.roi_from_detection(person))
+                picked.append(person)
+            elif box is not None and self.box_fallback:
+                todo.append(n)
+                rois.append(self.roi_from_box(box))
+                picked.append(None)
+        found = self.landmarks([images[n] for n in todo], rois, with_mask=with_mask)
+        # A caller's box says a person is there: where the detector's ROI shows the landmark
+        # model nobody (a person cut by the photo's edge), look at the box itself.
+        again = [
+            k
+            for k, (n, pose, det) in enumerate(zip(todo, found, picked, strict=True))
+            if pose is None and det is not None and boxes[n] is not None and self.box_fallback
+        ]
+        if again:
+            retry = self.landmarks(
+                [images[todo[k]] for k in again],
+                [self.roi_from_box(boxes[todo[k]]) for k in again],
+                with_mask=with_mask,
+            )
+            for k, pose in zip(again, retry, strict=True):
+                found[k] = pose
+        results = []
+        by_image = dict(zip(todo, zip(found, picked, strict=True), strict=True))
+        for n, image in enumerate(images):
+            h, w = image.shape[:2]
+            pose, det = by_image.get(n, (None, None))
+            others = [self.person_box(d, (h, w)) for d in detections[n] if d is not det]
+            if pose is None:
+                results.append(
+                    BlazePoseResult(
+                        keypoints=np.full((NUM_KEYPOINTS, 2), MISSING, np.float32),
+                        scores=np.zeros(NUM_KEYPOINTS, np.float32),
+                        person_score=0.0,
+                        box=det.box if det is not None else None,
+                        detection_score=det.score if det is not None else 0.0,
+                        mask=np.zeros((h, w), np.float32),
+                        landmarks=None,
+                        others=others,
+                    )
+                )
+                continue
+            kp, scores = to_openpose18(
+                pose.points, pose.visibility, (h, w), self.visibility_threshold
+            )
+            results.append(
+                BlazePoseResult(
+                    keypoints=kp,
+                    scores=scores,
+                    person_score=pose.person_score,
+                    box=det.box if det is not None else boxes[n],
+                    detection_score=det.score if det is not None else 0.0,
+                    mask=pose.mask if pose.mask is not None else np.zeros((h, w), np.float32),
+                    landmarks=pose,
+                    others=others,
+                )
+            )
+        return results
+
+
+register_backend(
+    Backend(
+        name="blazepose",
+        module_class="BlazePoseNets",
+        build=BlazePoseNets.from_config,
+        estimator=lambda nets, device: BlazePose.from_nets(nets, device),
+        builtin=BlazePoseNets,
+        builtin_source=(
+            "built-in BlazePose (mediapipe 0.10.14 pose_detection + pose_landmark_full, "
+            "Apache-2.0; keypoints/blazepose_weights)"
+        ),
+    )
+)

@@ -1,0 +1,404 @@
+"""BlazePose on torch: the TFLite-graph executor op by op, the converted graphs, the 33 -> 18
+mapping, and the estimator on photos (no mediapipe or TFLite needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from common.image_io import load_image
+from keypoints.blazepose import (
+    BLAZEPOSE_TO_OURS,
+    DEFAULT_WEIGHTS,
+    BlazePose,
+    Detection,
+    refine_from_heatmaps,
+    ssd_anchors,
+    to_openpose18,
+)
+from keypoints.tflite_graph import GraphError, TfliteGraph, same_padding
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="module")
+def blazepose() -> BlazePose:
+    torch.manual_seed(0)
+    return BlazePose.from_folder()
+
+
+def one_op_graph(
+    op: str,
+    options: dict,
+    in_shape: list[int],
+    out_shape: list[int],
+    constants: dict[int, torch.Tensor] | None = None,
+    extra_inputs: tuple[int, ...] = (),
+) -> TfliteGraph:
+    """Tensor 0 (input) -> op -> tensor 1 (output); constants as tensors 2, 3, ..."""
+    constants = constants or {}
+    description = {
+        "format": "tflite-graph/1",
+        "inputs": [{"id": 0, "name": "x", "shape": in_shape}],
+        "outputs": [{"id": 1, "name": "y", "shape": out_shape}],
+        "constants": {str(t): list(v.shape) for t, v in constants.items()},
+        "shapes": {"0": in_shape, "1": out_shape},
+        "ops": [{"op": op, "inputs": [0, *extra_inputs], "outputs": [1], "options": options}],
+    }
+    return TfliteGraph(description, {f"t{t}": v for t, v in constants.items()}, name=op)
+
+
+def nhwc(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 2, 3, 1)
+
+
+def nchw(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 3, 1, 2)
+
+
+def test_same_padding_puts_the_odd_pixel_after():
+    assert same_padding(5, 3, 2, 1) == (1, 1)  # out 3: (3-1)*2+3-5 = 2
+    assert same_padding(6, 3, 2, 1) == (0, 1)  # out 3: 1 pixel, after
+    assert same_padding(224, 5, 2, 1) == (1, 2)
+    assert same_padding(8, 1, 1, 1) == (0, 0)
+
+
+@pytest.mark.parametrize("size", [(6, 7), (5, 8)])
+def test_conv_same_stride2_matches_explicit_padding(size):
+    torch.manual_seed(0)
+    h, w = size
+    x = torch.randn(2, h, w, 3)
+    weight = torch.randn(4, 3, 3, 3)  # OHWI, as TFLite
+    bias = torch.randn(4)
+    oh, ow = -(-h // 2), -(-w // 2)
+    graph = one_op_graph(
+        "CONV_2D",
+        {"padding": "SAME", "stride": [2, 2], "dilation": [1, 1], "activation": "RELU6"},
+        [1, h, w, 3],
+        [1, oh, ow, 4],
+        {2: weight, 3: bias},
+        (2, 3),
+    )
+    top, bottom = same_padding(h, 3, 2, 1)
+    left, right = same_padding(w, 3, 2, 1)
+    padded = F.pad(nchw(x), (left, right, top, bottom))
+    expected = F.conv2d(padded, weight.permute(0, 3, 1, 2), bias, stride=2).clamp(0, 6)
+    torch.testing.assert_close(graph(x)["y"], nhwc(expected), atol=1e-5, rtol=1e-5)
+
+
+def test_depthwise_conv_and_valid_padding():
+    torch.manual_seed(1)
+    x = torch.randn(1, 6, 6, 5)
+    weight = torch.randn(1, 3, 3, 5)  # 1HWC, as TFLite
+    bias = torch.randn(5)
+    graph = one_op_graph(
+        "DEPTHWISE_CONV_2D",
+        {
+            "padding": "VALID",
+            "stride": [1, 1],
+            "dilation": [1, 1],
+            "depth_multiplier": 1,
+            "activation": None,
+        },
+        [1, 6, 6, 5],
+        [1, 4, 4, 5],
+        {2: weight, 3: bias},
+        (2, 3),
+    )
+    ref = np.zeros((1, 4, 4, 5), np.float32)  # the definition, in NHWC loops
+    xn, wn = x.numpy(), weight.numpy()[0]
+    for i in range(4):
+        for j in range(4):
+            ref[0, i, j] = (xn[0, i : i + 3, j : j + 3] * wn).sum((0, 1)) + bias.numpy()
+    np.testing.assert_allclose(graph(x)["y"].numpy(), ref, atol=1e-5)
+
+
+def test_depth_to_space_follows_tflite_channel_order():
+    x = torch.arange(2 * 2 * 3 * 8, dtype=torch.float32).reshape(2, 2, 3, 8)
+    graph = one_op_graph("DEPTH_TO_SPACE", {"block_size": 2}, [1, 2, 3, 8], [1, 4, 6, 2])
+    # TF: out[h*r+i, w*r+j, c] = in[h, w, (i*r+j)*C + c]
+    ref = x.reshape(2, 2, 3, 2, 2, 2).permute(0, 1, 3, 2, 4, 5).reshape(2, 4, 6, 2)
+    torch.testing.assert_close(graph(x)["y"], ref)
+
+
+def test_resize_bilinear_half_pixel_and_max_pool_and_pad():
+    torch.manual_seed(2)
+    x = torch.randn(1, 4, 4, 2)
+    resize = one_op_graph(
+        "RESIZE_BILINEAR",
+        {"size": [8, 8], "align_corners": False, "half_pixel_centers": True},
+        [1, 4, 4, 2],
+        [1, 8, 8, 2],
+    )
+    # half-pixel centres: output pixel 1 samples input 0.25 -> 0.75*x0 + 0.25*x1
+    y = resize(x)["y"]
+    torch.testing.assert_close(y[0, 0, 1], 0.75 * x[0, 0, 0] + 0.25 * x[0, 0, 1])
+    pool = one_op_graph(
+        "MAX_POOL_2D",
+        {"padding": "VALID", "stride": [2, 2], "filter": [2, 2], "activation": None},
+        [1, 4, 4, 2],
+        [1, 2, 2, 2],
+    )
+    torch.testing.assert_close(pool(x)["y"][0, 1, 0], x[0, 2:4, 0:2].amax((0, 1)))
+    pad = one_op_graph(
+        "PAD", {"paddings": [[0, 0], [1, 2], [0, 1], [0, 0]]}, [1, 4, 4, 2], [1, 7, 5, 2]
+    )
+    torch.testing.assert_close(pad(x)["y"], F.pad(x, (0, 0, 0, 1, 1, 2)))
+
+
+def test_reshape_flattens_in_nhwc_order_and_logistic():
+    x = torch.randn(3, 2, 2, 3)
+    graph = one_op_graph("RESHAPE", {"shape": [1, 12]}, [1, 2, 2, 3], [1, 12])
+    torch.testing.assert_close(graph(x)["y"], x.reshape(3, 12))
+    sig = one_op_graph("LOGISTIC", {}, [1, 2, 2, 3], [1, 2, 2, 3])
+    torch.testing.assert_close(sig(x)["y"], torch.sigmoid(x))
+
+
+def test_executor_refuses_what_it_cannot_run():
+    with pytest.raises(GraphError, match="does not run"):
+        one_op_graph("SOFTMAX", {}, [1, 2, 2, 3], [1, 2, 2, 3])
+    with pytest.raises(GraphError, match="before it is made"):
+        one_op_graph("ADD", {"activation": None}, [1, 2, 2, 3], [1, 2, 2, 3], extra_inputs=(7,))
+    declared = graph_description(one_op_graph("LOGISTIC", {}, [1, 2, 2, 3], [1, 2, 2, 3]))
+    declared["constants"] = {"2": [3]}  # a constant the weights do not hold
+    with pytest.raises(GraphError, match="lack"):
+        TfliteGraph(declared, {}, name="x")
+    with pytest.raises(GraphError, match="shape"):
+        TfliteGraph(declared, {"t2": torch.zeros(4)}, name="x")
+    sig = one_op_graph("LOGISTIC", {}, [1, 2, 2, 3], [1, 2, 2, 3])
+    with pytest.raises(GraphError, match="NHWC"):
+        sig(torch.zeros(1, 3, 2, 2))
+    wrong = one_op_graph("LOGISTIC", {}, [1, 2, 2, 3], [1, 2, 2, 4])
+    with pytest.raises(GraphError, match="the graph says"):
+        wrong(torch.zeros(1, 2, 2, 3))
+
+
+def graph_description(graph: TfliteGraph) -> dict:
+    return {
+        "format": "tflite-graph/1",
+        "inputs": [{"id": graph.input_id, "name": "x", "shape": list(graph.input_shape)}],
+        "outputs": [{"id": t, "name": n, "shape": list(graph.shapes[t])} for t, n in graph.outputs],
+        "constants": {},
+        "shapes": {str(k): list(v) for k, v in graph.shapes.items()},
+        "ops": graph.ops,
+    }
+
+
+def test_converted_graphs_run_batched(blazepose):
+    with torch.no_grad():
+        det = blazepose.detector(torch.zeros(2, 224, 224, 3))
+        lm = blazepose.landmark(torch.rand(2, 256, 256, 3))
+    assert det["Identity"].shape == (2, 2254, 12) and det["Identity_1"].shape == (2, 2254, 1)
+    assert lm["Identity"].shape == (2, 195) and lm["Identity_1"].shape == (2, 1)
+    assert lm["Identity_2"].shape == (2, 256, 256, 1) and lm["Identity_3"].shape == (2, 64, 64, 39)
+    assert len(ssd_anchors()) == 2254
+    np.testing.assert_allclose(ssd_anchors()[0], [0.5 / 28, 0.5 / 28])
+    assert (DEFAULT_WEIGHTS / "LICENSE").read_text().count("Apache License") >= 1
+
+
+def synthetic_frontal_person() -> tuple[np.ndarray, np.ndarray]:
+    """33 landmarks of a person facing the camera: their right side on the image's left."""
+    pts = np.zeros((33, 2), np.float32)
+    right = {5: 45, 8: 40, 12: 30, 14: 25, 16: 20, 24: 40, 26: 40, 28: 40}  # x on the left
+    left = {2: 55, 7: 60, 11: 70, 13: 75, 15: 80, 23: 60, 25: 60, 27: 60}
+    ys = {0: 20, 2: 18, 5: 18, 7: 20, 8: 20, 11: 40, 12: 40, 13: 60, 14: 60, 15: 80, 16: 80}
+    ys.update({23: 90, 24: 90, 25: 120, 26: 120, 27: 150, 28: 150})
+    pts[0] = (50, 20)
+    for i, x in {**right, **left}.items():
+        pts[i] = (x, ys[i])
+    return pts, np.ones(33, np.float32)
+
+
+def test_mapping_keeps_the_persons_left_and_right():
+    pts, vis = synthetic_frontal_person()
+    kp, scores = to_openpose18(pts, vis, (200, 100))
+    right_side = [2, 3, 4, 8, 9, 10, 14, 16]
+    left_side = [5, 6, 7, 11, 12, 13, 15, 17]
+    assert (kp[right_side, 0] < 50).all() and (kp[left_side, 0] > 50).all()
+    np.testing.assert_allclose(kp[1], (pts[11] + pts[12]) / 2)  # neck: mid-shoulder
+    for ours, theirs in enumerate(BLAZEPOSE_TO_OURS):
+        if theirs >= 0:
+            np.testing.assert_allclose(kp[ours], pts[theirs])
+    assert scores.shape == (18,)
+
+
+def test_mapping_drops_unsure_and_outside_points():
+    pts, vis = synthetic_frontal_person()
+    vis[16] = 0.4  # right wrist, unsure
+    vis[11] = 0.2  # left shoulder: the neck goes too
+    pts[27] = (500, 150)  # left ankle outside the 100-wide photo
+    kp, _ = to_openpose18(pts, vis, (200, 100), threshold=0.5)
+    assert (kp[[4, 5, 1, 13]] == -1).all()
+    kp, _ = to_openpose18(pts, vis, (200, 100), threshold=0.3)
+    assert (kp[4] >= 0).all() and (kp[[5, 1, 13]] == -1).all()
+
+
+def test_roi_from_an_upright_detection():
+    det = Detection((0, 0, 1, 1), 0.9, np.array([[100, 200], [100, 100], [0, 0], [0, 0]], float))
+    roi = BlazePose.roi_from_detection(det)
+    assert roi.center == (100, 200) and roi.size == pytest.approx(250) and roi.rotation == 0
+    tilted = Detection((0, 0, 1, 1), 0.9, np.array([[0, 0], [100, 0], [0, 0], [0, 0]], float))
+    assert BlazePose.roi_from_detection(tilted).rotation == pytest.approx(np.pi / 2)
+
+
+def test_heatmap_refinement_moves_to_the_peak():
+    heat = np.full((1, 64, 64, 1), -20.0, np.float32)
+    heat[0, 10, 12, 0] = 20.0  # row 10, column 12
+    xy = np.array([[[13.4 / 64, 11.2 / 64]]], np.float32)
+    np.testing.assert_allclose(refine_from_heatmaps(xy, heat)[0, 0], [12 / 64, 10 / 64], atol=1e-6)
+    weak = np.full((1, 64, 64, 1), -20.0, np.float32)  # no peak >= 0.5: unchanged
+    np.testing.assert_allclose(refine_from_heatmaps(xy, weak), xy)
+
+
+def test_blank_photo_has_no_person(blazepose):
+    blank = np.full((240, 320, 3), 128, np.uint8)
+    assert blazepose.detect([blank]) == [[]]
+    result = blazepose.predict(blank)
+    assert (result.keypoints == -1).all() and result.person_score == 0.0
+    assert result.box is None and result.mask.shape == (240, 320) and result.mask.max() == 0
+
+
+def test_batch_equals_one_at_a_time(blazepose):
+    photos = [load_image(EXAMPLES / "model.jpg"), load_image(EXAMPLES / "shopper.jpg")]
+    together = blazepose.predict_many(photos)
+    for photo, batched in zip(photos, together, strict=True):
+        alone = blazepose.predict(photo)
+        assert batched.person_score > 0.5 and (batched.keypoints >= 0).all(1).sum() >= 12
+        np.testing.assert_allclose(batched.keypoints, alone.keypoints, atol=1e-2)
+        np.testing.assert_allclose(batched.mask, alone.mask, atol=1e-3)
+        assert batched.mask.shape == photo.shape[:2] and batched.mask.dtype == np.float32
+    json = together[0].to_json()
+    assert len(json["keypoints"]) == 18 and len(json["box"]) == 4
+
+
+def test_bad_input_says_what_it_wants(blazepose):
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        blazepose.predict(np.zeros((10, 10, 3), np.float32))
+    with pytest.raises(ValueError, match="boxes"):
+        blazepose.detect([np.zeros((10, 10, 3), np.uint8)], [None, None])
+    with pytest.raises(GraphError, match="convert_blazepose"):
+        BlazePose.from_folder(ROOT / "no-such-folder")
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("threshold", [0.5, 0.3])
+def test_pckh_on_coco_people(shared_data, blazepose, threshold):
+    """Measured: PCKh@0.5 0.674 (vis >= 0.5) and 0.689 (vis >= 0.3), 193 points of 12 people
+    (mediapipe's own landmarks agree with ours within ~1 px on these photos)."""
+    from keypoints.data import coco_items
+    from keypoints.metrics import pckh_counts
+
+    folder = shared_data / "real-formats" / "coco-keypoints"
+    items = coco_items(folder / "test_coco.json", folder, aspect=1.0)
+    estimator = BlazePose(blazepose.detector, blazepose.landmark, visibility_threshold=threshold)
+    results = estimator.predict_many(
+        [load_image(it.path) for it in items], [it.box for it in items], with_mask=False
+    )
+    correct, total, _ = pckh_counts([r.keypoints for r in results], [it.keypoints for it in items])
+    assert len(items) == 12 and total > 150
+    assert correct / total > 0.6
+
+
+# -- the `blazepose` keypoint backend: one module, in a bundle like any network ---------------
+
+
+@pytest.fixture(scope="module")
+def blazepose_bundles(parts, tmp_path_factory):
+    """Bundles whose keypoints are the built-in BlazePose, stored fp16 and 'int8'."""
+    from studio.bundle import make_bundle
+
+    root = tmp_path_factory.mktemp("blazepose-bundles")
+    return {
+        dtype: make_bundle(
+            "blazepose", parts["parser"], parts["generator"], root / dtype, dtype=dtype
+        )
+        for dtype in ("float16", "int8")
+    }
+
+
+def test_the_backend_is_registered_with_built_in_weights():
+    from keypoints.blazepose import BlazePoseNets
+    from keypoints.estimators import backends, builtin_backend
+
+    backend = backends()["BlazePoseNets"]
+    assert backend.name == "blazepose" and builtin_backend("blazepose") is backend
+    assert builtin_backend("posenet") is None  # needs a checkpoint
+    nets = backend.builtin()
+    assert isinstance(nets, BlazePoseNets) and nets.describe()["class"] == "BlazePoseNets"
+    assert set(k.split(".")[0] for k in nets.state_dict()) == {"detector", "landmark"}
+
+
+def test_a_config_for_other_graphs_is_refused():
+    from common.config import ConfigError
+    from keypoints.blazepose import BlazePoseNets
+
+    with pytest.raises(GraphError, match="sha256"):
+        BlazePoseNets.from_config({"landmark_sha256": "0" * 64})
+    with pytest.raises(ConfigError, match="valid keys"):
+        BlazePoseNets.from_config({"model_complexity": 2})
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int8"])
+def test_a_blazepose_bundle_gives_the_package_keypoints(blazepose_bundles, blazepose, dtype):
+    """fp16 is BlazePose's own precision (exact); an int8 bundle keeps it in fp16, since
+    int8 weights moved landmarks by up to 240 px on real photos (bench/real_photos.py)."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from keypoints.estimators import estimator_from_checkpoint
+    from studio.bundle import load_bundle
+
+    folder = blazepose_bundles[dtype]
+    info = json.loads((folder / "config.json").read_text())
+    assert info["keypoint_backend"] == "blazepose" and "mediapipe" in info["sources"]["keypoints"]
+    assert info["storage"]["keypoints"] == "float16" and info["storage"]["parser"] == dtype
+    stored = load_file(folder / "keypoints.safetensors")
+    assert {v.dtype for v in stored.values()} == {torch.float16}
+    bundle = load_bundle(folder)
+    assert bundle.keypoint_backend.name == "blazepose"
+    for estimator in (
+        bundle.keypoint_estimator("cpu"),
+        estimator_from_checkpoint(folder, name="keypoints"),
+    ):
+        assert isinstance(estimator, BlazePose)
+        photo = load_image(EXAMPLES / "shopper.jpg")
+        got, want = estimator.predict(photo), blazepose.predict(photo)
+        assert (want.keypoints >= 0).all(1).sum() >= 12
+        np.testing.assert_array_equal(got.keypoints, want.keypoints)
+
+
+def test_the_quantizer_keeps_one_row_tensors_in_fp16():
+    from common.checkpoint import quantize_state_dict
+
+    stored = quantize_state_dict(
+        {"depthwise_1hwc": torch.randn(1, 3, 3, 144), "conv": torch.randn(144, 3, 3, 3)}
+    )
+    assert stored["depthwise_1hwc"].dtype == torch.float16
+    assert stored["conv"].dtype == torch.int8
+
+
+def test_several_people_are_reported_and_the_largest_is_used(blazepose):
+    """Two photos side by side: two people; the larger one gets the landmarks, the other's
+    body box is in `others`."""
+    big = load_image(EXAMPLES / "model.jpg")
+    small = cv2.resize(big, (big.shape[1] * 3 // 4, big.shape[0] * 3 // 4))
+    canvas = np.full((big.shape[0], big.shape[1] + small.shape[1], 3), 255, np.uint8)
+    canvas[:, : big.shape[1]] = big
+    canvas[big.shape[0] - small.shape[0] :, big.shape[1] :] = small
+    result = blazepose.predict(canvas)
+    shown = result.keypoints[(result.keypoints >= 0).all(1)]
+    assert len(shown) >= 12 and len(result.others) == 1
+    assert shown[:, 0].max() < big.shape[1] + 10  # the big one, on the left
+    x, _, w, _ = result.others[0]
+    assert x + w / 2 > big.shape[1]  # the other person: the small one on the right
+    surest = BlazePose(blazepose.detector, blazepose.landmark, pick="surest")
+    assert len(surest.predict(canvas).others) == 1
+    with pytest.raises(ValueError, match="pick must be one of"):
+        BlazePose(blazepose.detector, blazepose.landmark, pick="nearest")
