@@ -86,7 +86,8 @@ class PoseGenerator(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        tensor = next(self.parameters(), None)
+        return tensor.device if tensor is not None else torch.device("cpu")
 
     def pose_input(self, keypoints: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Keypoints [..., 18, 2] (x, y in its pixels, -1 missing) -> Gaussian pose maps
@@ -118,7 +119,7 @@ def register(cls: type[PoseGenerator]) -> type[PoseGenerator]:
 
 
 def _architecture(arch: str) -> type[PoseGenerator]:
-    _load_builtin()
+    load_architectures()
     if arch not in ARCHITECTURES:
         raise ConfigError(
             f"model.arch: unknown generator architecture {arch!r}; valid: "
@@ -130,7 +131,7 @@ def _architecture(arch: str) -> type[PoseGenerator]:
 def generator_config(data: dict[str, Any] | Any) -> Any:
     """The architecture's typed config from a mapping (`arch` picks the class; unknown keys
     are refused, listing the valid ones). A config dataclass passes through."""
-    _load_builtin()
+    load_architectures()
     configs = {arch: cls.Config for arch, cls in ARCHITECTURES.items()}
     return from_registry(configs, data, key="arch", where="model", default=DEFAULT_ARCH)
 
@@ -156,9 +157,11 @@ def generator_from_checkpoint(
     return module.to(device).eval()
 
 
-def _load_builtin() -> None:
+def load_architectures() -> None:
     """Import the modules that register the built-in architectures (they import this one)."""
-    import adgan.model  # noqa: F401
+    import adgan.baselines
+    import adgan.model
+    import adgan.partwarp  # noqa: F401
 
 
 def mix_appearance(base: Appearance, donor: Appearance, classes: tuple[int, ...]) -> Appearance:

@@ -1,8 +1,10 @@
 """Training ADGAN: `python train.py --config configs/adgan-*.yaml`.
 
 One step as the reference's `optimize_parameters`: generate the target from the source,
-update G on L1 + perceptual + adversarial (mean of the two discriminators) + contextual,
-then update D_PP (image, source image) and D_PB (image, target pose). Adam (beta1 0.5) for
+update G on L1 + perceptual + adversarial (mean of the two discriminators) + contextual
+(+ SSIM; each term weighted by `loss.<name>`, a term of weight 0 is not computed), then
+update D_PP (image, source image) and D_PB (image, target pose) unless `loss.adversarial`
+is 0. The generator is any registered architecture (`model.arch`). Adam (beta1 0.5) for
 all three, constant learning rate, then a linear decay to zero (the reference: 500 + 500
 epochs of 4,000 pairs).
 
@@ -137,6 +139,7 @@ class AdganTask(TrainingTask):
         d_pose, d_image = unwrap(self.d_pose), unwrap(self.d_image)
         for p in [*d_pose.parameters(), *d_image.parameters()]:
             p.requires_grad_(False)
+        adversarial = cfg.adversarial > 0  # else the discriminators are not run at all
         with ctx.autocast():
             fake = self.generator(
                 source,
@@ -144,14 +147,13 @@ class AdganTask(TrainingTask):
                 batch["source_keypoints"],
                 batch["target_keypoints"],
             )
-            adv = 0.5 * (
-                generator_gan_loss(d_pose(torch.cat([fake, pose], 1)), cfg.gan)
-                + generator_gan_loss(d_image(torch.cat([fake, source], 1)), cfg.gan)
-            )
             terms = self.losses(fake, target)
-        loss_g = cfg.l1 * terms["l1"] + cfg.perceptual * terms["perceptual"] + cfg.adversarial * adv
-        if "contextual" in terms:
-            loss_g = loss_g + cfg.contextual * terms["contextual"]
+            if adversarial:
+                terms["adversarial"] = 0.5 * (
+                    generator_gan_loss(d_pose(torch.cat([fake, pose], 1)), cfg.gan)
+                    + generator_gan_loss(d_image(torch.cat([fake, source], 1)), cfg.gan)
+                )
+        loss_g = sum(getattr(cfg, name) * term for name, term in terms.items())
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
@@ -159,10 +161,15 @@ class AdganTask(TrainingTask):
             p.requires_grad_(True)
         fake = fake.detach()
         d_losses = {}
-        for name, disc, opt, condition in (
-            ("d_image", self.d_image, self.opt_di, source),
-            ("d_pose", self.d_pose, self.opt_dp, pose),
-        ):
+        discriminators = (
+            (
+                ("d_image", self.d_image, self.opt_di, source),
+                ("d_pose", self.d_pose, self.opt_dp, pose),
+            )
+            if adversarial
+            else ()
+        )
+        for name, disc, opt, condition in discriminators:
             with ctx.autocast():
                 pred = disc(
                     torch.cat([torch.cat([target, condition], 1), torch.cat([fake, condition], 1)])
@@ -178,7 +185,6 @@ class AdganTask(TrainingTask):
         return {
             "loss_g": loss_g.detach(),
             **{k: v.detach() for k, v in terms.items()},
-            "adversarial": adv.detach(),
             **d_losses,
             "lr": self.schedules[0].get_last_lr()[0],
         }

@@ -72,6 +72,10 @@ class TrainConfig:
     sample_every: int = 500  # 0 = never
     eval_every: int = 0  # 0 = at the end only
     max_minutes: float = 0.0  # wall-clock budget: checkpoint and stop when spent (0 = none)
+    # Weights to start from (a run or checkpoint folder of the same task): every module of
+    # the same name loads strictly, optimisers and the step start afresh. For a second stage
+    # of other settings (a larger image size for a fully convolutional generator).
+    init: str = ""
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "checkpoint_every", "log_every"):
@@ -417,6 +421,17 @@ class Trainer:
         for old in folders[: max(0, len(folders) - self.cfg.keep_checkpoints)]:
             shutil.rmtree(old)
 
+    def _init(self, checkpoint: Path) -> None:
+        """`train.init`: the weights of another run of the same task, nothing else."""
+        config = read_config(checkpoint)
+        if config.get("task") != self.task.name:
+            raise CheckpointError(
+                f"train.init {checkpoint}: a {config.get('task')!r} checkpoint, "
+                f"not {self.task.name!r}"
+            )
+        for name, module in self.task.modules().items():
+            load_weights(checkpoint / f"{name}.safetensors", module)
+
     def _resume(self, ctx: RunContext, checkpoint: Path) -> tuple[int, int]:
         config = read_config(checkpoint)
         if config.get("task") != self.task.name:
@@ -479,6 +494,8 @@ class Trainer:
         if resume is not None:
             step, position = self._resume(ctx, find_checkpoint(resume))
         else:
+            if cfg.init:
+                self._init(find_checkpoint(cfg.init))
             seed_everything(cfg.seed + 1000 * ctx.rank)
         dataset = self.task.dataset()
         sampler = StreamSampler(len(dataset), cfg.seed, ctx.rank, ctx.world, start=position)

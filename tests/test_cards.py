@@ -128,7 +128,7 @@ def test_infer_batch_exit_status(pipe, photos, tmp_path, monkeypatch, capsys, ti
     assert infer.main(["--batch", str(wrong), "--out-dir", str(out)]) == 2
     assert "missing source" in capsys.readouterr().err
     assert infer.main(["--batch", str(tmp_path / "none.csv"), "--out-dir", str(out)]) == 2
-    assert "cannot read the jobs file" in capsys.readouterr().err
+    assert "none.csv: no such file" in capsys.readouterr().err
 
 
 def test_read_jobs_resolves_paths_from_the_csv_folder(tmp_path):

@@ -66,6 +66,21 @@ def test_loss_falls_and_files_are_written(tmp_path):
     assert any((tmp_path / "tensorboard").iterdir())
 
 
+def test_init_starts_from_another_runs_weights_only(tmp_path):
+    first = ToyTask()
+    Trainer(first, _cfg(steps=20), tmp_path / "a", {"task": "toy"}).run()
+    second = ToyTask()
+    result = Trainer(second, _cfg(steps=1, init=str(tmp_path / "a")), tmp_path / "b", {}).run()
+    assert result["step"] == 1  # a new run: its own step count and optimiser
+    assert second.sched.last_epoch == 1
+    fresh = ToyTask()
+    Trainer(fresh, _cfg(steps=1), tmp_path / "c", {}).run()
+    after_one = (_weights(second) - _weights(first)).abs().max()
+    assert after_one < (_weights(fresh) - _weights(first)).abs().max()  # started from a's
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        Trainer(ToyTask(), _cfg(init=str(tmp_path / "none")), tmp_path / "d", {}).run()
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_resume_is_bit_for_bit(tmp_path, workers):
     straight = ToyTask()

@@ -1,0 +1,233 @@
+"""The part-warp generator (`model.arch: partwarp`): explicit geometry, decomposed style, a
+learned finish.
+
+ADGAN learns where every piece of a garment goes from data; we know it from the keypoints
+of both people. So the source is first warped into the target pose per body segment
+(`adgan.warp`), giving each of the 8 ADGAN components its layer and mask in the target
+frame, the source background with the person cut out, and the holes the source cannot
+show. A U-Net then reads that evidence with the target's pose maps and paints what
+geometry cannot give (unseen regions, seams, shading, the background behind the source);
+the per-component codes modulate it where each component lies in the target (a spatial
+style map: each code painted over its warped mask), so a component's code acts on that
+component. The output blends the network's picture with the warped composite through a
+predicted soft mask: sharp texture and prints come from the warp.
+
+    warp: source ──► per-segment transforms ──► layers, masks, holes, background
+    codes: source ─► shared conv encoder ─► masked pooling per component ─► [B, 8, C]
+    U-Net( composite, masks, holes, background, pose maps ; style map of the codes )
+          ─► picture, blend ─► blend * composite + (1 - blend) * picture
+
+Appearance rows are per component (`adgan.generators`): the source image, its label map,
+its keypoints and its code, so a swap takes the donor's row: the donor's layer is warped
+from the donor's own photo and pose, its code modulates the donor's region.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from adgan.generators import Appearance, PoseGenerator, register
+from adgan.warp import PartWarp, WarpConfig, composite, warp_parts
+
+
+@dataclass
+class PartWarpConfig:
+    """Architecture of the part-warp generator (stored with every checkpoint)."""
+
+    arch: Literal["partwarp"] = "partwarp"
+    image_size: tuple[int, int] = (256, 176)  # (height, width); any size (skips are resized)
+    pose_sigma: float = 6.0  # Gaussian of the pose maps in pixels at 256 rows, scaled
+    components: int = 8  # the ADGAN parsing classes
+    channels: tuple[int, ...] = (24, 48, 96, 128, 160)  # U-Net width per level, full res first
+    res_blocks: int = 2  # modulated residual blocks at the coarsest level
+    code_size: int = 64  # per component
+    encoder_channels: tuple[int, ...] = (32, 64, 128)  # the code encoder, stride 2 each
+    style_channels: int = 16  # the spatial style map's width at each decoder level
+    blend_bias: float = 2.0  # initial blend logit: start by trusting the warp (0.88)
+    warp: WarpConfig = field(default_factory=WarpConfig)
+
+
+def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    """3x3 conv, group norm, leaky ReLU: the U-Net's one building block."""
+    groups = 8 if cout % 8 == 0 else 1
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+        nn.GroupNorm(groups, cout),
+        nn.LeakyReLU(0.2, inplace=True),
+    )
+
+
+class ModulatedResBlock(nn.Module):
+    """Residual block whose two norms take scale and bias from the style vector (AdaIN-like,
+    with the parameters passed in, not stored on the module)."""
+
+    def __init__(self, channels: int, style: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.affine = nn.Linear(style, 4 * channels)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        g1, b1, g2, b2 = self.affine(style)[..., None, None].chunk(4, 1)  # [B, C, 1, 1] each
+        y = F.leaky_relu(F.instance_norm(self.conv1(x)) * (1 + g1) + b1, 0.2)
+        y = F.instance_norm(self.conv2(y)) * (1 + g2) + b2
+        return x + y
+
+
+class CodeEncoder(nn.Module):
+    """One conv pass over the source, then one code per component by masked average
+    pooling (ADGAN encodes 8 masked copies; the masks here only pick where to pool)."""
+
+    def __init__(self, channels: tuple[int, ...], code_size: int) -> None:
+        super().__init__()
+        layers, cin = [], 3
+        for c in channels:
+            layers.append(_conv(cin, c, stride=2))
+            cin = c
+        self.features = nn.Sequential(*layers, _conv(cin, cin))
+        self.to_code = nn.Linear(cin, code_size)
+
+    def forward(self, image: torch.Tensor, parsing: torch.Tensor) -> torch.Tensor:
+        f = self.features(image)  # [B, C, h, w]
+        m = F.adaptive_avg_pool2d(parsing.float(), f.shape[-2:])  # [B, K, h, w]
+        pooled = torch.einsum("bchw,bkhw->bkc", f, m) / m.sum((2, 3))[..., None].clamp_min(1e-3)
+        return self.to_code(pooled)  # [B, K, code]
+
+
+def _labels_to_one_hot(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    return F.one_hot(labels.long(), classes).permute(0, 3, 1, 2).float()  # [B, K, H, W]
+
+
+def person_rows(
+    image: torch.Tensor, labels: torch.Tensor, keypoints: torch.Tensor, components: int
+) -> Appearance:
+    """One row per component of what a warp needs: the photo, its label map, its keypoints.
+    Views, not copies: a swap's mix clones what it changes."""
+    k = components
+    return {
+        "image": image[:, None].expand(-1, k, -1, -1, -1),  # [B, K, 3, H, W]
+        "labels": labels[:, None].expand(-1, k, -1, -1),  # [B, K, H, W]
+        "keypoints": keypoints.to(image.dtype)[:, None].expand(-1, k, -1, -1),  # [B, K, 18, 2]
+    }
+
+
+def warp_rows(appearance: Appearance, keypoints: torch.Tensor, config: WarpConfig) -> PartWarp:
+    """Each component warped from its own row's person into the target pose: one warp for
+    the person of row 0 (the background's), and one more per row a swap took from someone
+    else."""
+    image, labels, kp = appearance["image"], appearance["labels"], appearance["keypoints"]
+    k = image.shape[1]
+    target = keypoints.to(image.dtype)
+    base = warp_parts(image[:, 0], labels[:, 0], kp[:, 0], target, config)
+    layers, masks = list(base.layers.unbind(1)), list(base.masks.unbind(1))
+    for c in range(1, k):
+        other = (kp[:, c] != kp[:, 0]).flatten(1).any(1) | (labels[:, c] != labels[:, 0]).flatten(
+            1
+        ).any(1)  # [B]
+        if not other.any():
+            continue
+        donor = warp_parts(image[:, c], labels[:, c], kp[:, c], target, config)
+        pick = other[:, None, None, None]
+        layers[c] = torch.where(pick, donor.layers[:, c], layers[c])
+        masks[c] = torch.where(pick, donor.masks[:, c], masks[c])
+    # a swapped garment may cover more or less than the one it replaces: the person's
+    # classes keep their sum, the rest is background (holes stay where they were)
+    person = torch.stack(masks[1:], 1)  # [B, K - 1, 1, H, W]
+    person = person / person.sum(1, keepdim=True).clamp_min(1.0)
+    background = (1 - person.sum(1) - base.holes).clamp_min(0)[:, None]
+    masks = torch.cat([background, person], 1)  # [B, K, 1, H, W]
+    layers = torch.stack(layers, 1)  # [B, K, 3, H, W]
+    return dataclasses.replace(base, layers=layers, masks=masks)
+
+
+@register
+class PartWarpGenerator(PoseGenerator):
+    """See the module docstring. Appearance: {"image": [B, K, 3, H, W], "labels":
+    [B, K, H, W], "keypoints": [B, K, 18, 2], "codes": [B, K, C]}."""
+
+    Config = PartWarpConfig
+    EVIDENCE = 3 + 1 + 3 + 1  # composite, holes, background, background mask (+ masks, pose)
+
+    def __init__(self, config: PartWarpConfig) -> None:
+        super().__init__()
+        self.config = config
+        k, ch = config.components, config.channels
+        self.codes = CodeEncoder(config.encoder_channels, config.code_size)
+        cin = self.EVIDENCE + k + 18
+        self.down = nn.ModuleList()
+        for i, c in enumerate(ch):
+            self.down.append(nn.Sequential(_conv(cin, c, stride=1 if i == 0 else 2), _conv(c, c)))
+            cin = c
+        style = k * config.code_size
+        self.style = nn.Sequential(nn.Linear(style, 256), nn.LeakyReLU(0.2), nn.Linear(256, 256))
+        self.middle = nn.ModuleList(
+            ModulatedResBlock(ch[-1], 256) for _ in range(config.res_blocks)
+        )
+        self.up = nn.ModuleList()
+        self.style_maps = nn.ModuleList()
+        for i in range(len(ch) - 2, -1, -1):  # coarse to fine
+            extra = config.style_channels if i > 0 else 0  # no style map at full resolution
+            self.up.append(_conv(ch[i + 1] + ch[i] + extra, ch[i]))
+            if extra:
+                self.style_maps.append(nn.Linear(config.code_size, extra))
+        self.head = nn.Conv2d(ch[0], 4, 3, 1, 1)
+        with torch.no_grad():
+            self.head.bias[3] = config.blend_bias
+
+    def encode(
+        self, image: torch.Tensor, parsing: torch.Tensor, keypoints: torch.Tensor
+    ) -> Appearance:
+        k = self.config.components
+        labels = parsing.argmax(1) if parsing.dim() == 4 else parsing.long()  # [B, H, W]
+        rows = person_rows(image, labels, keypoints, k)
+        rows["codes"] = self.codes(image, _labels_to_one_hot(labels, k))
+        return rows
+
+    def warp(self, appearance: Appearance, keypoints: torch.Tensor) -> PartWarp:
+        return warp_rows(appearance, keypoints, self.config.warp)
+
+    def decode(self, appearance: Appearance, keypoints: torch.Tensor) -> torch.Tensor:
+        return self.render(appearance, keypoints)[0]
+
+    def render(
+        self, appearance: Appearance, keypoints: torch.Tensor
+    ) -> tuple[torch.Tensor, PartWarp, torch.Tensor]:
+        """(image [B, 3, H, W] in [-1, 1], the warp, the blend [B, 1, H, W])."""
+        # The warp has no weights: without gradients wanted through its inputs, it runs
+        # without autograd's bookkeeping (training needs none; half the step's memory).
+        inputs_need_grad = keypoints.requires_grad or any(
+            v.requires_grad for k, v in appearance.items() if k != "codes"
+        )
+        with torch.set_grad_enabled(inputs_need_grad and torch.is_grad_enabled()):
+            warped = self.warp(appearance, keypoints)
+            rough = composite(warped)  # [B, 3, H, W]
+        masks = warped.masks[:, :, 0]  # [B, K, H, W]
+        pose = self.pose_input(keypoints).to(rough.dtype)
+        x = torch.cat(
+            [rough, warped.holes, warped.background, warped.background_mask, masks, pose], 1
+        )
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+        codes = appearance["codes"].to(x.dtype)  # [B, K, C]
+        style = self.style(codes.flatten(1))
+        for block in self.middle:
+            x = block(x, style)
+        maps = iter(self.style_maps)
+        for block, skip in zip(self.up, reversed(skips[:-1]), strict=True):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
+            parts = [x, skip]
+            if skip.shape[-2] < masks.shape[-2]:  # a style map at every level but full res
+                m = F.adaptive_avg_pool2d(masks, skip.shape[-2:])  # [B, K, h, w]
+                parts.append(torch.einsum("bkhw,bkc->bchw", m, next(maps)(codes)))
+            x = block(torch.cat(parts, 1))
+        out = self.head(x)
+        picture, blend = torch.tanh(out[:, :3]), torch.sigmoid(out[:, 3:])
+        return blend * rough + (1 - blend) * picture, warped, blend

@@ -1,0 +1,730 @@
+"""Explicit, differentiable per-segment part warping for pose transfer.
+
+The geometry of pose transfer is known from the keypoints of both people: each body segment
+(head, torso, upper arms, forearms with the hands, thighs, shins with the feet) moves by its
+own transform, found from the segment's keypoints in the source and in the target. For every
+target pixel and every segment, the transform gives the source pixel it comes from
+(backward warping with `grid_sample`); the segments are then layered in the target, front
+to back, each painting only where
+
+- the target pixel lies in that segment's soft capsule around the target bone, and
+- the warped source pixel really belongs to that segment in the source: a person pixel of
+  the source parsing, owned by the segment (soft-min over the source capsules, with a
+  prior of which classes each segment can carry: bare arms are only ever arms).
+
+Transforms (target pixel -> source pixel):
+
+- limbs: along the bone, scaled by the bone lengths (a foreshortened bone is shorter);
+  across the bone, scaled by the ratio of body sizes (a foreshortened arm is not thinner);
+  beyond the ends (hands, feet, the top of a thigh) by the ratio of body sizes too;
+- torso: least-squares affine of neck, shoulders and hips (plus a point at the bottom of
+  the spine, extrapolated when the hips are missing: upper-body shots), with a small ridge
+  towards the spine's similarity, so that 3 nearly collinear points stay well posed; an
+  affine may mirror, which is what a front view to back view change asks of the torso;
+- head: the same fit on nose, eyes, ears and neck, with a stronger ridge.
+
+Missing points (-1): a missing neck is the mid-shoulder point, or (no shoulders either)
+a point below the face; missing knees and ankles continue the leg straight down (upper-body
+shots are cut at the thigh, their thighs still in the photo; `complete_legs`). Then a
+segment whose points are missing in the target is absent there; a segment present in the
+target whose points are missing in the source cannot be filled: it is a hole (its classes'
+masks are 0 there, `holes` says where). Holes also mark where a segment's source location
+is hidden behind another segment (`occlusion_opacity`) and, for a target showing the back
+of the head, the face a frontal source would put there (`back_of_head`). The background is
+the source's, the person cut out, lightly blurred (its noise is its own) and the hole
+filled by a push-pull (pyramid) fill.
+
+The body size (the unit of every width) is the torso length (neck to mid-hip) where neck
+and hips are seen, else estimated from shoulders, hips, head and bones (the largest of
+the estimates, each about a lower bound of it under foreshortening).
+
+Outputs are per ADGAN class: class c's layer is the source's class-c pixels carried by the
+segment transforms, its mask where it is seen in the target; masks and holes partition the
+image, and `composite` adds them up (occlusion is resolved in the masks).
+
+Prior art read for ideas (code written anew): Balakrishnan et al., CVPR 2018, posewarp
+(per-limb similarity transforms from keypoints, foreground layers over a background);
+Siarohin et al., CVPR 2018, Deformable GANs (10 part affine transforms).
+
+Everything is batched and torch only (a loop over the ~10 segments, none over pixels or
+people), runs on any device and is differentiable in the source image, its parsing and
+both sets of keypoints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import torch
+import torch.nn.functional as F
+
+from parsing.labels import ADGAN_CLASSES, NUM_ADGAN_CLASSES
+
+# -- segments ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    kind: str  # head | torso | upper_arm | forearm | thigh | shin
+    start: int  # keypoint index where the bone starts (limbs), unused for head and torso
+    end: int
+
+
+SEGMENTS: tuple[Segment, ...] = (
+    Segment("head", "head", 1, 0),
+    Segment("torso", "torso", 1, -1),
+    Segment("r_upper_arm", "upper_arm", 2, 3),
+    Segment("r_forearm", "forearm", 3, 4),
+    Segment("l_upper_arm", "upper_arm", 5, 6),
+    Segment("l_forearm", "forearm", 6, 7),
+    Segment("r_thigh", "thigh", 8, 9),
+    Segment("r_shin", "shin", 9, 10),
+    Segment("l_thigh", "thigh", 11, 12),
+    Segment("l_shin", "shin", 12, 13),
+)
+SEGMENT_NAMES = tuple(s.name for s in SEGMENTS)
+KINDS = ("head", "torso", "upper_arm", "forearm", "thigh", "shin")
+LIMBS = SEGMENTS[2:]
+
+NECK, R_SHOULDER, L_SHOULDER, R_HIP, L_HIP = 1, 2, 5, 8, 11
+FACE_POINTS = (0, 14, 15, 16, 17)
+TORSO_POINTS = (NECK, R_SHOULDER, L_SHOULDER, R_HIP, L_HIP)
+
+# Body-size estimators: (point a, point b, length / torso length). The ratios are about the
+# 90th percentile of SynthFashion's (DeepFashion's) poses, so each estimate is mostly a lower
+# bound of the torso length, and their maximum survives foreshortening.
+SIZE_ESTIMATORS: tuple[tuple[int, int, float], ...] = (
+    (2, 5, 0.68),  # shoulder width
+    (8, 11, 0.42),  # hip width
+    (0, 1, 0.42),  # nose - neck
+    (2, 3, 0.65),  # upper arms
+    (5, 6, 0.65),
+    (8, 9, 0.95),  # thighs
+    (11, 12, 0.95),
+    (16, 17, 0.37),  # ear - ear
+)
+
+
+# typical length of the bone ending at each joint, in torso lengths (SynthFashion medians)
+BONE_LENGTH = {3: 0.57, 4: 0.5, 6: 0.57, 7: 0.5, 9: 0.8, 10: 0.78, 12: 0.8, 13: 0.78}
+NECK_BELOW_HEAD = 0.4  # neck below the centre of the face points, in torso lengths
+LEG_CHAINS = ((R_HIP, 9, 10), (L_HIP, 12, 13))
+ARM_CHAINS = ((R_SHOULDER, 3, 4), (L_SHOULDER, 6, 7))
+
+
+def _default_compatibility() -> dict[str, tuple[float, ...]]:
+    # Which ADGAN classes (0 background, 1 pants, 2 hair, 3 skirt, 4 face, 5 upper clothes,
+    # 6 arms, 7 legs) each kind of segment may carry from the source, as prior weights.
+    return {
+        "head": (0.0, 0.0, 1.0, 0.0, 1.0, 0.05, 0.0, 0.0),
+        "torso": (0.0, 1.0, 0.3, 1.0, 0.2, 1.0, 0.0, 0.0),
+        "upper_arm": (0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0),
+        "forearm": (0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0),
+        "thigh": (0.0, 1.0, 0.0, 0.3, 0.0, 0.05, 0.0, 1.0),
+        "shin": (0.0, 1.0, 0.0, 0.3, 0.0, 0.0, 0.0, 1.0),
+    }
+
+
+@dataclass
+class WarpConfig:
+    """What a researcher tunes. Widths are fractions of the body size (the torso length,
+    neck to mid-hip, about 54 px at 128x88 in a full-body shot)."""
+
+    # capsule radii around each kind of bone (support in the target, ownership in the source)
+    head_radius: float = 0.28
+    torso_radius: float = 0.25
+    upper_arm_radius: float = 0.12
+    forearm_radius: float = 0.10
+    thigh_radius: float = 0.18
+    shin_radius: float = 0.15
+    # the torso's support in the target reaches this far below the hips (skirts, dresses
+    # and long tops hang there; the warped source parsing decides what is really there)
+    torso_reach: float = 0.6
+    hand_length: float = 0.15  # forearm capsules go this far past the wrist (the hand)
+    foot_length: float = 0.15  # shin capsules go this far past the ankle (the foot)
+    # soft edge of a segment's support in the target, in units of its radius (smaller is
+    # harder); the silhouette itself comes from the warped source parsing
+    softness: float = 0.1
+    # temperature of the soft-min that gives each source pixel to a segment (units of radius)
+    ownership_temperature: float = 0.1
+    # layer order in the target, front to back, by kind; a segment in front covers those behind
+    layer_order: tuple[str, ...] = ("forearm", "upper_arm", "head", "torso", "shin", "thigh")
+    # in the source, a segment k places in front gets k * front_bonus / (kinds - 1) of its
+    # radius extra in the soft-min (an arm lying on the torso keeps its own pixels)
+    front_bonus: float = 0.35
+    # prior weights of which ADGAN classes each kind of segment carries
+    compatibility: dict[str, tuple[float, ...]] = field(default_factory=_default_compatibility)
+    # ridge of the torso / head least-squares affines towards the spine's similarity
+    torso_ridge: float = 0.05
+    head_ridge: float = 0.5
+    neck_weight_in_head: float = 1.0  # weight of the neck among the head's fitting points
+    # weight of a spine-bottom point extrapolated from the shoulders when hips are missing
+    virtual_hip_weight: float = 0.2
+    min_bone: float = 0.08  # shortest bone, in body sizes (a bone seen end-on)
+    # source person mask grown by this many pixels per 128 rows before the background fill
+    background_dilation: float = 1.0
+    # Gaussian blur of the source background (sigma in pixels per 128 rows): its noise and
+    # JPEG are its own, not the target photo's
+    background_blur: float = 1.0
+    # complete missing knees / ankles (elbows / wrists) straight down from the joint above:
+    # upper-body shots are cut at the thigh but their thighs are still in the photo
+    complete_legs: bool = True
+    complete_arms: bool = False
+    # the support of a segment in the target is this many times its capsule radius
+    support_scale: float = 1.0
+    # A segment present in the target but missing in the source is a hole: it hides the
+    # segments behind it by this opacity (1: strictly, 0: they show through); where nothing
+    # behind paints, it is a hole whatever this is (never background)
+    hole_opacity: float = 0.25
+    # where a segment's transform reaches outside the source frame, a hole of this opacity
+    # (hiding the segments behind; measured: 0 gives the better warp-only composite)
+    outside_opacity: float = 0.0
+    # where a segment's transform lands on another segment's pixels in the source (hidden
+    # behind it there) and no layer paints, a hole of this strength (else background)
+    occlusion_opacity: float = 0.3
+    # a target showing the back of the head (no nose or eyes) gets no face from a source
+    # that shows it: the face's place is a hole
+    back_of_head: bool = True
+
+    def __post_init__(self) -> None:
+        bad = set(self.layer_order) ^ set(KINDS)
+        if bad or len(self.layer_order) != len(KINDS):
+            raise ValueError(f"layer_order must order each of {KINDS} once, got {self.layer_order}")
+        missing = set(KINDS) - set(self.compatibility)
+        if missing:
+            raise ValueError(f"compatibility lacks kinds {sorted(missing)}")
+        for kind, row in self.compatibility.items():
+            if len(row) != NUM_ADGAN_CLASSES:
+                raise ValueError(f"compatibility[{kind!r}] needs {NUM_ADGAN_CLASSES} weights")
+
+    def radius(self, kind: str) -> float:
+        return getattr(self, f"{kind}_radius")
+
+
+@dataclass
+class PartWarp:
+    """The source warped into the target pose, per ADGAN component.
+
+    `masks` of the 8 classes and `holes` sum to 1 at every pixel; class 0 is the background
+    (its layer the filled source background). Occlusion between segments is resolved:
+    `masks[:, c]` is where class c is *seen* in the target."""
+
+    layers: torch.Tensor  # [B, 8, 3, H, W] in [-1, 1]
+    masks: torch.Tensor  # [B, 8, 1, H, W]
+    holes: torch.Tensor  # [B, 1, H, W] person pixels the source cannot fill
+    background: torch.Tensor  # [B, 3, H, W] source background, the person filled in
+    background_mask: torch.Tensor  # [B, 1, H, W] 1 where the source background is seen
+    segments: torch.Tensor  # [B, S, 1, H, W] what each segment covers in the target (paint
+    # and holes, after occlusion), in the order of `segment_names`
+    segment_names: tuple[str, ...] = SEGMENT_NAMES
+
+    @property
+    def person(self) -> torch.Tensor:  # [B, 1, H, W] the warped person's coverage
+        return self.masks[:, 1:].sum(1)
+
+
+# -- geometry helpers -------------------------------------------------------------------
+
+
+def _norm(v: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    return torch.sqrt((v * v).sum(-1) + eps)
+
+
+def _perp(v: torch.Tensor) -> torch.Tensor:
+    """v rotated by +90 degrees in image coordinates (x right, y down)."""
+    return torch.stack([-v[..., 1], v[..., 0]], -1)
+
+
+def present(keypoints: torch.Tensor) -> torch.Tensor:
+    """[B, 18, 2] -> [B, 18] float 1 where the point is annotated (not -1)."""
+    return (keypoints >= 0).all(-1).to(keypoints.dtype)
+
+
+def body_size(keypoints: torch.Tensor, default: float) -> torch.Tensor:
+    """Torso length (neck to mid-hip) in pixels, [B]: measured where the neck and both
+    hips are seen, else the largest estimate from other lengths; `default` where nothing
+    tells."""
+    ok = present(keypoints)
+    mid_hip = (keypoints[:, R_HIP] + keypoints[:, L_HIP]) / 2
+    estimates = [_norm(keypoints[:, NECK] - mid_hip) * ok[:, NECK] * ok[:, R_HIP] * ok[:, L_HIP]]
+    for a, b, ratio in SIZE_ESTIMATORS:
+        estimates.append(_norm(keypoints[:, a] - keypoints[:, b]) / ratio * ok[:, a] * ok[:, b])
+    size = torch.stack(estimates[1:], -1).amax(-1)
+    size = torch.where(estimates[0] > 1.0, estimates[0], size)  # the torso, where seen
+    return torch.where(size > 1.0, size, torch.full_like(size, default))
+
+
+def _weighted_mean(points: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """[B, N, 2], [B, N] -> [B, 2] (0 where every weight is 0)."""
+    return (points * weights[..., None]).sum(1) / weights.sum(1, keepdim=True).clamp_min(1e-6)
+
+
+@dataclass
+class _Skeleton:
+    """Per-person geometry derived from the keypoints."""
+
+    kp: torch.Tensor  # [B, 18, 2]
+    ok: torch.Tensor  # [B, 18]
+    size: torch.Tensor  # [B]
+    head: torch.Tensor  # [B, 2] centre of the face points
+    head_ok: torch.Tensor  # [B]
+    down: torch.Tensor  # [B, 2] unit vector down the spine
+    bottom: torch.Tensor  # [B, 2] bottom of the spine (mid-hip, or extrapolated)
+    hips_ok: torch.Tensor  # [B]
+    torso_ok: torch.Tensor  # [B]
+
+
+def _complete_limbs(
+    kp: torch.Tensor, ok: torch.Tensor, size: torch.Tensor, chains: tuple[tuple[int, ...], ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Missing joints down each chain (e.g. hip, knee, ankle) continue the chain straight
+    down the image by a typical bone length: in catalogue photos a missing knee is mostly
+    below the frame (upper-body shots) or hidden, and the limb hangs."""
+    kp, ok = kp.clone(), ok.clone()
+    down = torch.tensor([0.0, 1.0]).to(kp)
+    for chain in chains:
+        for parent, child in pairwise(chain):
+            fill = ok[:, parent] * (1 - ok[:, child])  # [B]
+            guess = kp[:, parent] + down * (BONE_LENGTH[child] * size)[:, None]
+            kp[:, child] = torch.where(fill[:, None] > 0, guess, kp[:, child])
+            ok[:, child] = torch.maximum(ok[:, child], fill)
+    return kp, ok
+
+
+def _skeleton(
+    kp: torch.Tensor, default_size: float, complete: tuple[tuple[int, ...], ...] = ()
+) -> _Skeleton:
+    ok = present(kp)
+    # a missing neck is the mid-shoulder point (COCO's convention); it counts as annotated
+    shoulders_ok = ok[:, R_SHOULDER] * ok[:, L_SHOULDER]
+    mid_shoulder = (kp[:, R_SHOULDER] + kp[:, L_SHOULDER]) / 2
+    neck_ok = torch.maximum(ok[:, NECK], shoulders_ok)
+    kp = kp.clone()
+    kp[:, NECK] = torch.where(ok[:, NECK, None] > 0, kp[:, NECK], mid_shoulder)
+    ok = ok.clone()
+    ok[:, NECK] = neck_ok
+    size = body_size(kp, default_size)
+    if complete:
+        kp, ok = _complete_limbs(kp, ok, size, complete)
+    face = list(FACE_POINTS)
+    head = _weighted_mean(kp[:, face], ok[:, face])
+    head_ok = (ok[:, face].sum(1) > 0).to(kp.dtype)
+    # still no neck (side views hide it, and a shoulder with it): below the head
+    from_head = head_ok * (1 - neck_ok)
+    below = head + torch.stack([torch.zeros_like(size), NECK_BELOW_HEAD * size], -1)
+    kp[:, NECK] = torch.where(from_head[:, None] > 0, below, kp[:, NECK])
+    neck_ok = torch.maximum(neck_ok, from_head)
+    ok[:, NECK] = neck_ok
+    hips_ok = ok[:, R_HIP] * ok[:, L_HIP]
+    neck = kp[:, NECK]
+    mid_hip = (kp[:, R_HIP] + kp[:, L_HIP]) / 2
+    # down: from the neck to the hips, else across the shoulder line (away from the head)
+    across = _perp(kp[:, L_SHOULDER] - kp[:, R_SHOULDER])
+    up_hint = torch.where(
+        (head_ok * neck_ok)[:, None] > 0, neck - head, torch.tensor([0.0, 1.0]).to(kp)
+    )
+    across = across * torch.where((across * up_hint).sum(-1) < 0, -1.0, 1.0)[:, None]
+    fallback = torch.where(
+        shoulders_ok[:, None] > 0, across, torch.where((head_ok * neck_ok)[:, None] > 0, up_hint, 0)
+    )
+    fallback = fallback + torch.tensor([0.0, 1e-3]).to(kp)
+    one_hip = torch.where(ok[:, R_HIP, None] > 0, kp[:, R_HIP], kp[:, L_HIP])
+    spine = torch.where(
+        (hips_ok * neck_ok)[:, None] > 0,
+        mid_hip - neck,
+        torch.where(
+            (torch.maximum(ok[:, R_HIP], ok[:, L_HIP]) * neck_ok)[:, None] > 0,
+            one_hip - neck,
+            fallback,
+        ),
+    )
+    down = spine / _norm(spine)[:, None]
+    bottom = torch.where((hips_ok * neck_ok)[:, None] > 0, mid_hip, neck + down * size[:, None])
+    torso_ok = neck_ok * (ok[:, list(TORSO_POINTS[1:])].sum(1) >= 1).to(kp.dtype)
+    return _Skeleton(kp, ok, size, head, head_ok, down, bottom, hips_ok, torso_ok)
+
+
+def _bone_affine(
+    a_t: torch.Tensor,
+    b_t: torch.Tensor,
+    a_s: torch.Tensor,
+    b_s: torch.Tensor,
+    ratio: torch.Tensor,
+    min_len_t: torch.Tensor,
+) -> torch.Tensor:
+    """Affine [B, 2, 3] taking target pixels to source pixels that maps bone a_t->b_t onto
+    a_s->b_s along the bone and scales by `ratio` across it (no mirroring)."""
+    dt, ds = b_t - a_t, b_s - a_s
+    lt, ls = _norm(dt).clamp_min(1e-3), _norm(ds)
+    ut, us = dt / lt[:, None], ds / ls.clamp_min(1e-3)[:, None]
+    lt = torch.maximum(lt, min_len_t)
+    rt, rs = torch.stack([ut, _perp(ut)], -1), torch.stack([us, _perp(us)], -1)  # [B, 2, 2]
+    scale = torch.diag_embed(torch.stack([ls / lt, ratio], -1))
+    lin = rs @ scale @ rt.transpose(1, 2)
+    trans = a_s - (lin @ a_t[..., None])[..., 0]
+    return torch.cat([lin, trans[..., None]], -1)
+
+
+def _fit_affine(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor,
+    prior: torch.Tensor,
+    ridge: float,
+    centre: torch.Tensor,
+    scale: torch.Tensor,
+) -> torch.Tensor:
+    """Weighted least-squares affine [B, 2, 3] with y ~ A x + t (x target, y source
+    pixels, [B, N, 2], weights [B, N]) and a ridge pulling A towards prior's, in the target
+    frame normalised by (centre [B, 2], scale [B]); with no points it is the prior."""
+    xn = (x - centre[:, None]) / scale[:, None, None]
+    xh = torch.cat([xn, torch.ones_like(xn[..., :1])], -1)  # [B, N, 3]
+    lin0 = prior[:, :, :2] * scale[:, None, None]
+    trans0 = (prior[:, :, :2] @ centre[..., None])[..., 0] + prior[:, :, 2]
+    theta0 = torch.cat([lin0, trans0[..., None]], -1).transpose(1, 2)  # [B, 3, 2]
+    d = torch.diag(torch.tensor([ridge, ridge, 1e-4])).to(x)
+    m = xh.transpose(1, 2) @ (w[..., None] * xh) + d
+    rhs = xh.transpose(1, 2) @ (w[..., None] * y) + d @ theta0
+    theta = torch.linalg.solve(m, rhs).transpose(1, 2)  # [B, 2, 3]
+    lin = theta[:, :, :2] / scale[:, None, None]
+    trans = theta[:, :, 2] - (lin @ centre[..., None])[..., 0]
+    return torch.cat([lin, trans[..., None]], -1)
+
+
+def _capsule_distance(grid: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Distance of pixels grid [H, W, 2] to segments a->b [B, S, 2] -> [B, S, H, W]."""
+    p = grid[None, None]  # [1, 1, H, W, 2]
+    a, ab = a[:, :, None, None], (b - a)[:, :, None, None]
+    t = ((p - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-6)
+    closest = a + t.clamp(0, 1)[..., None] * ab
+    return _norm(p - closest, 1e-4)
+
+
+def _pixel_grid(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=like.dtype, device=like.device),
+        torch.arange(w, dtype=like.dtype, device=like.device),
+        indexing="ij",
+    )
+    return torch.stack([xs, ys], -1)  # [H, W, 2] (x, y)
+
+
+def _capsules(sk: _Skeleton, cfg: WarpConfig, skirt: float = 0.0) -> tuple[torch.Tensor, ...]:
+    """Segment capsules (start [B, S, 2], end [B, S, 2], radius [B, S]) in one image; the
+    torso's reaches `skirt` body sizes below the hips."""
+    kp, size = sk.kp, sk.size
+    starts, ends, radii = [sk.head], [sk.head], [cfg.head_radius * size]
+    starts.append(kp[:, NECK])
+    # the torso capsule ends half a radius short of the spine bottom: its round end then
+    # reaches just past the hips (plus `skirt`)
+    reach = (skirt - 0.5 * cfg.torso_radius) * size
+    ends.append(sk.bottom + sk.down * reach[:, None])
+    radii.append(cfg.torso_radius * size)
+    for seg in LIMBS:
+        a, b = kp[:, seg.start], kp[:, seg.end]
+        extend = {"forearm": cfg.hand_length, "shin": cfg.foot_length}.get(seg.kind, 0.0)
+        u = (b - a) / _norm(b - a).clamp_min(1e-3)[:, None]
+        starts.append(a)
+        ends.append(b + u * (extend * size)[:, None])
+        radii.append(cfg.radius(seg.kind) * size)
+    return torch.stack(starts, 1), torch.stack(ends, 1), torch.stack(radii, 1)
+
+
+def _available(sk: _Skeleton) -> torch.Tensor:
+    """[B, S] 1 where the segment's points are annotated in this image."""
+    ok = sk.ok
+    cols = [sk.head_ok * ok[:, NECK], sk.torso_ok]
+    cols += [ok[:, s.start] * ok[:, s.end] for s in LIMBS]
+    return torch.stack(cols, 1)
+
+
+# -- transforms -------------------------------------------------------------------------
+
+
+def _source_coordinates(
+    src: _Skeleton, tgt: _Skeleton, grid: torch.Tensor, cfg: WarpConfig
+) -> torch.Tensor:
+    """For each segment and target pixel, the source pixel it comes from: [B, S, H, W, 2]."""
+    ratio = src.size / tgt.size
+    min_len = cfg.min_bone * tgt.size
+    out = []
+    # head: least squares on the face points and the neck, ridge to the neck->head bone
+    both = src.ok * tgt.ok
+    face = [*FACE_POINTS, NECK]
+    w_head = both[:, face] * torch.tensor([1.0] * len(FACE_POINTS) + [cfg.neck_weight_in_head]).to(
+        both
+    )
+    # prior: the neck and a point above it, up the spine (face points seen in one image
+    # only, e.g. a back view, say nothing of the head's tilt)
+    tops = [sk.kp[:, NECK] - sk.down * (0.5 * sk.size)[:, None] for sk in (tgt, src)]
+    prior = _bone_affine(tgt.kp[:, NECK], tops[0], src.kp[:, NECK], tops[1], ratio, min_len)
+    head = _fit_affine(
+        tgt.kp[:, face], src.kp[:, face], w_head, prior, cfg.head_ridge, tgt.head, tgt.size
+    )
+    out.append(head)
+    # torso: neck, shoulders, hips and the spine bottom, ridge to the spine bone
+    pts = list(TORSO_POINTS)
+    x = torch.cat([tgt.kp[:, pts], tgt.bottom[:, None]], 1)
+    y = torch.cat([src.kp[:, pts], src.bottom[:, None]], 1)
+    bottom_w = torch.where(
+        src.hips_ok * tgt.hips_ok > 0,
+        torch.ones_like(ratio),
+        torch.full_like(ratio, cfg.virtual_hip_weight),
+    ) * (src.ok[:, NECK] * tgt.ok[:, NECK])
+    w = torch.cat([both[:, pts], bottom_w[:, None]], 1)
+    prior = _bone_affine(tgt.kp[:, NECK], tgt.bottom, src.kp[:, NECK], src.bottom, ratio, min_len)
+    torso = _fit_affine(x, y, w, prior, cfg.torso_ridge, tgt.kp[:, NECK], tgt.size)
+    out.append(torso)
+    affines = torch.stack(out, 1)  # [B, 2, 2, 3]
+    p = grid[None, None]  # [1, 1, H, W, 2]
+    coords = [
+        (affines[:, :, None, None, :, :2] @ p[..., None])[..., 0] + affines[:, :, None, None, :, 2]
+    ]
+    # limbs: along the bone by the bone lengths (past its ends by the body sizes), across
+    # it by the body sizes
+    a_t = torch.stack([tgt.kp[:, s.start] for s in LIMBS], 1)  # [B, L, 2]
+    b_t = torch.stack([tgt.kp[:, s.end] for s in LIMBS], 1)
+    a_s = torch.stack([src.kp[:, s.start] for s in LIMBS], 1)
+    b_s = torch.stack([src.kp[:, s.end] for s in LIMBS], 1)
+    lt, ls = _norm(b_t - a_t).clamp_min(1e-3), _norm(b_s - a_s).clamp_min(1e-3)
+    ut, us = (b_t - a_t) / lt[..., None], (b_s - a_s) / ls[..., None]
+    lt = torch.maximum(lt, min_len[:, None])
+    rel = p - a_t[:, :, None, None]  # [B, L, H, W, 2]
+    along = (rel * ut[:, :, None, None]).sum(-1)
+    across = (rel * _perp(ut)[:, :, None, None]).sum(-1)
+    r = ratio[:, None, None, None]
+    lt4, ls4 = lt[:, :, None, None], ls[:, :, None, None]
+    along_s = torch.where(
+        along < 0, along * r, torch.where(along > lt4, ls4 + (along - lt4) * r, along * ls4 / lt4)
+    )
+    coords.append(
+        a_s[:, :, None, None]
+        + along_s[..., None] * us[:, :, None, None]
+        + (across * r)[..., None] * _perp(us)[:, :, None, None]
+    )
+    return torch.cat(coords, 1)
+
+
+# -- background -------------------------------------------------------------------------
+
+
+def fill_background(image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Push-pull fill: image [B, C, H, W] where known [B, 1, H, W] (soft 0..1) is 1, the
+    rest filled from the surroundings, smoothly (a pyramid of masked means)."""
+    levels = [(image * known, known)]
+    while min(levels[-1][0].shape[-2:]) > 1:
+        c, m = levels[-1]
+        levels.append((F.avg_pool2d(c, 2, ceil_mode=True), F.avg_pool2d(m, 2, ceil_mode=True)))
+    c, m = levels[-1]
+    filled = c / m.clamp_min(1e-6)
+    for c, m in reversed(levels[:-1]):
+        up = F.interpolate(filled, size=c.shape[-2:], mode="bilinear", align_corners=False)
+        # a pixel with enough known neighbours keeps their mean, otherwise the coarser fill
+        conf = m.clamp(0, 1)
+        filled = c / m.clamp_min(1e-6) * conf + up * (1 - conf)
+    return filled
+
+
+def blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of [B, C, H, W] (edges replicated)."""
+    radius = max(1, int(3 * sigma + 0.5))
+    x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    c = image.shape[1]
+    out = F.pad(image, (radius, radius, radius, radius), mode="replicate")
+    out = F.conv2d(out, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(out, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def _to_probabilities(parsing: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """One-hot / soft [B, 8, H, W] or labels [B, H, W] -> float [B, 8, H, W]."""
+    if parsing.dim() == 3:
+        return F.one_hot(parsing.long(), NUM_ADGAN_CLASSES).permute(0, 3, 1, 2).to(like)
+    if parsing.dim() != 4 or parsing.shape[1] != NUM_ADGAN_CLASSES:
+        raise ValueError(
+            f"parsing must be [B, H, W] labels or [B, 8, H, W], got {tuple(parsing.shape)}"
+        )
+    return parsing.to(like)
+
+
+# -- the warp ---------------------------------------------------------------------------
+
+
+def warp_parts(
+    source: torch.Tensor,
+    source_parsing: torch.Tensor,
+    source_keypoints: torch.Tensor,
+    target_keypoints: torch.Tensor,
+    config: WarpConfig | None = None,
+) -> PartWarp:
+    """Warp the source person into the target pose, per ADGAN component.
+
+    source [B, 3, H, W] in [-1, 1]; source_parsing [B, 8, H, W] (one-hot or soft) or labels
+    [B, H, W]; keypoints [B, 18, 2] (x, y) pixels of this size, -1 missing."""
+    cfg = config or WarpConfig()
+    b, _, h, w = source.shape
+    if source_keypoints.shape != (b, 18, 2) or target_keypoints.shape != (b, 18, 2):
+        raise ValueError(
+            f"keypoints must be [{b}, 18, 2], got {tuple(source_keypoints.shape)} and "
+            f"{tuple(target_keypoints.shape)}"
+        )
+    probs = _to_probabilities(source_parsing, source)  # [B, 8, H, W]
+    if probs.shape[-2:] != (h, w):
+        raise ValueError(f"parsing of {tuple(probs.shape[-2:])} for an image of {(h, w)}")
+    skp, tkp = source_keypoints.to(source), target_keypoints.to(source)
+    chains = (LEG_CHAINS if cfg.complete_legs else ()) + (ARM_CHAINS if cfg.complete_arms else ())
+    src, tgt = _skeleton(skp, h / 4, chains), _skeleton(tkp, h / 4, chains)
+    grid = _pixel_grid(h, w, source)
+    n_seg = len(SEGMENTS)
+    src_avail, tgt_avail = _available(src), _available(tgt)  # [B, S]
+    usable = src_avail * tgt_avail
+
+    # -- who owns each source pixel: soft-min over the source capsules + class prior
+    rank = {kind: i for i, kind in enumerate(reversed(cfg.layer_order))}
+    bonus = torch.tensor([cfg.front_bonus * rank[s.kind] / (len(KINDS) - 1) for s in SEGMENTS]).to(
+        source
+    )
+    compat = torch.tensor([cfg.compatibility[s.kind] for s in SEGMENTS]).to(source)  # [S, 8]
+    a, e, r = _capsules(src, cfg)
+    dist = _capsule_distance(grid, a, e) / r[..., None, None]  # [B, S, H, W]
+    logits = (1 + bonus[None, :, None, None] - dist) / cfg.ownership_temperature
+    logits = logits + torch.log(src_avail.clamp_min(1e-12))[..., None, None]
+    logits = logits[:, :, None] + torch.log(compat.clamp_min(1e-12))[None, :, :, None, None]
+    own = torch.softmax(logits, 1)  # [B, S, 8, H, W] per class
+    person_probs = probs.clone()
+    person_probs[:, 0] = 0
+    owned = own * person_probs[:, None] * src_avail[..., None, None, None]  # [B, S, 8, H, W]
+
+    # -- warp image and owned classes with each segment's transform
+    coords = _source_coordinates(src, tgt, grid, cfg)  # [B, S, H, W, 2]
+    norm = torch.tensor([2 / max(w - 1, 1), 2 / max(h - 1, 1)]).to(source)
+    sample_grid = (coords * norm - 1).reshape(b * n_seg, h, w, 2)
+    ones = torch.ones_like(owned[:, :, :1])
+    anyone = person_probs.sum(1, keepdim=True)[:, None].expand(b, n_seg, 1, h, w)
+    stack = torch.cat([source[:, None].expand(b, n_seg, 3, h, w), owned, anyone, ones], 2)
+    warped = F.grid_sample(
+        stack.reshape(b * n_seg, 5 + NUM_ADGAN_CLASSES, h, w),
+        sample_grid,
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=True,
+    ).reshape(b, n_seg, 5 + NUM_ADGAN_CLASSES, h, w)
+    colour, carried = warped[:, :, :3], warped[:, :, 3:-2]  # [B, S, 3|8, H, W]
+    someone = warped[:, :, -2]  # [B, S, H, W] the source pixel is a person (any segment's)
+    inside = warped[:, :, -1]  # [B, S, H, W] 1 where the source location is in the frame
+
+    # -- support of each segment in the target, and layering front to back
+    a, e, r = _capsules(tgt, cfg, skirt=cfg.torso_reach)
+    dist = _capsule_distance(grid, a, e) / (cfg.support_scale * r[..., None, None])
+    support = torch.sigmoid((1 - dist) / cfg.softness) * tgt_avail[..., None, None]
+    valid = carried.sum(2).clamp(0, 1)  # [B, S, H, W]
+    # what the source cannot show: the segment is missing there, or its transform reaches
+    # outside the source frame
+    missing = (tgt_avail * (1 - src_avail))[..., None, None]  # [B, S, 1, 1]
+    outside = usable[..., None, None] * (1 - inside)
+    # the source pixel is a person, but another segment's (an arm lying over the torso)
+    hidden = (someone - valid).clamp(0, 1) * usable[..., None, None]
+    unseen = outside * cfg.outside_opacity
+    # segments that cannot be filled at all also claim what nothing behind them painted,
+    # and so do the parts of a segment that the source hides, by `occlusion_opacity`
+    # (measured: claiming what falls outside the source frame makes the composite worse)
+    claims = missing + hidden * cfg.occlusion_opacity
+    if cfg.back_of_head:
+        # the target shows the back of the head (no nose, no eyes) and the source the face:
+        # the face cannot be carried there, it is a hole (hair is the best guess to fill)
+        face = ADGAN_CLASSES.index("face")
+        seen_face = [0, 14, 15]
+        back = (present(tkp)[:, seen_face].sum(1) == 0) & (present(skp)[:, seen_face].sum(1) > 0)
+        drop = torch.zeros_like(carried[:, :, :1])  # [B, S, 1, H, W]
+        drop[:, SEGMENT_NAMES.index("head")] = back.to(drop)[:, None, None, None]
+        face_there = (drop[:, :, 0] * carried[:, :, face]).clamp(0, 1)
+        unseen = unseen + face_there
+        claims = claims + face_there
+        keep = torch.ones_like(carried[:, :1])  # [B, 1, 8, H, W]
+        keep[:, :, face] = 0
+        carried = carried * (1 - drop) + carried * drop * keep
+        valid = carried.sum(2).clamp(0, 1)
+    paint = support * valid * usable[..., None, None]
+    hole = support * (missing * cfg.hole_opacity + unseen)
+    alpha = (paint + hole).clamp(0, 1)
+    order = sorted(range(n_seg), key=lambda i: cfg.layer_order.index(SEGMENTS[i].kind))
+    transmit = torch.ones_like(alpha[:, 0])  # [B, H, W]
+    seen = torch.zeros_like(alpha)  # [B, S, H, W] what of each segment is seen
+    for i in order:
+        seen[:, i] = transmit * alpha[:, i]
+        transmit = transmit * (1 - alpha[:, i])
+    share = seen / (paint + hole).clamp_min(1e-6)  # fraction of each segment that shows
+    weight = (share * support * usable[..., None, None])[:, :, None] * carried  # [B, S, 8, H, W]
+    masks = weight.sum(1)  # [B, 8, H, W]
+    layers = (weight[:, :, :, None] * colour[:, :, None]).sum(1) / masks[:, :, None].clamp_min(
+        1e-6
+    )  # [B, 8, 3, H, W]
+    holes = (share * hole).sum(1, keepdim=True)  # [B, 1, H, W]
+    # what no layer painted but a hole covers is a hole, not background (a hole lets the
+    # layers behind it show through by 1 - its opacity, never the background)
+    claimed = 1 - torch.prod(1 - (support * claims).clamp(0, 1), 1)  # [B, H, W]
+    holes = (holes + (transmit * claimed)[:, None]).clamp(0, 1)
+
+    # -- background: the source's, the person cut out and filled
+    person_src = (1 - probs[:, :1]).clamp(0, 1)  # [B, 1, H, W]
+    grow = max(0, round(cfg.background_dilation * h / 128))
+    if grow:
+        person_src = F.max_pool2d(person_src, 2 * grow + 1, stride=1, padding=grow)
+    background_mask = 1 - person_src
+    background = source
+    sigma = cfg.background_blur * h / 128
+    if sigma > 0:  # the source's own noise and JPEG do not carry over to the target's photo
+        known = blur(background_mask, sigma)
+        background = blur(source * background_mask, sigma) / known.clamp_min(1e-6)
+    background = fill_background(background, background_mask)  # [B, 3, H, W]
+
+    masks = masks.clone()
+    masks[:, 0] = (1 - masks[:, 1:].sum(1) - holes[:, 0]).clamp_min(0)
+    layers = layers.clone()
+    layers[:, 0] = background
+    return PartWarp(
+        layers=layers,
+        masks=masks[:, :, None],
+        holes=holes,
+        background=background,
+        background_mask=background_mask,
+        segments=seen[:, :, None],
+    )
+
+
+def composite(warp: PartWarp, hole_fill: str | torch.Tensor = "person") -> torch.Tensor:
+    """The warp-only image [B, 3, H, W]: the class layers over the background (occlusion
+    between segments is already resolved in the masks, front to back). Holes (person the
+    source cannot show) take `hole_fill`: "person" (the warped person's colours spread into
+    them by a push-pull fill), "background", or an image [B, 3, H, W]."""
+    person = warp.masks[:, 1:]  # [B, 7, 1, H, W]
+    fg = (person * warp.layers[:, 1:]).sum(1)  # [B, 3, H, W] premultiplied
+    cover = person.sum(1).clamp(0, 1)  # [B, 1, H, W]
+    if isinstance(hole_fill, torch.Tensor):
+        fill = hole_fill
+    elif hole_fill == "background":
+        fill = warp.background
+    elif hole_fill == "person":
+        fill = fill_background(fg / cover.clamp_min(1e-6), cover)
+        # nothing of the person is seen at all: the background
+        fill = torch.where(cover.flatten(1).amax(1)[:, None, None, None] > 0, fill, warp.background)
+    else:
+        raise ValueError(f"hole_fill must be 'person', 'background' or an image, not {hole_fill!r}")
+    return fg + warp.masks[:, 0] * warp.layers[:, 0] + warp.holes * fill
+
+
+__all__ = [
+    "KINDS",
+    "SEGMENTS",
+    "SEGMENT_NAMES",
+    "PartWarp",
+    "Segment",
+    "WarpConfig",
+    "body_size",
+    "composite",
+    "fill_background",
+    "warp_parts",
+]

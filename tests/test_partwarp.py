@@ -1,0 +1,104 @@
+"""The part-warp generator: the warp's evidence in, a picture out, swaps by appearance rows."""
+
+import numpy as np
+import pytest
+import torch
+
+from adgan.data import PairDataset
+from adgan.generators import build_generator, mix_appearance, take
+from adgan.partwarp import PartWarpGenerator
+from adgan.warp import composite
+from parsing.labels import component_classes
+
+SIZE = (64, 44)
+TINY = {
+    "arch": "partwarp",
+    "image_size": list(SIZE),
+    "channels": [8, 16, 16],
+    "encoder_channels": [8, 16],
+    "code_size": 8,
+    "style_channels": 4,
+    "res_blocks": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def pairs(synth_dataset):
+    data = PairDataset(synth_dataset, "train", SIZE)
+    items = [data[i] for i in range(4)]
+    keys = ("source", "source_parsing", "source_keypoints", "target_keypoints", "target")
+    return {k: torch.stack([it[k] for it in items]) for k in keys}
+
+
+def run(gen, b):
+    return gen(b["source"], b["source_parsing"], b["source_keypoints"], b["target_keypoints"])
+
+
+def test_shapes_range_and_it_starts_from_the_warp(pairs):
+    torch.manual_seed(0)
+    gen = build_generator(TINY).eval()
+    assert isinstance(gen, PartWarpGenerator)
+    with torch.no_grad():
+        look = gen.encode(pairs["source"], pairs["source_parsing"], pairs["source_keypoints"])
+        out, warped, blend = gen.render(look, pairs["target_keypoints"])
+    assert out.shape == (4, 3, *SIZE) and out.abs().max() <= 1
+    assert all(v.shape[:2] == (4, 8) for v in look.values())
+    assert blend.min() > 0.5  # the initial blend trusts the warp...
+    rough = composite(warped)
+    assert (out - rough).abs().mean() < 0.5 * (out - pairs["target"]).abs().mean() + 0.1
+
+
+def test_a_batch_equals_one_at_a_time(pairs):
+    torch.manual_seed(0)
+    gen = build_generator(TINY).eval()
+    with torch.no_grad():
+        whole = run(gen, pairs)
+        single = torch.cat(
+            [run(gen, {k: v[i : i + 1] for k, v in pairs.items()}) for i in range(4)]
+        )
+    torch.testing.assert_close(whole, single, atol=1e-4, rtol=1e-4)
+
+
+def test_a_swap_takes_the_donors_layer_and_code(pairs):
+    torch.manual_seed(0)
+    gen = build_generator(TINY).eval()
+    upper = component_classes("upper")
+    with torch.no_grad():
+        look = gen.encode(pairs["source"], pairs["source_parsing"], pairs["source_keypoints"])
+        own, donor = take(look, 0), take(look, 2)
+        mixed = mix_appearance(own, donor, upper)
+        target = pairs["target_keypoints"][:1]
+        base, swapped = gen.warp(own, target), gen.warp(mixed, target)
+        from_donor = gen.warp(donor, target)
+        c = upper[0]
+        torch.testing.assert_close(swapped.layers[:, c], from_donor.layers[:, c])
+        torch.testing.assert_close(swapped.layers[:, 4], base.layers[:, 4])  # own face
+        assert torch.equal(mixed["codes"][0, c], donor["codes"][0, c])
+        assert not torch.allclose(gen.decode(mixed, target), gen.decode(own, target))
+
+
+def test_gradients_reach_the_network_and_the_source(pairs):
+    gen = build_generator(TINY)
+    source = pairs["source"].clone().requires_grad_(True)
+    out = gen(source, pairs["source_parsing"], pairs["source_keypoints"], pairs["target_keypoints"])
+    (out - pairs["target"]).abs().mean().backward()
+    assert source.grad is not None and source.grad.abs().sum() > 0
+    for name, p in gen.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert gen.codes.to_code.weight.grad.abs().sum() > 0  # the codes matter
+
+
+@pytest.mark.slow
+def test_a_tiny_model_overfits_a_few_pairs(pairs):
+    torch.manual_seed(0)
+    gen = build_generator(TINY)
+    opt = torch.optim.Adam(gen.parameters(), 3e-3)
+    losses = []
+    for _ in range(60):
+        loss = (run(gen, pairs) - pairs["target"]).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.6 * losses[0]
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])

@@ -1,0 +1,267 @@
+"""Behaviour of the explicit per-segment part warp (adgan/warp.py) on SynthFashion people."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from adgan.metrics import ssim
+from adgan.warp import KINDS, SEGMENT_NAMES, PartWarp, WarpConfig, composite, warp_parts
+from keypoints.skeleton import flip_keypoints
+from synth.config import SynthConfig
+from synth.identity import sample_identity
+from synth.posebank import jitter_pose, read_bank
+from synth.render import render_person
+
+SIZE = (128, 88)
+KINDS_BACK_TO_FRONT = tuple(reversed(KINDS))
+BANK = read_bank()
+# full-body front rows with every arm and leg point annotated
+FRONT = [
+    i
+    for i, r in enumerate(BANK)
+    if r.view == "front" and r.observed[2:14].all() and r.observed[[0, 14, 15]].all()
+]
+
+
+def _person(seed: int, row: int):
+    cfg = SynthConfig(size=SIZE)
+    ident = sample_identity(seed, "test", np.random.default_rng(seed), cfg)
+    pose = jitter_pose(BANK[row], np.random.default_rng(seed), cfg.pose, size=SIZE, flip=False)
+    return render_person(ident, pose, cfg, np.random.default_rng(seed))
+
+
+def _all_visible(out) -> bool:
+    return bool((out.keypoints[2:14] >= 0).all())
+
+
+@pytest.fixture(scope="module")
+def people():
+    """Full-body front renders with all limb points visible."""
+    found = []
+    for k, row in enumerate(FRONT[:60]):
+        out = _person(100 + k, row)
+        if _all_visible(out):
+            found.append(out)
+        if len(found) == 4:
+            break
+    assert len(found) == 4
+    return found
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:  # uint8 [H, W, 3] -> [3, H, W] in [-1, 1]
+    return torch.from_numpy(image.copy()).permute(2, 0, 1).float().div(127.5).sub(1)
+
+
+def one_hot(labels: np.ndarray) -> torch.Tensor:  # uint8 [H, W] -> [8, H, W]
+    t = torch.from_numpy(labels.astype(np.int64))
+    return torch.nn.functional.one_hot(t, 8).permute(2, 0, 1).float()
+
+
+def _tensors(outs, images=None):
+    images = images if images is not None else [o.image for o in outs]
+    src = torch.stack([to_tensor(im) for im in images])
+    parsing = torch.stack([one_hot(o.labels) for o in outs])
+    kp = torch.stack([torch.from_numpy(o.keypoints.astype(np.float32)) for o in outs])
+    return src, parsing, kp
+
+
+def _uint8(t: torch.Tensor) -> np.ndarray:
+    return t.detach().clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).numpy()
+
+
+def test_output_shapes_and_masks_partition_the_image(people):
+    src, parsing, kp = _tensors(people[:2])
+    tgt = kp.flip(0)  # each to the other's pose
+    warp = warp_parts(src, parsing, kp, tgt)
+    b, (h, w), s = 2, SIZE, len(SEGMENT_NAMES)
+    assert isinstance(warp, PartWarp)
+    assert warp.layers.shape == (b, 8, 3, h, w)
+    assert warp.masks.shape == (b, 8, 1, h, w)
+    assert warp.holes.shape == warp.background_mask.shape == (b, 1, h, w)
+    assert warp.background.shape == (b, 3, h, w)
+    assert warp.segments.shape == (b, s, 1, h, w)
+    total = warp.masks.sum(1) + warp.holes
+    torch.testing.assert_close(total, torch.ones_like(total), atol=1e-4, rtol=0)
+    assert composite(warp).shape == (b, 3, h, w)
+    # a label map gives the same as its one-hot
+    labels = torch.stack([torch.from_numpy(o.labels.astype(np.int64)) for o in people[:2]])
+    again = warp_parts(src, labels, kp, tgt)
+    torch.testing.assert_close(composite(again), composite(warp))
+
+
+def test_own_pose_gives_back_the_person(people):
+    src, parsing, kp = _tensors(people)
+    warp = warp_parts(src, parsing, kp, kp)
+    out = composite(warp)
+    person = torch.stack([torch.from_numpy(o.labels > 0) for o in people])  # [B, H, W]
+    err = (out - src).abs().mean(1) / 2  # [B, H, W] on [0, 1]
+    assert err[person].mean() < 0.03, err[person].mean()
+    # most of the person is carried as the person (not left to the background)
+    assert warp.person[:, 0][person].mean() > 0.9
+    scores = ssim(_uint8(src), _uint8(out))
+    assert scores.min() > 0.9, scores
+    # class masks follow the source parsing
+    labels = warp.masks[:, :, 0].argmax(1)
+    truth = torch.stack([torch.from_numpy(o.labels.astype(np.int64)) for o in people])
+    assert (labels == truth)[person].float().mean() > 0.9
+
+
+def test_left_and_right_are_kept(people):
+    """The right arm painted red lands on the target's right arm, the left (blue) on its
+    left, when the target is the mirrored pose (right and left arms swap places)."""
+    outs = people[:2]
+    images = []
+    for o in outs:
+        im = o.image.copy()
+        arm = o.labels > 0
+        ys, xs = np.mgrid[: SIZE[0], : SIZE[1]]
+        for joints, colour in (((3, 4), (255, 0, 0)), ((6, 7), (0, 0, 255))):
+            a, b = o.keypoints[joints[0]], o.keypoints[joints[1]]
+            near = np.zeros(SIZE, bool)
+            for t in np.linspace(0, 1, 8):
+                p = a + t * (b - a)
+                near |= (xs - p[0]) ** 2 + (ys - p[1]) ** 2 < 9
+            im[arm & near] = colour
+        images.append(im)
+    src, parsing, kp = _tensors(outs, images)
+    tgt = torch.stack([torch.from_numpy(flip_keypoints(o.keypoints, SIZE[1])) for o in outs])
+    out = _uint8(composite(warp_parts(src, parsing, kp, tgt))).astype(int)
+    for j in range(len(outs)):
+        for joints, want in (((3, 4), 0), ((6, 7), 2)):  # right: red channel, left: blue
+            a, b = tgt[j, joints[0]].numpy(), tgt[j, joints[1]].numpy()
+            pts = [a + t * (b - a) for t in (0.4, 0.5, 0.6, 0.7)]
+            colours = np.array([out[j, round(p[1]), round(p[0])] for p in pts])
+            other = 2 - want
+            assert (colours[:, want] - colours[:, other]).mean() > 60, (joints, colours)
+
+
+def test_missing_points_drop_or_hole_their_segments(people):
+    src, parsing, kp = _tensors(people[:1])
+    r_upper, r_fore = SEGMENT_NAMES.index("r_upper_arm"), SEGMENT_NAMES.index("r_forearm")
+    # missing in the target: the segment is absent
+    tgt = kp.clone()
+    tgt[:, 4] = -1  # r-wrist
+    warp = warp_parts(src, parsing, kp, tgt)
+    assert warp.segments[:, r_fore].max() == 0
+    assert warp.segments[:, r_upper].max() > 0.5
+    # missing in the source: the target's forearm cannot be filled
+    bad = kp.clone()
+    bad[:, 4] = -1
+    warp = warp_parts(src, parsing, bad, kp, WarpConfig(hole_opacity=1.0))
+    a, b = kp[0, 3].numpy(), kp[0, 4].numpy()
+    for t in (0.3, 0.5, 0.7):
+        x, y = (round(v) for v in a + t * (b - a))
+        assert warp.person[0, 0, y, x] < 0.05
+        assert warp.holes[0, 0, y, x] > 0.9
+    assert warp.segments[:, r_upper].max() > 0.5
+    # nothing annotated in the source: nothing of the person, and no NaN
+    none = torch.full_like(kp, -1.0)
+    warp = warp_parts(src, parsing, none, kp)
+    assert warp.person.max() < 1e-4
+    assert torch.isfinite(composite(warp)).all()
+
+
+def test_gradients_reach_image_and_keypoints(people):
+    src, parsing, kp = _tensors(people[:2])
+    tgt = kp.flip(0).clone()
+    src.requires_grad_(True)
+    kp.requires_grad_(True)
+    tgt.requires_grad_(True)
+    out = composite(warp_parts(src, parsing, kp, tgt))
+    (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+    for t in (src, kp, tgt):
+        assert t.grad is not None and torch.isfinite(t.grad).all()
+        assert t.grad.abs().sum() > 0
+
+
+def test_a_batch_equals_one_at_a_time(people):
+    src, parsing, kp = _tensors(people[:3])
+    tgt = kp.roll(1, 0)
+    tgt[1, 9:14] = -1  # a target cut at the thigh
+    whole = warp_parts(src, parsing, kp, tgt)
+    for j in range(3):
+        one = warp_parts(src[j : j + 1], parsing[j : j + 1], kp[j : j + 1], tgt[j : j + 1])
+        torch.testing.assert_close(one.layers, whole.layers[j : j + 1], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(one.masks, whole.masks[j : j + 1], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(composite(one), composite(whole)[j : j + 1], atol=1e-4, rtol=0)
+
+
+def test_warp_moves_the_person_towards_the_target(people):
+    """Another pose of a person beats the source photo, against the target rendered."""
+    a, b = people[0], people[1]
+    cfg = SynthConfig(size=SIZE)
+    ident = sample_identity(100, "test", np.random.default_rng(100), cfg)
+    # the first person (identity seed 100) in the second person's pose
+    pose = jitter_pose(BANK[FRONT[1]], np.random.default_rng(101), cfg.pose, size=SIZE, flip=False)
+    target = render_person(ident, pose, cfg, np.random.default_rng(100))
+    del b
+    src, parsing, kp = _tensors([a])
+    tgt = torch.from_numpy(target.keypoints.astype(np.float32))[None]
+    out = composite(warp_parts(src, parsing, kp, tgt))
+    truth = target.image[None]
+    assert ssim(truth, _uint8(out))[0] > ssim(truth, a.image[None])[0]
+
+
+def test_config_is_checked():
+    with pytest.raises(ValueError, match="layer_order"):
+        WarpConfig(layer_order=("torso",))
+    with pytest.raises(ValueError, match="compatibility"):
+        WarpConfig(compatibility={"head": (1.0,) * 8})
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(complete_legs=False),
+        dict(complete_arms=True),
+        dict(back_of_head=False),
+        dict(hole_opacity=1.0, outside_opacity=1.0, occlusion_opacity=1.0),
+        dict(hole_opacity=0.0, occlusion_opacity=0.0),
+        dict(background_blur=0.0, background_dilation=0.0),
+        dict(support_scale=1.5, torso_reach=0.0, front_bonus=0.0),
+        dict(layer_order=("torso", "thigh", "shin", "head", "upper_arm", "forearm")),
+    ],
+)
+def test_every_setting_keeps_the_masks_a_partition(people, overrides):
+    src, parsing, kp = _tensors(people[:2])
+    tgt = kp.flip(0).clone()
+    tgt[0, 12:14] = -1  # a target missing its left shin
+    bad = kp.clone()
+    bad[1, 6:8] = -1  # a source missing its left forearm and elbow
+    warp = warp_parts(src, parsing, bad, tgt, WarpConfig(**overrides))
+    total = warp.masks.sum(1) + warp.holes
+    torch.testing.assert_close(total, torch.ones_like(total), atol=1e-4, rtol=0)
+    assert warp.masks.min() >= 0 and warp.holes.min() >= 0
+    assert torch.isfinite(composite(warp)).all()
+
+
+def test_composite_hole_fills(people):
+    src, parsing, kp = _tensors(people[:1])
+    bad = kp.clone()
+    bad[:, 3:5] = -1
+    warp = warp_parts(src, parsing, bad, kp, WarpConfig(hole_opacity=1.0))
+    assert warp.holes.max() > 0.9
+    person, background = composite(warp), composite(warp, "background")
+    grey = composite(warp, torch.zeros_like(src))
+    hole = warp.holes[:, 0] > 0.99
+    torch.testing.assert_close(
+        background.permute(0, 2, 3, 1)[hole],
+        warp.background.permute(0, 2, 3, 1)[hole],
+        atol=0.05,
+        rtol=0,
+    )
+    assert grey.permute(0, 2, 3, 1)[hole].abs().max() < 0.05
+    assert not torch.allclose(person, background)
+    with pytest.raises(ValueError, match="hole_fill"):
+        composite(warp, "nearest")
+
+
+def test_config_round_trips_through_the_strict_loader():
+    from common.config import ConfigError, from_dict, to_dict
+
+    cfg = WarpConfig(torso_radius=0.4, layer_order=KINDS_BACK_TO_FRONT)
+    assert from_dict(WarpConfig, to_dict(cfg)) == cfg
+    with pytest.raises(ConfigError, match="torso_radius"):
+        from_dict(WarpConfig, {"torso_radus": 0.4})
