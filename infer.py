@@ -191,6 +191,9 @@ def _run(args: argparse.Namespace) -> int:
         source = pipe.person(photos["source"], args.source.name)
         pose = pipe.person(photos["pose"], args.pose.name)
         swaps = {component: pipe.person(image, path.name) for component, path, image in donors}
+        for view in (source, pose, *swaps.values()):
+            for note in view.notes:  # which of several people was used, and how to pick another
+                print(f"note: {note}", file=sys.stderr)
         result = pipe.generate(source, pose, swaps)
         save_image(args.out, result)
         if args.panel is not None:

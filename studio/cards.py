@@ -32,7 +32,7 @@ from tqdm import tqdm
 from common.fileio import write_text
 from common.image_io import ImageError, load_image, save_image
 from parsing.labels import component_classes
-from studio.pipeline import Job, PersonView, Pipeline
+from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_pose
 
 REQUIRED = ("source", "pose", "name")
 SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -190,6 +190,11 @@ def run_cards(
             problem = next((v for v in views.values() if isinstance(v, Exception)), None)
             if problem is not None:
                 summary.failures.append(Failure(row.number, row.name, _reason(problem)))
+                continue
+            try:
+                check_pose(views[row.pose])  # type: ignore[arg-type]
+            except NoPersonError as exc:  # no head or hips: this card fails, not the batch
+                summary.failures.append(Failure(row.number, row.name, _reason(exc)))
                 continue
             swaps = {c: views[p] for c, p in row.swaps.items()}
             ready.append((row, Job(views[row.source], views[row.pose], swaps)))  # type: ignore[arg-type]

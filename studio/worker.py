@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from studio.pipeline import Job, NoPersonError, PersonView, Pipeline
+from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_pose
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +197,11 @@ class ModelWorker:
                 continue
             source, pose, *donors = views
             assert all(isinstance(v, PersonView) for v in views)
+            try:
+                check_pose(pose)  # no head or hips: this request fails, not the batch
+            except NoPersonError as exc:
+                item.future.set_exception(exc)
+                continue
             jobs.append(Job(source, pose, dict(zip(item.request.swaps, donors, strict=True))))
             owners.append(item)
         try:

@@ -140,3 +140,25 @@ def test_read_jobs_resolves_paths_from_the_csv_folder(tmp_path):
     with pytest.raises(JobsFileError, match="found nothing"):
         read_jobs(tmp_path / "empty.csv")
     assert cards.shard() == (0, 1)
+
+
+class HeadlessBelowTheWaist(StandingPerson):
+    """StandingPerson, except that in a bright photo (mean above 200) it sees no hips."""
+
+    def predict_many(self, images, boxes=None):
+        results = super().predict_many(images, boxes)
+        for image, result in zip(images, results, strict=True):
+            if image.mean() > 200:
+                result.keypoints[[8, 11]] = -1.0
+        return results
+
+
+def test_a_pose_photo_without_hips_fails_its_card_not_the_batch(pipe, photos, tmp_path):
+    save_image(photos / "bright.png", np.full((128, 88, 3), 230, np.uint8))
+    pipe.keypoints = HeadlessBelowTheWaist()
+    rows = [*GOOD[:2], ("photos/p0.jpg", "photos/bright.png", "h", "")]
+    out = tmp_path / "cards"
+    summary = run_cards(pipe, write_jobs(tmp_path / "jobs.csv", rows), out, batch_size=3)
+    assert summary.written == 2
+    assert [f.number for f in summary.failures] == [3]
+    assert "hips" in summary.failures[0].reason
