@@ -26,15 +26,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adgan.data import PairDataset
+from adgan.generators import to_image
 from adgan.metrics import l1, ssim
 from adgan.warp import WarpConfig, composite, warp_parts
 from parsing.labels import ADGAN_PALETTE
-
-
-def to_image(tensor: torch.Tensor) -> np.ndarray:
-    """float [3, H, W] in [-1, 1] -> uint8 [H, W, 3]."""
-    t = tensor.detach().float().clamp(-1, 1).add(1).mul(127.5).round()
-    return t.byte().permute(1, 2, 0).cpu().numpy()
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from adgan.generators import one_hot, to_tensor
 from adgan.metrics import ssim
 from adgan.warp import KINDS, SEGMENT_NAMES, PartWarp, WarpConfig, composite, warp_parts
 from keypoints.skeleton import flip_keypoints
@@ -48,15 +49,6 @@ def people():
             break
     assert len(found) == 4
     return found
-
-
-def to_tensor(image: np.ndarray) -> torch.Tensor:  # uint8 [H, W, 3] -> [3, H, W] in [-1, 1]
-    return torch.from_numpy(image.copy()).permute(2, 0, 1).float().div(127.5).sub(1)
-
-
-def one_hot(labels: np.ndarray) -> torch.Tensor:  # uint8 [H, W] -> [8, H, W]
-    t = torch.from_numpy(labels.astype(np.int64))
-    return torch.nn.functional.one_hot(t, 8).permute(2, 0, 1).float()
 
 
 def _tensors(outs, images=None):
