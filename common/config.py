@@ -130,10 +130,17 @@ def from_registry(
         raise ConfigError(f"{where}: expected a mapping with {key!r}, got {data!r}")
     name = data.get(key, default)
     if name not in registry:
-        raise ConfigError(
-            f"{where}.{key}: unknown {name!r}; valid: {', '.join(sorted(registry))}"
-        )
+        raise ConfigError(f"{where}.{key}: unknown {name!r}; valid: {', '.join(sorted(registry))}")
     return from_dict(registry[name], {**data, key: name}, where=where)
+
+
+def check_paths(config: Any, keys: typing.Iterable[str], *, where: str) -> None:
+    """Raise ValueError naming the first of `keys` whose value is empty or names no file
+    or folder (config fields that point at data)."""
+    for key in keys:
+        value = getattr(config, key)
+        if not value or not Path(value).exists():
+            raise ValueError(f"{where}.{key}: {value!r} not found")
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from common.config import from_registry
+from common.config import check_paths, from_registry
 from keypoints.data import Item, coco_items, deepfashion_items
 
 
@@ -77,9 +77,8 @@ class CocoSource:
         return coco_items(self.val_json, self.val_images, aspect=aspect)
 
     def check(self) -> None:
-        for key in ("train_json", "train_images", "val_json", "val_images"):
-            if not getattr(self, key) or not Path(getattr(self, key)).exists():
-                raise ValueError(f"data.source.{key}: {getattr(self, key)!r} not found")
+        keys = ("train_json", "train_images", "val_json", "val_images")
+        check_paths(self, keys, where="data.source")
 
     def oks_annotations(self) -> str:
         return self.val_json

@@ -9,13 +9,23 @@ Heads share the decoder and split the output channels of its final convolution:
 
 Images enter as RGB in [0, 1] and are normalised inside; any size works (padded to the
 encoder's stride, cropped back). Outputs are at the input's resolution.
+
+Parsers behind one interface, in a registry (`PARSERS`) the bundle and `DensePredictor` use:
+a parser takes RGB [B, 3, H, W] in [0, 1] and answers a dict of head outputs ("parsing":
+class logits at the input's resolution); its `config` has `input_size` (H, W: the crop it
+reads a person at), `heads`, `label_set` and `parsing_classes`, and it has
+`parsing_probabilities(images, flip_test, logits=...)`. Registered: `ParserNet` (the
+default; `DenseNet` is its older name) and `SCHPNet`, the public Self-Correction Human
+Parsing LIP model (`parsing.schp`). A checkpoint or bundle stores the parser under its class
+name; `parser_from_checkpoint` builds whichever it holds and loads it strictly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import segmentation_models_pytorch as smp
@@ -59,7 +69,32 @@ class ParserNetConfig:
             raise ValueError(f"heads {list(self.heads)}: each must be one of {list(HEADS)}")
 
 
-class ParserNet(nn.Module):
+class FlipTestParsing:
+    """What every parser shares on top of its `forward`: class probabilities, optionally
+    averaged with the mirrored image's (left/right classes swapped back)."""
+
+    config: Any  # with `label_set`
+
+    def parsing_probabilities(
+        self, images: torch.Tensor, flip_test: bool = False, logits: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Class probabilities [B, K, H, W]; with `flip_test`, averaged with the mirrored
+        image's (its left/right classes swapped back), the usual test-time flip. `logits`:
+        the parsing output for `images` when the caller already has it."""
+        if logits is None:
+            logits = self(images)["parsing"]
+        probs = torch.softmax(logits.float(), dim=1)
+        if flip_test:
+            mirrored = torch.softmax(self(images.flip(-1))["parsing"].float(), dim=1).flip(-1)
+            probs = 0.5 * (probs + mirrored[:, list(self.flip_classes)])
+        return probs
+
+    @property
+    def flip_classes(self) -> tuple[int, ...]:
+        return flip_table(label_set(self.config.label_set).classes)
+
+
+class ParserNet(FlipTestParsing, nn.Module):
     """RGB [B, 3, H, W] in [0, 1] -> {head name: logits/values at [B, C, H, W]}."""
 
     def __init__(self, config: ParserNetConfig) -> None:
@@ -95,24 +130,6 @@ class ParserNet(nn.Module):
             heads["v"] = torch.sigmoid(heads["v"])
         return heads
 
-    def parsing_probabilities(
-        self, images: torch.Tensor, flip_test: bool = False, logits: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Class probabilities [B, K, H, W]; with `flip_test`, averaged with the mirrored
-        image's (its left/right classes swapped back), the usual test-time flip. `logits`:
-        the parsing output for `images` when the caller already has it."""
-        if logits is None:
-            logits = self(images)["parsing"]
-        probs = torch.softmax(logits.float(), dim=1)
-        if flip_test:
-            mirrored = torch.softmax(self(images.flip(-1))["parsing"].float(), dim=1).flip(-1)
-            probs = 0.5 * (probs + mirrored[:, list(self.flip_classes)])
-        return probs
-
-    @property
-    def flip_classes(self) -> tuple[int, ...]:
-        return flip_table(label_set(self.config.label_set).classes)
-
     def describe(self) -> dict:
         return {"class": "ParserNet", "config": asdict(self.config)}
 
@@ -129,6 +146,47 @@ class ParserNet(nn.Module):
         builders = {"ParserNet": cls.from_config, "DenseNet": cls.from_config}
         model = load_module(path, name, builders, what="parsing/DensePose")
         return model.to(device).eval()
+
+
+class Parser(Protocol):
+    """What the bundle and `DensePredictor` ask of a parser (ParserNet, SCHPNet)."""
+
+    config: Any  # input_size (H, W), heads, label_set, parsing_classes
+
+    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]: ...
+
+    def parsing_probabilities(
+        self, images: torch.Tensor, flip_test: bool = False, logits: torch.Tensor | None = None
+    ) -> torch.Tensor: ...
+
+    def describe(self) -> dict: ...
+
+
+PARSERS: dict[str, Callable[[dict[str, Any]], nn.Module]] = {}  # builders by stored class
+
+
+def register_parser(class_name: str, build: Callable[[dict[str, Any]], nn.Module]) -> None:
+    """Add a parser class; the same name again replaces itself (a module run as `-m`)."""
+    PARSERS[class_name] = build
+
+
+def parsers() -> dict[str, Callable[[dict[str, Any]], nn.Module]]:
+    """Every registered parser builder, by class name (the built-in ones first)."""
+    from parsing.schp import SCHPNet
+
+    register_parser("ParserNet", ParserNet.from_config)
+    register_parser("DenseNet", ParserNet.from_config)  # ParserNet's name before
+    register_parser("SCHPNet", SCHPNet.from_config)
+    return PARSERS
+
+
+def parser_from_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu", *, name: str = "model"
+) -> nn.Module:
+    """The parser stored as `name` in a run, checkpoint or bundle folder, whichever
+    registered class it is, in eval mode on `device`; anything else is a CheckpointError."""
+    module = load_module(path, name, parsers(), what="parsing/DensePose")
+    return module.to(device).eval()
 
 
 def predicted_iuv(out: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

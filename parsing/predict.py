@@ -27,9 +27,9 @@ from common.geometry import Box, box_to_input, invert, parse_box, person_crop, w
 from common.image_io import ImageError, load_image, save_image, write_label_png
 from parsing.densepose import save_iuv
 from parsing.labels import label_set, overlay
-from parsing.model import ParserNet, predicted_iuv
+from parsing.model import Parser, parser_from_checkpoint, predicted_iuv
 
-LETTERBOX_FILL = (255, 255, 255)
+LETTERBOX_FILL = (255, 255, 255)  # a parser's own `letterbox_fill` (SCHP: black) wins
 
 
 @dataclass
@@ -48,7 +48,7 @@ def _back(values: np.ndarray, inverse: np.ndarray, shape: tuple[int, int]) -> np
 class DensePredictor:
     def __init__(
         self,
-        models: list[ParserNet],
+        models: list[Parser],
         *,
         device: str | torch.device = "cpu",
         flip_test: bool = True,
@@ -64,7 +64,7 @@ class DensePredictor:
         cls, checkpoints: list[str | Path], *, device: str = "cpu", flip_test: bool = True
     ) -> DensePredictor:
         models = [
-            ParserNet.from_checkpoint(c, device, name=stored_module_name(c, ("model", "parser")))
+            parser_from_checkpoint(c, device, name=stored_module_name(c, ("model", "parser")))
             for c in checkpoints
         ]
         return cls(models, device=device, flip_test=flip_test)
@@ -74,7 +74,7 @@ class DensePredictor:
         return {h for m in self.models for h in m.config.heads}
 
     @property
-    def parsing_model(self) -> ParserNet | None:
+    def parsing_model(self) -> Parser | None:
         return next((m for m in self.models if "parsing" in m.config.heads), None)
 
     def predict(self, image: np.ndarray, box: Box | None = None) -> DenseResult:
@@ -89,11 +89,12 @@ class DensePredictor:
         results = [DenseResult(None, None, None, None) for _ in images]
         for model in self.models:
             size = tuple(model.config.input_size)
+            fill = getattr(model, "letterbox_fill", LETTERBOX_FILL)
             crops, inverses = [], []
             for image, box in zip(images, boxes, strict=True):
                 h, w = image.shape[:2]
                 m = box_to_input(box or (0.0, 0.0, float(w), float(h)), size)
-                crops.append(warp(image, m, size, LETTERBOX_FILL))
+                crops.append(warp(image, m, size, fill))
                 inverses.append(invert(m))
             x = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).copy()).float() / 255
             x = x.to(self.device)

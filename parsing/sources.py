@@ -15,10 +15,9 @@ to `DENSE_SOURCES`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
-from common.config import from_registry
+from common.config import check_paths, from_registry
 from parsing.data import (
     DenseItem,
     celebamask_items,
@@ -43,13 +42,6 @@ class DenseSource(Protocol):
         ...
 
 
-def _exists(source: Any, *keys: str) -> None:
-    for key in keys:
-        value = getattr(source, key)
-        if not value or not Path(value).exists():
-            raise ValueError(f"data.source.{key}: {value!r} not found")
-
-
 @dataclass
 class DeepFashionSource:
     """A DeepFashion/ADGAN-layout folder: photos, 8-class maps and (SynthFashion) IUV maps."""
@@ -65,7 +57,7 @@ class DeepFashionSource:
         return deepfashion_items(self.root, self.train_split if train else self.val_split)
 
     def check(self) -> None:
-        _exists(self, "root")
+        check_paths(self, ("root",), where="data.source")
 
 
 @dataclass
@@ -86,7 +78,16 @@ class LabelPngSource:
         return label_png_items(self.val_images, self.val_labels)
 
     def check(self) -> None:
-        _exists(self, "train_images", "train_labels", "val_images", "val_labels")
+        check_paths(
+            self,
+            (
+                "train_images",
+                "train_labels",
+                "val_images",
+                "val_labels",
+            ),
+            where="data.source",
+        )
 
 
 @dataclass
@@ -105,7 +106,7 @@ class CelebAMaskSource:
         return celebamask_items(self.root, celebamask_split(self.root, split))
 
     def check(self) -> None:
-        _exists(self, "root")
+        check_paths(self, ("root",), where="data.source")
 
 
 @dataclass
@@ -135,7 +136,16 @@ class DensePoseCocoSource:
         )
 
     def check(self) -> None:
-        _exists(self, "train_json", "train_images", "val_json", "val_images")
+        check_paths(
+            self,
+            (
+                "train_json",
+                "train_images",
+                "val_json",
+                "val_images",
+            ),
+            where="data.source",
+        )
 
 
 DENSE_SOURCES: dict[str, type] = {

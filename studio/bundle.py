@@ -7,7 +7,9 @@
       keypoints.safetensors   any registered keypoint backend (`keypoints.estimators`: our
                               PoseNet, the imported CMU OpenPose body model, BlazePose);
                               config.json's `keypoint_backend` names it
-      parser.safetensors      ParserNet with a parsing head on the 8 ADGAN classes
+      parser.safetensors      any registered parser (`parsing.model`: our ParserNet, the
+                              imported SCHP LIP model) with a parsing head on the 8 ADGAN
+                              classes
       generator.safetensors   any registered generator architecture (`adgan.generators`)
 
 The image size belongs to the bundle (its generator's): the pipeline crops people to it and
@@ -24,6 +26,9 @@ int8 bundle; config.json's `storage` says how each file is stored.
     python -m studio.bundle --keypoints runs/keypoints/<run> --parser runs/parsing/<run> \
         --generator runs/adgan/<run> --out bundles/mine [--dtype int8] [--notes "trained on ..."]
     python -m studio.bundle --keypoints blazepose ...    # a backend with built-in weights
+
+A bundle from the three public checkpoints (CMU OpenPose, SCHP LIP, the official ADGAN
+generator) is made by `python -m studio.public_bundle`.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from keypoints.estimators import (
 )
 from keypoints.skeleton import KEYPOINT_NAMES
 from parsing.labels import ADGAN_CLASSES
-from parsing.model import ParserNet
+from parsing.model import Parser, parser_from_checkpoint
 
 FORMAT = "adgan-bundle"
 STORAGE: dict[str, torch.dtype | None] = {
@@ -64,7 +69,7 @@ PARTS = ("keypoints", "parser", "generator")  # module names in the folder and c
 class Bundle:
     keypoints: nn.Module  # any registered keypoint backend's module
     keypoint_backend: Backend
-    parser: ParserNet
+    parser: Parser  # any registered parser (ParserNet, SCHPNet)
     generator: PoseGenerator  # any registered architecture
     info: dict[str, Any]
 
@@ -97,7 +102,7 @@ def conventions(generator: PoseGenerator) -> dict[str, Any]:
     }
 
 
-def _check_parts(parser: ParserNet, generator: PoseGenerator, where: str) -> None:
+def _check_parts(parser: Parser, generator: PoseGenerator, where: str) -> None:
     if "parsing" not in parser.config.heads or parser.config.label_set != "adgan8":
         raise CheckpointError(
             f"{where}: the parser must have a parsing head on the 8 ADGAN classes "
@@ -145,17 +150,19 @@ def make_bundle(
     dtype: str = "float16",
     notes: str = "",
     synthetic_only: bool = False,
+    sources: dict[str, str] | None = None,
 ) -> Path:
     """Assemble a bundle from three checkpoints (run, checkpoint, import or bundle folders):
-    any registered keypoint backend, a parser with the 8 ADGAN classes, any generator
-    architecture. `keypoints` may also name a backend with built-in weights (`blazepose`)
-    where no folder of that name exists."""
+    any registered keypoint backend, any registered parser with the 8 ADGAN classes, any
+    generator architecture. `keypoints` may also name a backend with built-in weights
+    (`blazepose`) where no folder of that name exists. `sources`: where a part came from,
+    when that is not the folder given (an import in a temporary folder)."""
     if dtype not in STORAGE:
         raise ValueError(f"dtype must be one of {', '.join(STORAGE)}, got {dtype!r}")
     keypoint_backend, keypoint_module, keypoint_source = _keypoint_part(keypoints)
     parts = {
         "keypoints": keypoint_module,
-        "parser": ParserNet.from_checkpoint(
+        "parser": parser_from_checkpoint(
             parser, name=stored_module_name(parser, ("model", "parser"))
         ),
         "generator": generator_from_checkpoint(generator),
@@ -171,6 +178,7 @@ def make_bundle(
             "keypoints": keypoint_source,
             "parser": str(parser),
             "generator": str(generator),
+            **(sources or {}),
         },
         "dtype": dtype,
         "storage": {name: _stored_as(module, dtype) for name, module in parts.items()},
@@ -204,7 +212,7 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
             f"{path}: config.json names keypoint backend {named!r} but keypoints.safetensors "
             f"holds a {type(keypoints).__name__} ({backend.name!r})"
         )
-    parser = ParserNet.from_checkpoint(path, device, name="parser")
+    parser = parser_from_checkpoint(path, device, name="parser")
     generator = generator_from_checkpoint(path, device)
     conv = info.get("conventions", {})
     if conv.get("keypoints") != list(KEYPOINT_NAMES):
@@ -230,7 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         help="keypoint run or checkpoint folder, or the name of a backend with built-in "
         f"weights ({', '.join(builtin_names())}: no folder needed)",
     )
-    p.add_argument("--parser", required=True, help="parsing run or checkpoint folder")
+    p.add_argument(
+        "--parser",
+        required=True,
+        help="parsing run or checkpoint folder (ours, or an imported SCHP model)",
+    )
     p.add_argument("--generator", required=True, help="adgan run, checkpoint or import")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument(
