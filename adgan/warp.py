@@ -659,9 +659,12 @@ def warp_parts(
     share = seen / (paint + hole).clamp_min(1e-6)  # fraction of each segment that shows
     weight = (share * support * usable[..., None, None])[:, :, None] * carried  # [B, S, 8, H, W]
     masks = weight.sum(1)  # [B, 8, H, W]
-    layers = (weight[:, :, :, None] * colour[:, :, None]).sum(1) / masks[:, :, None].clamp_min(
-        1e-6
-    )  # [B, 8, 3, H, W]
+    # sum over segments of weight x colour, one segment at a time: the [B, S, 8, 3, H, W]
+    # product would be the warp's largest tensor (2.3x slower on a CPU)
+    layers = weight[:, 0, :, None] * colour[:, 0, None]  # [B, 8, 3, H, W]
+    for s in range(1, n_seg):
+        layers = layers + weight[:, s, :, None] * colour[:, s, None]
+    layers = layers / masks[:, :, None].clamp_min(1e-6)
     holes = (share * hole).sum(1, keepdim=True)  # [B, 1, H, W]
     # what no layer painted but a hole covers is a hole, not background (a hole lets the
     # layers behind it show through by 1 - its opacity, never the background)

@@ -47,6 +47,7 @@ from common.checkpoint import CheckpointError, read_config, save_checkpoint, sto
 from keypoints.estimators import (
     Backend,
     KeypointEstimator,
+    backends,
     builtin_backend,
     builtin_names,
     load_estimator_module,
@@ -83,13 +84,22 @@ class Bundle:
 
 
 def real_photo_warning(info: dict[str, Any]) -> str | None:
-    """What a user must be told when the bundle's networks never saw a real person."""
+    """What a user must be told when the networks a bundle trained itself never saw a real
+    person (`synthetic_only`); a keypoint backend with built-in pretrained weights
+    (BlazePose) is said to be the exception."""
     if not info.get("synthetic_only"):
         return None
+    name = info.get("keypoint_backend")
+    pretrained = any(b.name == name and b.builtin is not None for b in backends().values())
+    who = (
+        f"this bundle's parser and generator were trained on synthetic people only "
+        f"(SynthFashion; its keypoints, {name}, on real people)"
+        if pretrained
+        else "this bundle was trained on synthetic people only (SynthFashion)"
+    )
     return (
-        "this bundle was trained on synthetic people only (SynthFashion); on real photos "
-        "its results are not meaningful. Use a bundle trained on DeepFashion (README: the "
-        "researchers' workflow)"
+        f"{who}: on real photos expect wrong garment regions and a rough picture. Use a "
+        "bundle trained on DeepFashion (README: Real data)"
     )
 
 
