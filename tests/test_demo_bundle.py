@@ -19,8 +19,9 @@ EXAMPLES = ROOT / "examples"
 def test_the_demo_bundle_is_small_and_says_what_it_is():
     assert (DEMO / "config.json").is_file(), "bundles/demo is part of the repository"
     assert sum(f.stat().st_size for f in DEMO.iterdir()) <= 30 * 2**20
-    info = load_bundle(DEMO).info
-    assert info["dtype"] == "int8" and "SynthFashion" in info["notes"]
+    bundle = load_bundle(DEMO)
+    assert bundle.info["dtype"] == "int8" and "SynthFashion" in bundle.info["notes"]
+    assert bundle.image_size[0] >= 256 and bundle.image_size[1] >= 176  # a product card
 
 
 @pytest.mark.slow
@@ -42,16 +43,15 @@ def test_the_readme_command_runs_on_the_examples(tmp_path, capsys):
     assert load_image(panel).shape == (k * h, 4 * k * w, 3)
 
 
-def test_a_small_person_in_a_wide_photo_is_found_by_the_window_search():
-    """The catalogue model at half the height of a wide, plain photo: the whole photo's
-    look finds nobody there, the window search finds them, and the crop holds them."""
+def test_a_small_person_in_a_wide_photo_is_found():
+    """The catalogue model at half the height of a wide, plain photo: BlazePose's detector
+    (or, for a top-down estimator, the window search) finds them, and the crop holds them."""
     pipe = Pipeline.from_bundle(DEMO)
     model = load_image(EXAMPLES / "model.jpg")
     small = cv2.resize(model, (150, 218), interpolation=cv2.INTER_AREA)
     photo = np.full((436, 1000, 3), 235, np.uint8)
     x, y = 760, 190
     photo[y : y + 218, x : x + 150] = small
-    assert pipe.keypoints.predict_many([photo])[0].person_score < 0.5  # the search's case
     person = pipe.person(photo, "wide.jpg")
     bx, by, bw, bh = person.box
     overlap = max(0, min(bx + bw, x + 150) - max(bx, x)) * max(
