@@ -18,7 +18,7 @@ chooses it with `model.arch: name`; checkpoints and bundles store the arch in th
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import functools
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.checkpoint import CheckpointError, load_module
-from common.config import ConfigError, from_registry
+from common.checkpoint import load_module
+from common.config import from_registry
 from keypoints.posemap import pose_maps, scaled_sigma
 from parsing.labels import NUM_ADGAN_CLASSES
 
@@ -118,16 +118,6 @@ def register(cls: type[PoseGenerator]) -> type[PoseGenerator]:
     return cls
 
 
-def _architecture(arch: str) -> type[PoseGenerator]:
-    load_architectures()
-    if arch not in ARCHITECTURES:
-        raise ConfigError(
-            f"model.arch: unknown generator architecture {arch!r}; valid: "
-            f"{', '.join(sorted(ARCHITECTURES))}"
-        )
-    return ARCHITECTURES[arch]
-
-
 def generator_config(data: dict[str, Any] | Any) -> Any:
     """The architecture's typed config from a mapping (`arch` picks the class; unknown keys
     are refused, listing the valid ones). A config dataclass passes through."""
@@ -139,8 +129,8 @@ def generator_config(data: dict[str, Any] | Any) -> Any:
 def build_generator(config: dict[str, Any] | Any, *, for_weights: bool = False) -> PoseGenerator:
     """A generator of the architecture the config names (`for_weights`: its weights come
     from a checkpoint next, so no external file is read)."""
-    config = generator_config(config)
-    cls = _architecture(config.arch)
+    config = generator_config(config)  # refuses an unknown arch, listing the valid ones
+    cls = ARCHITECTURES[config.arch]
     return cls.for_weights(config) if for_weights else cls(config)
 
 
@@ -148,12 +138,8 @@ def generator_from_checkpoint(
     path: str | Path, device: str | torch.device = "cpu", *, name: str = "generator"
 ) -> PoseGenerator:
     """The generator of a run, checkpoint or bundle folder, in eval mode on `device`."""
-    builder: Callable[[dict[str, Any]], nn.Module] = lambda cfg: build_generator(  # noqa: E731
-        cfg, for_weights=True
-    )
+    builder = functools.partial(build_generator, for_weights=True)
     module = load_module(path, name, {"Generator": builder}, what="generator")
-    if not isinstance(module, PoseGenerator):  # pragma: no cover - the builder guarantees it
-        raise CheckpointError(f"{path}: {name} is not a generator")
     return module.to(device).eval()
 
 
