@@ -7,7 +7,6 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -29,7 +28,7 @@ from keypoints.estimators import estimator_from_checkpoint
 from studio.bundle import load_bundle, make_bundle
 from studio.pipeline import Pipeline
 from tests.conftest import ROOT
-from tests.test_openpose import public_state_dict
+from tests.test_openpose import public_state_dict, standing_people
 
 # Modules the product must never load: the training loop, tasks, losses, data sources,
 # evaluation, dataset preparation, and the libraries only they need.
@@ -167,17 +166,8 @@ def test_an_openpose_bundle_runs_through_infer(parts, synth_dataset, tmp_path, m
         calls.append(image.shape)
         return real_maps(self, image)
 
-    def standing(peaks, pafs, height):
-        width = height * 3 / 4
-        kp = np.array([[0.5, 0.16], [0.5, 0.27], [0.34, 0.28], [0.3, 0.43], [0.27, 0.57],
-                       [0.66, 0.28], [0.7, 0.43], [0.73, 0.57], [0.41, 0.59], [0.4, 0.76],
-                       [0.4, 0.94], [0.59, 0.59], [0.6, 0.76], [0.6, 0.94], [0.47, 0.14],
-                       [0.53, 0.14], [0.43, 0.15], [0.57, 0.15]], np.float32)  # fmt: skip
-        kp = kp * np.array([width, height], np.float32)
-        return [openpose.Person(kp, np.full(18, 0.9, np.float32), 10.0)]
-
     monkeypatch.setattr(openpose.OpenPoseEstimator, "maps", maps)
-    monkeypatch.setattr(openpose, "group_people", standing)
+    monkeypatch.setattr(openpose, "group_people", standing_people)
     photo = next((synth_dataset / "fashion_resize" / "test").iterdir())
     out = tmp_path / "card.png"
     argv = ["--source", str(photo), "--pose", str(photo), "--bundle", str(bundle)]

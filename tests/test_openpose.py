@@ -8,12 +8,14 @@ from common.checkpoint import CheckpointError
 from keypoints.openpose import (
     PAF_CHANNELS,
     OpenPoseEstimator,
+    Person,
     find_peaks,
     group_people,
     import_public,
     main,
 )
 from keypoints.skeleton import LIMBS
+from studio.stub import STANDING
 
 
 def public_state_dict() -> dict[str, torch.Tensor]:
@@ -148,3 +150,10 @@ def test_grouping_separates_two_people():
     np.testing.assert_allclose(found[0].keypoints, base, atol=1.0)
     expected = other.copy()
     np.testing.assert_allclose(found[1].keypoints, expected, atol=1.0)
+
+
+def standing_people(peaks, pafs, height: int) -> list:
+    """In place of OpenPose's grouping: one standing person (`studio.stub.STANDING`) in a
+    photo of `height` rows at a 3:4 aspect, so random weights still give a person."""
+    kp = STANDING * np.array([height * 3 / 4, height], np.float32)
+    return [Person(kp, np.full(len(kp), 0.9, np.float32), 10.0)]

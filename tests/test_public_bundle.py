@@ -4,7 +4,6 @@ official ADGAN generator) in their public layouts -> one command -> a bundle -> 
 import gc
 
 import cv2
-import numpy as np
 import pytest
 import torch
 
@@ -18,19 +17,9 @@ from studio.bundle import load_bundle
 from studio.public_bundle import main, make_public_bundle
 from tests.test_adgan_core import official_state_dict
 from tests.test_openpose import public_state_dict as openpose_state_dict
+from tests.test_openpose import standing_people
 from tests.test_schp import RESNET101, write_public
 from tests.test_schp import public_state_dict as schp_state_dict
-
-
-def standing(peaks, pafs, height):
-    """OpenPose's grouping told where a standing person is: random weights find nobody."""
-    width = height * 3 / 4
-    kp = np.array([[0.5, 0.16], [0.5, 0.27], [0.34, 0.28], [0.3, 0.43], [0.27, 0.57],
-                   [0.66, 0.28], [0.7, 0.43], [0.73, 0.57], [0.41, 0.59], [0.4, 0.76],
-                   [0.4, 0.94], [0.59, 0.59], [0.6, 0.76], [0.6, 0.94], [0.47, 0.14],
-                   [0.53, 0.14], [0.43, 0.15], [0.57, 0.15]], np.float32)  # fmt: skip
-    kp = kp * np.array([width, height], np.float32)
-    return [openpose.Person(kp, np.full(18, 0.9, np.float32), 10.0)]
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +84,7 @@ def test_public_files_make_a_bundle_that_runs_through_infer(
         return real_maps(self, image)
 
     monkeypatch.setattr(openpose.OpenPoseEstimator, "maps", maps)
-    monkeypatch.setattr(openpose, "group_people", standing)
+    monkeypatch.setattr(openpose, "group_people", standing_people)
     # a 256x176 photo (a SynthFashion render, scaled): the generator's size, a person tall
     # enough for it
     small = load_image(next((synth_dataset / "fashion_resize" / "test").iterdir()))
