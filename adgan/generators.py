@@ -17,6 +17,7 @@ chooses it with `model.arch: name`; checkpoints and bundles store the arch in th
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import functools
 from pathlib import Path
@@ -58,22 +59,22 @@ def one_hot(labels: np.ndarray, classes: int = NUM_ADGAN_CLASSES) -> torch.Tenso
     return torch.nn.functional.one_hot(t, classes).permute(2, 0, 1).float()
 
 
-class PoseGenerator(nn.Module):
+class PoseGenerator(nn.Module, abc.ABC):
     """What every generator architecture offers to the training task, the evaluation, the
-    attribute transfer and the product."""
+    attribute transfer and the product (`encode` and `decode` are each architecture's own)."""
 
     Config: ClassVar[type]
     config: Any  # a dataclass with at least `arch`, `image_size`, `pose_sigma`
 
+    @abc.abstractmethod
     def encode(
         self, image: torch.Tensor, parsing: torch.Tensor, keypoints: torch.Tensor
     ) -> Appearance:
         """image [B, 3, H, W] in [-1, 1], one-hot parsing [B, K, H, W], keypoints [B, 18, 2]."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def decode(self, appearance: Appearance, keypoints: torch.Tensor) -> torch.Tensor:
         """The person `appearance` describes in the pose of keypoints [B, 18, 2]; [-1, 1]."""
-        raise NotImplementedError
 
     def forward(
         self,
