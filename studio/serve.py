@@ -7,10 +7,12 @@ result, download) and a JSON API documented at `/docs` (OpenAPI at `/openapi.jso
         http://127.0.0.1:8000/v1/generate -o result.png
     curl http://127.0.0.1:8000/healthz
 
-This module is the HTTP layer only: uploads are read and checked by `studio.uploads`, the
-model runs in `studio.worker`'s single thread, which batches concurrent requests. Every bad
-input is a 4xx with `{"detail": message}`; nothing uploaded is written anywhere unless
-`--keep-uploads DIR` (or `keep_uploads` in configs/serve.yaml) says so.
+This module is the HTTP layer only: `studio.limits.RequestGuard` stands in front of the
+app (per-client budgets, header checks, the body read under a deadline), uploads are
+parsed and checked by `studio.uploads`, the model runs in `studio.worker`'s single thread,
+which batches concurrent requests. Every bad input is a 4xx with `{"detail": message}`;
+nothing uploaded is written anywhere unless `--keep-uploads DIR` (or `keep_uploads` in
+configs/serve.yaml) says so.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from common.hardware import Precision, resolve_device
 from common.image_io import encode_image
 from parsing.labels import ADGAN_CLASSES, COMPONENT_ALIASES, component_classes
 from studio.bundle import real_photo_warning
+from studio.limits import GuardMiddleware, RequestGuard, guarded_h11
 from studio.pipeline import NoPersonError, Pipeline
 from studio.uploads import Upload, UploadError, clean_filename, decode_photo, read_form
 from studio.worker import Busy, GenerateRequest, ModelWorker, Photo
@@ -51,17 +54,22 @@ WEB = Path(__file__).resolve().parent / "web"
 DEFAULT_CONFIG = ROOT / "configs" / "serve.yaml"
 DEFAULT_BUNDLE = ROOT / "bundles" / "demo"  # as infer.py's
 COMPONENTS = (*ADGAN_CLASSES[1:], *COMPONENT_ALIASES)  # what a swap_<component> field may name
+UPLOAD_PATH = "/v1/generate"
 # Why a request was refused, as /healthz counts them: by status, and for 415 and 422 by the
-# stage that refused it (reading the form, decoding a photo, finding the person).
+# stage that refused it (reading the form, decoding a photo, finding the person). The
+# guard's refusals (studio.limits) are counted here too.
 REASONS = (
     "malformed",  # 400: the multipart body does not parse
+    "slow_headers",  # 408: the request's headers trickled in (slow-loris)
+    "slow_body",  # 408: the body trickled in
     "too_large",  # 413: the request, or a photo's bytes or pixels, over a limit
     "not_multipart",  # 415: the request is not multipart/form-data
     "not_an_image",  # 415: a photo that is not JPEG, PNG or WebP by content
     "bad_field",  # 422: a missing, unknown, repeated or text field, a bad swap
-    "bad_image",  # 422: an empty, truncated or corrupt photo
+    "bad_image",  # 422: an empty, truncated, corrupt, tiny or sliver-shaped photo
     "no_person",  # 422: no person found in a photo
-    "busy",  # 429: the queue is full
+    "rate_limited",  # 429: this address is out of requests or of refusals
+    "busy",  # 429: the queue is full, or too many uploads are being received
 )
 _BY_STATUS = {400: "malformed", 413: "too_large", 429: "busy"}
 FAVICON = (  # a small inline SVG, so the page's favicon request is answered
@@ -84,17 +92,40 @@ class ServeSettings:
     max_photo_mb: float = 10.0  # each photo's file
     max_pixels: int = 40_000_000  # each photo, from its header, before decoding
     max_side: int = 12_000
+    min_side: int = 32  # each photo's shorter side
+    max_aspect: float = 10.0  # longer side over shorter side
     work_side: int = 1024  # photos are shrunk to this longer side before they queue
+    max_decoding: int = 2  # photos decoded at once (a 40-megapixel one holds ~0.3 GB)
     max_swaps: int = 3
     max_batch: int = 8  # requests per model batch
     max_wait_ms: float = 10.0  # how long a batch's first request waits for company
     max_queue: int = 64  # waiting requests beyond which the service answers 429
-    retry_after_s: int = 2
+    retry_after_s: int = 2  # for a full queue
     keep_uploads: str = ""  # a folder: keep each request's photos and answer there
+    # The guard in front of the app (studio.limits.RequestGuard): budgets per client address
+    client_rate: float = 2.0  # requests a second, sustained
+    client_burst: int = 20  # requests at once (the page alone makes 5)
+    refused_rate: float = 0.2  # refused requests (4xx) a second, sustained
+    refused_burst: int = 10  # refused requests at once; then 429 until refilled
+    throttle_delay_s: float = 1.0  # a throttled client's 429 is held this long
+    max_held: int = 256  # throttled answers held at once; beyond, answered at once
+    forwarded_by: str = ""  # a reverse proxy's address: trust its X-Forwarded-For
+    # ... and its bounds on receiving
+    max_reading: int = 32  # request bodies being received at once
+    max_reading_per_client: int = 4
+    header_timeout_s: float = 20.0  # the request head must arrive within this
+    body_timeout_s: float = 20.0  # the body within this plus 1 s per body_min_rate bytes
+    body_min_rate: float = 500.0  # bytes a second
 
     def __post_init__(self) -> None:
-        if min(self.max_batch, self.max_queue, self.work_side, self.max_pixels) < 1:
-            raise ValueError("max_batch, max_queue, work_side and max_pixels must be >= 1")
+        counts = (self.max_batch, self.max_queue, self.work_side, self.max_pixels)
+        if min(counts) < 1 or min(self.max_decoding, self.max_reading, self.min_side) < 1:
+            raise ValueError(
+                "max_batch, max_queue, work_side, max_pixels, max_decoding, max_reading and "
+                "min_side must be >= 1"
+            )
+        if min(self.client_burst, self.refused_burst, self.max_reading_per_client) < 1:
+            raise ValueError("client_burst, refused_burst, max_reading_per_client must be >= 1")
 
 
 class ErrorBody(BaseModel):
@@ -128,6 +159,7 @@ class Health(BaseModel):
     refused_by_reason: dict[str, int]
     failed: int  # requests the model failed on (5xx)
     warning: str | None  # what users must be told about this bundle's results, if anything
+    guard: dict[str, int]  # uploads being received, throttled answers held, clients limited
     limits: dict[str, float | int]
 
 
@@ -143,12 +175,16 @@ GENERATE_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     400: _error("Malformed multipart body."),
     413: _error("Request or photo over the byte limit, or a photo over the pixel limit."),
+    408: _error("The request's headers or body came in too slowly."),
     415: _error("Not multipart/form-data, or a photo that is not JPEG, PNG or WebP by content."),
     422: _error(
-        "Missing or unknown field, bad swap component, undecodable photo, or no person "
-        "found (the message names the photo)."
+        "Missing or unknown field, bad swap component, undecodable, tiny or sliver-shaped "
+        "photo, or no person found (the message names the photo)."
     ),
-    429: _error("The queue is full; retry after the Retry-After header's seconds."),
+    429: _error(
+        "Too many requests or refused requests from this address, or the queue is full; "
+        "retry after the Retry-After header's seconds."
+    ),
 }
 
 _PHOTO = {"type": "string", "format": "binary"}
@@ -227,8 +263,9 @@ def _keep(folder: Path, uploads: list[Upload], status: int, detail: str, png: by
 def create_app(
     pipeline: Pipeline, settings: ServeSettings, *, info: dict[str, Any] | None = None
 ) -> FastAPI:
-    """The service around a ready pipeline (tests pass one with stand-in parts); `info`
-    is the bundle's config.json, shown by /healthz."""
+    """The service around a ready pipeline (tests pass one with stand-in parts), behind
+    its `RequestGuard` (`app.state.guard`); `info` is the bundle's config.json, shown by
+    /healthz. `app.state.refused` counts refusals by reason (`REASONS`)."""
     worker = ModelWorker(
         pipeline,
         max_batch=settings.max_batch,
@@ -242,11 +279,17 @@ def create_app(
         "max_pixels": s.max_pixels,
         "max_side": s.max_side,
         "work_side": s.work_side,
+        "min_side": s.min_side,
+        "max_aspect": s.max_aspect,
     }
     info = info or {}
     warning = real_photo_warning(info)
     keep = Path(s.keep_uploads) if s.keep_uploads else None
     refused = dict.fromkeys(REASONS, 0)
+    decoding = asyncio.Semaphore(s.max_decoding)
+
+    def count(reason: str) -> None:
+        refused[reason] += 1
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -266,6 +309,25 @@ def create_app(
     )
     app.state.worker = worker
     app.state.settings = settings
+    app.state.refused = refused
+    guard = RequestGuard(
+        upload_paths={UPLOAD_PATH: "multipart/form-data"},
+        max_body=int(s.max_request_mb * mb),
+        client_rate=s.client_rate,
+        client_burst=s.client_burst,
+        refused_rate=s.refused_rate,
+        refused_burst=s.refused_burst,
+        throttle_delay_s=s.throttle_delay_s,
+        max_held=s.max_held,
+        max_reading=s.max_reading,
+        max_reading_per_client=s.max_reading_per_client,
+        body_timeout_s=s.body_timeout_s,
+        body_min_rate=s.body_min_rate,
+        forwarded_by=s.forwarded_by,
+        on_refused=count,
+    )
+    app.state.guard = guard
+    app.add_middleware(GuardMiddleware, guard=guard)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -292,12 +354,20 @@ def create_app(
             refused_by_reason=dict(refused),
             failed=worker.stats.failed,
             warning=warning,
+            guard=guard.state(),
             limits={
                 "max_request_mb": s.max_request_mb,
                 "max_photo_mb": s.max_photo_mb,
                 "max_pixels": s.max_pixels,
                 "max_side": s.max_side,
+                "min_side": s.min_side,
                 "max_swaps": s.max_swaps,
+                "client_rate": s.client_rate,
+                "client_burst": s.client_burst,
+                "refused_rate": s.refused_rate,
+                "refused_burst": s.refused_burst,
+                "body_timeout_s": s.body_timeout_s,
+                "header_timeout_s": s.header_timeout_s,
             },
         )
 
@@ -314,7 +384,8 @@ def create_app(
             }
 
         try:
-            photos = await run_in_threadpool(decode)
+            async with decoding:  # bounds the memory of photos being decoded
+                photos = await run_in_threadpool(decode)
         except UploadError as exc:
             raise _refusal(exc, {415: "not_an_image", 422: "bad_image"}) from None
         swaps = {f.removeprefix("swap_"): p for f, p in photos.items() if f.startswith("swap_")}
@@ -338,7 +409,7 @@ def create_app(
         return Response(png, media_type="image/png", headers=headers)
 
     @app.post(
-        "/v1/generate",
+        UPLOAD_PATH,
         summary="Render the catalogue person in the shopper's pose",
         response_class=Response,
         responses=GENERATE_RESPONSES,
@@ -351,13 +422,9 @@ def create_app(
         uploads: list[Upload] = []
         try:
             try:
-                uploads = await read_form(
-                    request,
-                    max_bytes=int(s.max_request_mb * mb),
-                    max_files=4 * (2 + s.max_swaps),
-                )
+                uploads = await read_form(request, max_files=4 * (2 + s.max_swaps))
             except UploadError as exc:
-                raise _refusal(exc, {415: "not_multipart", 422: "bad_field"}) from None
+                raise _refusal(exc, {422: "bad_field"}) from None
             response = await _generate(uploads)
         except (Refusal, UploadError) as error:
             exc = error if isinstance(error, Refusal) else _refusal(error, {})
@@ -375,6 +442,25 @@ def create_app(
         return response
 
     return app
+
+
+def server_config(app: FastAPI, settings: ServeSettings, **options: Any) -> Any:
+    """The `uvicorn.Config` to serve `app` (made by `create_app`) with: uvicorn's h11
+    protocol with a deadline on request headers (`studio.limits.guarded_h11`, counted as
+    slow_headers). `options` are uvicorn.Config's (host, port, log_level, ...).
+
+    uvicorn's `limit_concurrency` is left off on purpose: past it uvicorn answers 503 to
+    everyone, good clients included; the guard's per-client budgets refuse the abuser
+    instead, with a 429 that tells it when to come back."""
+    import uvicorn
+
+    refused = app.state.refused
+
+    def headers_timed_out() -> None:
+        refused["slow_headers"] += 1
+
+    protocol = guarded_h11(settings.header_timeout_s, headers_timed_out)
+    return uvicorn.Config(app, http=protocol, **options)
 
 
 def load_settings(path: Path | None = None, overrides: list[str] | None = None) -> ServeSettings:
@@ -419,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     if (warning := real_photo_warning(info)) is not None:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"settings {json.dumps(dataclasses.asdict(settings))}")
-    uvicorn.run(app, host=settings.host, port=settings.port)
+    uvicorn.Server(server_config(app, settings, host=settings.host, port=settings.port)).run()
     return 0
 
 

@@ -1,10 +1,12 @@
-"""Reading the web service's uploads safely: size caps while the body streams in, the
-multipart form parsed in memory, photos accepted by their bytes, pixel limits checked from
-the header before anything is decoded.
+"""Reading the web service's uploads safely: the multipart form parsed in memory, photos
+accepted by their bytes, pixel limits checked from the header before anything is decoded.
 
-Every refusal is an `UploadError` carrying the HTTP status and a message that names the
-field and says what to do. Nothing here writes to disk: the form parser's spool is as big
-as the request cap, so an upload never rolls over into a temporary file.
+The request's headers, its size and the pace of its body are the guard's
+(`studio.limits.RequestGuard`, in front of the app): by the time `read_form` runs, the
+whole body is in memory and under the cap. Every refusal here is an `UploadError` carrying
+the HTTP status and a message that names the field and says what to do. Nothing here
+writes to disk: the form parser's spool is as big as the request cap, so an upload never
+rolls over into a temporary file.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import cv2
@@ -73,33 +74,17 @@ def clean_filename(name: str | None, fallback: str) -> str:
     return base or fallback
 
 
-async def _capped(request: Request, max_bytes: int) -> AsyncIterator[bytes]:
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > max_bytes:
-            raise UploadError(413, f"the request is over the limit of {megabytes(max_bytes)}")
-        yield chunk
-
-
 class _InMemoryParser(MultiPartParser):
     spool_max_size = 2**62  # never roll an upload over into a temporary file
 
 
-async def read_form(request: Request, *, max_bytes: int, max_files: int) -> list[Upload]:
+async def read_form(request: Request, *, max_files: int) -> list[Upload]:
     """The file fields of a multipart/form-data request, in order; text fields are an
-    error (every field of this API is a photo). `max_files` is the parser's guard; the
-    caller checks which fields it wants."""
-    kind = request.headers.get("content-type", "")
-    if not kind.lower().startswith("multipart/form-data"):
-        raise UploadError(
-            415, f"send multipart/form-data with the photos as files (got {kind[:60] or 'none'!r})"
-        )
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > max_bytes:
-        raise UploadError(413, f"the request is over the limit of {megabytes(max_bytes)}")
-    stream = _capped(request, max_bytes)
-    parser = _InMemoryParser(request.headers, stream, max_files=max_files, max_fields=max_files)
+    error (every field of this API is a photo). `max_files` is the parser's guard against
+    a body of thousands of parts; the caller checks which fields it wants."""
+    parser = _InMemoryParser(
+        request.headers, request.stream(), max_files=max_files, max_fields=max_files
+    )
     try:
         form = await parser.parse()
     except MultiPartException as exc:
@@ -124,13 +109,21 @@ def decode_photo(
     max_pixels: int,
     max_side: int,
     work_side: int,
+    min_side: int = 1,
+    max_aspect: float = float("inf"),
 ) -> np.ndarray:
     """An uploaded photo as uint8 RGB, upright, its longer side at most `work_side`.
 
     Refusals: over `max_bytes` (413), not JPEG/PNG/WebP by its bytes (415), over
-    `max_pixels` or `max_side` by its header (413), undecodable (422). Large photos are
-    shrunk (area filter) before they are queued: the model sees a crop of a few hundred
-    pixels, and 64 queued 40-megapixel photos would hold gigabytes.
+    `max_pixels` or `max_side` by its header (413, a decompression bomb included: the
+    header is all that is read), a shorter side under `min_side` or a longer side over
+    `max_aspect` times the shorter (422: nobody can be found in a sliver, and a 12000x16
+    photo would shrink to 1024x1), undecodable (422). Large photos are shrunk (area
+    filter) before they are queued: the model sees a crop of a few hundred pixels, and 64
+    queued 40-megapixel photos would hold gigabytes. CMYK, 16-bit, palette and alpha
+    photos are converted to RGB and EXIF orientation is applied (`load_image`); bytes
+    after a JPEG's end (phones append motion clips and maker data there, a polyglot a zip)
+    are never read.
     """
     if not data:
         raise UploadError(422, f"{label}: the file is empty")
@@ -143,16 +136,25 @@ def decode_photo(
             415,
             f"{label}: not a JPEG, PNG or WebP image (judged by its content, not its name)",
         )
+    over = f"is over the limit ({max_pixels / 1e6:.1f} megapixels, {max_side} pixels a side)"
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(io.BytesIO(data), formats=("JPEG", "PNG", "WEBP")) as img:
             width, height = img.size
+    except Image.DecompressionBombError:  # PIL's own bound, far above ours
+        raise UploadError(413, f"{label}: the header's size {over}") from None
     except Exception:  # corrupt headers are reported by load_image below
         width = height = 0
     if width * height > max_pixels or max(width, height) > max_side:
+        raise UploadError(413, f"{label}: {width}x{height} pixels {over}")
+    if width and height and min(width, height) < min_side:
         raise UploadError(
-            413,
-            f"{label}: {width}x{height} pixels is over the limit ({max_pixels / 1e6:.1f} "
-            f"megapixels, {max_side} pixels a side)",
+            422, f"{label}: {width}x{height} pixels is too small (at least {min_side} a side)"
+        )
+    if width and height and max(width, height) > max_aspect * min(width, height):
+        raise UploadError(
+            422,
+            f"{label}: {width}x{height} pixels is too narrow (at most {max_aspect:g} times "
+            "as long as wide); send a photo of a person",
         )
     try:
         image = load_image(data, name=label, max_pixels=max_pixels, max_side=max_side)

@@ -28,7 +28,7 @@ from common.checkpoint import read_config
 from common.config import ConfigError
 from studio import serve
 from studio.pipeline import Pipeline
-from studio.serve import ServeSettings, create_app, load_settings
+from studio.serve import ServeSettings, create_app, load_settings, server_config
 from studio.stub import StandingPerson
 from studio.worker import GenerateRequest, ModelWorker, Photo
 
@@ -122,7 +122,9 @@ def client_for(pipeline: Any, bundle: Path, **settings: Any) -> Iterator[TestCli
         yield client
 
 
-LIMITS = {
+LIMITS = {  # budgets high: these tests send many bad requests from one address
+    "refused_burst": 1000,
+    "client_burst": 1000,
     "max_photo_mb": 0.1,
     "max_request_mb": 0.25,
     "max_pixels": 250_000,
@@ -296,6 +298,28 @@ def test_healthz_counts_refused_requests_by_reason(pipe, bundle):
     assert health["refused"] == len(REFUSALS_BY_REASON) + 1 and health["served"] == 1
 
 
+def test_a_client_sending_garbage_is_throttled_and_its_neighbours_are_not(pipe, bundle):
+    # behind a proxy (the test client's address) each X-Forwarded-For is a client
+    limits = {**LIMITS, "refused_burst": 3, "refused_rate": 0.01, "throttle_delay_s": 0}
+    with client_for(pipe, bundle, forwarded_by="testclient", **limits) as client:
+
+        def post(who: str, kind: str = "", **request):
+            headers = {"x-forwarded-for": who} | ({"content-type": kind} if kind else {})
+            return client.post("/v1/generate", headers=headers, **request)
+
+        garbage = {"content": b"garbage", "kind": "application/json"}
+        statuses = [post("6.6.6.6", **garbage).status_code for _ in range(5)]
+        assert statuses == [415, 415, 415, 429, 429]
+        r = post("6.6.6.6", files=files(**GOOD))  # the sender of garbage waits, even for this
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 99
+        assert "too many refused requests from your address" in r.json()["detail"]
+        assert post("7.7.7.7", files=files(**GOOD)).status_code == 200  # a neighbour does not
+        health = client.get("/healthz").json()
+    assert health["refused_by_reason"]["not_multipart"] == 3
+    assert health["refused_by_reason"]["rate_limited"] == 3
+    assert health["guard"]["clients_out_of_refusals"] == 1 and health["served"] == 1
+
+
 def test_a_synthetic_only_bundle_says_so_beside_every_result(pipe, bundle):
     info = {**read_config(bundle), "synthetic_only": True}
     with TestClient(create_app(pipe, ServeSettings(), info=info)) as client:
@@ -424,6 +448,8 @@ def test_healthz_page_and_openapi(client, bundle):
     health = client.get("/healthz").json()
     assert health["bundle"]["version"] == read_config(bundle)["version"]
     assert health["image_size"] == [32, 24] and health["limits"]["max_swaps"] == 2
+    assert health["limits"]["refused_burst"] == 1000 and health["guard"]["uploads_reading"] == 0
+    assert {"rate_limited", "slow_body", "slow_headers"} <= set(health["refused_by_reason"])
     page = client.get("/")
     assert page.status_code == 200 and "Processing…" in page.text
     assert client.get("/static/app.js").status_code == 200
@@ -440,7 +466,7 @@ def test_healthz_page_and_openapi(client, bundle):
 
 def test_settings_file_is_strict_and_matches_the_defaults():
     assert load_settings() == ServeSettings()
-    with pytest.raises(ConfigError, match="valid keys for ServeSettings: device"):
+    with pytest.raises(ConfigError, match="valid keys for ServeSettings: body_min_rate"):
         load_settings(overrides=["max_batches=4"])
 
 
@@ -457,7 +483,7 @@ def serving(app) -> Iterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(server_config(app, ServeSettings(), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
