@@ -9,17 +9,22 @@ by `;`. Relative photo paths are read from the CSV's folder; `name` is the card'
 the output folder (its suffix picks PNG or JPEG; none means .png).
 
 Rows run in batches (every distinct photo of a batch is found and parsed once, all cards of
-the batch generated in one pass). Each card is written atomically, so a card on disk is a
-finished card: a re-run skips them and a killed run loses nothing and repeats nothing. A bad
-row (missing or corrupt photo, nobody in it, an unknown component, a duplicate name) goes to
-`failures.csv` with its reason and the run carries on; the exit status is 1 if any row
-failed. Under `torchrun`, rank r of N takes rows r, r+N, ... on its own GPU and writes
-`failures-rank<r>.csv`; nothing is shared between ranks but the output folder.
+the batch generated in one pass). Each card is written atomically (a temporary file beside
+it, renamed over it), so a card on disk is a finished card: a re-run skips them and a killed
+run loses nothing and repeats nothing (a test SIGKILLs a run 10 times at random moments);
+the temporary files a kill leaves are removed by the next run. A bad row (missing or
+corrupt photo, nobody in it, an unknown component, a duplicate name) goes to `failures.csv`
+with its reason and the run carries on; the exit status is 1 if any row failed. A card that
+cannot be written (a full disk, no permission) stops the run at once with a message and
+exit status 3, leaving no part of that card. Under `torchrun`, rank r of N takes rows r,
+r+N, ... on its own GPU and writes `failures-rank<r>.csv`; nothing is shared between ranks
+but the output folder.
 """
 
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import os
 import sys
@@ -27,6 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 from tqdm import tqdm
 
 from common.fileio import write_text
@@ -40,6 +46,11 @@ SUFFIXES = (".png", ".jpg", ".jpeg")
 
 class JobsFileError(ValueError):
     """A jobs CSV that cannot be read at all (as opposed to one bad row)."""
+
+
+class OutputError(RuntimeError):
+    """The output folder cannot take a card (a full disk, no permission): the run stops,
+    since every later card would fail the same way."""
 
 
 @dataclass
@@ -155,6 +166,31 @@ def _reason(exc: Exception) -> str:
     return str(exc).replace("\n", " ")
 
 
+def remove_stale_temporaries(out_dir: Path, rows: list[CardRow]) -> int:
+    """Delete the temporary files that a killed run left beside `rows`' cards (named as
+    `common.fileio.atomic_path` names them); only these rows', so that another rank's
+    card being written is not touched. Returns how many were removed."""
+    removed = 0
+    for row in rows:
+        card = out_dir / row.name
+        pattern = f".{glob.escape(card.name)}.*.tmp{glob.escape(card.suffix)}"
+        for stale in card.parent.glob(pattern) if card.parent.is_dir() else ():
+            stale.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _save_card(path: Path, card: np.ndarray, written: int) -> None:
+    try:
+        save_image(path, card)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror or exc}. The run stopped after writing "
+            f"{written} cards, which are whole and kept; a re-run once the output folder "
+            "can take files makes the rest"
+        ) from exc
+
+
 def write_failures(path: Path, failures: list[Failure]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -181,6 +217,7 @@ def run_cards(
     summary = Summary(failures=[b for b in bad if (b.number - 1) % world == rank])
     todo = [r for r in rows if not (out_dir / r.name).exists()]
     summary.skipped = len(rows) - len(todo)
+    remove_stale_temporaries(out_dir, todo)
     bar = tqdm(total=len(todo), desc="cards", unit="card", disable=not progress)
     for batch in _batches(todo, batch_size):
         people = _people(pipe, {p for r in batch for p in (r.source, r.pose, *r.swaps.values())})
@@ -200,7 +237,7 @@ def run_cards(
             ready.append((row, Job(views[row.source], views[row.pose], swaps)))  # type: ignore[arg-type]
         cards = pipe.generate_many([job for _, job in ready])
         for (row, _), card in zip(ready, cards, strict=True):
-            save_image(out_dir / row.name, card)
+            _save_card(out_dir / row.name, card, summary.written)
             summary.written += 1
         bar.update(len(batch))
         if on_batch is not None:
@@ -208,10 +245,13 @@ def run_cards(
     bar.close()
     name = "failures.csv" if world == 1 else f"failures-rank{rank}.csv"
     failures_path = out_dir / name
-    if summary.failures:
-        write_failures(failures_path, summary.failures)
-    else:
-        failures_path.unlink(missing_ok=True)  # a clean re-run leaves no stale failures
+    try:
+        if summary.failures:
+            write_failures(failures_path, summary.failures)
+        else:
+            failures_path.unlink(missing_ok=True)  # a clean re-run leaves no stale failures
+    except OSError as exc:
+        raise OutputError(f"cannot write {failures_path}: {exc.strerror or exc}") from exc
     return summary
 
 
@@ -227,7 +267,7 @@ def main_batch(
     pipe_factory: Callable[[str], Pipeline], jobs: Path, out_dir: Path, device: str, batch_size: int
 ) -> int:
     """`infer.py --batch`: 0 when every row made its card, 1 when some failed, 2 when the
-    jobs file itself is unusable."""
+    jobs file itself is unusable, 3 when the output folder cannot be written."""
     rank, world = shard()
     if device == "cuda" and world > 1:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
@@ -238,5 +278,8 @@ def main_batch(
     except JobsFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     print(report(summary, out_dir, world, rank))
     return 1 if summary.failures else 0

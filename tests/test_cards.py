@@ -1,8 +1,18 @@
 """Batch product cards: bad rows are listed and skipped, a re-run or a killed run repeats
-nothing and loses nothing, ranks share the rows, and infer.py's exit status tells."""
+nothing and loses nothing (also under SIGKILLs at random moments), a full disk stops the
+run with a message and no part of a card, ranks share the rows, and infer.py's exit status
+tells."""
 
 import csv
+import errno
+import os
+import random
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +23,7 @@ from studio import cards
 from studio.cards import JobsFileError, read_jobs, run_cards
 from studio.pipeline import Pipeline
 from studio.stub import StandingPerson
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
 
@@ -162,3 +173,138 @@ def test_a_pose_photo_without_hips_fails_its_card_not_the_batch(pipe, photos, tm
     assert summary.written == 2
     assert [f.number for f in summary.failures] == [3]
     assert "hips" in summary.failures[0].reason
+
+
+def test_a_full_disk_stops_the_run_with_a_message_and_no_part_of_a_card(
+    pipe, photos, tmp_path, monkeypatch, capsys
+):
+    jobs = write_jobs(tmp_path / "jobs.csv", GOOD)
+    out = tmp_path / "cards"
+    real_write = Path.write_bytes
+    written: list[str] = []
+
+    def full_after_one(self, data):  # the second card: half of it fits, then ENOSPC
+        if written:
+            with open(self, "wb") as f:
+                f.write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+        written.append(self.name)
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_after_one)
+    assert cards.main_batch(lambda device: pipe, jobs, out, "cpu", 1) == 3
+    err = capsys.readouterr().err
+    assert f"error: cannot write {out / 'sub' / 'b.jpg'}: No space left on device" in err
+    assert "The run stopped after writing 1 cards, which are whole and kept" in err
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == ["a.png"]  # no half card, no temporary file, no failures.csv
+    monkeypatch.undo()
+    assert cards.main_batch(lambda device: pipe, jobs, out, "cpu", 1) == 0
+    assert "2 cards written, 1 already there" in capsys.readouterr().out
+
+
+def test_a_rerun_removes_what_a_killed_write_left(pipe, photos, tmp_path):
+    out = tmp_path / "cards"
+    (out / "sub").mkdir(parents=True)
+    stale = [out / ".a.png.x1y2.tmp.png", out / "sub" / ".b.jpg.abc.tmp.jpg"]
+    for path in stale:
+        path.write_bytes(b"half a card")
+    other = out / ".z.png.q.tmp.png"  # not a card of these jobs: another rank's, say
+    other.write_bytes(b"someone else's")
+    run_cards(pipe, write_jobs(tmp_path / "jobs.csv", GOOD), out, progress=False)
+    assert not any(p.exists() for p in stale) and other.exists()
+
+
+def _batch_rows() -> tuple[list[tuple[str, str, str, str]], set[int]]:
+    """50 rows: good ones (some with swaps, some JPEG cards in a subfolder) and every
+    tenth-and-a-bit a bad one."""
+    people = ["photos/p0.jpg", "photos/p1.jpg", "photos/p2.jpg"]
+    bad_kinds = [
+        ("photos/missing.jpg", "photos/p1.jpg", ""),
+        ("photos/broken.jpg", "photos/p1.jpg", ""),
+        ("photos/p0.jpg", "photos/dark.png", ""),
+        ("photos/p0.jpg", "photos/p1.jpg", "sleeves=photos/p2.jpg"),
+        ("photos/p2.jpg", "photos/dark.png", "upper=photos/p0.jpg"),
+    ]
+    rows, bad = [], set()
+    for i in range(50):
+        if i % 10 == 7:
+            source, pose, swaps = bad_kinds[i // 10]
+            bad.add(i + 1)
+        else:
+            source, pose = people[i % 3], people[(i + 1 + i // 3) % 3]
+            swaps = "upper=photos/p2.jpg" if i % 4 == 0 else ""
+        name = f"sub/card-{i:02d}.jpg" if i % 5 == 0 else f"card-{i:02d}.png"
+        rows.append((source, pose, name, swaps))
+    return rows, bad
+
+
+@pytest.mark.slow
+def test_a_batch_killed_at_random_moments_loses_nothing_and_repeats_nothing(
+    photos, tmp_path, tiny_bundle
+):
+    """10 SIGKILLs of `infer.py --batch` (a child process, tests/batch_child.py) over a
+    50-row job, most of them while cards are being written, some while it starts; then a
+    run to the end. A card, once on disk, must decode at the generator's size and never be
+    written again (same inode and mtime: an atomic write makes a new inode)."""
+    rows, bad = _batch_rows()
+    jobs = write_jobs(tmp_path / "jobs.csv", rows)
+    out = tmp_path / "cards"
+    cmd = [sys.executable, str(ROOT / "tests" / "batch_child.py"), str(tiny_bundle)]
+    cmd += [str(jobs), str(out), "1"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    rng = random.Random(22)
+    seen: dict[str, tuple[int, int]] = {}
+
+    def cards_now() -> dict[str, tuple[int, int]]:
+        found = {}
+        for p in out.rglob("*") if out.is_dir() else ():
+            if p.is_file() and not p.name.startswith(".") and p.name != "failures.csv":
+                st = p.stat()
+                found[p.relative_to(out).as_posix()] = (st.st_ino, st.st_mtime_ns)
+        return found
+
+    def check_cards() -> None:
+        for name, identity in cards_now().items():
+            if name not in seen:  # new since the last look: whole?
+                assert load_image(out / name).shape == (32, 24, 3), name
+            assert seen.setdefault(name, identity) == identity, f"{name} was written again"
+
+    kills, progress, temporaries = 0, [], []
+    while kills < 10:
+        before = len(cards_now())
+        child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if kills % 4 == 3:  # while it starts (importing, loading the bundle) or just after
+            time.sleep(rng.uniform(0.0, 3.0))
+        else:  # while it writes: at a random moment of the cycle of one card after the next
+            deadline = time.monotonic() + 120
+            stamps = []
+            for target in (before + 1, before + 2):
+                while child.poll() is None and len(cards_now()) < target:
+                    assert time.monotonic() < deadline, "the batch made no progress"
+                    time.sleep(0.002)
+                stamps.append(time.monotonic())
+            time.sleep(rng.uniform(0.0, stamps[1] - stamps[0]))
+        if child.poll() is not None:
+            pytest.fail(f"the batch finished before kill {kills + 1}: {child.stderr.read()}")
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+        child.stderr.close()
+        kills += 1
+        check_cards()
+        progress.append(len(seen))
+        temporaries.append(len(list(out.rglob(".*.tmp*"))))  # cut-off writes, if any
+    print(f"\ncards on disk after each kill: {progress}; temporary files left: {temporaries}")
+    final = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 1, final.stderr  # 1: some rows failed, by design
+    check_cards()
+    good = {name for i, (_, _, name, _) in enumerate(rows) if i + 1 not in bad}
+    assert set(seen) == good  # none lost, none made for a bad row
+    assert f"{len(good) - progress[-1]} cards written, {progress[-1]} already there" in (
+        final.stdout
+    )
+    with (out / "failures.csv").open() as f:
+        failed = {int(r["row"]): r for r in csv.DictReader(f)}
+    assert set(failed) == bad and all(failed[n]["reason"] for n in bad)
+    assert not [p for p in out.rglob(".*")]  # no temporary file left by any kill
+    assert progress[-1] > progress[0]  # the kills did land while cards were being written
