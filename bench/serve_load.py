@@ -1,20 +1,37 @@
-"""The web service under load: `python bench/serve_load.py [--seconds 60] [--clients 32]
-[--bundle DIR] [--set key=value ...]`.
+"""The web service under load, abuse and slow clients: `python bench/serve_load.py
+[--seconds 80] [--clients 32] [--burst-clients 8] [--slow-clients 20] [--bundle DIR]
+[--set key=value ...]`, or `--hostile` for the hostile-upload corpus and the server's memory.
 
-Starts the service (`studio.serve`'s app under uvicorn) in a subprocess on a free loopback
-port: with `--bundle DIR`, or the demo bundle when it exists, or else a tiny random
-bundle with the stand-in keypoint estimator (`studio.stub`); the output says which.
-`--clients` clients post good requests (two photos from examples/) back to back for
-`--seconds`; during the middle third, `--burst-clients` more post malformed uploads as
-fast as they can, or `--burst-rate` a second in all (text as a photo, a truncated PNG, an
-11 MB photo over the byte limit, a 48-megapixel one over the pixel limit, a missing
-field, a bad swap component, a broken multipart body, a JSON body).
+Starts the service (`studio.serve`'s app under uvicorn, as `python -m studio.serve` runs
+it) in a subprocess on a free loopback port: with `--bundle DIR`, or the demo bundle when
+it exists, or else a tiny random bundle with the stand-in keypoint estimator
+(`studio.stub`); the output says which. Every client has its own loopback address
+(127.0.1.x good, 127.0.2.x malformed, 127.0.3.x slow), as clients on the internet do: the
+service's budgets are per address.
 
-Prints a Markdown table per third of the run: good requests started in it, their
-statuses, p50/p99 latency of those answered 200, results/s (200s that finished in it),
-and the CPU seconds the server and this load generator used (they share the machine);
-then the malformed requests' statuses, the 5xx count, and the server's peak RSS. Exits 1
-if any request got a 5xx or no answer.
+The run has four phases of `--seconds / 4`; `--clients` clients post good requests (two
+photos from examples/) back to back throughout:
+
+- before: nothing else;
+- malformed: `--burst-clients` more post malformed uploads flat out, or `--burst-rate` a
+  second in all (text as a photo, a truncated PNG, an 11 MB photo over the byte limit, a
+  48-megapixel one over the pixel limit, a missing field, a bad swap component, a broken
+  multipart body, a JSON body), ignoring Retry-After;
+- slow: `--slow-clients` slow-loris connections; half send their request head a byte every
+  `--slow-interval` seconds, half a whole head and then the body at that pace; each opens a
+  new connection when the server closes one;
+- after: nothing else.
+
+Prints a Markdown table per phase: good requests started in it, their statuses, p50/p99
+latency of those answered 200, results/s (200s that finished in it), the ratio of results/s
+and of p99 to the phase before, and the CPU seconds the server and this load generator used
+(they share the machine); then the malformed and slow clients' outcomes, the 5xx count, the
+server's /healthz counts and peak RSS. Exits 1 if any request got a 5xx or no answer.
+
+`--hostile`: posts every file of the hostile-upload corpus (tests/hostile_uploads.py), each
+followed by a good request, and prints each answer with the server's peak RSS (VmHWM, reset
+after loading the bundle and one good request); exits 1 if a hostile file is not refused,
+a good request fails, or the peak passes 1.5x the RSS before the corpus.
 """
 
 from __future__ import annotations
@@ -40,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 from bench.timing import machine_line  # noqa: E402
 from studio.serve import DEFAULT_BUNDLE  # noqa: E402
 
-PHASES = ("before", "during", "after")
+PHASES = ("before", "malformed", "slow", "after")
 
 
 @dataclass
@@ -54,7 +71,7 @@ def serve_main(args: argparse.Namespace) -> int:
     """The subprocess: the service on `--port`, stand-in keypoints if `--stub`."""
     import uvicorn
 
-    from studio.serve import _bundle_pipeline, create_app, load_settings
+    from studio.serve import _bundle_pipeline, create_app, load_settings, server_config
     from studio.stub import StandingPerson
 
     settings = load_settings(overrides=args.set)
@@ -62,7 +79,10 @@ def serve_main(args: argparse.Namespace) -> int:
     if args.stub:
         pipeline.keypoints = StandingPerson()
     app = create_app(pipeline, settings, info=info)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    config = server_config(
+        app, settings, host="127.0.0.1", port=args.port, log_level="warning", access_log=False
+    )
+    uvicorn.Server(config).run()
     return 0
 
 
@@ -102,33 +122,85 @@ def malformed_requests() -> list[tuple[str, dict]]:
     ]
 
 
-async def good_client(client, url: str, files: list, end: float, t0: float, out: list) -> None:
-    while (now := time.perf_counter()) < end:
-        try:
-            r = await client.post(url, files=files)
-            status: int | str = r.status_code
-        except Exception as exc:
-            status = type(exc).__name__
-        out.append(Sample(now - t0, status, time.perf_counter() - now))
+def client_at(address: str, timeout: float = 120):
+    """An httpx.AsyncClient whose connections come from `address` (a loopback one)."""
+    import httpx
+
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    return httpx.AsyncClient(transport=transport, timeout=timeout)
+
+
+async def good_client(address: str, url: str, files: list, t0: float, end: float, out: list):
+    async with client_at(address) as client:
+        while (now := time.perf_counter()) < end:
+            try:
+                r = await client.post(url, files=files)
+                status: int | str = r.status_code
+            except Exception as exc:
+                status = type(exc).__name__
+            out.append(Sample(now - t0, status, time.perf_counter() - now))
 
 
 async def bad_client(
-    client, url: str, kinds: list, t0: float, start: float, end: float, rate: float, out: list
+    address: str, url: str, kinds: list, t0: float, start: float, end: float, rate: float, out
 ) -> None:
     """Malformed uploads from `start` to `end`, `rate` a second (0: back to back)."""
     await asyncio.sleep(max(start - time.perf_counter(), 0))
     i = 0
-    while (now := time.perf_counter()) < end:
-        _, kwargs = kinds[i % len(kinds)]
-        i += 1
-        if rate > 0:
-            await asyncio.sleep(max(start + i / rate - time.perf_counter(), 0))
+    async with client_at(address) as client:
+        while (now := time.perf_counter()) < end:
+            _, kwargs = kinds[i % len(kinds)]
+            i += 1
+            if rate > 0:
+                await asyncio.sleep(max(start + i / rate - time.perf_counter(), 0))
+            try:
+                r = await client.post(url, **kwargs)
+                status: int | str = r.status_code
+            except Exception as exc:
+                status = type(exc).__name__
+            out.append(Sample(now - t0, status, time.perf_counter() - now))
+
+
+async def slow_client(
+    address: str, port: int, body: bool, interval: float, start: float, end: float, out: Counter
+) -> None:
+    """A slow-loris from `start` to `end`: a request head (and with `body`, then a body)
+    sent a byte every `interval` seconds; a new connection whenever the server closes."""
+    head = b"POST /v1/generate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    if body:
+        head += b"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 200000\r\n\r\n"
+    await asyncio.sleep(max(start - time.perf_counter(), 0))
+    while time.perf_counter() < end:
         try:
-            r = await client.post(url, **kwargs)
-            status: int | str = r.status_code
-        except Exception as exc:
-            status = type(exc).__name__
-        out.append(Sample(now - t0, status, time.perf_counter() - now))
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, local_addr=(address, 0)
+            )
+        except OSError as exc:
+            out[f"connect failed: {type(exc).__name__}"] += 1
+            await asyncio.sleep(interval)
+            continue
+        out["connections"] += 1
+        answer = asyncio.ensure_future(reader.read(200))
+        try:
+            writer.write(head)
+            payload = (b"x" * 10**6) if body else (b"X-Slow: " + b"y" * 10**6)
+            for byte in payload:
+                if answer.done() or time.perf_counter() >= end:
+                    break
+                writer.write(bytes([byte]))
+                await asyncio.wait([answer], timeout=interval)
+            text = answer.result() if answer.done() else b""
+            if text.startswith(b"HTTP/1.1 "):
+                out[f"answered {text[9:12].decode()}"] += 1
+            elif answer.done():
+                out["closed without an answer"] += 1
+            else:
+                out["still open at the end"] += 1
+        except (OSError, ConnectionError) as exc:
+            out[f"dropped: {type(exc).__name__}"] += 1
+        finally:
+            answer.cancel()
+            writer.close()
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
@@ -145,39 +217,49 @@ async def sample_cpu(pid: int, at: list[float], out: list[tuple[float, float]]) 
         out.append(cpu_seconds(pid))
 
 
-async def load(
-    url: str, pid: int, args: argparse.Namespace
-) -> tuple[list[Sample], list[Sample], list[tuple[float, float]]]:
-    import httpx
+@dataclass
+class Load:
+    good: list[Sample]
+    bad: list[Sample]
+    slow: Counter
+    cpu: list[tuple[float, float]]
 
+
+async def load(url: str, port: int, pid: int, args: argparse.Namespace) -> Load:
     files = [
         ("source", ("model.jpg", (ROOT / "examples" / "model.jpg").read_bytes(), "image/jpeg")),
         ("pose", ("shopper.jpg", (ROOT / "examples" / "shopper.jpg").read_bytes(), "image/jpeg")),
     ]
     kinds = malformed_requests()
-    good: list[Sample] = []
-    bad: list[Sample] = []
-    cpu: list[tuple[float, float]] = []
-    limits = httpx.Limits(max_connections=args.clients + args.burst_clients + 4)
-    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
-        t0 = time.perf_counter()
-        end = t0 + args.seconds
-        third = args.seconds / 3
-        rate = args.burst_rate / max(args.burst_clients, 1)
-        tasks = [good_client(client, url, files, end, t0, good) for _ in range(args.clients)]
-        tasks += [
-            bad_client(client, url, kinds, t0, t0 + third, t0 + 2 * third, rate, bad)
-            for _ in range(args.burst_clients)
-        ]
-        tasks.append(sample_cpu(pid, [t0 + i * third for i in range(4)], cpu))
-        await asyncio.gather(*tasks)
-    return good, bad, cpu
+    result = Load([], [], Counter(), [])
+    t0 = time.perf_counter()
+    end = t0 + args.seconds
+    span = args.seconds / len(PHASES)
+    at = {name: (t0 + i * span, t0 + (i + 1) * span) for i, name in enumerate(PHASES)}
+    rate = args.burst_rate / max(args.burst_clients, 1)
+    tasks = [
+        good_client(f"127.0.1.{i + 1}", url, files, t0, end, result.good)
+        for i in range(args.clients)
+    ]
+    tasks += [
+        bad_client(f"127.0.2.{i + 1}", url, kinds, t0, *at["malformed"], rate, result.bad)
+        for i in range(args.burst_clients)
+    ]
+    tasks += [
+        slow_client(
+            f"127.0.3.{i + 1}", port, i % 2 == 1, args.slow_interval, *at["slow"], result.slow
+        )
+        for i in range(args.slow_clients)
+    ]
+    tasks.append(sample_cpu(pid, [t0 + i * span for i in range(len(PHASES) + 1)], result.cpu))
+    await asyncio.gather(*tasks)
+    return result
 
 
 def phase(sample: Sample, seconds: float, *, end: bool = False) -> str:
-    """The third of the run in which `sample` started (or, with `end`, finished)."""
+    """The phase in which `sample` started (or, with `end`, finished)."""
     t = sample.start + sample.seconds * end
-    return PHASES[min(int(3 * t / seconds), 2)]
+    return PHASES[min(int(len(PHASES) * t / seconds), len(PHASES) - 1)]
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 300) -> dict:
@@ -194,53 +276,95 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 300) -> dict
     raise SystemExit("the server did not answer /healthz")
 
 
-def peak_rss_mb(pid: int) -> float:
+def vm_mb(pid: int, field: str = "VmHWM") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
 
-def report(
-    good: list[Sample], bad: list[Sample], cpu: list[tuple[float, float]], args: argparse.Namespace
-) -> int:
+def report(result: Load, args: argparse.Namespace) -> int:
     print(
-        "| phase | good requests | statuses | p50 ms | p99 ms | results/s | CPU s server / bench |"
+        "| phase | good requests | statuses | p50 ms | p99 ms | results/s | results/s vs "
+        "before | p99 vs before | CPU s server / bench |"
     )
-    print("|---|---|---|---|---|---|---|")
-    third = args.seconds / 3
+    print("|---|---|---|---|---|---|---|---|---|")
+    span = args.seconds / len(PHASES)
+    base: tuple[float, float] | None = None
+    cpu = result.cpu
     for i, name in enumerate(PHASES):
-        rows = [s for s in good if phase(s, args.seconds) == name]
+        rows = [s for s in result.good if phase(s, args.seconds) == name]
         ok = np.array([s.seconds for s in rows if s.status == 200]) * 1e3
-        done = sum(1 for s in good if s.status == 200 and phase(s, args.seconds, end=True) == name)
+        done = sum(
+            1 for s in result.good if s.status == 200 and phase(s, args.seconds, end=True) == name
+        )
         counts = ", ".join(
             f"{k}: {v}" for k, v in sorted(Counter(s.status for s in rows).items(), key=str)
         )
         p50, p99 = (np.percentile(ok, 50), np.percentile(ok, 99)) if ok.size else (np.nan,) * 2
-        span = f"{name} ({i * third:.0f}-{(i + 1) * third:.0f} s)"
+        rate = done / span
+        base = base or (rate, p99)
+        when = f"{name} ({i * span:.0f}-{(i + 1) * span:.0f} s)"
         used = "/".join(f"{cpu[i + 1][k] - cpu[i][k]:.1f}" for k in (0, 1))
         print(
-            f"| {span} | {len(rows)} | {counts} | {p50:.0f} | {p99:.0f} | "
-            f"{done / third:.1f} | {used} |"
+            f"| {when} | {len(rows)} | {counts} | {p50:.0f} | {p99:.0f} | {rate:.2f} | "
+            f"{rate / base[0]:.2f} | {p99 / base[1]:.2f} | {used} |"
         )
-    counts = Counter(s.status for s in bad)
+    counts = Counter(s.status for s in result.bad)
     shown = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str))
-    print(f"| malformed burst | {len(bad)} | {shown} | | | | |")
-    every = good + bad
+    print(f"\nmalformed burst: {len(result.bad)} requests; {shown}")
+    print(f"slow clients: {', '.join(f'{k}: {v}' for k, v in sorted(result.slow.items()))}")
+    every = result.good + result.bad
     fives = sum(1 for s in every if isinstance(s.status, int) and s.status >= 500)
     errors = sum(1 for s in every if not isinstance(s.status, int))
-    print(f"\nrequests: {len(every)}; 5xx: {fives}; client errors (no answer): {errors}")
+    print(f"requests: {len(every)}; 5xx: {fives}; client errors (no answer): {errors}")
     return 1 if fives or errors else 0
+
+
+def hostile(url: str, pid: int) -> int:
+    """The hostile-upload corpus, one file at a time, each followed by a good request."""
+    import httpx
+
+    from tests.hostile_uploads import corpus, encode, photo, reset_peak, run_corpus
+
+    good = {k: encode(photo(seed=i), "PNG") for i, k in enumerate(("source", "pose"))}
+    files = [(k, (f"{k}.png", v, "image/png")) for k, v in good.items()]
+    assert httpx.post(url, files=files, timeout=120).status_code == 200
+    reset_peak(pid)  # loading the bundle peaks higher than serving does
+    idle = vm_mb(pid, "VmRSS")
+    answers = run_corpus(url, pid, good, corpus())
+    print(f"server RSS after one good request: {idle:.0f} MB\n")
+    print("| upload | expected | status | next good request | server peak RSS MB | detail |")
+    print("|---|---|---|---|---|---|")
+    wrong = 0
+    for a in answers:
+        expected = corpus()[a.name].status
+        wrong += a.status != expected or a.next_status != 200
+        print(
+            f"| {a.name} | {expected} | {a.status} | {a.next_status} | {a.peak_mb:.0f} | "
+            f"{a.detail[:100]} |"
+        )
+    peak = max(a.peak_mb for a in answers)
+    refused = [a for a in answers if corpus()[a.name].status >= 400]
+    print(
+        f"\n{sum(400 <= a.status < 500 for a in refused)} of {len(refused)} hostile files "
+        f"refused with a 4xx; {wrong} answers not as expected; server peak RSS {peak:.0f} MB "
+        f"= {peak / idle:.2f}x its RSS before the corpus"
+    )
+    return 1 if wrong or peak > 1.5 * idle else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--seconds", type=float, default=80.0, help="the whole run: 4 phases")
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--burst-clients", type=int, default=8)
     p.add_argument(
         "--burst-rate", type=float, default=0.0, help="malformed uploads a second (0: flat out)"
     )
+    p.add_argument("--slow-clients", type=int, default=20)
+    p.add_argument("--slow-interval", type=float, default=1.0, help="seconds between bytes")
+    p.add_argument("--hostile", action="store_true", help="the hostile-upload corpus instead")
     p.add_argument("--bundle", type=Path, help="default: bundles/demo, else a random bundle")
     p.add_argument("--stub", action="store_true", help="stand-in keypoints even with --bundle")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -274,27 +398,32 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"server: {what}; device {health['device']}, generator "
                 f"{'x'.join(map(str, health['image_size']))}, max_batch {health['max_batch']}, "
-                f"max_queue {health['max_queue']}"
+                f"max_queue {health['max_queue']}; settings overridden: {args.set or 'none'}"
             )
+            if args.hostile:
+                return hostile(f"{url}/v1/generate", proc.pid)
+            span = args.seconds / len(PHASES)
             print(
-                f"load: {args.clients} clients for {args.seconds:.0f} s on loopback; "
-                f"{args.burst_clients} clients of malformed uploads "
+                f"load: {args.clients} good clients for {args.seconds:.0f} s on loopback, each "
+                f"from its own address; {args.burst_clients} clients of malformed uploads "
                 f"({f'{args.burst_rate:g}/s' if args.burst_rate else 'flat out'}) from "
-                f"{args.seconds / 3:.0f} to {2 * args.seconds / 3:.0f} s\n"
+                f"{span:.0f} to {2 * span:.0f} s; {args.slow_clients} slow-loris clients (a "
+                f"byte every {args.slow_interval:g} s) from {2 * span:.0f} to {3 * span:.0f} s\n"
             )
-            good, bad, cpu = asyncio.run(load(f"{url}/v1/generate", proc.pid, args))
+            result = asyncio.run(load(f"{url}/v1/generate", port, proc.pid, args))
             after = wait_healthy(url, proc, timeout=10)
-            rss = peak_rss_mb(proc.pid)
+            rss = vm_mb(proc.pid)
         finally:
             proc.terminate()
             proc.wait(30)
-        status = report(good, bad, cpu, args)
+        status = report(result, args)
         mean_batch = after["served"] / max(after["batches"], 1)
+        refused = {k: v for k, v in after["refused_by_reason"].items() if v}
         print(
             f"served {after['served']} in {after['batches']} model batches "
             f"(mean {mean_batch:.1f} requests a batch); refused {after['refused']} "
-            f"({after['refused_by_reason']}); "
-            f"server peak RSS {rss:.0f} MB; /healthz after the run: {after['status']}"
+            f"({refused}); server peak RSS {rss:.0f} MB; /healthz after the run: "
+            f"{after['status']}, guard {after['guard']}"
         )
     return status
 

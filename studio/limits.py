@@ -7,8 +7,11 @@ through h11, starlette's multipart parser and a spool before it was refused) and
 event loop that did it took the cores the model thread needed: 8 clients sending garbage
 flat out cut the good clients' throughput from 5.2 to 2.0 results/s on 2 cores.
 `RequestGuard` is a pure-ASGI middleware that decides from the peer address and the
-headers alone, answers with a small JSON body and closes the connection, so the body of a
-refused request is never read:
+headers alone and answers with a small JSON body, so the body of a refused request never
+reaches Python's multipart parser (uvicorn drops it as it comes in, at memcpy cost, when
+its declared length is under the cap; a longer, chunked or trickling one gets its
+connection closed instead: closing on unread data resets the connection, and the client
+may then lose the answer too):
 
 - every address has two token buckets: requests (`client_rate`/`client_burst`) and
   refusals (`refused_rate`/`refused_burst`; a 4xx from anywhere behind the guard spends
@@ -123,9 +126,9 @@ class ClientBuckets:
 
 
 def json_answer(
-    status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None
+    status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None, *, close: bool
 ) -> tuple[Message, Message]:
-    """The two ASGI messages of a small JSON error that closes the connection."""
+    """The two ASGI messages of a small JSON error; `close`: and close the connection."""
     body = json.dumps({"detail": detail}).encode()
     start = {
         "type": "http.response.start",
@@ -133,7 +136,7 @@ def json_answer(
         "headers": [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),  # the body was not read: nothing to drain
+            *([(b"connection", b"close")] if close else []),
             *(headers or []),
         ],
     }
@@ -237,13 +240,19 @@ class RequestGuard:
                 wait,
             )
 
-    def _check_headers(self, scope: Scope) -> bool:
+    @staticmethod
+    def _length(scope: Scope) -> int | None:
+        """The declared body length; None for a chunked body (length unknown)."""
+        headers = dict(scope.get("headers", []))
+        if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            return None
+        text = headers.get(b"content-length", b"").decode("latin-1").strip()
+        return int(text) if text.isdigit() else 0
+
+    def _check_headers(self, scope: Scope, length: int | None) -> bool:
         """Whether the request has a body to read; 413/415 from the headers alone."""
         headers = dict(scope.get("headers", []))
-        length_text = headers.get(b"content-length", b"").decode("latin-1").strip()
-        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
-        length = int(length_text) if length_text.isdigit() else 0
-        has_body = chunked or length > 0
+        has_body = length is None or length > 0
         takes_body = scope.get("method") in ("POST", "PUT", "PATCH")
         wanted = self.upload_paths.get(scope.get("path", "")) if takes_body else None
         if wanted is None:
@@ -255,7 +264,7 @@ class RequestGuard:
             raise _Refused(
                 415, f"send {wanted} with the photos as files (got {kind[:60] or 'none'!r})"
             )
-        if length > self.max_body:
+        if length is not None and length > self.max_body:
             raise _Refused(413, f"the request is over the limit of {_megabytes(self.max_body)}")
         return has_body
 
@@ -319,12 +328,19 @@ class RequestGuard:
             return
         client = self.client_of(scope)
         exempt = scope.get("path") in self.exempt_paths
+        length = self._length(scope)
+        reading = False
         try:
             if not exempt:
                 self._budget(client)
-            body = await self._read_body(client, receive) if self._check_headers(scope) else b""
+            reading = self._check_headers(scope, length)
+            body = await self._read_body(client, receive) if reading else b""
         except _Refused as refusal:
-            await self._refuse(client, refusal, send)
+            # a body cut off, trickling, too long or of unknown length: close; else
+            # uvicorn drops the unread body as it arrives and the connection lives on
+            unread = length is None or length > self.max_body
+            close = unread or (refusal.status in (408, 413) and reading)
+            await self._refuse(client, refusal, send, close=close)
             return
         if body is None:  # the client hung up while sending
             return
@@ -349,7 +365,7 @@ class RequestGuard:
 
         await app(scope, replay, watch)
 
-    async def _refuse(self, client: str, refusal: _Refused, send: Send) -> None:
+    async def _refuse(self, client: str, refusal: _Refused, send: Send, *, close: bool) -> None:
         self.on_refused(refusal.reason)
         headers = []
         if refusal.status == 429:
@@ -365,7 +381,7 @@ class RequestGuard:
         else:
             now = self.clock()
             self.refusals.get(client, now).spend(now)
-        start, body = json_answer(refusal.status, refusal.detail, headers)
+        start, body = json_answer(refusal.status, refusal.detail, headers, close=close)
         await send(start)
         await send(body)
 
@@ -398,7 +414,7 @@ def guarded_h11(header_timeout_s: float, on_timeout: Callable[[], None]) -> type
     connection for ever (no worker, but a socket and a slot in every count)."""
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    start, body = json_answer(408, "the request headers came in too slowly")
+    start, body = json_answer(408, "the request headers came in too slowly", close=True)
     head = b"HTTP/1.1 408 Request Timeout\r\n" + b"".join(
         k + b": " + v + b"\r\n" for k, v in start["headers"]
     )
