@@ -9,8 +9,9 @@ it exists, or else a tiny random bundle with the stand-in keypoint estimator
 (127.0.1.x good, 127.0.2.x malformed, 127.0.3.x slow), as clients on the internet do: the
 service's budgets are per address.
 
-The run has four phases of `--seconds / 4`; `--clients` clients post good requests (two
-photos from examples/) back to back throughout:
+`--clients` clients post good requests (two photos from examples/) back to back for
+`--warmup` seconds (not measured: the first batches find an empty queue), then through
+four phases of `--seconds / 4`:
 
 - before: nothing else;
 - malformed: `--burst-clients` more post malformed uploads flat out, or `--burst-rate` a
@@ -232,7 +233,7 @@ async def load(url: str, port: int, pid: int, args: argparse.Namespace) -> Load:
     ]
     kinds = malformed_requests()
     result = Load([], [], Counter(), [])
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() + args.warmup  # samples' times count from here
     end = t0 + args.seconds
     span = args.seconds / len(PHASES)
     at = {name: (t0 + i * span, t0 + (i + 1) * span) for i, name in enumerate(PHASES)}
@@ -259,7 +260,7 @@ async def load(url: str, port: int, pid: int, args: argparse.Namespace) -> Load:
 def phase(sample: Sample, seconds: float, *, end: bool = False) -> str:
     """The phase in which `sample` started (or, with `end`, finished)."""
     t = sample.start + sample.seconds * end
-    return PHASES[min(int(len(PHASES) * t / seconds), len(PHASES) - 1)]
+    return "warm-up" if t < 0 else PHASES[min(int(len(PHASES) * t / seconds), len(PHASES) - 1)]
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 300) -> dict:
@@ -356,7 +357,8 @@ def hostile(url: str, pid: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seconds", type=float, default=80.0, help="the whole run: 4 phases")
+    p.add_argument("--seconds", type=float, default=80.0, help="the 4 measured phases")
+    p.add_argument("--warmup", type=float, default=10.0, help="seconds before, not measured")
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--burst-clients", type=int, default=8)
     p.add_argument(
@@ -404,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
                 return hostile(f"{url}/v1/generate", proc.pid)
             span = args.seconds / len(PHASES)
             print(
-                f"load: {args.clients} good clients for {args.seconds:.0f} s on loopback, each "
+                f"load: {args.clients} good clients for {args.warmup:.0f} + {args.seconds:.0f} s "
+                "on loopback, each "
                 f"from its own address; {args.burst_clients} clients of malformed uploads "
                 f"({f'{args.burst_rate:g}/s' if args.burst_rate else 'flat out'}) from "
                 f"{span:.0f} to {2 * span:.0f} s; {args.slow_clients} slow-loris clients (a "
