@@ -222,7 +222,7 @@ class RequestGuard:
     def _budget(self, client: str) -> None:
         """Raise 429 when `client` is out of refusals or requests (spends a request)."""
         now = self.clock()
-        wait = self.refusals.get(client, now).wait(now)
+        wait = min(self.refusals.get(client, now).wait(now), 86_400.0)  # a rate of 0: a day
         if wait > 0:
             raise _Refused(
                 429,
@@ -230,7 +230,7 @@ class RequestGuard:
                 f"answers said what was wrong) and retry in {math.ceil(wait)} s",
                 wait,
             )
-        wait = self.requests.get(client, now).take(now)
+        wait = min(self.requests.get(client, now).take(now), 86_400.0)
         if wait > 0:
             rate = self.requests.rate
             raise _Refused(
