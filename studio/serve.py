@@ -95,7 +95,7 @@ class ServeSettings:
     min_side: int = 32  # each photo's shorter side
     max_aspect: float = 10.0  # longer side over shorter side
     work_side: int = 1024  # photos are shrunk to this longer side before they queue
-    max_decoding: int = 2  # photos decoded at once (a 40-megapixel one holds ~0.3 GB)
+    max_decoding: int = 2  # photos decoded at once (a 40-megapixel one holds ~0.4 GB)
     max_swaps: int = 3
     max_batch: int = 8  # requests per model batch
     max_wait_ms: float = 10.0  # how long a batch's first request waits for company
@@ -174,8 +174,8 @@ GENERATE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
     },
     400: _error("Malformed multipart body."),
-    413: _error("Request or photo over the byte limit, or a photo over the pixel limit."),
     408: _error("The request's headers or body came in too slowly."),
+    413: _error("Request or photo over the byte limit, or a photo over the pixel limit."),
     415: _error("Not multipart/form-data, or a photo that is not JPEG, PNG or WebP by content."),
     422: _error(
         "Missing or unknown field, bad swap component, undecodable, tiny or sliver-shaped "
