@@ -76,18 +76,18 @@ def decoded(data: bytes) -> np.ndarray:
 
 
 def test_odd_photos_are_converted_right():
-    upright = decoded(exif_rotated_jpeg(1))  # as stored: 160 high, 120 wide
+    upright = decoded(exif_rotated_jpeg(1))  # as stored: 240 high, 180 wide
     turned = decoded(exif_rotated_jpeg(6))  # EXIF 6: shown turned 90 degrees clockwise
-    assert upright.shape == (160, 120, 3) and turned.shape == (120, 160, 3)
+    assert upright.shape == (240, 180, 3) and turned.shape == (180, 240, 3)
     assert np.abs(turned - np.rot90(upright, k=-1)).mean() < 1.0
     assert np.abs(decoded(exif_rotated_jpeg(99)) - upright).mean() < 1.0  # invalid: ignored
-    rgb = photo(160, 120, seed=4).astype(np.float64)
+    rgb = photo(seed=4).astype(np.float64)
     assert np.abs(decoded(cmyk_jpeg()) - rgb).mean() < 8  # JPEG's loss, not inverted ink
     grey = decoded(png16())
-    assert grey.shape == (160, 120, 3) and np.all(grey == 128)  # 32896 / 257
+    assert grey.shape == (240, 180, 3) and np.all(grey == 128)  # 32896 / 257
     jpeg = encode(photo(seed=2), "JPEG", quality=90)
     assert np.array_equal(decoded(jpeg + zip_bytes()), decoded(jpeg))
-    wide = decoded(encode(photo(300, 3000), "JPEG"))
+    wide = decoded(encode(photo(300, 3000), "JPEG"))  # aspect 10, the most accepted
     assert wide.shape == (102, 1024, 3)
 
 
