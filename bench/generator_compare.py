@@ -4,9 +4,10 @@
         --data data/synthfashion-256 --size 256x176 --pairs 500 --swaps 200
 
 Each entry is a baseline architecture (`copy`: the source unchanged; `warponly`: the part
-warp, no network) or a run, checkpoint or bundle folder. A generator made for another size
-(the 64x44 demo ADGAN) reads its inputs at its own size and its pictures are resized to the
-evaluation size (bicubic), so every row is scored against the same targets: SSIM and
+warp, no network), a run, checkpoint or bundle folder, or `truth`: the target photos
+themselves, whose PCKh is the estimator's own ceiling on these people. A generator made for
+another size (the 64x44 demo ADGAN) reads its inputs at its own size and its pictures are
+resized to the evaluation size (bicubic), so every row is scored against the same targets: SSIM and
 mask-SSIM (the PATN/ADGAN protocol, `adgan.metrics`), L1, swap_closer (a garment swap is
 closer to the swap's ground truth than to the person's own garment), PCKh@0.5 of the
 generated people through a keypoint estimator (default: the demo bundle's) against the
@@ -69,7 +70,25 @@ def ms_per_image(generator: PoseGenerator, data: PairDataset, device: str, n: in
     return 1000 * float(np.median(times[1:]))
 
 
+def truth_row(args: argparse.Namespace, estimator) -> dict[str, float | str]:
+    """The targets scored as if generated: what the keypoint estimator finds on real ones."""
+    truth = PairDataset(args.data, args.split, args.size)
+    items = [truth[i] for i in spread_subset(len(truth), args.pairs)]
+    found = estimator.predict_many([to_image(it["target"]) for it in items])
+    pck = pckh([r.keypoints for r in found], [it["target_keypoints"].numpy() for it in items])
+    size = f"{args.size[0]}x{args.size[1]}"
+    row: dict[str, float | str] = {"generator": "truth", "arch": "-", "size": size}
+    nan = float("nan")
+    return (
+        row
+        | {"ssim": 1.0, "mask_ssim": 1.0, "l1": 0.0, "pckh": pck, "swap_closer": nan}
+        | {"ms/img": nan}
+    )
+
+
 def evaluate(entry: str, args: argparse.Namespace, estimator) -> dict[str, float | str]:
+    if entry == "truth":
+        return truth_row(args, estimator)
     generator = load(entry, args.size, args.device)
     own_size = tuple(generator.config.image_size)
     data = PairDataset(args.data, args.split, own_size)
@@ -108,7 +127,9 @@ def evaluate(entry: str, args: argparse.Namespace, estimator) -> dict[str, float
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("entries", nargs="+", help="copy, warponly, or run/checkpoint/bundle folders")
+    p.add_argument(
+        "entries", nargs="+", help="copy, warponly, truth, or run/checkpoint/bundle folders"
+    )
     p.add_argument("--data", type=Path, required=True, help="a SynthFashion root")
     p.add_argument("--split", default="test")
     p.add_argument("--size", type=parse_size, default=(256, 176), help="evaluation HxW")

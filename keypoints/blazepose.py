@@ -85,6 +85,16 @@ BLAZEPOSE_TO_OURS: tuple[int, ...] = (
 )
 
 
+MID_SHOULDER = 2  # of a Detection's 4 keypoints
+
+
+def _face_inside(detection: Detection, box: Box) -> bool:
+    """Whether the detected face's centre lies within the box's columns."""
+    x, _, w, _ = box
+    face_x = detection.box[0] + detection.box[2] / 2
+    return x <= face_x <= x + w
+
+
 @dataclass
 class Detection:
     """A person found by the detector, in photo pixels."""
@@ -570,9 +580,20 @@ class BlazePose:
             )
         return results
 
-    def choose(self, people: Sequence[Detection]) -> Detection:
+    def choose(self, people: Sequence[Detection], box: Box | None = None) -> Detection:
         """The person of several that gets the landmarks (see `pick`). Size is the body's
-        (the ROI's), not the detector box's, which covers the face."""
+        (the ROI's), not the detector box's, which covers the face. With a caller's `box`,
+        the person whose face and shoulders are nearest the box's vertical centre line: the
+        detector reads a square around the box, where a neighbour may be the larger, and
+        the hip point the ROI is centred on wanders on people cut by the photo's edge."""
+        if box is not None and len(people) > 1:
+            centre_x = box[0] + box[2] / 2
+
+            def off_centre(d: Detection) -> float:
+                face_x = d.box[0] + d.box[2] / 2
+                return abs((face_x + float(d.keypoints[MID_SHOULDER, 0])) / 2 - centre_x)
+
+            return min(people, key=off_centre)
         if self.pick == "surest":
             return people[0]  # detect() sorts by score
         return max(people, key=lambda d: self.roi_from_detection(d).size)
@@ -605,8 +626,11 @@ class BlazePose:
         detections = self.detect(images, boxes)
         todo, rois, picked = [], [], []
         for n, (people, box) in enumerate(zip(detections, boxes, strict=True)):
+            # A caller's box says where the person is: people whose face lies beside it
+            # are neighbours the detector's square around the box also saw.
+            people = [p for p in people if box is None or _face_inside(p, box)]
             if people:
-                person = self.choose(people)
+                person = self.choose(people, box)
                 todo.append(n)
                 rois.append(self.roi_from_detection(person))
                 picked.append(person)

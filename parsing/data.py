@@ -26,6 +26,8 @@ from common.augment import AugmentConfig, draw, paste_bystander, photometric, ra
 from common.deepfashion import parse_flat
 from common.geometry import Box, apply_to_points, box_to_input, expand_box, warp
 from common.image_io import load_image, read_semantic_map
+from keypoints.formats import read_annotations
+from keypoints.skeleton import swap_sides
 from parsing.densepose import FINE_TO_COARSE, flip_iuv, load_iuv
 from parsing.densepose_coco import (
     DensePosePerson,
@@ -34,6 +36,7 @@ from parsing.densepose_coco import (
     read_index,
 )
 from parsing.formats import celebamask_image_path, read_celebamask_masks, read_label_png
+from parsing.guides import GuideNoiseConfig, guide_maps, noisy_keypoints, noisy_mask
 from parsing.labels import flip_table, label_set, merge_labels, merge_table
 
 IGNORE = 255
@@ -51,6 +54,7 @@ class DenseItem:
     iuv: Path | None = None  # dense IUV PNG (SynthFashion)
     densepose: DensePosePerson | None = None  # DensePose-COCO annotation
     box: Box | None = None  # None: the whole photo
+    keypoints: np.ndarray | None = None  # [18, 2] (x, y) photo pixels, -1 missing (guides)
 
 
 def deepfashion_items(root: str | Path, split: str) -> list[DenseItem]:
@@ -58,6 +62,8 @@ def deepfashion_items(root: str | Path, split: str) -> list[DenseItem]:
     folder = root / "fashion_resize" / split
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder (expected the DeepFashion layout)")
+    annotations = root / f"fashion-resize-annotation-{split}.csv"
+    keypoints = read_annotations(annotations) if annotations.is_file() else {}
     items = []
     for image in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
         labels = root / parse_flat(image.name).semantic_path()
@@ -68,6 +74,7 @@ def deepfashion_items(root: str | Path, split: str) -> list[DenseItem]:
                 image.name,
                 labels=labels if labels.is_file() else None,
                 iuv=iuv if iuv.is_file() else None,
+                keypoints=keypoints.get(image.name),
             )
         )
     return items
@@ -151,6 +158,9 @@ class DenseDataset(Dataset):
         augment: AugmentConfig | None = None,
         points_per_image: int = 128,
         mirror_densepose: bool = True,
+        guides: tuple[str, ...] = (),
+        guide_sigma: float = 6.0,
+        guide_noise: GuideNoiseConfig | None = None,
     ) -> None:
         if not items:
             raise ValueError("no items: is the dataset folder empty?")
@@ -165,6 +175,14 @@ class DenseDataset(Dataset):
             raise ValueError(f"{items[0].image}: no parsing labels for this item")
         if "densepose" in heads and not any(i.iuv or i.densepose for i in items[:1]):
             raise ValueError(f"{items[0].image}: no DensePose annotation for this item")
+        self.guides, self.guide_sigma, self.guide_noise = guides, guide_sigma, guide_noise
+        if "pose" in guides and items[0].keypoints is None:
+            raise ValueError(
+                f"{items[0].image}: no keypoints for the pose guide (a DeepFashion-layout "
+                "source reads them from fashion-resize-annotation-<split>.csv)"
+            )
+        if "mask" in guides and "parsing" not in heads:
+            raise ValueError("the mask guide is drawn from parsing labels: add the parsing head")
 
     def __len__(self) -> int:
         return len(self.items)
@@ -210,9 +228,36 @@ class DenseDataset(Dataset):
             if flip:
                 labels = self.label_flip[labels].astype(np.uint8)
             sample["labels"] = torch.from_numpy(labels.astype(np.int64))
+        if self.guides:
+            sample["guides"] = self._guides(item, labels, matrix, flip, rng)
         if "densepose" in self.heads:
             sample.update(self._densepose(item, matrix, flip, (h, w), rng, index))
         return sample
+
+    def _guides(
+        self,
+        item: DenseItem,
+        labels: np.ndarray | None,
+        matrix: np.ndarray,
+        flip: bool,
+        rng: np.random.Generator | None,
+    ) -> torch.Tensor:
+        """The guide channels from the ground truth, with an estimator's errors in training
+        (`rng` and `guide_noise` given)."""
+        keypoints = mask = None
+        if item.keypoints is not None:
+            keypoints = apply_to_points(matrix, item.keypoints)
+            if flip:
+                keypoints = swap_sides(keypoints)
+        if labels is not None:
+            mask = (labels > 0).astype(np.float32)
+        noise = self.guide_noise if rng is not None else None
+        if noise is not None:
+            if keypoints is not None:
+                keypoints = noisy_keypoints(keypoints, self.input_size[0], noise, rng)
+            if mask is not None:
+                mask = noisy_mask(mask, noise, rng)
+        return guide_maps(self.guides, self.input_size, keypoints, mask, self.guide_sigma)
 
     def _person_mask(
         self, item: DenseItem, labels: np.ndarray | None, shape: tuple[int, ...]

@@ -36,7 +36,8 @@ def write_overlays(folder: Path, model, data, config: DenseConfig, count: int) -
         sample = data[i]
         image = (sample["image"].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
         with torch.no_grad():
-            out = model(sample["image"][None])
+            guides = sample["guides"][None] if "guides" in sample else None
+            out = model(sample["image"][None], guides)
         tiles = [image]
         if "parsing" in out:
             tiles.append(overlay(image, out["parsing"].argmax(1)[0].numpy(), palette))

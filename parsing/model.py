@@ -14,10 +14,13 @@ Parsers behind one interface, in a registry (`PARSERS`) the bundle and `DensePre
 a parser takes RGB [B, 3, H, W] in [0, 1] and answers a dict of head outputs ("parsing":
 class logits at the input's resolution); its `config` has `input_size` (H, W: the crop it
 reads a person at), `heads`, `label_set` and `parsing_classes`, and it has
-`parsing_probabilities(images, flip_test, logits=...)`. Registered: `ParserNet` (the
-default; `DenseNet` is its older name) and `SCHPNet`, the public Self-Correction Human
-Parsing LIP model (`parsing.schp`). A checkpoint or bundle stores the parser under its class
-name; `parser_from_checkpoint` builds whichever it holds and loads it strictly.
+`parsing_probabilities(images, flip_test, logits=...)`. A guided parser (a ParserNet whose
+config names `guides`) also reads the keypoint backend's person mask and keypoint maps
+(`parsing.guides`): `model(images, guides)`; `DensePredictor` builds them.
+Registered: `ParserNet` (the default; `DenseNet` is its older name) and `SCHPNet`, the
+public Self-Correction Human Parsing LIP model (`parsing.schp`). A checkpoint or bundle
+stores the parser under its class name; `parser_from_checkpoint` builds whichever it holds
+and loads it strictly.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from torch import nn
 from common.checkpoint import load_module
 from common.config import from_dict
 from parsing.densepose import NUM_COARSE, NUM_PARTS
+from parsing.guides import guide_channels, guide_maps, mirror_guides
 from parsing.labels import flip_table, label_set
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -62,11 +66,16 @@ class ParserNetConfig:
     # Unet/Unet++ decoder widths, deepest first; empty = smp's (256, 128, 64, 32, 16).
     # Halving them halves a CPU training step at 128x88 (the decoder dominates there).
     decoder_channels: tuple[int, ...] = ()
+    # Channels read beside the photo, from the keypoint backend (`parsing.guides`): "mask"
+    # (the person mask), "pose" (18 keypoint maps of Gaussians `guide_sigma` px at 256 rows).
+    guides: tuple[str, ...] = ()
+    guide_sigma: float = 6.0
 
     def __post_init__(self) -> None:
         unknown = [h for h in self.heads if h not in HEADS]
         if unknown or not self.heads:
             raise ValueError(f"heads {list(self.heads)}: each must be one of {list(HEADS)}")
+        guide_channels(tuple(self.guides))  # raises on an unknown guide
 
 
 class FlipTestParsing:
@@ -76,16 +85,25 @@ class FlipTestParsing:
     config: Any  # with `label_set`
 
     def parsing_probabilities(
-        self, images: torch.Tensor, flip_test: bool = False, logits: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        flip_test: bool = False,
+        logits: torch.Tensor | None = None,
+        guides: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Class probabilities [B, K, H, W]; with `flip_test`, averaged with the mirrored
         image's (its left/right classes swapped back), the usual test-time flip. `logits`:
-        the parsing output for `images` when the caller already has it."""
+        the parsing output for `images` when the caller already has it; `guides`: a guided
+        parser's extra channels (`parsing.guides`)."""
+        extra = {} if guides is None else {"guides": guides}
         if logits is None:
-            logits = self(images)["parsing"]
+            logits = self(images, **extra)["parsing"]
         probs = torch.softmax(logits.float(), dim=1)
         if flip_test:
-            mirrored = torch.softmax(self(images.flip(-1))["parsing"].float(), dim=1).flip(-1)
+            if guides is not None:
+                extra = {"guides": mirror_guides(tuple(self.config.guides), guides)}
+            mirrored = self(images.flip(-1), **extra)["parsing"].float()
+            mirrored = torch.softmax(mirrored, dim=1).flip(-1)
             probs = 0.5 * (probs + mirrored[:, list(self.flip_classes)])
         return probs
 
@@ -95,7 +113,8 @@ class FlipTestParsing:
 
 
 class ParserNet(FlipTestParsing, nn.Module):
-    """RGB [B, 3, H, W] in [0, 1] -> {head name: logits/values at [B, C, H, W]}."""
+    """RGB [B, 3, H, W] in [0, 1] (and, if the config names guides, their channels
+    [B, G, H, W]) -> {head name: logits/values at [B, C, H, W]}."""
 
     def __init__(self, config: ParserNetConfig) -> None:
         super().__init__()
@@ -110,16 +129,29 @@ class ParserNet(FlipTestParsing, nn.Module):
                 self.slices[name] = slice(start, start + n)
                 start += n
         extra = {"decoder_channels": config.decoder_channels} if config.decoder_channels else {}
+        self.guide_channels = guide_channels(tuple(config.guides))
         self.net = smp.create_model(
-            config.arch, encoder_name=config.encoder, encoder_weights=None, classes=start, **extra
+            config.arch,
+            encoder_name=config.encoder,
+            encoder_weights=None,
+            in_channels=3 + self.guide_channels,
+            classes=start,
+            **extra,
         )
         self.pad_to = 32  # every smp encoder downsamples five times
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        _, _, h, w = images.shape
+    def forward(
+        self, images: torch.Tensor, guides: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        b, _, h, w = images.shape
         x = (images - self.mean) / self.std
+        if self.guide_channels:  # none given: no keypoints, an unknown mask
+            if guides is None:
+                guides = guide_maps(tuple(self.config.guides), (h, w), None, None)
+                guides = guides.expand(b, -1, -1, -1).to(x)
+            x = torch.cat([x, (guides.to(x) - 0.5) * 2], dim=1)
         ph, pw = (-h) % self.pad_to, (-w) % self.pad_to
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")

@@ -23,13 +23,24 @@ import numpy as np
 import torch
 
 from common.checkpoint import DEMO_BUNDLE, CheckpointError, stored_module_name
-from common.geometry import Box, box_to_input, invert, parse_box, person_crop, warp
+from common.geometry import (
+    Box,
+    apply_to_points,
+    box_to_input,
+    invert,
+    parse_box,
+    person_crop,
+    warp,
+)
 from common.image_io import ImageError, load_image, save_image, write_label_png
+from keypoints.estimators import builtin_backend
 from parsing.densepose import save_iuv
+from parsing.guides import guide_maps
 from parsing.labels import label_set, overlay
 from parsing.model import Parser, parser_from_checkpoint, predicted_iuv
 
 LETTERBOX_FILL = (255, 255, 255)  # a parser's own `letterbox_fill` (SCHP: black) wins
+Guide = tuple[np.ndarray | None, np.ndarray | None]  # keypoints [18, 2], mask [H, W]: photo px
 
 
 @dataclass
@@ -77,31 +88,52 @@ class DensePredictor:
     def parsing_model(self) -> Parser | None:
         return next((m for m in self.models if "parsing" in m.config.heads), None)
 
-    def predict(self, image: np.ndarray, box: Box | None = None) -> DenseResult:
-        return self.predict_many([image], [box])[0]
+    @property
+    def guided(self) -> bool:
+        """Whether a model reads guides (`parsing.guides`): then give `guides` to predict."""
+        return any(getattr(m.config, "guides", ()) for m in self.models)
+
+    def predict(
+        self, image: np.ndarray, box: Box | None = None, guide: Guide | None = None
+    ) -> DenseResult:
+        return self.predict_many([image], [box], None if guide is None else [guide])[0]
 
     @torch.no_grad()
     def predict_many(
-        self, images: list[np.ndarray], boxes: list[Box | None] | None = None
+        self,
+        images: list[np.ndarray],
+        boxes: list[Box | None] | None = None,
+        guides: list[Guide] | None = None,
     ) -> list[DenseResult]:
-        """One batch per model for all photos (the batch cards and the web page's queue)."""
+        """One batch per model for all photos (the batch cards and the web page's queue).
+        `guides`: per photo, the person's keypoints [18, 2] and mask [H, W] in its pixels
+        (either None where unknown), from the keypoint estimator, for guided parsers."""
         boxes = boxes or [None] * len(images)
+        guides = guides or [(None, None)] * len(images)
         results = [DenseResult(None, None, None, None) for _ in images]
         for model in self.models:
             size = tuple(model.config.input_size)
             fill = getattr(model, "letterbox_fill", LETTERBOX_FILL)
-            crops, inverses = [], []
-            for image, box in zip(images, boxes, strict=True):
+            crops, inverses, maps = [], [], []
+            names = tuple(getattr(model.config, "guides", ()))
+            for image, box, (keypoints, mask) in zip(images, boxes, guides, strict=True):
                 h, w = image.shape[:2]
                 m = box_to_input(box or (0.0, 0.0, float(w), float(h)), size)
                 crops.append(warp(image, m, size, fill))
                 inverses.append(invert(m))
+                if names:
+                    kp = None if keypoints is None else apply_to_points(m, keypoints)
+                    mk = None if mask is None else warp(mask.astype(np.float32), m, size, 0.0)
+                    maps.append(guide_maps(names, size, kp, mk, model.config.guide_sigma))
             x = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).copy()).float() / 255
             x = x.to(self.device)
-            out = model(x)
+            g = torch.stack(maps).to(self.device) if names else None
+            out = model(x, g) if names else model(x)
             labels = parts = None
             if "parsing" in out and results[0].labels is None:
-                probs = model.parsing_probabilities(x, self.flip_test, logits=out["parsing"])
+                probs = model.parsing_probabilities(
+                    x, self.flip_test, logits=out["parsing"], **({"guides": g} if names else {})
+                )
                 labels = probs.argmax(1).cpu().numpy().astype(np.uint8)
             if "index" in out and results[0].parts is None:
                 parts, u, v = predicted_iuv(out)
@@ -146,7 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ImageError, CheckpointError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = predictor.predict(image, box)
+    guide = None
+    if predictor.guided:  # what the pipeline gives it: the real-world backend's person
+        blazepose = builtin_backend("blazepose")
+        found = blazepose.estimator(blazepose.builtin(), args.device).predict(image, box)
+        guide = (found.keypoints, getattr(found, "mask", None))
+    result = predictor.predict(image, box, guide)
     if result.labels is not None:
         palette = label_set(predictor.parsing_model.config.label_set).palette
         if args.out:

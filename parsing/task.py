@@ -31,6 +31,7 @@ from parsing.data import (
     DenseItem,
 )
 from parsing.densepose import encode_iuv
+from parsing.guides import GuideNoiseConfig
 from parsing.labels import colorize, label_set
 from parsing.losses import densepose_losses, parsing_loss, sample_at
 from parsing.metrics import IGNORE, confusion, densepose_point_metrics, iou_report
@@ -46,6 +47,9 @@ class DenseDataConfig:
     merge: str = ""  # merge table from the source ids to the model's label set ("lip", ...)
     points_per_image: int = 128  # DensePose points sampled from a dense IUV map
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # A guided parser's guides are drawn from the ground truth with these errors in training
+    # (model.guides; evaluation reads them clean).
+    guide_noise: GuideNoiseConfig = field(default_factory=GuideNoiseConfig)
 
     def __post_init__(self) -> None:
         self.source = dense_source(self.source)
@@ -134,6 +138,9 @@ class DenseTask(TrainingTask):
             augment=augment,
             points_per_image=cfg.data.points_per_image,
             mirror_densepose=cfg.data.source.mirrors_densepose,
+            guides=tuple(cfg.model.guides),
+            guide_sigma=cfg.model.guide_sigma,
+            guide_noise=cfg.data.guide_noise,
         )
 
     def check(self) -> None:
@@ -175,7 +182,7 @@ class DenseTask(TrainingTask):
     def train_step(self, batch: dict[str, torch.Tensor], ctx: RunContext) -> dict[str, Any]:
         self.model.train()
         with ctx.autocast():
-            out = self.model(batch["image"])
+            out = self.model(batch["image"], batch.get("guides"))
         terms = dense_loss(
             out, batch, self.config.loss, self.config.model.heads, self.class_weights
         )
@@ -219,7 +226,8 @@ class DenseTask(TrainingTask):
         data = self.val_set()
         batch = [data[i] for i in range(min(6, len(data)))]
         images = torch.stack([b["image"] for b in batch]).to(ctx.device)
-        out = model(images)
+        guides = torch.stack([b["guides"] for b in batch]).to(ctx.device) if data.guides else None
+        out = model(images, guides)
         self.model.train()
         rows = [(images.permute(0, 2, 3, 1).cpu().numpy() * 255).astype(np.uint8)]
         if "parsing" in out:
@@ -261,14 +269,15 @@ def evaluate_dense(
     for start in range(0, len(data), bs):
         samples = [data[i] for i in range(start, min(start + bs, len(data)))]
         batch = {k: torch.stack([s[k] for s in samples]).to(device) for k in samples[0]}
+        guides = batch.get("guides")
         with torch.no_grad(), autocast() if autocast else contextlib.nullcontext():
-            out = model(batch["image"])
+            out = model(batch["image"], guides)
         out = {k: v.float() for k, v in out.items()}
         if "parsing" in heads:
             if config.eval.flip_test:
                 with torch.no_grad(), autocast() if autocast else contextlib.nullcontext():
                     out["parsing"] = model.parsing_probabilities(
-                        batch["image"], True, logits=out["parsing"]
+                        batch["image"], True, logits=out["parsing"], guides=guides
                     )
             matrix += confusion(out["parsing"].argmax(1).cpu(), batch["labels"].cpu(), len(classes))
         if "densepose" in heads:

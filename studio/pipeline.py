@@ -101,15 +101,20 @@ class Job:
     swaps: dict[str, PersonView] = field(default_factory=dict)
 
 
-def person_box(keypoints: np.ndarray, aspect: float, margin: float = PERSON_MARGIN) -> Box:
+def keypoint_box(keypoints: np.ndarray) -> Box:
     """Box around the visible keypoints with head room (keypoints stop at the eyes and
-    ears) and feet room, grown by `margin` and to width/height = `aspect`."""
+    ears) and feet room."""
     kp = keypoints[visible(keypoints)]
     x0, y0 = kp.min(0)
     x1, y1 = kp.max(0)
     h = max(y1 - y0, 1.0)
     y0, y1 = y0 - 0.12 * h, y1 + 0.04 * h
-    return expand_box((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), margin, aspect)
+    return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+
+
+def person_box(keypoints: np.ndarray, aspect: float, margin: float = PERSON_MARGIN) -> Box:
+    """`keypoint_box` grown by `margin` and to width/height = `aspect`: the crop."""
+    return expand_box(keypoint_box(keypoints), margin, aspect)
 
 
 def missing_for_pose(keypoints: np.ndarray) -> list[str]:
@@ -207,7 +212,7 @@ class Pipeline:
             raise ValueError(f"{len(photos)} photos but {len(boxes)} boxes")
         found = self._first_look([photo for photo, _ in photos], boxes)
         out: list[PersonView | NoPersonError | None] = [None] * len(photos)
-        details, crop_boxes, to_details, where = [], [], [], []
+        details, crop_boxes, to_details, where, subjects = [], [], [], [], []
         for i, ((photo, name), f) in enumerate(zip(photos, found, strict=True)):
             if visible(f.keypoints).sum() < MIN_KEYPOINTS:
                 inside = f" inside the box {_box_text(boxes[i])}" if boxes[i] else ""
@@ -229,12 +234,18 @@ class Pipeline:
             box = person_box(f.keypoints, w / h, self.margin)
             detail = box_to_input(box, self.detail_size)
             details.append(warp(photo, detail, self.detail_size, LETTERBOX_FILL))
+            # The closer look is told whom to look at: with a neighbour in the crop, the
+            # estimator's own pick (the largest) may be the neighbour.
+            x, y, bw, bh = keypoint_box(f.keypoints)
+            corners = apply_to_points(detail, np.array([[x, y], [x + bw, y + bh]]))
+            subjects.append((*corners[0], *(corners[1] - corners[0])))
             crop_boxes.append(box)
             to_details.append(detail)
             where.append(i)
         if details:
-            again = self.keypoints.predict_many(details)
-            parsed = self.parser.predict_many(details)
+            again = self.keypoints.predict_many(details, subjects)
+            guides = [(kp.keypoints, getattr(kp, "mask", None)) for kp in again]
+            parsed = self.parser.predict_many(details, guides=guides)
             looks = zip(where, crop_boxes, to_details, again, parsed, strict=True)
             for i, box, to_detail, kp, parse in looks:
                 photo, name = photos[i]

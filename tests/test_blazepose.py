@@ -402,3 +402,19 @@ def test_several_people_are_reported_and_the_largest_is_used(blazepose):
     assert len(surest.predict(canvas).others) == 1
     with pytest.raises(ValueError, match="pick must be one of"):
         BlazePose(blazepose.detector, blazepose.landmark, pick="nearest")
+
+
+def test_a_box_picks_the_person_in_it_not_the_larger_neighbour(blazepose):
+    """The detector reads a square around a tall box, where the larger neighbour is seen
+    too: the person whose face is in the box gets the landmarks."""
+    big = load_image(EXAMPLES / "model.jpg")
+    small = cv2.resize(big, (big.shape[1] * 3 // 4, big.shape[0] * 3 // 4))
+    canvas = np.full((big.shape[0], big.shape[1] + small.shape[1], 3), 255, np.uint8)
+    canvas[:, : big.shape[1]] = big
+    canvas[big.shape[0] - small.shape[0] :, big.shape[1] :] = small
+    box = (big.shape[1], big.shape[0] - small.shape[0], small.shape[1], small.shape[0])
+    result = blazepose.predict(canvas, box)
+    shown = result.keypoints[(result.keypoints >= 0).all(1)]
+    assert len(shown) >= 12
+    assert shown[:, 0].min() > big.shape[1] - 10  # the small one, on the right
+    assert blazepose.predict(canvas).keypoints[0, 0] < big.shape[1]  # unboxed: the big one

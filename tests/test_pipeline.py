@@ -99,14 +99,15 @@ def test_the_second_look_maps_into_the_crop_and_keeps_the_person(tiny_bundle, sy
     people = DeepFashionPeople(synth_dataset, "test")
     person = people[sorted(people.annotations)[0]]
     photo, truth = load_image(person.image), person.keypoints
-    seen = []
+    seen, given = [], []
 
     class Oracle:  # the truth on the photo; on the closer look, the truth or nobody
         def __init__(self, second_look_finds: bool) -> None:
             self.finds = second_look_finds
 
-        def predict_many(self, images):
+        def predict_many(self, images, boxes=None):
             seen.append([im.shape[:2] for im in images])
+            given.append(boxes)
             if len(seen) % 2 == 1:
                 return [KeypointResult(truth.copy(), np.ones(18), 0.9) for _ in images]
             box = person_box(truth, 24 / 32, pipe.margin)
@@ -118,6 +119,13 @@ def test_the_second_look_maps_into_the_crop_and_keeps_the_person(tiny_bundle, sy
         pipe.keypoints = Oracle(finds)
         got = pipe.person(photo, "model.jpg")
         assert seen[-1] == [pipe.detail_size]  # the closer look reads the photo, not the crop
+        # ... and is told whom to look at: a box around the first look's person
+        x, y, w, h = given[-1][0]
+        crop_box = person_box(truth, 24 / 32, pipe.margin)
+        inside = apply_to_points(box_to_input(crop_box, pipe.detail_size), truth)
+        inside = inside[(truth >= 0).all(1)]
+        assert (inside[:, 0] >= x - 1e-3).all() and (inside[:, 0] <= x + w + 1e-3).all()
+        assert (inside[:, 1] >= y - 1e-3).all() and (inside[:, 1] <= y + h + 1e-3).all()
         expected = apply_to_points(box_to_input(got.box, pipe.size), truth)
         np.testing.assert_allclose(got.keypoints, expected, atol=1e-3)
         assert got.crop.shape == (32, 24, 3) and got.labels.shape == (32, 24)
