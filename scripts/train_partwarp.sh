@@ -2,7 +2,7 @@
 # The part-warp generator of the demo bundle, on a 2-core CPU, in two stages: 128x88, then
 # the product size 256x176 from stage 1's weights. Each stage stops at its time budget with
 # a checkpoint; run the script again (or `python train.py --resume RUN`) to continue one.
-#   STAGE1_MINUTES=60 STAGE2_MINUTES=30 scripts/train_partwarp.sh
+#   STAGE1_MINUTES=60 STAGE2_MINUTES=34 MORE_MINUTES=70 scripts/train_partwarp.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}  # the environment with the requirements
@@ -20,5 +20,14 @@ if [ -z "$stage1" ]; then
         data.root="$DATA" train.max_minutes="${STAGE1_MINUTES:-60}"
     stage1=$(latest adgan-partwarp-cpu)
 fi
-"$PY" train.py --config configs/adgan-partwarp-256-cpu.yaml --runs "$RUNS" \
-    data.root="$DATA" train.init="$stage1" train.max_minutes="${STAGE2_MINUTES:-30}"
+stage2=$(latest adgan-partwarp-256-cpu || true)
+if [ -z "$stage2" ]; then
+    "$PY" train.py --config configs/adgan-partwarp-256-cpu.yaml --runs "$RUNS" \
+        data.root="$DATA" train.init="$stage1" train.max_minutes="${STAGE2_MINUTES:-34}"
+    stage2=$(latest adgan-partwarp-256-cpu)
+fi
+# The demo's generator: stage 2 stopped at step 1,814 of its 2,000 (its time budget), then
+# went on to 5,000 steps (the schedule's constant rate to 3,500, then linear to zero);
+# run again until it says step 5000.
+"$PY" train.py --resume "$stage2" train.steps=5000 train.max_minutes="${MORE_MINUTES:-70}" \
+    train.eval_every=1000
