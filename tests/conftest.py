@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,3 +115,25 @@ def tiny_bundle(parts, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("bundle") / "b"
     return make_bundle(parts["keypoints"], parts["parser"], parts["generator"], out)
+
+
+@contextmanager
+def uvicorn_in_thread(config: Any) -> Iterator[int]:
+    """uvicorn with `config` (a uvicorn.Config) on a free loopback port, in a thread; the port."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from studio.limits import ClientBuckets, GuardMiddleware, RequestGuard, TokenBucket, guarded_h11
+from tests.conftest import uvicorn_in_thread
 
 UPLOAD = "/v1/generate"
 MULTIPART = {"content-type": "multipart/form-data; boundary=x"}
@@ -300,21 +300,9 @@ def test_a_throttled_answer_is_held_and_the_hold_is_bounded():
 def uvicorn_serving(app, http) -> Iterator[int]:
     import uvicorn
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, http=http, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    config = uvicorn.Config(app, http=http, log_level="warning", lifespan="off")
+    with uvicorn_in_thread(config) as port:
+        yield port
 
 
 def test_headers_that_trickle_in_are_cut_off_by_the_protocol():

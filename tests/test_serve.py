@@ -10,7 +10,6 @@ sees nobody, so that "no person found" can be tested too.
 from __future__ import annotations
 
 import io
-import socket
 import tempfile
 import threading
 import time
@@ -31,6 +30,7 @@ from studio.pipeline import Pipeline
 from studio.serve import ServeSettings, create_app, load_settings, server_config
 from studio.stub import StandingPerson
 from studio.worker import GenerateRequest, ModelWorker, Photo
+from tests.conftest import uvicorn_in_thread
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
 
@@ -478,24 +478,8 @@ def test_cli_without_a_bundle_says_so(tmp_path, capsys):
 @contextmanager
 def serving(app) -> Iterator[str]:
     """uvicorn on a free loopback port, in a thread."""
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(server_config(app, ServeSettings(), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
+    with uvicorn_in_thread(server_config(app, ServeSettings(), log_level="warning")) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
 
 
 @pytest.mark.slow
