@@ -88,11 +88,14 @@ BLAZEPOSE_TO_OURS: tuple[int, ...] = (
 MID_SHOULDER = 2  # of a Detection's 4 keypoints
 
 
+def _face_x(detection: Detection) -> float:
+    """The column of the detected face's centre (the detector's box covers the face)."""
+    return detection.box[0] + detection.box[2] / 2
+
+
 def _face_inside(detection: Detection, box: Box) -> bool:
     """Whether the detected face's centre lies within the box's columns."""
-    x, _, w, _ = box
-    face_x = detection.box[0] + detection.box[2] / 2
-    return x <= face_x <= x + w
+    return box[0] <= _face_x(detection) <= box[0] + box[2]
 
 
 @dataclass
@@ -590,8 +593,7 @@ class BlazePose:
             centre_x = box[0] + box[2] / 2
 
             def off_centre(d: Detection) -> float:
-                face_x = d.box[0] + d.box[2] / 2
-                return abs((face_x + float(d.keypoints[MID_SHOULDER, 0])) / 2 - centre_x)
+                return abs((_face_x(d) + float(d.keypoints[MID_SHOULDER, 0])) / 2 - centre_x)
 
             return min(people, key=off_centre)
         if self.pick == "surest":
