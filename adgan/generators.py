@@ -65,6 +65,9 @@ class PoseGenerator(nn.Module, abc.ABC):
 
     Config: ClassVar[type]
     config: Any  # a dataclass with at least `arch`, `image_size`, `pose_sigma`
+    # Config fields that change only how a trained network is used, never its weights: a
+    # bundle may set them (`studio.bundle --generator-set`).
+    INFERENCE_SETTINGS: ClassVar[tuple[str, ...]] = ()
 
     @abc.abstractmethod
     def encode(

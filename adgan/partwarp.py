@@ -50,6 +50,10 @@ class PartWarpConfig:
     encoder_channels: tuple[int, ...] = (32, 64, 128)  # the code encoder, stride 2 each
     style_channels: int = 16  # the spatial style map's width at each decoder level
     blend_bias: float = 2.0  # initial blend logit: start by trusting the warp (0.88)
+    # Where the warp shows the person, at least this share of the output is the warp (0:
+    # the learnt blend alone, as trained). A network that learnt on synthetic people paints
+    # real textures (lace, prints, faces) blurred; the warp carries them sharp.
+    warp_trust: float = 0.0
     warp: WarpConfig = field(default_factory=WarpConfig)
 
 
@@ -152,6 +156,7 @@ class PartWarpGenerator(PoseGenerator):
     [B, K, H, W], "keypoints": [B, K, 18, 2], "codes": [B, K, C]}."""
 
     Config = PartWarpConfig
+    INFERENCE_SETTINGS = ("warp_trust",)
     EVIDENCE = 3 + 1 + 3 + 1  # composite, holes, background, background mask (+ masks, pose)
 
     def __init__(self, config: PartWarpConfig) -> None:
@@ -230,4 +235,7 @@ class PartWarpGenerator(PoseGenerator):
             x = block(torch.cat(parts, 1))
         out = self.head(x)
         picture, blend = torch.tanh(out[:, :3]), torch.sigmoid(out[:, 3:])
+        if self.config.warp_trust > 0:
+            person = masks[:, 1:].sum(1, keepdim=True).clamp(0, 1)  # [B, 1, H, W]
+            blend = torch.maximum(blend, self.config.warp_trust * person.to(blend.dtype))
         return blend * rough + (1 - blend) * picture, warped, blend

@@ -9,11 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 
-# The generator: 128x88 then 256x176 (see the script for the budgets); it also renders the
-# SynthFashion set both networks learn from (data/synthfashion-256).
+# The generator: 128x88, 256x176, then a second decay (see the script for the budgets); it
+# also renders the SynthFashion set both networks learn from (data/synthfashion-256).
 if [ -z "${GENERATOR:-}" ]; then
-    scripts/train_partwarp.sh
-    GENERATOR=$(ls -d runs/adgan/*-adgan-partwarp-256-cpu | sort | tail -n 1)
+    GENERATOR=$(scripts/train_partwarp.sh | tail -n 1)
 fi
 # The parser: ~16 minutes of training on the same set, read at 128x88 (skip when PARSER is
 # given; the committed demo's parser is run 00001 of this command).

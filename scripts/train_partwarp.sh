@@ -29,5 +29,19 @@ fi
 # The demo's generator: stage 2 stopped at step 1,814 of its 2,000 (its time budget), then
 # went on to 5,000 steps (the schedule's constant rate to 3,500, then linear to zero);
 # run again until it says step 5000.
-"$PY" train.py --resume "$stage2" train.steps=5000 train.max_minutes="${MORE_MINUTES:-70}" \
-    train.eval_every=1000
+stage3=$(latest adgan-partwarp-256-polish-cpu || true)
+if [ -z "$stage3" ]; then
+    "$PY" train.py --resume "$stage2" train.steps=5000 train.max_minutes="${MORE_MINUTES:-70}" \
+        train.eval_every=1000
+    if [ ! -d "$stage2/checkpoints/step-00005000" ]; then
+        echo "stage 2 stopped before step 5000 (its time budget): run this script again" >&2
+        exit 1
+    fi
+    # Stage 3: 2,800 steps from stage 2's step 5,000, a fresh Adam at half the rate.
+    "$PY" train.py --config configs/adgan-partwarp-256-polish-cpu.yaml --runs "$RUNS" \
+        data.root="$DATA" train.init="$stage2" train.max_minutes="${STAGE3_MINUTES:-62}"
+    stage3=$(latest adgan-partwarp-256-polish-cpu)
+else
+    "$PY" train.py --resume "$stage3" train.max_minutes="${STAGE3_MINUTES:-62}"
+fi
+echo "$stage3"

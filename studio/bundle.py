@@ -44,6 +44,7 @@ from torch import nn
 
 from adgan.generators import PoseGenerator, generator_from_checkpoint
 from common.checkpoint import CheckpointError, read_config, save_checkpoint, stored_module_name
+from common.config import ConfigError, from_dict, parse_override, to_dict
 from keypoints.estimators import (
     Backend,
     KeypointEstimator,
@@ -151,6 +152,23 @@ def _stored_as(module: nn.Module, dtype: str) -> str:
     return dtype
 
 
+def with_settings(generator: PoseGenerator, settings: list[str]) -> PoseGenerator:
+    """`generator` with inference settings (`key=value`, the architecture's
+    `INFERENCE_SETTINGS`) changed; a field that shapes the weights is refused."""
+    allowed = type(generator).INFERENCE_SETTINGS
+    data = to_dict(generator.config)
+    for text in settings:
+        keys, value = parse_override(text)
+        if len(keys) != 1 or keys[0] not in allowed:
+            raise ConfigError(
+                f"generator setting {text!r}: a {generator.config.arch} generator's inference "
+                f"settings are {', '.join(allowed) or 'none'}"
+            )
+        data[keys[0]] = value
+    generator.config = from_dict(type(generator.config), data, where="generator")
+    return generator
+
+
 def make_bundle(
     keypoints: str | Path,
     parser: str | Path,
@@ -161,12 +179,14 @@ def make_bundle(
     notes: str = "",
     synthetic_only: bool = False,
     sources: dict[str, str] | None = None,
+    generator_settings: list[str] | None = None,
 ) -> Path:
     """Assemble a bundle from three checkpoints (run, checkpoint, import or bundle folders):
     any registered keypoint backend, any registered parser with the 8 ADGAN classes, any
     generator architecture. `keypoints` may also name a backend with built-in weights
     (`blazepose`) where no folder of that name exists. `sources`: where a part came from,
-    when that is not the folder given (an import in a temporary folder)."""
+    when that is not the folder given (an import in a temporary folder).
+    `generator_settings`: `key=value` inference settings of the generator (`with_settings`)."""
     if dtype not in STORAGE:
         raise ValueError(f"dtype must be one of {', '.join(STORAGE)}, got {dtype!r}")
     keypoint_backend, keypoint_module, keypoint_source = _keypoint_part(keypoints)
@@ -175,7 +195,7 @@ def make_bundle(
         "parser": parser_from_checkpoint(
             parser, name=stored_module_name(parser, ("model", "parser"))
         ),
-        "generator": generator_from_checkpoint(generator),
+        "generator": with_settings(generator_from_checkpoint(generator), generator_settings or []),
     }
     _check_parts(parts["parser"], parts["generator"], "bundle")
     config = {
@@ -264,6 +284,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="every network saw only synthetic people: users are warned on real photos",
     )
+    p.add_argument(
+        "--generator-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a generator inference setting, e.g. warp_trust=1.0 for partwarp (repeatable)",
+    )
     args = p.parse_args(argv)
     try:
         out = make_bundle(
@@ -274,9 +301,10 @@ def main(argv: list[str] | None = None) -> int:
             dtype=args.dtype,
             notes=args.notes,
             synthetic_only=args.synthetic_only,
+            generator_settings=args.generator_set,
         )
         load_bundle(out)  # what was written must load
-    except (CheckpointError, FileNotFoundError) as exc:
+    except (CheckpointError, ConfigError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     size = sum(f.stat().st_size for f in out.iterdir()) / 2**20

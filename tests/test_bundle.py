@@ -6,9 +6,12 @@ import shutil
 import pytest
 import torch
 
+from adgan.generators import build_generator
 from common.checkpoint import CheckpointError
+from common.config import ConfigError
 from studio import bundle
 from studio.bundle import load_bundle, make_bundle
+from studio.stub import save_part
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
 
@@ -125,3 +128,27 @@ def test_a_backend_with_built_in_weights_is_named_instead_of_a_folder(parts, tmp
     (out / "config.json").write_text(json.dumps(info))
     with pytest.raises(CheckpointError, match="names keypoint backend 'posenet'"):
         load_bundle(out)
+
+
+def test_a_bundle_sets_only_the_generators_inference_settings(parts, tmp_path, capsys):
+    partwarp = build_generator(
+        {"arch": "partwarp", "image_size": [32, 24], "channels": [8, 16], "code_size": 8}
+    )
+    run = save_part(tmp_path / "run", "generator", partwarp, "adgan")
+    kp, parser = parts["keypoints"], parts["parser"]
+    args = ["--keypoints", str(kp), "--parser", str(parser), "--generator"]
+    trusting = tmp_path / "trusting"
+    setting = ["--generator-set", "warp_trust=1.0"]
+    assert bundle.main([*args, str(run), "--out", str(trusting), *setting]) == 0
+    assert load_bundle(trusting).generator.config.warp_trust == 1.0
+    as_trained = make_bundle(kp, parser, run, tmp_path / "as-trained")
+    assert load_bundle(as_trained).generator.config.warp_trust == 0
+    with pytest.raises(ConfigError, match="inference settings are warp_trust"):
+        make_bundle(kp, parser, run, tmp_path / "x", generator_settings=["channels=[4, 8]"])
+    with pytest.raises(ConfigError, match="warp_trust"):
+        make_bundle(kp, parser, run, tmp_path / "x", generator_settings=["warp_trust=very"])
+    capsys.readouterr()
+    adgan = str(parts["generator"])
+    assert bundle.main([*args, adgan, "--out", str(tmp_path / "y"), *setting]) == 2
+    assert "inference settings are none" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -77,6 +77,25 @@ def test_a_swap_takes_the_donors_layer_and_code(pairs):
         assert not torch.allclose(gen.decode(mixed, target), gen.decode(own, target))
 
 
+def test_warp_trust_shows_the_warp_wherever_it_has_the_person(pairs):
+    torch.manual_seed(0)
+    trusting = build_generator({**TINY, "warp_trust": 1.0}).eval()
+    plain = build_generator(TINY).eval()
+    plain.load_state_dict(trusting.state_dict())
+    with torch.no_grad():
+        look = trusting.encode(pairs["source"], pairs["source_parsing"], pairs["source_keypoints"])
+        out, warped, _ = trusting.render(look, pairs["target_keypoints"])
+        learnt = plain.render(look, pairs["target_keypoints"])[0]
+    cover = warped.masks[:, 1:, 0].sum(1)  # [B, H, W]: how much the warp shows the person
+    person, away = cover > 0.999, cover < 1e-3
+    assert person.sum() > 100 and away.sum() > 100
+    rough = composite(warped).permute(0, 2, 3, 1)
+    shown, as_learnt = out.permute(0, 2, 3, 1), learnt.permute(0, 2, 3, 1)
+    torch.testing.assert_close(shown[person], rough[person], atol=3e-3, rtol=0)  # 2 * 0.001
+    assert (as_learnt[person] - rough[person]).abs().max() > 1e-2  # the learnt blend differs
+    torch.testing.assert_close(shown[away], as_learnt[away])  # elsewhere the learnt blend
+
+
 def test_gradients_reach_the_network_and_the_source(pairs):
     gen = build_generator(TINY)
     source = pairs["source"].clone().requires_grad_(True)
