@@ -40,6 +40,7 @@ from parsing.labels import label_set, overlay
 from parsing.model import Parser, parser_from_checkpoint, predicted_iuv
 
 LETTERBOX_FILL = (255, 255, 255)  # a parser's own `letterbox_fill` (SCHP: black) wins
+MASK_THRESHOLD = 0.5  # a given person mask at or above this is the person
 Guide = tuple[np.ndarray | None, np.ndarray | None]  # keypoints [18, 2], mask [H, W]: photo px
 
 
@@ -63,12 +64,18 @@ class DensePredictor:
         *,
         device: str | torch.device = "cpu",
         flip_test: bool = True,
+        mask_threshold: float | None = MASK_THRESHOLD,
     ) -> None:
+        """mask_threshold: where a guide gives the person mask (BlazePose's, learnt on real
+        photos), the mask decides person from background, both ways: background outside it,
+        and inside it the most likely person class (a parser that learnt on synthetic people
+        calls real clothes background). None: the parser alone decides."""
         if not models:
             raise ValueError("need at least one model")
         self.models = [m.to(device).eval() for m in models]
         self.device = torch.device(device)
         self.flip_test = flip_test  # parsing averaged with the mirrored photo's
+        self.mask_threshold = mask_threshold
 
     @classmethod
     def from_checkpoints(
@@ -114,16 +121,17 @@ class DensePredictor:
         for model in self.models:
             size = tuple(model.config.input_size)
             fill = getattr(model, "letterbox_fill", LETTERBOX_FILL)
-            crops, inverses, maps = [], [], []
+            crops, inverses, maps, masks = [], [], [], []
             names = tuple(getattr(model.config, "guides", ()))
             for image, box, (keypoints, mask) in zip(images, boxes, guides, strict=True):
                 h, w = image.shape[:2]
                 m = box_to_input(box or (0.0, 0.0, float(w), float(h)), size)
                 crops.append(warp(image, m, size, fill))
                 inverses.append(invert(m))
+                mk = None if mask is None else warp(mask.astype(np.float32), m, size, 0.0)
+                masks.append(mk)
                 if names:
                     kp = None if keypoints is None else apply_to_points(m, keypoints)
-                    mk = None if mask is None else warp(mask.astype(np.float32), m, size, 0.0)
                     maps.append(guide_maps(names, size, kp, mk, model.config.guide_sigma))
             x = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).copy()).float() / 255
             x = x.to(self.device)
@@ -134,7 +142,7 @@ class DensePredictor:
                 probs = model.parsing_probabilities(
                     x, self.flip_test, logits=out["parsing"], **({"guides": g} if names else {})
                 )
-                labels = probs.argmax(1).cpu().numpy().astype(np.uint8)
+                labels = self._labels(probs, masks)
             if "index" in out and results[0].parts is None:
                 parts, u, v = predicted_iuv(out)
             for i, (result, image, inverse) in enumerate(
@@ -148,6 +156,18 @@ class DensePredictor:
                     result.u = _back(u[i].astype(np.float32), inverse, shape)
                     result.v = _back(v[i].astype(np.float32), inverse, shape)
         return results
+
+    def _labels(self, probs: torch.Tensor, masks: list[np.ndarray | None]) -> np.ndarray:
+        """uint8 [B, H, W] class ids from probabilities [B, K, H, W] (class 0 background)
+        and each crop's person mask, where given (see `mask_threshold`)."""
+        labels = probs.argmax(1).cpu().numpy().astype(np.uint8)
+        if self.mask_threshold is None:
+            return labels
+        person = (probs[:, 1:].argmax(1) + 1).cpu().numpy().astype(np.uint8)
+        for i, mask in enumerate(masks):
+            if mask is not None:
+                labels[i] = np.where(mask >= self.mask_threshold, person[i], 0)
+        return labels
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,7 +60,6 @@ from studio.bundle import load_bundle
 
 MIN_KEYPOINTS = 4  # fewer visible keypoints than this is not a person we can re-pose
 MIN_PERSON_HEIGHT = 120  # rows of the photo a person needs (see Pipeline.min_person_height)
-MASK_THRESHOLD = 0.5  # person mask (when the estimator gives one) below which pixels are background
 HEAD_POINTS = (0, 14, 15, 16, 17)  # nose, eyes, ears
 HIP_POINTS = (8, 11)
 PANEL_HEIGHT = 256  # rows of `Pipeline.panel`, at least
@@ -161,17 +160,15 @@ class Pipeline:
         *,
         margin: float = PERSON_MARGIN,
         min_person_height: int = MIN_PERSON_HEIGHT,
-        mask_threshold: float = MASK_THRESHOLD,
     ) -> None:
         """min_person_height: rows a person must span in the photo to be read and re-posed;
         a generator smaller than that asks only its own height (a 64x44 demo generator has
-        nothing to gain from a person taller than 64 rows). mask_threshold: where the
-        keypoint estimator also gives a person mask (BlazePose), parsing labels outside it
-        become background (a garment does not bleed into the backdrop)."""
+        nothing to gain from a person taller than 64 rows). Where the keypoint estimator
+        also gives a person mask (BlazePose), the parser is given it
+        (`DensePredictor.mask_threshold`: the mask decides person from background)."""
         self.keypoints, self.parser, self.transfer = keypoints, parser, transfer
         self.size = transfer.size
         self.margin = margin
-        self.mask_threshold = mask_threshold
         self.min_person_height = min(min_person_height, self.size[0])
         sizes = [self.size, keypoints.input_size]
         sizes += [m.config.input_size for m in parser.models]
@@ -255,15 +252,11 @@ class Pipeline:
                     keypoints = apply_to_points(detail_to_crop, kp.keypoints)
                 else:  # the closer look lost the person: keep what the first one found
                     keypoints = apply_to_points(to_crop, found[i].keypoints)
-                labels = parse.labels
-                mask = getattr(kp, "mask", None)  # [H, W] in the detail image, if any
-                if mask is not None and mask.shape == labels.shape:
-                    labels = np.where(mask >= self.mask_threshold, labels, 0).astype(labels.dtype)
                 out[i] = PersonView(
                     name,
                     warp(photo, to_crop, self.size, LETTERBOX_FILL),
                     keypoints,
-                    warp(labels, detail_to_crop, self.size, 0, nearest=True),
+                    warp(parse.labels, detail_to_crop, self.size, 0, nearest=True),
                     box,
                     max(kp.person_score, found[i].person_score),
                     self._several_people_note(name, found[i], box),

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import binary_erosion
 
 from keypoints.skeleton import KEYPOINT_NAMES, flip_keypoints
 from parsing.data import DenseDataset, deepfashion_items
@@ -122,3 +123,25 @@ def test_predictor_feeds_the_estimators_person_to_a_guided_parser():
     without = predictor.predict(photo).labels  # no estimator: runs, reading 'unknown'
     assert with_guides.shape == without.shape == (64, 48)
     assert not np.array_equal(with_guides, without)
+
+
+def test_the_estimators_mask_decides_person_from_background_both_ways():
+    torch.manual_seed(0)
+    config = ParserNetConfig(encoder="resnet18", input_size=(32, 24), guides=GUIDES)
+    photo = (np.random.default_rng(0).random((64, 48, 3)) * 255).astype(np.uint8)
+    kp, mask = _person(64, 48)
+    # away from the mask's edge (the parser reads it at half this size)
+    inside = binary_erosion(mask > 0.5, iterations=2)
+    outside = binary_erosion(mask < 0.5, iterations=2)
+    for favourite in (0, 5):  # a parser that sees background everywhere, or upper clothes
+        model = ParserNet(config)
+        with torch.no_grad():
+            model.net.segmentation_head[0].bias[favourite] += 100.0
+        gated = DensePredictor([model], flip_test=False).predict(photo, guide=(kp, mask))
+        free = DensePredictor([model], flip_test=False, mask_threshold=None)
+        alone = free.predict(photo, guide=(kp, mask)).labels
+        assert (alone == favourite).all()  # what the parser alone says
+        assert (gated.labels[outside] == 0).all()
+        assert (gated.labels[inside] > 0).all()  # the mask overrules its background
+        if favourite:  # and keeps the class it gave the person
+            assert (gated.labels[inside] == favourite).all()
