@@ -38,9 +38,12 @@ from parsing.densepose import save_iuv
 from parsing.guides import guide_maps
 from parsing.labels import label_set, overlay
 from parsing.model import Parser, parser_from_checkpoint, predicted_iuv
+from parsing.skin import forbid_unlike_skin
 
 LETTERBOX_FILL = (255, 255, 255)  # a parser's own `letterbox_fill` (SCHP: black) wins
 MASK_THRESHOLD = 0.5  # a given person mask at or above this is the person
+SKIN_THRESHOLD = 3.0  # standard deviations from the face's chromaticity bare skin may lie
+SKIN_CLASSES = ("arms", "legs")  # ADGAN's bare-skin classes (sleeves are upper clothes)
 Guide = tuple[np.ndarray | None, np.ndarray | None]  # keypoints [18, 2], mask [H, W]: photo px
 
 
@@ -65,17 +68,21 @@ class DensePredictor:
         device: str | torch.device = "cpu",
         flip_test: bool = True,
         mask_threshold: float | None = MASK_THRESHOLD,
+        skin_threshold: float | None = SKIN_THRESHOLD,
     ) -> None:
         """mask_threshold: where a guide gives the person mask (BlazePose's, learnt on real
         photos), the mask decides person from background, both ways: background outside it,
         and inside it the most likely person class (a parser that learnt on synthetic people
-        calls real clothes background). None: the parser alone decides."""
+        calls real clothes background). skin_threshold: arms and legs only where the colour
+        is within this many standard deviations of the face's (`parsing.skin`). None: the
+        parser alone decides."""
         if not models:
             raise ValueError("need at least one model")
         self.models = [m.to(device).eval() for m in models]
         self.device = torch.device(device)
         self.flip_test = flip_test  # parsing averaged with the mirrored photo's
         self.mask_threshold = mask_threshold
+        self.skin_threshold = skin_threshold
 
     @classmethod
     def from_checkpoints(
@@ -142,7 +149,7 @@ class DensePredictor:
                 probs = model.parsing_probabilities(
                     x, self.flip_test, logits=out["parsing"], **({"guides": g} if names else {})
                 )
-                labels = self._labels(probs, masks)
+                labels = self._labels(self._skin(model, x, probs), masks)
             if "index" in out and results[0].parts is None:
                 parts, u, v = predicted_iuv(out)
             for i, (result, image, inverse) in enumerate(
@@ -156,6 +163,15 @@ class DensePredictor:
                     result.u = _back(u[i].astype(np.float32), inverse, shape)
                     result.v = _back(v[i].astype(np.float32), inverse, shape)
         return results
+
+    def _skin(self, model: Parser, images: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+        """The bare-skin classes taken away where the colour is unlike the face's (for
+        label sets with a face and those classes)."""
+        classes = label_set(model.config.label_set).classes
+        if self.skin_threshold is None or not {"face", *SKIN_CLASSES} <= set(classes):
+            return probs
+        skin = tuple(classes.index(c) for c in SKIN_CLASSES)
+        return forbid_unlike_skin(probs, images, classes.index("face"), skin, self.skin_threshold)
 
     def _labels(self, probs: torch.Tensor, masks: list[np.ndarray | None]) -> np.ndarray:
         """uint8 [B, H, W] class ids from probabilities [B, K, H, W] (class 0 background)

@@ -1,0 +1,63 @@
+"""Bare skin is the colour of the person's own face.
+
+In ADGAN's classes arms and legs are bare skin (a sleeve is upper clothes, a trouser leg is
+pants). A parser that learnt on synthetic people tells skin from cloth badly on real photos
+(dark trousers become legs, sleeves arms), but the photo itself says what this person's
+skin looks like: the face the parser found. So a pixel may be arms or legs only where its
+chromaticity (r, g = R, G over R + G + B: the same under more or less light, so an arm in
+shadow is still skin) lies within a few standard deviations of the face's. The rule only
+takes the skin classes away where the colour cannot be skin; it never adds them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+MIN_FACE_PIXELS = 15  # fewer face pixels than this (a back view): no rule
+# Added to the face's chromaticity covariance (percentage points squared): an evenly lit
+# face must still allow the spread of skin over arms and legs in other light.
+COVARIANCE_FLOOR = 4.0
+
+
+def chromaticity(image: np.ndarray) -> np.ndarray:
+    """[H, W, 2]: r and g in percent of R + G + B (float RGB [H, W, 3]). sRGB values under
+    k times the light are about k^(1/2.4) times each, so their ratios stay."""
+    image = np.asarray(image, np.float64)
+    return 100.0 * image[..., :2] / np.maximum(image.sum(-1, keepdims=True), 1e-3)
+
+
+def skin_distance(image: np.ndarray, face: np.ndarray) -> np.ndarray | None:
+    """Mahalanobis distance [H, W] of each pixel's chromaticity from the face's (float RGB
+    [H, W, 3] in [0, 1], face a boolean [H, W]); None where too little face is seen."""
+    if face.sum() < MIN_FACE_PIXELS:
+        return None
+    chroma = chromaticity(image)
+    sample = chroma[face]
+    centre = np.median(sample, axis=0)
+    covariance = np.cov((sample - centre).T) + COVARIANCE_FLOOR * np.eye(2)
+    offset = chroma - centre
+    return np.sqrt(np.einsum("hwi,ij,hwj->hw", offset, np.linalg.inv(covariance), offset))
+
+
+def forbid_unlike_skin(
+    probs: torch.Tensor,
+    images: torch.Tensor,
+    face: int,
+    skin: tuple[int, ...],
+    threshold: float,
+) -> torch.Tensor:
+    """probs [B, K, H, W] with the `skin` classes' probabilities zeroed wherever a pixel
+    lies more than `threshold` (standard deviations) from the face's chromaticity; images
+    [B, 3, H, W] in [0, 1], at the probabilities' size."""
+    out = probs.clone()
+    faces = (probs.argmax(1) == face).cpu().numpy()
+    pictures = images.permute(0, 2, 3, 1).float().cpu().numpy()
+    for i, (picture, seen) in enumerate(zip(pictures, faces, strict=True)):
+        distance = skin_distance(picture, seen)
+        if distance is None:
+            continue
+        unlike = torch.from_numpy(distance > threshold).to(probs.device)
+        for c in skin:
+            out[i, c][unlike] = 0.0
+    return out
