@@ -3,7 +3,8 @@
 #   keypoints  BlazePose, built in (converted from the mediapipe 0.10.14 wheel; real people)
 #   parser     the guided ParserNet trained on SynthFashion at 128x88, reading BlazePose's
 #              person mask and keypoints beside the photo (configs/parsing-guided-cpu.yaml)
-#   generator  the part-warp generator trained on SynthFashion (scripts/train_partwarp.sh)
+#   generator  the part-warp generator trained on SynthFashion (scripts/train_partwarp.sh);
+#              on real photos the card shows the warp wherever it has the person (warp_trust)
 # Each training run lands in runs/<task>/<NNNNN>-<config>/; pass the run folders below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ if [ -z "${PARSER:-}" ]; then
 fi
 
 "$PY" -m studio.bundle --keypoints blazepose --parser "$PARSER" --generator "$GENERATOR" \
-    --out bundles/demo --dtype int8 --synthetic-only \
-    --notes "demo: BlazePose keypoints (real people); guided parser (reads BlazePose's person mask and keypoints) and part-warp generator trained on SynthFashion only (synthetic people), 256x176, on a 2-core CPU"
+    --out bundles/demo --dtype int8 --synthetic-only --generator-set warp_trust=1.0 \
+    --notes "demo: BlazePose keypoints (real people); guided parser (reads BlazePose's person mask and keypoints) and part-warp generator trained on SynthFashion only (synthetic people), 256x176, on a 2-core CPU; the card shows the warp wherever it has the person (warp_trust 1)"
 "$PY" infer.py --source examples/model.jpg --pose examples/shopper.jpg \
     --out docs/demo-result.png --panel docs/demo-panel.png
