@@ -1,10 +1,11 @@
 """Keypoint backends on the real photos in ../shared/data: `python bench/real_photos.py`.
 
     python bench/real_photos.py [--data ../shared/data] [--draw /work/scratch/real]
-        [--openpose DIR] [--int8] [--variants]
+        [--openpose DIR] [--keypoints DIR ...] [--int8] [--variants]
 
-Prints, for each backend available (posenet: the demo bundle's network; blazepose: the
-built-in weights; openpose: only with --openpose, an imported body-model folder):
+Prints, for each backend available (blazepose: the built-in weights; the demo bundle's own
+estimator where it is another; openpose: only with --openpose, an imported body-model
+folder; --keypoints: any keypoint run, checkpoint or bundle, e.g. our synthetic network):
 
 1. PCKh@0.5 on the real COCO people of real-formats/coco-keypoints, on the ground-truth
    person boxes as `keypoints.evaluate` crops them (`keypoints.data.coco_items`, 1.25x,
@@ -154,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=SHARED)
     p.add_argument("--draw", type=Path, help="write each photo with the pipeline's keypoints")
     p.add_argument("--openpose", type=Path, help="an imported OpenPose body-model folder")
+    p.add_argument(
+        "--keypoints", type=Path, action="append", default=[], help="another estimator's folder"
+    )
     p.add_argument("--variants", action="store_true", help="BlazePose ROI/threshold variants")
     p.add_argument("--int8", action="store_true", help="BlazePose int8 vs fp16 keypoints")
     p.add_argument("--skip-pipeline", action="store_true")
@@ -164,12 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     print(machine_line())
     nets = BlazePoseNets()
-    estimators: dict[str, KeypointEstimator] = {
-        "posenet (demo bundle)": estimator_from_checkpoint(DEMO_BUNDLE, name="keypoints"),
-        "blazepose (built-in)": BlazePose.from_nets(nets),
-    }
+    estimators: dict[str, KeypointEstimator] = {"blazepose (built-in)": BlazePose.from_nets(nets)}
+    demo = estimator_from_checkpoint(DEMO_BUNDLE, name="keypoints")
+    if not isinstance(demo, BlazePose):
+        estimators[f"{type(demo).__name__} (demo bundle)"] = demo
     if args.openpose:
         estimators["openpose"] = estimator_from_checkpoint(args.openpose)
+    for folder in args.keypoints:
+        estimators[folder.name] = estimator_from_checkpoint(folder, name="keypoints")
     photos = real_photos(args.data)
     if args.draw:
         args.draw.mkdir(parents=True, exist_ok=True)
