@@ -6,7 +6,9 @@ pants). A parser that learnt on synthetic people tells skin from cloth badly on 
 skin looks like: the face the parser found. So a pixel may be arms or legs only where its
 chromaticity (r, g = R, G over R + G + B: the same under more or less light, so an arm in
 shadow is still skin) lies within a few standard deviations of the face's. The rule only
-takes the skin classes away where the colour cannot be skin; it never adds them.
+takes the skin classes away where the colour cannot be skin; it never adds them. Nor can a
+pixel far darker than the face be lit skin: there the chromaticity of a few grey levels is
+noise, and black trousers would pass for skin by chance.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ MIN_FACE_PIXELS = 15  # fewer face pixels than this (a back view): no rule
 # Added to the face's chromaticity covariance (percentage points squared): an evenly lit
 # face must still allow the spread of skin over arms and legs in other light.
 COVARIANCE_FLOOR = 4.0
+# Darker than this share of the face's median brightness (R + G + B): not skin, whatever its
+# chromaticity (0.2 to 0.4 did alike on the real CIHP people).
+DARKEST_SKIN = 0.3
 
 
 def chromaticity(image: np.ndarray) -> np.ndarray:
@@ -29,7 +34,8 @@ def chromaticity(image: np.ndarray) -> np.ndarray:
 
 def skin_distance(image: np.ndarray, face: np.ndarray) -> np.ndarray | None:
     """Mahalanobis distance [H, W] of each pixel's chromaticity from the face's (float RGB
-    [H, W, 3] in [0, 1], face a boolean [H, W]); None where too little face is seen."""
+    [H, W, 3] in [0, 1], face a boolean [H, W]); infinite where a pixel is too dark to tell;
+    None where too little face is seen."""
     if face.sum() < MIN_FACE_PIXELS:
         return None
     chroma = chromaticity(image)
@@ -37,7 +43,10 @@ def skin_distance(image: np.ndarray, face: np.ndarray) -> np.ndarray | None:
     centre = np.median(sample, axis=0)
     covariance = np.cov((sample - centre).T) + COVARIANCE_FLOOR * np.eye(2)
     offset = chroma - centre
-    return np.sqrt(np.einsum("hwi,ij,hwj->hw", offset, np.linalg.inv(covariance), offset))
+    distance = np.sqrt(np.einsum("hwi,ij,hwj->hw", offset, np.linalg.inv(covariance), offset))
+    brightness = np.asarray(image, np.float64).sum(-1)
+    distance[brightness < DARKEST_SKIN * np.median(brightness[face])] = np.inf
+    return distance
 
 
 def forbid_unlike_skin(

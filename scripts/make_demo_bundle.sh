@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The exact commands that made bundles/demo on a 2-core CPU (no GPU):
 #   keypoints  BlazePose, built in (converted from the mediapipe 0.10.14 wheel; real people)
-#   parser     the guided ParserNet trained on SynthFashion at 128x88, reading BlazePose's
-#              person mask and keypoints beside the photo (configs/parsing-guided-cpu.yaml)
+#   parser     the guided ParserNet trained on SynthFashion at 192x132, reading BlazePose's
+#              person mask and keypoints beside the photo (configs/parsing-guided-192-cpu.yaml)
 #   generator  the part-warp generator trained on SynthFashion (scripts/train_partwarp.sh);
 #              on real photos the card shows the warp wherever it has the person (warp_trust)
 # Each training run lands in runs/<task>/<NNNNN>-<config>/; pass the run folders below.
@@ -15,11 +15,11 @@ PY=${PYTHON:-python}
 if [ -z "${GENERATOR:-}" ]; then
     GENERATOR=$(scripts/train_partwarp.sh | tail -n 1)
 fi
-# The parser: ~16 minutes of training on the same set, read at 128x88 (skip when PARSER is
-# given; the committed demo's parser is run 00001 of this command).
+# The parser: ~26 minutes of training on the same set, read at 192x132 (skip when PARSER is
+# given; the committed demo's parser is run 00002 of this command's config).
 if [ -z "${PARSER:-}" ]; then
-    "$PY" train.py --config configs/parsing-guided-cpu.yaml
-    PARSER=$(ls -d runs/parsing/*-parsing-guided-cpu | sort | tail -n 1)
+    "$PY" train.py --config configs/parsing-guided-192-cpu.yaml
+    PARSER=$(ls -d runs/parsing/*-parsing-guided-192-cpu | sort | tail -n 1)
 fi
 
 "$PY" -m studio.bundle --keypoints blazepose --parser "$PARSER" --generator "$GENERATOR" \

@@ -9,15 +9,18 @@ from parsing.skin import forbid_unlike_skin, skin_distance
 FACE, ARMS, LEGS, PANTS = (ADGAN_INDEX[c] for c in ("face", "arms", "legs", "pants"))
 SKIN = (0.80, 0.60, 0.48)  # RGB in [0, 1]
 TROUSERS = (0.15, 0.18, 0.35)
+BLACK = np.array(SKIN) * 0.08  # skin's chromaticity, a few grey levels: black cloth
 
 
 def _person(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A 40x30 picture: a face, a bare arm in shadow (same skin, half the light), trousers."""
+    """A 40x30 picture: a face, a bare arm in shadow (same skin, half the light), trousers,
+    and black shoes that happen to share the skin's chromaticity."""
     image = np.full((40, 30, 3), 0.9, np.float32)
     regions = np.zeros((40, 30), np.int64)
     image[2:10, 10:20], regions[2:10, 10:20] = SKIN, FACE
     image[12:24, 2:8], regions[12:24, 2:8] = np.array(SKIN) * 0.5, ARMS
     image[24:38, 10:20], regions[24:38, 10:20] = TROUSERS, PANTS
+    image[38:40, 10:20], regions[38:40, 10:20] = BLACK, LEGS  # LIP's legs hold shoes
     image += rng.normal(0, 0.01, image.shape).astype(np.float32)
     return image.clip(0, 1), regions
 
@@ -28,6 +31,7 @@ def test_the_faces_chroma_measures_skin_in_any_light():
     assert distance is not None and distance.shape == regions.shape
     assert np.median(distance[regions == ARMS]) < 3.0  # shadowed skin is still skin
     assert distance[regions == PANTS].min() > 3.0
+    assert np.isinf(distance[regions == LEGS]).all()  # too dark to be lit skin
     assert skin_distance(image, np.zeros_like(regions, bool)) is None  # no face: no rule
 
 
