@@ -185,10 +185,16 @@ class Parser(Protocol):
 
     config: Any  # input_size (H, W), heads, label_set, parsing_classes
 
-    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]: ...
+    def __call__(
+        self, images: torch.Tensor, guides: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]: ...
 
     def parsing_probabilities(
-        self, images: torch.Tensor, flip_test: bool = False, logits: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        flip_test: bool = False,
+        logits: torch.Tensor | None = None,
+        guides: torch.Tensor | None = None,
     ) -> torch.Tensor: ...
 
     def describe(self) -> dict: ...

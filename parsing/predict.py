@@ -143,11 +143,11 @@ class DensePredictor:
             x = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).copy()).float() / 255
             x = x.to(self.device)
             g = torch.stack(maps).to(self.device) if names else None
-            out = model(x, g) if names else model(x)
+            out = model(x, g)
             labels = parts = None
             if "parsing" in out and results[0].labels is None:
                 probs = model.parsing_probabilities(
-                    x, self.flip_test, logits=out["parsing"], **({"guides": g} if names else {})
+                    x, self.flip_test, logits=out["parsing"], guides=g
                 )
                 labels = self._labels(self._skin(model, x, probs), masks)
             if "index" in out and results[0].parts is None:

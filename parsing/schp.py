@@ -287,7 +287,12 @@ class SCHPNet(FlipTestParsing, nn.Module):
         fused = self.fusion(torch.cat([parsing_features, edge_features], 1))
         return parsing, fused, edge
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, images: torch.Tensor, guides: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """`guides` only for the parser interface's one signature: SCHP reads none."""
+        if guides is not None:
+            raise ValueError("the SCHP parser reads no guides")
         logits = _up(self.public_outputs(images)[1], images.shape[-2:])  # [B, 20, H, W]
         if self.config.label_set == "lip20":
             return {"parsing": logits}

@@ -225,6 +225,11 @@ def test_merged_output_sums_lip_probabilities_per_adgan_class(public):
     torch.testing.assert_close(p8, summed, atol=1e-5, rtol=1e-5)
     assert torch.equal(p8.argmax(1), summed.argmax(1))
     torch.testing.assert_close(flipped.sum(1), torch.ones(1, 49, 33))
+    # the one parser signature every caller uses (evaluation, the predictor): no guides
+    with torch.no_grad():
+        torch.testing.assert_close(merged(rgb, None)["parsing"], merged(rgb)["parsing"])
+    with pytest.raises(ValueError, match="reads no guides"):
+        merged(rgb, torch.zeros(1, 19, 49, 33))
 
 
 def test_importer_names_what_does_not_fit(tmp_path, public):
