@@ -1,7 +1,7 @@
 """BlazePose (Google's pretrained pose detector + full landmark model) in plain PyTorch.
 
 The networks come from the mediapipe 0.10.14 wheel (Apache-2.0), converted once by
-scripts/convert_blazepose.py and run by `keypoints.tflite_graph`; nothing of mediapipe or
+scripts/convert_mediapipe.py and run by `keypoints.tflite_graph`; nothing of mediapipe or
 TFLite is needed at run time. The pre- and post-processing re-implements mediapipe's public
 graphs (modules/pose_detection/pose_detection_cpu.pbtxt, modules/pose_landmark/
 pose_landmark_cpu.pbtxt and their subgraphs) as mediapipe runs them for a still photo
@@ -22,14 +22,19 @@ Landmark order is BlazePose's 33-point topology; `to_openpose18` maps it onto ou
 `BlazePose.predict_many` fits the project's KeypointEstimator protocol (keypoints.estimators)
 and returns `BlazePoseResult`, a `KeypointResult` with the box, the mask and the 33 landmarks.
 
-As the `blazepose` keypoint backend, the two graphs are one module, `BlazePoseNets`, which a
+Beside the pose, the wheel's face landmark model (`keypoints.face`) outlines each person's face
+from the pose's face points: `BlazePoseResult.face`, what the parser needs to tell face from
+hair on real photos.
+
+As the `blazepose` keypoint backend, the graphs are one module, `BlazePoseNets`, which a
 bundle stores like any network (`keypoints.safetensors`, loaded strictly); its built-in
-weights are the package's `blazepose_weights/`, so `python -m studio.bundle --keypoints
+weights are the package's `mediapipe_weights/`, so `python -m studio.bundle --keypoints
 blazepose ...` needs no checkpoint folder.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Sequence
@@ -45,15 +50,17 @@ from common.checkpoint import read_weights
 from common.config import from_dict
 from common.geometry import Box
 from keypoints.estimators import Backend, KeypointResult, register_backend
+from keypoints.face import Face, FaceLandmarks
 from keypoints.skeleton import MISSING, NUM_KEYPOINTS
 from keypoints.tflite_graph import GraphError, TfliteGraph
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "blazepose_weights"
-GRAPHS = ("detector", "landmark")  # the two converted graphs, {name}.json + .safetensors
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "mediapipe_weights"
+GRAPHS = ("detector", "landmark", "face")  # the converted graphs, {name}.json + .safetensors
 # The wheel's .tflite files the package's graphs were converted from (their JSON says so).
 SOURCE_SHA256 = {
     "detector": "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c",
     "landmark": "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
+    "face": "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814",
 }
 DETECTOR_SIZE = 224
 LANDMARK_SIZE = 256
@@ -138,12 +145,18 @@ class PoseLandmarks:
 class BlazePoseResult(KeypointResult):
     """`KeypointResult` (18 keypoints, visibility as scores, person flag as person score) plus
     what BlazePose gives beyond it. A photo without a person: every keypoint missing, score 0,
-    box None, an all-zero mask."""
+    box None, an all-zero mask, no face."""
 
     box: Box | None  # the detector's person box, photo pixels
     detection_score: float
     mask: np.ndarray  # [H, W] float32 in 0..1
     landmarks: PoseLandmarks | None
+    face: Face | None = None  # the face model's points, where it was run and found a face
+
+    @property
+    def face_mask(self) -> np.ndarray | None:
+        """[H, W] float32: 1 inside the face's outline; None where no face was found."""
+        return None if self.face is None else self.face.mask(self.mask.shape)
 
     def to_json(self) -> dict:
         out = super().to_json()
@@ -305,6 +318,8 @@ class BlazePoseConfig:
 
     detector_sha256: str = SOURCE_SHA256["detector"]
     landmark_sha256: str = SOURCE_SHA256["landmark"]
+    # None: no face model (the modules stored before it had none, and still load).
+    face_sha256: str | None = SOURCE_SHA256["face"]
     visibility_threshold: float = 0.5  # an 18-point keypoint below it is missing
 
     def __post_init__(self) -> None:
@@ -318,7 +333,7 @@ def _graph_description(name: str, folder: Path = DEFAULT_WEIGHTS) -> dict:
     path = folder / f"{name}.json"
     if not path.is_file():
         raise GraphError(
-            f"{path}: no such graph file; make it with scripts/convert_blazepose.py from the "
+            f"{path}: no such graph file; make it with scripts/convert_mediapipe.py from the "
             "mediapipe 0.10.14 wheel"
         )
     try:
@@ -328,8 +343,9 @@ def _graph_description(name: str, folder: Path = DEFAULT_WEIGHTS) -> dict:
 
 
 class BlazePoseNets(nn.Module):
-    """The detector and landmark graphs as one module: what a bundle stores for the
-    `blazepose` backend (state dict keys `detector.*`, `landmark.*`, in torch's layouts).
+    """The detector, landmark and face graphs as one module: what a bundle stores for the
+    `blazepose` backend (state dict keys `detector.*`, `landmark.*`, `face.*`, in torch's
+    layouts).
 
     The structure (ops, shapes) always comes from the package's JSON graphs, which must be
     the ones the config names; the weights start as the package's and are replaced by a
@@ -344,32 +360,37 @@ class BlazePoseNets(nn.Module):
     def __init__(self, config: BlazePoseConfig | None = None, *, folder: Path = DEFAULT_WEIGHTS):
         super().__init__()
         self.config = config or BlazePoseConfig()
-        graphs = {}
+        graphs: dict[str, TfliteGraph | None] = {}
         for name in GRAPHS:
-            description = _graph_description(name, folder)
             want = getattr(self.config, f"{name}_sha256")
+            if want is None:
+                graphs[name] = None
+                continue
+            description = _graph_description(name, folder)
             have = description.get("source_sha256")
             if have != want:
                 raise GraphError(
                     f"{folder / name}.json: converted from a .tflite with sha256 {have}; "
                     f"the config asks for {want} (another mediapipe version's graphs: "
-                    "convert those with scripts/convert_blazepose.py)"
+                    "convert those with scripts/convert_mediapipe.py)"
                 )
             weights = read_weights(folder / f"{name}.safetensors")
             graphs[name] = TfliteGraph(description, weights, name=str(folder / f"{name}.json"))
         self.detector, self.landmark = graphs["detector"], graphs["landmark"]
+        self.face = graphs["face"]
 
     @classmethod
     def from_config(cls, config: dict) -> BlazePoseNets:
-        return cls(from_dict(BlazePoseConfig, config))
+        # A config stored before the face model existed has no face_sha256: no face graph.
+        return cls(from_dict(BlazePoseConfig, {"face_sha256": None, **config}))
 
     def describe(self) -> dict:
         return {"class": "BlazePoseNets", "config": asdict(self.config)}
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         raise TypeError(
-            "BlazePoseNets holds two graphs; call .detector or .landmark, or wrap it in "
-            "BlazePose.from_nets for keypoints"
+            "BlazePoseNets holds several graphs; call .detector, .landmark or .face, or wrap "
+            "it in BlazePose.from_nets for keypoints"
         )
 
 
@@ -382,6 +403,7 @@ class BlazePose:
         self,
         detector: TfliteGraph,
         landmark: TfliteGraph,
+        face: TfliteGraph | None = None,
         *,
         device: str | torch.device = "cpu",
         visibility_threshold: float = 0.5,
@@ -399,13 +421,15 @@ class BlazePose:
         crops per network call (bounds memory). pick: which of several people found gets the
         landmarks: "largest" (the detector box of largest area: the photo's subject) or
         "surest" (the highest detector score, as mediapipe); the others' boxes are reported
-        in `KeypointResult.others`."""
+        in `KeypointResult.others`. face: the face landmark graph (`keypoints.face`); None:
+        no face outlines."""
         if pick not in PICKS:
             raise ValueError(f"pick must be one of {', '.join(PICKS)}, got {pick!r}")
         self.pick = pick
         self.device = torch.device(device)
         self.detector = detector.to(self.device).eval()
         self.landmark = landmark.to(self.device).eval()
+        self.face = None if face is None else FaceLandmarks(face, device=self.device)
         self.visibility_threshold = visibility_threshold
         self.min_detection_score = min_detection_score
         self.min_person_score = min_person_score
@@ -426,25 +450,35 @@ class BlazePose:
     ) -> BlazePose:
         """The estimator around a (loaded) `BlazePoseNets`, with its visibility threshold."""
         kwargs.setdefault("visibility_threshold", nets.config.visibility_threshold)
-        return cls(nets.detector, nets.landmark, device=device, **kwargs)
+        return cls(nets.detector, nets.landmark, nets.face, device=device, **kwargs)
 
     @classmethod
     def from_folder(
         cls, path: str | Path = DEFAULT_WEIGHTS, device: str | torch.device = "cpu", **kwargs
     ) -> BlazePose:
-        """Load detector.{json,safetensors} and landmark.{json,safetensors} from `path` (made by
-        scripts/convert_blazepose.py); keyword arguments go to the constructor."""
+        """Load detector, landmark and (where the folder has it) face .{json,safetensors} from
+        `path` (made by scripts/convert_mediapipe.py); keyword arguments go to the
+        constructor."""
         folder = Path(path)
         if not folder.is_dir():
             raise GraphError(
                 f"{folder}: no BlazePose weights folder; make it with "
-                "scripts/convert_blazepose.py from the mediapipe 0.10.14 wheel"
+                "scripts/convert_mediapipe.py from the mediapipe 0.10.14 wheel"
             )
         nets = [
             TfliteGraph.from_files(folder / f"{n}.json", folder / f"{n}.safetensors")
-            for n in ("detector", "landmark")
+            if n != "face" or (folder / "face.json").is_file()
+            else None
+            for n in GRAPHS
         ]
         return cls(*nets, device=device, **kwargs)
+
+    def finder(self) -> BlazePose:
+        """This estimator without the face model: all that finding a person in a whole photo
+        needs (the pipeline's first look), without the face model's time."""
+        quick = copy.copy(self)
+        quick.face = None
+        return quick
 
     @torch.no_grad()
     def _run(self, graph: TfliteGraph, crops: np.ndarray) -> dict[str, np.ndarray]:
@@ -623,7 +657,8 @@ class BlazePose:
         with_mask: bool = True,
     ) -> list[BlazePoseResult]:
         """The most confident person of each photo (or of each given box): 18 keypoints, scores,
-        person score, box and mask in photo pixels. Two batched network calls in all."""
+        person score, box, mask and face outline in photo pixels. A few batched network calls
+        in all (detector, landmarks, the face model's looks)."""
         boxes = list(boxes) if boxes is not None else [None] * len(images)
         detections = self.detect(images, boxes)
         todo, rois, picked = [], [], []
@@ -656,11 +691,16 @@ class BlazePose:
             )
             for k, pose in zip(again, retry, strict=True):
                 found[k] = pose
+        faces: list[Face | None] = [None] * len(found)
+        if self.face is not None:
+            faces = self.face.predict_many(
+                [images[n] for n in todo], [None if p is None else p.points for p in found]
+            )
         results = []
-        by_image = dict(zip(todo, zip(found, picked, strict=True), strict=True))
+        by_image = dict(zip(todo, zip(found, picked, faces, strict=True), strict=True))
         for n, image in enumerate(images):
             h, w = image.shape[:2]
-            pose, det = by_image.get(n, (None, None))
+            pose, det, face = by_image.get(n, (None, None, None))
             others = [self.person_box(d, (h, w)) for d in detections[n] if d is not det]
             if pose is None:
                 results.append(
@@ -688,6 +728,7 @@ class BlazePose:
                     detection_score=det.score if det is not None else 0.0,
                     mask=pose.mask if pose.mask is not None else np.zeros((h, w), np.float32),
                     landmarks=pose,
+                    face=face,
                     others=others,
                 )
             )
@@ -703,7 +744,7 @@ register_backend(
         builtin=BlazePoseNets,
         builtin_source=(
             "built-in BlazePose (mediapipe 0.10.14 pose_detection + pose_landmark_full, "
-            "Apache-2.0; keypoints/blazepose_weights)"
+            "with face_landmark; Apache-2.0; keypoints/mediapipe_weights)"
         ),
     )
 )

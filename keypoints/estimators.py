@@ -53,6 +53,9 @@ class KeypointResult:
 
 
 class KeypointEstimator(Protocol):
+    """May also offer `finder()`: a cheaper estimator for only finding the person in a whole
+    photo (BlazePose without its face model), which the pipeline's first look uses."""
+
     input_size: tuple[int, int]  # (H, W) of the crop it reads a person best at
 
     def predict_many(

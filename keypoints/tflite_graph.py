@@ -1,4 +1,4 @@
-"""Run a converted TFLite graph (JSON + safetensors, see scripts/convert_blazepose.py) in torch.
+"""Run a converted TFLite graph (JSON + safetensors, see scripts/convert_mediapipe.py) in torch.
 
 `TfliteGraph` walks the graph's ops in order with torch functional calls. TFLite is NHWC; the
 executor transposes the input once to NCHW, keeps 4-D activations NCHW (what torch's
@@ -141,7 +141,7 @@ class TfliteGraph(nn.Module):
     ) -> TfliteGraph:
         path = Path(graph)
         if not path.is_file():
-            raise GraphError(f"{path}: no such graph file (made by scripts/convert_blazepose.py)")
+            raise GraphError(f"{path}: no such graph file (made by scripts/convert_mediapipe.py)")
         try:
             description = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
@@ -300,6 +300,18 @@ def _logistic(graph: TfliteGraph, i: int, op: dict, values: dict):
     return torch.sigmoid(x), layout
 
 
+def _prelu(graph: TfliteGraph, i: int, op: dict, values: dict):
+    """max(x, 0) + slope * min(x, 0), one slope per channel (stored [1, 1, C], NHWC)."""
+    x = _nchw(graph, values, op["inputs"][0], op)
+    slope, _ = graph._value(values, op["inputs"][1])
+    if slope.numel() != x.shape[1]:
+        raise GraphError(
+            f"{graph.name}: op {i} (PRELU): {slope.numel()} slopes, {x.shape[1]} channels"
+        )
+    slope = slope.reshape(1, -1, 1, 1).to(x.dtype)
+    return torch.where(x >= 0, x, x * slope), "nchw"
+
+
 OPS: dict[str, Callable[[TfliteGraph, int, dict, dict], tuple[torch.Tensor, str]]] = {
     "CONV_2D": _conv,
     "DEPTHWISE_CONV_2D": _conv,
@@ -311,4 +323,5 @@ OPS: dict[str, Callable[[TfliteGraph, int, dict, dict], tuple[torch.Tensor, str]
     "PAD": _pad,
     "RESHAPE": _reshape,
     "LOGISTIC": _logistic,
+    "PRELU": _prelu,
 }

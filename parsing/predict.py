@@ -18,6 +18,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -42,9 +43,17 @@ from parsing.skin import forbid_unlike_skin
 
 LETTERBOX_FILL = (255, 255, 255)  # a parser's own `letterbox_fill` (SCHP: black) wins
 MASK_THRESHOLD = 0.5  # a given person mask at or above this is the person
+FACE_THRESHOLD = 0.5  # a given face outline at or above this is face
 SKIN_THRESHOLD = 3.0  # standard deviations from the face's chromaticity bare skin may lie
 SKIN_CLASSES = ("arms", "legs")  # ADGAN's bare-skin classes (sleeves are upper clothes)
-Guide = tuple[np.ndarray | None, np.ndarray | None]  # keypoints [18, 2], mask [H, W]: photo px
+
+
+class Guide(NamedTuple):
+    """What a real-world model says about the person, in the photo's pixels (None: unknown)."""
+
+    keypoints: np.ndarray | None  # [18, 2]
+    mask: np.ndarray | None  # [H, W] the person's probability
+    face: np.ndarray | None = None  # [H, W] 1 inside the face's outline (`keypoints.face`)
 
 
 @dataclass
@@ -68,20 +77,24 @@ class DensePredictor:
         device: str | torch.device = "cpu",
         flip_test: bool = True,
         mask_threshold: float | None = MASK_THRESHOLD,
+        face_threshold: float | None = FACE_THRESHOLD,
         skin_threshold: float | None = SKIN_THRESHOLD,
     ) -> None:
         """mask_threshold: where a guide gives the person mask (BlazePose's, learnt on real
         photos), the mask decides person from background, both ways: background outside it,
         and inside it the most likely person class (a parser that learnt on synthetic people
-        calls real clothes background). skin_threshold: arms and legs only where the colour
-        is within this many standard deviations of the face's (`parsing.skin`). None: the
-        parser alone decides."""
+        calls real clothes background). face_threshold: where a guide gives the face's outline
+        (a face model learnt on real faces), the pixels inside it are face (the parser paints
+        hair over real faces). skin_threshold: arms and legs only where the colour is within
+        this many standard deviations of the face's (`parsing.skin`), after the face rule.
+        None: the parser alone decides."""
         if not models:
             raise ValueError("need at least one model")
         self.models = [m.to(device).eval() for m in models]
         self.device = torch.device(device)
         self.flip_test = flip_test  # parsing averaged with the mirrored photo's
         self.mask_threshold = mask_threshold
+        self.face_threshold = face_threshold
         self.skin_threshold = skin_threshold
 
     @classmethod
@@ -120,23 +133,25 @@ class DensePredictor:
         guides: list[Guide] | None = None,
     ) -> list[DenseResult]:
         """One batch per model for all photos (the batch cards and the web page's queue).
-        `guides`: per photo, the person's keypoints [18, 2] and mask [H, W] in its pixels
-        (either None where unknown), from the keypoint estimator, for guided parsers."""
+        `guides`: per photo, what the keypoint estimator says of the person (`Guide`): the
+        guided parsers read keypoints and mask, and the mask and face outline overrule any
+        parser (see the thresholds)."""
         boxes = boxes or [None] * len(images)
-        guides = guides or [(None, None)] * len(images)
+        guides = [Guide(*g) for g in guides] if guides else [Guide(None, None)] * len(images)
         results = [DenseResult(None, None, None, None) for _ in images]
         for model in self.models:
             size = tuple(model.config.input_size)
             fill = getattr(model, "letterbox_fill", LETTERBOX_FILL)
-            crops, inverses, maps, masks = [], [], [], []
+            crops, inverses, maps, masks, faces = [], [], [], [], []
             names = tuple(getattr(model.config, "guides", ()))
-            for image, box, (keypoints, mask) in zip(images, boxes, guides, strict=True):
+            for image, box, (keypoints, mask, face) in zip(images, boxes, guides, strict=True):
                 h, w = image.shape[:2]
                 m = box_to_input(box or (0.0, 0.0, float(w), float(h)), size)
                 crops.append(warp(image, m, size, fill))
                 inverses.append(invert(m))
                 mk = None if mask is None else warp(mask.astype(np.float32), m, size, 0.0)
                 masks.append(mk)
+                faces.append(None if face is None else warp(face.astype(np.float32), m, size, 0.0))
                 if names:
                     kp = None if keypoints is None else apply_to_points(m, keypoints)
                     maps.append(guide_maps(names, size, kp, mk, model.config.guide_sigma))
@@ -149,7 +164,8 @@ class DensePredictor:
                 probs = model.parsing_probabilities(
                     x, self.flip_test, logits=out["parsing"], guides=g
                 )
-                labels = self._labels(self._skin(model, x, probs), masks)
+                probs = self._skin(model, x, self._face(model, probs, faces))
+                labels = self._labels(probs, masks)
             if "index" in out and results[0].parts is None:
                 parts, u, v = predicted_iuv(out)
             for i, (result, image, inverse) in enumerate(
@@ -163,6 +179,24 @@ class DensePredictor:
                     result.u = _back(u[i].astype(np.float32), inverse, shape)
                     result.v = _back(v[i].astype(np.float32), inverse, shape)
         return results
+
+    def _face(
+        self, model: Parser, probs: torch.Tensor, faces: list[np.ndarray | None]
+    ) -> torch.Tensor:
+        """Certain face inside each given face outline (for label sets with a face)."""
+        classes = label_set(model.config.label_set).classes
+        if self.face_threshold is None or "face" not in classes:
+            return probs
+        out = probs
+        for i, face in enumerate(faces):
+            if face is None or not (face >= self.face_threshold).any():
+                continue
+            if out is probs:
+                out = probs.clone()
+            inside = torch.from_numpy(face >= self.face_threshold).to(probs.device)
+            out[i][:, inside] = 0.0
+            out[i, classes.index("face")][inside] = 1.0
+        return out
 
     def _skin(self, model: Parser, images: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
         """The bare-skin classes taken away where the colour is unlike the face's (for

@@ -55,7 +55,7 @@ from keypoints.predict import LETTERBOX_FILL
 from keypoints.search import find_people
 from keypoints.skeleton import visible
 from parsing.labels import colorize, component_classes
-from parsing.predict import DensePredictor
+from parsing.predict import DensePredictor, Guide
 from studio.bundle import load_bundle
 
 MIN_KEYPOINTS = 4  # fewer visible keypoints than this is not a person we can re-pose
@@ -164,9 +164,11 @@ class Pipeline:
         """min_person_height: rows a person must span in the photo to be read and re-posed;
         a generator smaller than that asks only its own height (a 64x44 demo generator has
         nothing to gain from a person taller than 64 rows). Where the keypoint estimator
-        also gives a person mask (BlazePose), the parser is given it
-        (`DensePredictor.mask_threshold`: the mask decides person from background)."""
+        also gives a person mask and a face outline (BlazePose), the parser is given them
+        (`DensePredictor`: the mask decides person from background, the outline is face)."""
         self.keypoints, self.parser, self.transfer = keypoints, parser, transfer
+        # The first look only finds the person: an estimator may offer a cheaper self for it.
+        self.finder = keypoints.finder() if hasattr(keypoints, "finder") else keypoints
         self.size = transfer.size
         self.margin = margin
         self.min_person_height = min(min_person_height, self.size[0])
@@ -241,7 +243,10 @@ class Pipeline:
             where.append(i)
         if details:
             again = self.keypoints.predict_many(details, subjects)
-            guides = [(kp.keypoints, getattr(kp, "mask", None)) for kp in again]
+            guides = [
+                Guide(kp.keypoints, getattr(kp, "mask", None), getattr(kp, "face_mask", None))
+                for kp in again
+            ]
             parsed = self.parser.predict_many(details, guides=guides)
             looks = zip(where, crop_boxes, to_details, again, parsed, strict=True)
             for i, box, to_detail, kp, parse in looks:
@@ -272,7 +277,7 @@ class Pipeline:
         if free:
             h, w = self.size
             search = find_people(
-                self.keypoints,
+                self.finder,
                 [photos[i] for i in free],
                 aspect=w / h,
                 min_keypoints=MIN_KEYPOINTS,
@@ -282,7 +287,7 @@ class Pipeline:
         if given:
             for i in given:
                 _check_box(boxes[i], photos[i].shape[:2])
-            looks = self.keypoints.predict_many(
+            looks = self.finder.predict_many(
                 [photos[i] for i in given], [boxes[i] for i in given]
             )
             for i, f in zip(given, looks, strict=True):

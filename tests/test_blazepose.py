@@ -282,7 +282,7 @@ def test_bad_input_says_what_it_wants(blazepose):
         blazepose.predict(np.zeros((10, 10, 3), np.float32))
     with pytest.raises(ValueError, match="boxes"):
         blazepose.detect([np.zeros((10, 10, 3), np.uint8)], [None, None])
-    with pytest.raises(GraphError, match="convert_blazepose"):
+    with pytest.raises(GraphError, match="convert_mediapipe"):
         BlazePose.from_folder(ROOT / "no-such-folder")
 
 
@@ -331,7 +331,7 @@ def test_the_backend_is_registered_with_built_in_weights():
     assert builtin_backend("posenet") is None  # needs a checkpoint
     nets = backend.builtin()
     assert isinstance(nets, BlazePoseNets) and nets.describe()["class"] == "BlazePoseNets"
-    assert set(k.split(".")[0] for k in nets.state_dict()) == {"detector", "landmark"}
+    assert set(k.split(".")[0] for k in nets.state_dict()) == {"detector", "landmark", "face"}
 
 
 def test_a_config_for_other_graphs_is_refused():

@@ -16,7 +16,7 @@ from parsing.guides import (
     noisy_mask,
 )
 from parsing.model import ParserNet, ParserNetConfig
-from parsing.predict import DensePredictor
+from parsing.predict import DensePredictor, Guide
 from tests.conftest import augmentation_off
 
 GUIDES = ("mask", "pose")
@@ -145,3 +145,27 @@ def test_the_estimators_mask_decides_person_from_background_both_ways():
         assert (gated.labels[inside] > 0).all()  # the mask overrules its background
         if favourite:  # and keeps the class it gave the person
             assert (gated.labels[inside] == favourite).all()
+
+
+def test_the_face_outline_is_face_and_only_there():
+    """A parser that paints hair everywhere: inside the face model's outline the label is
+    face, outside it the parser's hair stays; with no outline nothing changes."""
+    torch.manual_seed(0)
+    config = ParserNetConfig(encoder="resnet18", input_size=(32, 24), guides=GUIDES)
+    model = ParserNet(config)
+    hair, face = 2, 4  # ADGAN's ids
+    with torch.no_grad():
+        model.net.segmentation_head[0].bias[hair] += 100.0
+    photo = (np.random.default_rng(0).random((64, 48, 3)) * 255).astype(np.uint8)
+    kp, mask = _person(64, 48)
+    outline = np.zeros((64, 48), np.float32)
+    outline[8:20, 6:12] = 1.0
+    predictor = DensePredictor([model], flip_test=False)
+    labels = predictor.predict(photo, guide=Guide(kp, mask, outline)).labels
+    inside = binary_erosion(outline > 0.5, iterations=2)
+    person_not_face = binary_erosion((mask > 0.5) & (outline < 0.5), iterations=2)
+    assert (labels[inside] == face).all()
+    assert (labels[person_not_face] == hair).all()
+    assert face not in predictor.predict(photo, guide=Guide(kp, mask)).labels
+    off = DensePredictor([model], flip_test=False, face_threshold=None)
+    assert face not in off.predict(photo, guide=Guide(kp, mask, outline)).labels

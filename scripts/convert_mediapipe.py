@@ -1,18 +1,20 @@
-"""Convert BlazePose (the pose detector and the full landmark model) from the mediapipe wheel
-into `.safetensors` + a JSON graph that `keypoints.tflite_graph` runs in plain PyTorch.
+"""Convert BlazePose (the pose detector and the full landmark model) and the face landmark
+model from the mediapipe wheel into `.safetensors` + a JSON graph each, which
+`keypoints.tflite_graph` runs in plain PyTorch.
 
     pip download mediapipe==0.10.14 --no-deps -d wheels/
     pip install tflite            # the flatbuffer parser; needed only here, never at run time
-    python scripts/convert_blazepose.py --wheel wheels/mediapipe-0.10.14-*.whl \\
-        --out keypoints/blazepose_weights
+    python scripts/convert_mediapipe.py --wheel wheels/mediapipe-0.10.14-*.whl \\
+        --out keypoints/mediapipe_weights
 
 Reads, without unpacking or running anything from the wheel:
   mediapipe/modules/pose_detection/pose_detection.tflite     -> detector.{json,safetensors}
   mediapipe/modules/pose_landmark/pose_landmark_full.tflite  -> landmark.{json,safetensors}
+  mediapipe/modules/face_landmark/face_landmark.tflite       -> face.{json,safetensors}
   mediapipe-<version>.dist-info/LICENSE                      -> LICENSE (Apache-2.0)
 
 Why a converter and not the TFLite runtime: the project runs on torch only, batched, on any
-device. The graphs hold ~a dozen standard ops; their weights are fp16 constants widened by
+device. The graphs hold about a dozen standard ops; their weights are fp16 constants widened by
 DEQUANTIZE ops, and the detector stores 38 weights sparse (DENSIFY). Both are folded here:
 the safetensors hold every constant dense, in the graph's own layout (NHWC / OHWI), as fp16
 (bit-exact: the model stores them so); the JSON lists the remaining ops in execution order
@@ -43,6 +45,7 @@ GRAPH_FORMAT = "tflite-graph/1"
 MODELS = {
     "detector": "mediapipe/modules/pose_detection/pose_detection.tflite",
     "landmark": "mediapipe/modules/pose_landmark/pose_landmark_full.tflite",
+    "face": "mediapipe/modules/face_landmark/face_landmark.tflite",
 }
 # TFLite TensorType codes -> numpy (only those these graphs use).
 DTYPES = {0: np.float32, 1: np.float16, 2: np.int32}
@@ -217,7 +220,7 @@ def convert_model(data: bytes, source: str) -> tuple[dict, dict[str, np.ndarray]
         elif kind == "RESHAPE":
             o["shape"] = tensor_info(outs[0])["shape"]
             entry["inputs"] = ins[:1]
-        elif kind == "LOGISTIC":
+        elif kind in ("LOGISTIC", "PRELU"):  # PRELU's slopes are its second input
             pass
         else:
             raise ConversionError(f"{where}: operator type not supported by the converter")
@@ -313,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--wheel", required=True, help="the mediapipe wheel (a glob is fine)")
-    p.add_argument("--out", type=Path, default=Path("keypoints/blazepose_weights"))
+    p.add_argument("--out", type=Path, default=Path("keypoints/mediapipe_weights"))
     args = p.parse_args(argv)
     try:
         for path in convert(find_wheel(args.wheel), args.out):
