@@ -167,14 +167,19 @@ class Pipeline:
         also gives a person mask and a face outline (BlazePose), the parser is given them
         (`DensePredictor`: the mask decides person from background, the outline is face)."""
         self.keypoints, self.parser, self.transfer = keypoints, parser, transfer
-        # The first look only finds the person: an estimator may offer a cheaper self for it.
-        self.finder = keypoints.finder() if hasattr(keypoints, "finder") else keypoints
         self.size = transfer.size
         self.margin = margin
         self.min_person_height = min(min_person_height, self.size[0])
         sizes = [self.size, keypoints.input_size]
         sizes += [m.config.input_size for m in parser.models]
         self.detail_size = tuple(max(sizes, key=lambda s: s[0] * s[1]))  # the second look
+
+    @property
+    def finder(self) -> KeypointEstimator:
+        """The estimator of the first look, which only finds the person: the keypoint
+        estimator's cheaper self where it offers one (BlazePose without its face model)."""
+        finder = getattr(self.keypoints, "finder", None)
+        return finder() if finder is not None else self.keypoints
 
     @classmethod
     def from_bundle(
@@ -287,9 +292,7 @@ class Pipeline:
         if given:
             for i in given:
                 _check_box(boxes[i], photos[i].shape[:2])
-            looks = self.finder.predict_many(
-                [photos[i] for i in given], [boxes[i] for i in given]
-            )
+            looks = self.finder.predict_many([photos[i] for i in given], [boxes[i] for i in given])
             for i, f in zip(given, looks, strict=True):
                 found[i] = f
         return found
