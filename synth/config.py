@@ -106,6 +106,10 @@ class GarmentConfig:
     tucked_probability: float = 0.3
     skirt_length_range: tuple[float, float] = (0.28, 0.95)  # fraction of hip-to-ankle
     skirt_flare_range: tuple[float, float] = (0.05, 0.6)
+    # A coat (upper kind "coat", weight 0 by default) goes on below the hips over whatever
+    # is worn there: its length past the waist as a fraction of hip to ankle, and its flare.
+    coat_length_range: tuple[float, float] = (0.15, 0.65)
+    coat_flare_range: tuple[float, float] = (0.0, 0.25)
     tile_size: int = 64  # texture tile side in texels
     tile_period_range: tuple[float, float] = (0.25, 0.7)  # tile side in L
     fold_strength_range: tuple[float, float] = (0.08, 0.3)  # shading depth of fabric folds

@@ -25,7 +25,10 @@ from synth.textures import (
     pick_colour,
 )
 
-UPPER_KINDS = ("tee", "long_sleeve", "tank", "dress")
+UPPER_KINDS = ("tee", "long_sleeve", "tank", "dress", "coat")
+# Upper garments that go on below the hips, drawn there like a skirt (and labelled upper
+# clothes, as LIP's dress and coat): a dress instead of a lower garment, a coat over one.
+LONG_UPPERS = ("dress", "coat")
 LOWER_KINDS = ("trousers", "shorts", "skirt")
 
 # DeepFashion category names for file names, by the garment that defines the look.
@@ -36,6 +39,8 @@ _CATEGORY = {
     ("WOMEN", "tee"): "Tees_Tanks",
     ("WOMEN", "tank"): "Tees_Tanks",
     ("WOMEN", "long_sleeve"): "Blouses_Shirts",
+    ("WOMEN", "coat"): "Jackets_Coats",
+    ("MEN", "coat"): "Jackets_Vests",
     ("MEN", "shorts"): "Shorts",
     ("MEN", "tee"): "Tees_Tanks",
     ("MEN", "tank"): "Tees_Tanks",
@@ -52,10 +57,11 @@ class Garment:
     kind: str
     texture: Texture
     sleeve: float = 0.0  # upper: sleeve end along the arm (0 none, 1 elbow, 2 wrist)
-    hem: float = 1.0  # upper: hem along the torso (0 neck .. 1 hips); lower: length
+    hem: float = 1.0  # upper: hem along the torso (0 neck .. 1 hips); lower, and the part
+    # of a dress or coat below the waist: length as a fraction of hip to ankle
     neckline: float = 0.08  # upper: depth of the neck opening from the torso top, in L
     v_neck: bool = False
-    flare: float = 0.0  # skirt and dress: widening at the hem
+    flare: float = 0.0  # skirt, dress and coat: widening at the hem
     decal: np.ndarray | None = None  # upper: chest print RGBA
     tucked: bool = False
 
@@ -174,15 +180,19 @@ def sample_identity(index: int, split: str, rng: np.random.Generator, cfg: Synth
     women = rng.random() < b.women_probability
     gender = "WOMEN" if women else "MEN"
     upper_kind = _choose(rng, g.upper_women if women else g.upper_men)
+    texture = _texture(rng, cfg, g.patterns)
+    # Every kind's sleeve is drawn, whichever is worn, in this order: the random stream (and
+    # so every dataset rendered before the coat was added) stays the same. A coat's are long.
+    sleeves = {
+        "tee": rng.uniform(0.35, 0.8),
+        "long_sleeve": rng.uniform(1.85, 2.0),
+        "tank": 0.0,
+        "dress": float(rng.choice([0.0, 0.45, 1.9])),
+    }
     upper = Garment(
         kind=upper_kind,
-        texture=_texture(rng, cfg, g.patterns),
-        sleeve={
-            "tee": rng.uniform(0.35, 0.8),
-            "long_sleeve": rng.uniform(1.85, 2.0),
-            "tank": 0.0,
-            "dress": float(rng.choice([0.0, 0.45, 1.9])),
-        }[upper_kind],
+        texture=texture,
+        sleeve=sleeves["long_sleeve" if upper_kind == "coat" else upper_kind],
         hem=float(rng.uniform(0.92, 1.12)),
         neckline=float(rng.uniform(0.05, 0.14)),
         v_neck=bool(rng.random() < 0.3),
@@ -195,7 +205,10 @@ def sample_identity(index: int, split: str, rng: np.random.Generator, cfg: Synth
     if upper_kind == "dress":
         upper.flare = float(rng.uniform(*g.skirt_flare_range))
         upper.hem = float(rng.uniform(*g.skirt_length_range))  # the skirt part's length
-    else:
+    elif upper_kind == "coat":
+        upper.flare = float(rng.uniform(*g.coat_flare_range))
+        upper.hem = float(rng.uniform(*g.coat_length_range))
+    if upper_kind != "dress":
         lower_kind = _choose(rng, g.lower_women if women else g.lower_men)
         length = {
             "trousers": rng.uniform(0.9, 1.0),

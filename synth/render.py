@@ -37,7 +37,7 @@ from synth.head import (
     skull_normal,
     surface_point,
 )
-from synth.identity import Identity
+from synth.identity import LONG_UPPERS, Garment, Identity
 from synth.posebank import PoseSample
 from synth.raster import (
     Canvas,
@@ -495,7 +495,7 @@ class PersonPainter:
         up, low = self.id.upper, self.id.lower
         a_sh, a_w, a_hip = p["a_sh"], p["a_waist"], p["a_hip"]
         waistband = a_w + 0.3 * (a_hip - a_w)
-        if up.kind == "dress":
+        if up.kind in LONG_UPPERS:
             upper_end = 2.0
         elif up.tucked:
             upper_end = waistband
@@ -564,14 +564,17 @@ class PersonPainter:
         a = rgba[..., 3:4]
         return colour * (1 - a) + rgba[..., :3] * a
 
-    # -- skirt (and the skirt of a dress) -------------------------------------------
+    # -- skirt (and the part of a dress or coat below the waist) ------------------------
 
     def skirt(self, canvas: Canvas) -> None:
+        """A skirt, then a dress's or coat's part below the waist over it."""
         up, low = self.id.upper, self.id.lower
-        garment = up if up.kind == "dress" else low
-        if garment is None or (garment is low and low.kind != "skirt"):
-            return
-        label = UPPER if garment is up else SKIRT
+        if low is not None and low.kind == "skirt":
+            self._skirt_of(canvas, low, SKIRT)
+        if up.kind in LONG_UPPERS:
+            self._skirt_of(canvas, up, UPPER)
+
+    def _skirt_of(self, canvas: Canvas, garment: Garment, label: int) -> None:
         p = getattr(self, "_profile", None) or self._torso_profile()
         top_pt = self.mid_sho + self.up * p["top_ext"]
         waist_t = p["a_waist"] + 0.3 * (p["a_hip"] - p["a_waist"])

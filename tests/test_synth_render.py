@@ -259,3 +259,48 @@ def test_one_session_shares_the_backdrop_and_a_new_one_does_not():
     )
     separate = background_difference(photo(0, None), photo(1, None))
     assert shared < 6.0 and separate > 5 * shared, (shared, separate)
+
+
+def _coat_identity(cfg, lower_kind):
+    """The first identity whose draws give a coat over `lower_kind` (coats only)."""
+    for seed in range(200):
+        ident = sample_identity(seed, "train", np.random.default_rng(seed), cfg)
+        if ident.lower is not None and ident.lower.kind == lower_kind:
+            return ident
+    raise AssertionError(f"no coat over {lower_kind} in 200 draws")
+
+
+@pytest.mark.parametrize("lower_kind", ["trousers", "skirt"])
+def test_a_coat_is_upper_clothes_below_the_hips_over_what_is_worn_there(lower_kind):
+    cfg = SynthConfig()
+    cfg.garments.upper_women = {"coat": 1.0}
+    cfg.garments.upper_men = {"coat": 1.0}
+    cfg.garments.coat_length_range = (0.3, 0.3)  # to mid-thigh
+    cfg.garments.skirt_length_range = (0.8, 0.8)  # a skirt shows below it
+    ident = _coat_identity(cfg, lower_kind)
+    assert ident.upper.kind == "coat" and ident.upper.sleeve > 1.8
+    row = _front_rows(1)[0]
+    out = _render(cfg, 0, row, 1, identity=ident)
+    kp = out.keypoints_all
+    hip_y, knee_y = (kp[8, 1] + kp[11, 1]) / 2, (kp[9, 1] + kp[12, 1]) / 2
+    ankle_y = (kp[10, 1] + kp[13, 1]) / 2
+    centre_x = round((kp[8, 0] + kp[11, 0]) / 2)
+    column = out.labels[:, centre_x - 2 : centre_x + 3]
+    upper = ADGAN_INDEX["upper_clothes"]
+    below = ADGAN_INDEX["pants" if lower_kind == "trousers" else "skirt"]
+    just_below_hips = column[round(hip_y + 0.15 * (knee_y - hip_y))]
+    assert (just_below_hips == upper).all()  # the coat covers the hips
+    lower_rows = column[round(knee_y) : round(ankle_y)]
+    assert (lower_rows == below).any()  # what is worn under it shows below its hem
+
+
+def test_adding_the_coat_leaves_every_earlier_identity_as_it_was():
+    """Datasets rendered before the coat existed must render again the same: the default
+    config draws no coats, and each identity's draws are unchanged (pinned values)."""
+    cfg = SynthConfig()
+    people = [sample_identity(i, "train", np.random.default_rng(i), cfg) for i in range(300)]
+    assert all(p.upper.kind != "coat" for p in people)
+    first = people[0].describe()
+    assert first["category"] == "Tees_Tanks" and first["upper"]["kind"] == "tee"
+    assert first["build"] == {"width": 1.175, "shoulders": 1.092, "hips": 1.126}
+    assert first["hair"]["colour"] == [0.699, 0.668, 0.657]
