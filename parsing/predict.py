@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     if predictor.guided:  # what the pipeline gives it: the real-world backend's person
         blazepose = builtin_backend("blazepose")
         found = blazepose.estimator(blazepose.builtin(), args.device).predict(image, box)
-        guide = (found.keypoints, getattr(found, "mask", None))
+        guide = Guide(found.keypoints, found.mask, found.face_mask)
     result = predictor.predict(image, box, guide)
     if result.labels is not None:
         palette = label_set(predictor.parsing_model.config.label_set).palette
