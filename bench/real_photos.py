@@ -16,8 +16,9 @@ folder; --keypoints: any keypoint run, checkpoint or bundle, e.g. our synthetic 
    --draw, the pipeline's keypoints drawn on each photo (`<backend>-<photo>.png`).
 
 --variants adds what was tried for BlazePose's COCO PCKh (detector ROI vs the box's own ROI,
-ROI scale, visibility threshold, which detected person); --int8 the keypoints of BlazePose
-with its weights through weight-only int8 against fp16 (max pixel difference per photo).
+ROI scale, visibility threshold, which detected person, one landmark look or two); --int8
+the keypoints of BlazePose with its weights through weight-only int8 against fp16 (max pixel
+difference per photo).
 Speed and memory: bench/blazepose_speed.py. Without ../shared/data it says so and exits 0.
 """
 
@@ -83,11 +84,12 @@ def blazepose_variants(nets: BlazePoseNets, data: Path) -> list[tuple[str, float
     photos = [load_image(it.path) for it in items]
     rows = []
     for vis in (0.5, 0.3):
-        for pick in ("largest", "surest"):
-            model = BlazePose.from_nets(nets, visibility_threshold=vis, pick=pick)
+        for pick, looks in (("largest", 2), ("surest", 2), ("largest", 1)):
+            model = BlazePose.from_nets(nets, visibility_threshold=vis, pick=pick, looks=looks)
             results = model.predict_many(photos, [it.box for it in items], with_mask=False)
             c, t, _ = pckh_counts([r.keypoints for r in results], [it.keypoints for it in items])
-            rows.append((f"detector ROI in the box, pick {pick}, vis {vis}", c / t, c, t))
+            what = f"detector ROI in the box, pick {pick}, vis {vis}, {looks} look(s)"
+            rows.append((what, c / t, c, t))
     from keypoints.blazepose import to_openpose18
 
     model = BlazePose.from_nets(nets)

@@ -418,3 +418,20 @@ def test_a_box_picks_the_person_in_it_not_the_larger_neighbour(blazepose):
     assert len(shown) >= 12
     assert shown[:, 0].min() > big.shape[1] - 10  # the small one, on the right
     assert blazepose.predict(canvas).keypoints[0, 0] < big.shape[1]  # unboxed: the big one
+
+
+def test_a_second_look_starts_from_the_landmarks_own_roi(blazepose):
+    """looks=2 runs the landmark model again on the ROI of its own alignment points (mediapipe's
+    next-frame ROI); the mask stays the detector's look's, and the finder looks once."""
+    photo = load_image(EXAMPLES / "model.jpg")
+    once = BlazePose.from_folder(looks=1).predict(photo)
+    twice = blazepose.predict(photo)
+    assert blazepose.looks == 2 and blazepose.finder().looks == 1
+    first = once.landmarks
+    assert first.alignment.shape == (2, 2)
+    assert twice.landmarks.roi == BlazePose.roi_from_landmarks(first)
+    np.testing.assert_array_equal(twice.mask, once.mask)
+    moved = np.linalg.norm(twice.keypoints - once.keypoints, axis=1)
+    assert np.median(moved) < 0.05 * photo.shape[0]  # a clean photo: the same person
+    with pytest.raises(ValueError, match="looks"):
+        BlazePose.from_folder(looks=0)
