@@ -1,10 +1,11 @@
 """BlazePose speed on torch: `python bench/blazepose_speed.py [--threads N] [--repeats R]`.
 
 Prints ms per crop (mean, p50, p95 per batch; crops/s) at batch 1 and 16 for the detector
-(224x224) and the landmark model (256x256) as `keypoints.tflite_graph` runs them, then the
-whole `BlazePose.predict_many` per photo (detector, ROI crop, landmarks, mask back to the
-photo), peak memory (RSS on CPU), on CPU and, when one is visible, on the GPU; and whether
-this CPU has bf16 matrix units (the graphs run fp32: their weights are fp16-exact).
+(224x224), the landmark model (256x256) and Face Mesh (192x192) as `keypoints.tflite_graph`
+runs them, then the whole `BlazePose.predict_many` per photo (detector, ROI crop, two
+landmark looks, mask back to the photo, two Face Mesh looks), peak memory (RSS on CPU), on
+CPU and, when one is visible, on the GPU; and whether this CPU has bf16 matrix units (the
+graphs run fp32: their weights are fp16-exact).
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ def timed(fn, repeats: int, device: str) -> np.ndarray:
 
 def bench(model: BlazePose, photo: np.ndarray, device: str, batches: list[int], repeats: int):
     rows = []
-    model = BlazePose(model.detector, model.landmark, device=device, batch_size=max(batches))
-    for name, graph, size in (
-        ("detector", model.detector, 224),
-        ("landmark", model.landmark, 256),
-    ):
+    face = model.face.graph if model.face is not None else None
+    model = BlazePose(model.detector, model.landmark, face, device=device, batch_size=max(batches))
+    graphs = [("detector", model.detector, 224), ("landmark", model.landmark, 256)]
+    if face is not None:
+        graphs.append(("face", face, 192))
+    for name, graph, size in graphs:
         for batch in batches:
             x = torch.rand(batch, size, size, 3, device=device)
             if device == "cuda":
