@@ -51,6 +51,7 @@ from common.config import from_dict
 from common.geometry import Box
 from keypoints.estimators import Backend, KeypointResult, register_backend
 from keypoints.face import Face, FaceLandmarks
+from keypoints.roi import Roi, rect_matrix, rotation_of
 from keypoints.skeleton import MISSING, NUM_KEYPOINTS
 from keypoints.tflite_graph import GraphError, TfliteGraph
 
@@ -115,21 +116,6 @@ class Detection:
 
 
 @dataclass
-class Roi:
-    """The rotated square the landmark model looks at, in photo pixels."""
-
-    center: tuple[float, float]
-    size: float  # side length
-    rotation: float  # radians, clockwise in the image (y down)
-
-    def matrix(self, out_size: int) -> np.ndarray:
-        """Affine [2, 3]: photo pixels -> crop pixels (mediapipe's corner-to-corner mapping)."""
-        return _rect_matrix(
-            self.center, (self.size, self.size), self.rotation, (out_size, out_size)
-        )
-
-
-@dataclass
 class PoseLandmarks:
     """One person's 33 landmarks in photo pixels, from one ROI."""
 
@@ -166,21 +152,6 @@ class BlazePoseResult(KeypointResult):
         out["box"] = None if self.box is None else [round(float(v), 2) for v in self.box]
         out["detection_score"] = round(self.detection_score, 4)
         return out
-
-
-def _rect_matrix(
-    center: tuple[float, float],
-    size: tuple[float, float],
-    rotation: float,
-    out_size: tuple[int, int],
-) -> np.ndarray:
-    """Affine [2, 3] taking a rotated rectangle of the photo onto an out_size (W, H) image,
-    corners onto corners, as mediapipe's ImageToTensorCalculator (OpenCV path) does."""
-    c, s = math.cos(rotation), math.sin(rotation)
-    sx, sy = out_size[0] / size[0], out_size[1] / size[1]
-    a = np.array([[sx * c, sx * s], [-sy * s, sy * c]])  # scale @ R(rotation)^T
-    t = np.array([out_size[0] / 2, out_size[1] / 2]) - a @ np.asarray(center, np.float64)
-    return np.concatenate([a, t[:, None]], axis=1)
 
 
 def ssd_anchors(
@@ -519,7 +490,7 @@ class BlazePose:
             if bw <= 0 or bh <= 0:
                 raise ValueError(f"image {n}: box {box} has no area")
             side = max(bw, bh)  # mediapipe's PadRoi: the letterbox is a square around the box
-            m = _rect_matrix((x + bw / 2, y + bh / 2), (side, side), 0.0, (DETECTOR_SIZE,) * 2)
+            m = rect_matrix((x + bw / 2, y + bh / 2), (side, side), 0.0, (DETECTOR_SIZE,) * 2)
             crop = cv2.warpAffine(
                 image, m, (DETECTOR_SIZE, DETECTOR_SIZE), flags=cv2.INTER_LINEAR,
                 borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0),
@@ -571,8 +542,7 @@ class BlazePose:
     def roi_from_points(hip: np.ndarray, scale_point: np.ndarray, scale: float = 1.25) -> Roi:
         (x0, y0), (x1, y1) = hip, scale_point
         side = 2.0 * math.hypot(x1 - x0, y1 - y0) * scale
-        rotation = math.pi / 2 - math.atan2(-(y1 - y0), x1 - x0)
-        rotation = rotation - 2 * math.pi * math.floor((rotation + math.pi) / (2 * math.pi))
+        rotation = rotation_of(hip, scale_point, math.pi / 2)
         return Roi((float(x0), float(y0)), float(side), float(rotation))
 
     @staticmethod
@@ -615,12 +585,9 @@ class BlazePose:
             if flags[n] < self.min_person_score:
                 results.append(None)
                 continue
-            local = (xy[n, : NUM_LANDMARKS + 2].astype(np.float64) - 0.5) * roi.size
-            c, s = math.cos(roi.rotation), math.sin(roi.rotation)
-            px = roi.center[0] + c * local[:, 0] - s * local[:, 1]
-            py = roi.center[1] + s * local[:, 0] + c * local[:, 1]
+            xy_photo = roi.to_photo(xy[n, : NUM_LANDMARKS + 2])
             z = raw[n, : NUM_LANDMARKS + 2, 2] / LANDMARK_SIZE * roi.size
-            points = np.stack([px, py, z], 1).astype(np.float32)
+            points = np.concatenate([xy_photo, z[:, None]], 1).astype(np.float32)
             mask = None
             if with_mask:
                 h, w = image.shape[:2]

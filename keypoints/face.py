@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 import torch
 
+from keypoints.roi import Roi, rotation_of
 from keypoints.tflite_graph import GraphError, TfliteGraph
 
 FACE_SIZE = 192  # the model's square input
@@ -50,29 +51,12 @@ POSE_RIGHT_EYE, POSE_LEFT_EYE = 5, 2
 
 
 @dataclass
-class FaceRoi:
-    """A rotated square of the photo, in photo pixels (as `keypoints.blazepose.Roi`)."""
-
-    center: tuple[float, float]
-    size: float
-    rotation: float  # radians, clockwise in the image (y down)
-
-    def matrix(self, out_size: int = FACE_SIZE) -> np.ndarray:
-        """Affine [2, 3]: photo pixels -> crop pixels, corners onto corners."""
-        c, s = math.cos(self.rotation), math.sin(self.rotation)
-        k = out_size / self.size
-        a = np.array([[k * c, k * s], [-k * s, k * c]])
-        t = np.array([out_size / 2, out_size / 2]) - a @ np.asarray(self.center, np.float64)
-        return np.concatenate([a, t[:, None]], axis=1)
-
-
-@dataclass
 class Face:
     """One face found: its 468 points in photo pixels and the model's face flag."""
 
     points: np.ndarray  # [468, 2] x, y in photo pixels
     score: float  # the face flag, 0..1
-    roi: FaceRoi
+    roi: Roi
 
     def oval(self) -> np.ndarray:
         """[36, 2] the face's outline, photo pixels, in ring order."""
@@ -85,12 +69,11 @@ class Face:
         return out.astype(np.float32)
 
 
-def roi_around(points: np.ndarray, start: np.ndarray, end: np.ndarray, scale: float) -> FaceRoi:
+def roi_around(points: np.ndarray, start: np.ndarray, end: np.ndarray, scale: float) -> Roi:
     """mediapipe's DetectionsToRects + RectTransformation (square_long): the box of `points`
     in the frame turned so start -> end is horizontal, centred on the box, side = the box's
     long side x scale."""
-    rotation = -math.atan2(-(end[1] - start[1]), end[0] - start[0])
-    rotation -= 2 * math.pi * math.floor((rotation + math.pi) / (2 * math.pi))
+    rotation = rotation_of(start, end, 0.0)
     c, s = math.cos(rotation), math.sin(rotation)
     # Points in the turned frame (x along the eye line), their box, its centre back.
     turned = points @ np.array([[c, -s], [s, c]])
@@ -98,7 +81,7 @@ def roi_around(points: np.ndarray, start: np.ndarray, end: np.ndarray, scale: fl
     centre_turned = (lo + hi) / 2
     centre = centre_turned @ np.array([[c, s], [-s, c]])
     side = float(max(hi - lo)) * scale
-    return FaceRoi((float(centre[0]), float(centre[1])), side, rotation)
+    return Roi((float(centre[0]), float(centre[1])), side, rotation)
 
 
 class FaceLandmarks:
@@ -134,7 +117,7 @@ class FaceLandmarks:
         self.looks = looks
         self.min_face_size = min_face_size
 
-    def roi_from_pose(self, landmarks: np.ndarray) -> FaceRoi | None:
+    def roi_from_pose(self, landmarks: np.ndarray) -> Roi | None:
         """The first look's ROI from BlazePose's 33 landmarks [33, >=2] (photo pixels)."""
         pts = np.asarray(landmarks, np.float64)[list(POSE_FACE_POINTS), :2]
         if np.ptp(pts, axis=0).max() < self.min_face_size:
@@ -142,20 +125,20 @@ class FaceLandmarks:
         right, left = pts[POSE_RIGHT_EYE], pts[POSE_LEFT_EYE]
         return roi_around(pts, right, left, self.pose_roi_scale)
 
-    def roi_from_face(self, points: np.ndarray) -> FaceRoi:
+    def roi_from_face(self, points: np.ndarray) -> Roi:
         """The next look's ROI from a face's own 468 points (photo pixels)."""
         pts = np.asarray(points, np.float64)
         return roi_around(pts, pts[RIGHT_EYE_OUTER], pts[LEFT_EYE_OUTER], self.landmark_roi_scale)
 
     @torch.no_grad()
-    def look(self, images: Sequence[np.ndarray], rois: Sequence[FaceRoi]) -> list[Face | None]:
+    def look(self, images: Sequence[np.ndarray], rois: Sequence[Roi]) -> list[Face | None]:
         """The model once on each (photo, ROI), one batch; None where the flag says no face."""
         if not rois:
             return []
         crops = [
             cv2.warpAffine(
                 image,
-                roi.matrix(),
+                roi.matrix(FACE_SIZE),
                 (FACE_SIZE, FACE_SIZE),
                 flags=cv2.INTER_LINEAR,
                 borderMode=cv2.BORDER_REPLICATE,
@@ -171,11 +154,8 @@ class FaceLandmarks:
             if flags[n] < self.min_face_score:
                 faces.append(None)
                 continue
-            local = (raw[n, :, :2] / FACE_SIZE - 0.5) * roi.size
-            c, s = math.cos(roi.rotation), math.sin(roi.rotation)
-            px = roi.center[0] + c * local[:, 0] - s * local[:, 1]
-            py = roi.center[1] + s * local[:, 0] + c * local[:, 1]
-            faces.append(Face(np.stack([px, py], 1).astype(np.float32), float(flags[n]), roi))
+            points = roi.to_photo(raw[n, :, :2] / FACE_SIZE).astype(np.float32)
+            faces.append(Face(points, float(flags[n]), roi))
         return faces
 
     def predict_many(
