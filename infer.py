@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 # Nothing imported at the top pulls in torch: argument and file errors come back at once.
+from common.colour import parse_colour
 from common.hardware import PRECISIONS
 from parsing.labels import ADGAN_CLASSES, component_classes
 
@@ -56,6 +57,13 @@ def _swap_arg(text: str) -> tuple[str, Path]:
     return (ADGAN_CLASSES[classes[0]] if len(classes) == 1 else component), path
 
 
+def _colour_arg(text: str) -> tuple[int, int, int]:
+    try:
+        return parse_colour(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def check_input(path: Path, what: str) -> None:
     """Exists, is a file, is not empty, can be read: checked before anything heavy loads."""
     if not path.exists():
@@ -86,7 +94,12 @@ def check_components(swaps: list[tuple[str, Path]]) -> None:
             raise InputError(f"--swap {component}={path}: {exc}") from None
 
 
-def load_pipeline(bundle: Path, device: str, precision: str = "auto"):
+def load_pipeline(
+    bundle: Path,
+    device: str,
+    precision: str = "auto",
+    backdrop: tuple[int, int, int] | None = None,
+):
     from common.checkpoint import CheckpointError
     from studio.pipeline import Pipeline
 
@@ -95,7 +108,9 @@ def load_pipeline(bundle: Path, device: str, precision: str = "auto"):
             f"no model bundle at {bundle}; assemble one from trained runs with "
             "python -m studio.bundle --help (a fresh clone has the demo bundle in bundles/demo)"
         )
-    return Pipeline.from_bundle(bundle, device, precision)
+    pipe = Pipeline.from_bundle(bundle, device, precision)
+    pipe.backdrop = backdrop
+    return pipe
 
 
 def bundle_warning(bundle: Path) -> str | None:
@@ -129,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=PRECISIONS,
         default="auto",
         help="the generator's; auto: bf16 on a GPU or a CPU with bf16 matrix units (AMX)",
+    )
+    p.add_argument(
+        "--backdrop",
+        type=_colour_arg,
+        metavar="COLOUR",
+        help="stand the person on a plain colour (white, studio, #rrggbb, r,g,b) instead of "
+        "the source photo's background with the person removed (best for busy photos)",
     )
     p.add_argument("--batch", type=Path, help="a jobs CSV for batch product cards")
     p.add_argument("--out-dir", type=Path, help="output folder for --batch")
@@ -179,7 +201,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         if args.batch is not None:
             return main_batch(
-                lambda device: load_pipeline(args.bundle, device, args.precision),
+                lambda device: load_pipeline(args.bundle, device, args.precision, args.backdrop),
                 args.batch,
                 args.out_dir,
                 device,
@@ -187,7 +209,7 @@ def _run(args: argparse.Namespace) -> int:
             )
         photos = {"source": load_image(args.source), "pose": load_image(args.pose)}
         donors = [(component, path, load_image(path)) for component, path in args.swap]
-        pipe = load_pipeline(args.bundle, device, args.precision)
+        pipe = load_pipeline(args.bundle, device, args.precision, args.backdrop)
         source = pipe.person(photos["source"], args.source.name)
         pose = pipe.person(photos["pose"], args.pose.name)
         swaps = {component: pipe.person(image, path.name) for component, path, image in donors}

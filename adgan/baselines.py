@@ -76,3 +76,9 @@ class WarpOnly(PoseGenerator):
 
     def decode(self, appearance: Appearance, keypoints: torch.Tensor) -> torch.Tensor:
         return composite(warp_rows(appearance, keypoints, self.config.warp))
+
+    def decode_with_matte(
+        self, appearance: Appearance, keypoints: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        warped = warp_rows(appearance, keypoints, self.config.warp)
+        return composite(warped), warped.matte

@@ -79,6 +79,17 @@ class PoseGenerator(nn.Module, abc.ABC):
     def decode(self, appearance: Appearance, keypoints: torch.Tensor) -> torch.Tensor:
         """The person `appearance` describes in the pose of keypoints [B, 18, 2]; [-1, 1]."""
 
+    def decode_with_matte(
+        self, appearance: Appearance, keypoints: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(`decode`'s picture, where the person is in it [B, 1, H, W] in [0, 1]): what a
+        backdrop goes behind. Without a warp of its own, the body that the keypoints outline
+        (`adgan.warp.body_layout`)."""
+        from adgan.warp import body_layout  # the geometry loads with a generator that needs it
+
+        picture = self.decode(appearance, keypoints)
+        return picture, body_layout(keypoints, tuple(picture.shape[-2:])).to(picture)
+
     def forward(
         self,
         image: torch.Tensor,

@@ -156,7 +156,10 @@ class PartWarpGenerator(PoseGenerator):
     [B, K, H, W], "keypoints": [B, K, 18, 2], "codes": [B, K, C]}."""
 
     Config = PartWarpConfig
-    INFERENCE_SETTINGS = ("warp_trust",)
+    # warp.background_dilation: real photos' person masks are coarser than SynthFashion's
+    # exact ones, and a wider cut keeps the person's edge and shadow out of the filled
+    # background (docs/generator.md)
+    INFERENCE_SETTINGS = ("warp_trust", "warp.background_dilation")
     EVIDENCE = 3 + 1 + 3 + 1  # composite, holes, background, background mask (+ masks, pose)
 
     def __init__(self, config: PartWarpConfig) -> None:
@@ -199,6 +202,12 @@ class PartWarpGenerator(PoseGenerator):
 
     def decode(self, appearance: Appearance, keypoints: torch.Tensor) -> torch.Tensor:
         return self.render(appearance, keypoints)[0]
+
+    def decode_with_matte(
+        self, appearance: Appearance, keypoints: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        picture, warped, _ = self.render(appearance, keypoints)
+        return picture, warped.matte.to(picture)
 
     def render(
         self, appearance: Appearance, keypoints: torch.Tensor

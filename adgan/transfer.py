@@ -87,9 +87,22 @@ class AttributeTransfer:
         return self.generate_many(np.asarray(keypoints)[None], appearance)[0]
 
     @torch.no_grad()
-    def generate_many(self, keypoints: np.ndarray, appearance: Appearance) -> list[np.ndarray]:
-        """Keypoints [B, 18, 2] and (already mixed) appearances -> B uint8 images."""
+    def generate_many(
+        self,
+        keypoints: np.ndarray,
+        appearance: Appearance,
+        backdrop: tuple[int, int, int] | None = None,
+    ) -> list[np.ndarray]:
+        """Keypoints [B, 18, 2] and (already mixed) appearances -> B uint8 images. With a
+        `backdrop` colour (RGB 0-255), the person stands on that plain colour instead of the
+        generator's background (the source's, the person cut out and filled: on a busy
+        photo, a smeared scene)."""
         look = {k: v.to(self.device) for k, v in appearance.items()}
         with self._autocast():
-            out = self.generator.decode(look, self._keypoints(keypoints))
+            if backdrop is None:
+                out = self.generator.decode(look, self._keypoints(keypoints))
+            else:
+                out, matte = self.generator.decode_with_matte(look, self._keypoints(keypoints))
+                plain = torch.tensor(backdrop, dtype=out.dtype, device=out.device) / 127.5 - 1
+                out = matte * out + (1 - matte) * plain[None, :, None, None]
         return [to_image(o) for o in out]

@@ -218,11 +218,18 @@ class PartWarp:
     background_mask: torch.Tensor  # [B, 1, H, W] 1 where the source background is seen
     segments: torch.Tensor  # [B, S, 1, H, W] what each segment covers in the target (paint
     # and holes, after occlusion), in the order of `segment_names`
+    body: torch.Tensor  # [B, 1, H, W] the target body's extent: its segments' capsules
     segment_names: tuple[str, ...] = SEGMENT_NAMES
 
     @property
     def person(self) -> torch.Tensor:  # [B, 1, H, W] the warped person's coverage
         return self.masks[:, 1:].sum(1)
+
+    @property
+    def matte(self) -> torch.Tensor:
+        """[B, 1, H, W] where the generated person is: the warped garments' own shapes, and
+        the target body's extent where the source cannot show it (legs below a crop)."""
+        return torch.maximum(self.person, self.body).clamp(0, 1)
 
 
 # -- geometry helpers -------------------------------------------------------------------
@@ -432,6 +439,31 @@ def _capsules(sk: _Skeleton, cfg: WarpConfig, skirt: float = 0.0) -> tuple[torch
     return torch.stack(starts, 1), torch.stack(ends, 1), torch.stack(radii, 1)
 
 
+def _support(sk: _Skeleton, grid: torch.Tensor, cfg: WarpConfig) -> torch.Tensor:
+    """[B, S, H, W] each segment's soft extent in this (target) image; 0 for a segment whose
+    points are missing."""
+    a, e, r = _capsules(sk, cfg, skirt=cfg.torso_reach)
+    dist = _capsule_distance(grid, a, e) / (cfg.support_scale * r[..., None, None])
+    return torch.sigmoid((1 - dist) / cfg.softness) * _available(sk)[..., None, None]
+
+
+def _chains(cfg: WarpConfig) -> tuple[tuple[int, ...], ...]:
+    return (LEG_CHAINS if cfg.complete_legs else ()) + (ARM_CHAINS if cfg.complete_arms else ())
+
+
+def body_layout(
+    keypoints: torch.Tensor, size: tuple[int, int], config: WarpConfig | None = None
+) -> torch.Tensor:
+    """[B, 1, H, W] the extent of a body with these keypoints [B, 18, 2] in an image of size
+    (H, W): the soft union of its segments' capsules, as the warp paints them (the matte of
+    a generator that has no warp of its own)."""
+    cfg = config or WarpConfig()
+    h, w = size
+    kp = keypoints.float()
+    support = _support(_skeleton(kp, h / 4, _chains(cfg)), _pixel_grid(h, w, kp), cfg)
+    return 1 - torch.prod(1 - support, 1, keepdim=True)
+
+
 def _available(sk: _Skeleton) -> torch.Tensor:
     """[B, S] 1 where the segment's points are annotated in this image."""
     ok = sk.ok
@@ -575,7 +607,7 @@ def warp_parts(
     if probs.shape[-2:] != (h, w):
         raise ValueError(f"parsing of {tuple(probs.shape[-2:])} for an image of {(h, w)}")
     skp, tkp = source_keypoints.to(source), target_keypoints.to(source)
-    chains = (LEG_CHAINS if cfg.complete_legs else ()) + (ARM_CHAINS if cfg.complete_arms else ())
+    chains = _chains(cfg)
     src, tgt = _skeleton(skp, h / 4, chains), _skeleton(tkp, h / 4, chains)
     grid = _pixel_grid(h, w, source)
     n_seg = len(SEGMENTS)
@@ -617,9 +649,7 @@ def warp_parts(
     inside = warped[:, :, -1]  # [B, S, H, W] 1 where the source location is in the frame
 
     # -- support of each segment in the target, and layering front to back
-    a, e, r = _capsules(tgt, cfg, skirt=cfg.torso_reach)
-    dist = _capsule_distance(grid, a, e) / (cfg.support_scale * r[..., None, None])
-    support = torch.sigmoid((1 - dist) / cfg.softness) * tgt_avail[..., None, None]
+    support = _support(tgt, grid, cfg)  # [B, S, H, W]
     valid = carried.sum(2).clamp(0, 1)  # [B, S, H, W]
     # what the source cannot show: the segment is missing there, or its transform reaches
     # outside the source frame
@@ -695,6 +725,7 @@ def warp_parts(
         background=background,
         background_mask=background_mask,
         segments=seen[:, :, None],
+        body=1 - torch.prod(1 - support, 1, keepdim=True),
     )
 
 
@@ -726,6 +757,7 @@ __all__ = [
     "PartWarp",
     "Segment",
     "WarpConfig",
+    "body_layout",
     "body_size",
     "composite",
     "fill_background",

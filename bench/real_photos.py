@@ -47,7 +47,7 @@ from keypoints.blazepose import BlazePose, BlazePoseNets  # noqa: E402
 from keypoints.data import coco_items  # noqa: E402
 from keypoints.draw import draw_skeleton  # noqa: E402
 from keypoints.estimators import KeypointEstimator, estimator_from_checkpoint  # noqa: E402
-from keypoints.metrics import pckh_counts  # noqa: E402
+from keypoints.metrics import head_size, pckh_counts  # noqa: E402
 
 SHARED = Path(os.environ.get("SHARED_DATA", ROOT.parent / "shared" / "data"))
 
@@ -76,6 +76,34 @@ def coco_pckh(estimator: KeypointEstimator, data: Path) -> tuple[float, int, int
     return correct / total, correct, total
 
 
+# 0: every landmark inside the photo counts, occluded ones too (COCO annotates occluded
+# points; the product wants only the seen ones, so that the warp leaves a hidden arm out)
+VISIBILITIES = (0.5, 0.3, 0.0)
+
+
+def per_person(nets: BlazePoseNets, data: Path) -> list[tuple[str, int, int, int, int]]:
+    """(person, box side, head box height, correct at the model's visibility threshold,
+    correct at 0, points) for each COCO person: where the misses are."""
+    folder = data / "real-formats" / "coco-keypoints"
+    items = coco_items(folder / "test_coco.json", folder, aspect=1.0)
+    photos = [load_image(it.path) for it in items]
+    from keypoints.blazepose import to_openpose18
+
+    model = BlazePose.from_nets(nets)
+    found = model.predict_many(photos, [it.box for it in items], with_mask=False)
+    rows = []
+    for it, photo, result in zip(items, photos, found, strict=True):
+        size = head_size(it.keypoints)
+        if size is None or result.landmarks is None:
+            continue
+        lm = result.landmarks
+        c, t, _ = pckh_counts([result.keypoints], [it.keypoints])
+        every = to_openpose18(lm.points, lm.visibility, photo.shape[:2], 0.0)[0]
+        c0, _, _ = pckh_counts([every], [it.keypoints])
+        rows.append((it.name, round(it.box[2] / 1.25), round(size[1]), c, c0, t))
+    return rows
+
+
 def blazepose_variants(nets: BlazePoseNets, data: Path) -> list[tuple[str, float, int, int]]:
     """What moves BlazePose's COCO PCKh: how the landmark model's ROI is chosen inside the
     ground-truth box, its scale, the visibility threshold, which detected person."""
@@ -83,7 +111,7 @@ def blazepose_variants(nets: BlazePoseNets, data: Path) -> list[tuple[str, float
     items = coco_items(folder / "test_coco.json", folder, aspect=1.0)
     photos = [load_image(it.path) for it in items]
     rows = []
-    for vis in (0.5, 0.3):
+    for vis in VISIBILITIES:
         for pick, looks in (("largest", 2), ("surest", 2), ("largest", 1)):
             model = BlazePose.from_nets(nets, visibility_threshold=vis, pick=pick, looks=looks)
             results = model.predict_many(photos, [it.box for it in items], with_mask=False)
@@ -97,7 +125,7 @@ def blazepose_variants(nets: BlazePoseNets, data: Path) -> list[tuple[str, float
         # the box is the ground truth's grown 1.25x; the ROI is that box's square, x scale/1.25
         rois = [model.roi_from_box(it.box, scale / 1.25) for it in items]
         poses = model.landmarks(photos, rois, with_mask=False)
-        for vis in (0.5, 0.3):
+        for vis in VISIBILITIES:
             preds = []
             for photo, pose in zip(photos, poses, strict=True):
                 if pose is None:
@@ -193,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         print("|---|---|---|")
         for what, score, c, t in blazepose_variants(nets, args.data):
             print(f"| {what} | {score:.3f} | {c} / {t} |")
+        print("\n| COCO person | box side px | head px | correct | correct at vis 0 | points |")
+        print("|---|---|---|---|---|---|")
+        for row in per_person(nets, args.data):
+            print("| " + " | ".join(str(v) for v in row) + " |")
 
     if not args.skip_pipeline:
         for name, est in estimators.items():

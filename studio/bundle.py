@@ -44,7 +44,7 @@ from torch import nn
 
 from adgan.generators import PoseGenerator, generator_from_checkpoint
 from common.checkpoint import CheckpointError, read_config, save_checkpoint, stored_module_name
-from common.config import ConfigError, from_dict, parse_override, to_dict
+from common.config import ConfigError, apply_overrides, from_dict, parse_override, to_dict
 from keypoints.estimators import (
     Backend,
     KeypointEstimator,
@@ -156,15 +156,14 @@ def with_settings(generator: PoseGenerator, settings: list[str]) -> PoseGenerato
     """`generator` with inference settings (`key=value`, the architecture's
     `INFERENCE_SETTINGS`) changed; a field that shapes the weights is refused."""
     allowed = type(generator).INFERENCE_SETTINGS
-    data = to_dict(generator.config)
     for text in settings:
-        keys, value = parse_override(text)
-        if len(keys) != 1 or keys[0] not in allowed:
+        keys, _ = parse_override(text)
+        if ".".join(keys) not in allowed:
             raise ConfigError(
                 f"generator setting {text!r}: a {generator.config.arch} generator's inference "
                 f"settings are {', '.join(allowed) or 'none'}"
             )
-        data[keys[0]] = value
+    data = apply_overrides(to_dict(generator.config), settings)
     generator.config = from_dict(type(generator.config), data, where="generator")
     return generator
 

@@ -160,8 +160,12 @@ class Pipeline:
         *,
         margin: float = PERSON_MARGIN,
         min_person_height: int = MIN_PERSON_HEIGHT,
+        backdrop: tuple[int, int, int] | None = None,
     ) -> None:
-        """min_person_height: rows a person must span in the photo to be read and re-posed;
+        """backdrop: an RGB colour the generated person stands on (a product card's plain
+        background); None keeps the generator's own background, the source photo's scene
+        with the person cut out and filled, which is clean on a studio photo and a smear on
+        a busy one. min_person_height: rows a person must span in the photo to be read and re-posed;
         a generator smaller than that asks only its own height (a 64x44 demo generator has
         nothing to gain from a person taller than 64 rows). Where the keypoint estimator
         also gives a person mask and a face outline (BlazePose), the parser is given them
@@ -169,6 +173,7 @@ class Pipeline:
         self.keypoints, self.parser, self.transfer = keypoints, parser, transfer
         self.size = transfer.size
         self.margin = margin
+        self.backdrop = backdrop
         self.min_person_height = min(min_person_height, self.size[0])
         sizes = [self.size, keypoints.input_size]
         sizes += [m.config.input_size for m in parser.models]
@@ -345,7 +350,7 @@ class Pipeline:
                 look = mix_appearance(look, donor_look, component_classes(component))
             mixed.append(look)
         keypoints = np.stack([job.pose.keypoints for job in jobs])
-        return self.transfer.generate_many(keypoints, concat(mixed))
+        return self.transfer.generate_many(keypoints, concat(mixed), self.backdrop)
 
     def panel(self, source: PersonView, pose: PersonView, result: np.ndarray) -> np.ndarray:
         """source | target pose | source parsing | result, for a person to look at.

@@ -38,6 +38,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from common.checkpoint import CheckpointError, read_config
+from common.colour import parse_colour
 from common.config import ConfigError, load_config
 from common.fileio import write_bytes, write_json
 from common.hardware import Precision, resolve_device
@@ -102,6 +103,7 @@ class ServeSettings:
     max_queue: int = 64  # waiting requests beyond which the service answers 429
     retry_after_s: int = 2  # for a full queue
     keep_uploads: str = ""  # a folder: keep each request's photos and answer there
+    backdrop: str = ""  # a plain colour behind the person (white, #rrggbb); "": the photo's
     # The guard in front of the app (studio.limits.RequestGuard): budgets per client address
     client_rate: float = 2.0  # requests a second, sustained
     client_burst: int = 20  # requests at once (the page alone makes 5)
@@ -126,6 +128,8 @@ class ServeSettings:
             )
         if min(self.client_burst, self.refused_burst, self.max_reading_per_client) < 1:
             raise ValueError("client_burst, refused_burst, max_reading_per_client must be >= 1")
+        if self.backdrop:
+            parse_colour(self.backdrop)
 
 
 class ErrorBody(BaseModel):
@@ -495,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
             flags["keep_uploads"] = str(args.keep_uploads)
         settings = dataclasses.replace(settings, **{k: v for k, v in flags.items() if v})
         pipeline, info = _bundle_pipeline(args.bundle, settings.device, settings.precision)
+        pipeline.backdrop = parse_colour(settings.backdrop) if settings.backdrop else None
     except (ConfigError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

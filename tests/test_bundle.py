@@ -139,12 +139,16 @@ def test_a_bundle_sets_only_the_generators_inference_settings(parts, tmp_path, c
     args = ["--keypoints", str(kp), "--parser", str(parser), "--generator"]
     trusting = tmp_path / "trusting"
     setting = ["--generator-set", "warp_trust=1.0"]
-    assert bundle.main([*args, str(run), "--out", str(trusting), *setting]) == 0
-    assert load_bundle(trusting).generator.config.warp_trust == 1.0
+    wider = ["--generator-set", "warp.background_dilation=3"]
+    assert bundle.main([*args, str(run), "--out", str(trusting), *setting, *wider]) == 0
+    trusted = load_bundle(trusting).generator.config
+    assert trusted.warp_trust == 1.0 and trusted.warp.background_dilation == 3
+    assert trusted.warp.softness == partwarp.config.warp.softness
     as_trained = make_bundle(kp, parser, run, tmp_path / "as-trained")
     assert load_bundle(as_trained).generator.config.warp_trust == 0
-    with pytest.raises(ConfigError, match="inference settings are warp_trust"):
-        make_bundle(kp, parser, run, tmp_path / "x", generator_settings=["channels=[4, 8]"])
+    for shaping in ("channels=[4, 8]", "warp.softness=0.5", "warp=1"):
+        with pytest.raises(ConfigError, match="inference settings are warp_trust"):
+            make_bundle(kp, parser, run, tmp_path / "x", generator_settings=[shaping])
     with pytest.raises(ConfigError, match="warp_trust"):
         make_bundle(kp, parser, run, tmp_path / "x", generator_settings=["warp_trust=very"])
     capsys.readouterr()

@@ -6,7 +6,7 @@ import torch
 
 from adgan.data import PairDataset
 from adgan.generators import build_generator, mix_appearance, take
-from adgan.partwarp import PartWarpGenerator
+from adgan.partwarp import PartWarpGenerator, warp_rows
 from adgan.warp import composite
 from parsing.labels import component_classes
 
@@ -46,6 +46,20 @@ def test_shapes_range_and_it_starts_from_the_warp(pairs):
     assert blend.min() > 0.5  # the initial blend trusts the warp...
     rough = composite(warped)
     assert (out - rough).abs().mean() < 0.5 * (out - pairs["target"]).abs().mean() + 0.1
+
+
+@pytest.mark.parametrize("arch", ["partwarp", "warponly"])
+def test_the_matte_is_the_warps_with_the_same_picture(pairs, arch):
+    torch.manual_seed(0)
+    gen = build_generator(TINY if arch == "partwarp" else {"arch": arch, "image_size": SIZE})
+    gen.eval()
+    with torch.no_grad():
+        look = gen.encode(pairs["source"], pairs["source_parsing"], pairs["source_keypoints"])
+        picture, matte = gen.decode_with_matte(look, pairs["target_keypoints"])
+        warped = warp_rows(look, pairs["target_keypoints"], gen.config.warp)
+    torch.testing.assert_close(picture, gen.decode(look, pairs["target_keypoints"]))
+    torch.testing.assert_close(matte, warped.matte)
+    assert matte.shape == (4, 1, *SIZE) and matte.min() >= 0 and matte.max() <= 1
 
 
 def test_a_batch_equals_one_at_a_time(pairs):

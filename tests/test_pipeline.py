@@ -8,6 +8,7 @@ import pytest
 
 import infer
 from adgan.data import DeepFashionPeople, load_person
+from common.colour import parse_colour
 from common.image_io import load_image
 from keypoints.predict import KeypointResult
 from keypoints.skeleton import visible
@@ -129,6 +130,34 @@ def test_the_second_look_maps_into_the_crop_and_keeps_the_person(tiny_bundle, sy
         expected = apply_to_points(box_to_input(got.box, pipe.size), truth)
         np.testing.assert_allclose(got.keypoints, expected, atol=1e-3)
         assert got.crop.shape == (32, 24, 3) and got.labels.shape == (32, 24)
+
+
+def test_a_backdrop_takes_the_background_and_keeps_the_person(tiny_bundle, synth_dataset):
+    pipe = Pipeline.from_bundle(tiny_bundle, precision="fp32")
+    people = DeepFashionPeople(synth_dataset, "test")
+    source, pose = (view(people, n) for n in sorted(people.annotations)[:2])
+    own = pipe.generate(source, pose).astype(int)
+    pipe.backdrop = (0, 255, 0)
+    card = pipe.generate(source, pose).astype(int)
+    plain = (card == (0, 255, 0)).all(-1)
+    w = plain.shape[1]
+    assert plain[0, 0] and plain[0, w - 1]  # the corners, far from the person
+    assert 0.1 < plain.mean() < 0.9
+    neck = pose.keypoints[1].round().astype(int)  # on the person: the generator's own picture
+    assert np.abs(card[neck[1], neck[0]] - own[neck[1], neck[0]]).max() <= 2
+
+
+def test_backdrop_colours_are_parsed_and_a_bad_one_is_refused(capsys):
+    assert parse_colour("white") == (255, 255, 255)
+    assert parse_colour("#F0e0d0") == (240, 224, 208)
+    assert parse_colour(" 1, 2,3") == (1, 2, 3)
+    for bad in ("blue", "#fff", "1,2", "0,0,256", "-1,0,0"):
+        with pytest.raises(ValueError, match="colour"):
+            parse_colour(bad)
+    with pytest.raises(SystemExit) as exit_:
+        infer.main(["--source", "a.jpg", "--pose", "b.jpg", "--backdrop", "blue"])
+    assert exit_.value.code == 2
+    assert "--backdrop" in capsys.readouterr().err
 
 
 def test_infer_end_to_end(tiny_bundle, synth_dataset, tmp_path, monkeypatch, capsys):

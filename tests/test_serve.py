@@ -466,8 +466,11 @@ def test_healthz_page_and_openapi(client, bundle):
 
 def test_settings_file_is_strict_and_matches_the_defaults():
     assert load_settings() == ServeSettings()
-    with pytest.raises(ConfigError, match="valid keys for ServeSettings: body_min_rate"):
+    with pytest.raises(ConfigError, match="valid keys for ServeSettings: backdrop, body_min_rate"):
         load_settings(overrides=["max_batches=4"])
+    assert load_settings(overrides=["backdrop='#ffffff'"]).backdrop == "#ffffff"
+    with pytest.raises(ConfigError, match="colour 'sky'"):
+        load_settings(overrides=["backdrop=sky"])
 
 
 def test_cli_without_a_bundle_says_so(tmp_path, capsys):

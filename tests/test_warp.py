@@ -8,7 +8,15 @@ import torch
 
 from adgan.generators import one_hot, to_tensor
 from adgan.metrics import ssim
-from adgan.warp import KINDS, SEGMENT_NAMES, PartWarp, WarpConfig, composite, warp_parts
+from adgan.warp import (
+    KINDS,
+    SEGMENT_NAMES,
+    PartWarp,
+    WarpConfig,
+    body_layout,
+    composite,
+    warp_parts,
+)
 from keypoints.skeleton import flip_keypoints
 from synth.config import SynthConfig
 from synth.identity import sample_identity
@@ -153,6 +161,25 @@ def test_missing_points_drop_or_hole_their_segments(people):
     warp = warp_parts(src, parsing, none, kp)
     assert warp.person.max() < 1e-4
     assert torch.isfinite(composite(warp)).all()
+
+
+def test_the_matte_covers_the_target_body_even_where_the_source_cannot_show_it(people):
+    src, parsing, kp = _tensors(people[:1])
+    tgt = kp.clone()  # its own pose
+    cut = kp.clone()
+    cut[:, [9, 10, 12, 13]] = -1  # the source is cut above the knees: no shins to carry
+    warp = warp_parts(src, parsing, cut, tgt)
+    h, w = SIZE
+    torch.testing.assert_close(warp.body, body_layout(tgt, SIZE), atol=1e-5, rtol=0)
+    for knee, ankle in ((9, 10), (12, 13)):  # the target's shins are in the matte
+        x, y = (round(v) for v in ((tgt[0, knee] + tgt[0, ankle]) / 2).tolist())
+        assert warp.person[0, 0, y, x] < 0.5 < warp.matte[0, 0, y, x]
+    # the warped garments' own shape is in it, and the photo's corners are not
+    assert (warp.matte >= warp.person.clamp(0, 1) - 1e-6).all()
+    for y, x in ((0, 0), (0, w - 1), (h - 1, 0)):
+        assert warp.matte[0, 0, y, x] < 0.05
+    # no body, no matte
+    assert body_layout(torch.full_like(tgt, -1.0), SIZE).max() < 1e-6
 
 
 def test_gradients_reach_image_and_keypoints(people):
