@@ -28,6 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.timing import machine_line, peak_mb, summarize
+from common.colour import parse_colour
 from common.hardware import PRECISIONS
 from common.image_io import encode_image, load_image
 from studio.pipeline import Job, Pipeline
@@ -95,8 +96,10 @@ def bench(
     photos: tuple,
     stand_in: bool,
     precision: str,
+    backdrop: tuple[int, int, int] | None = None,
 ) -> list:
     pipe = Pipeline.from_bundle(bundle, device, precision)
+    pipe.backdrop = backdrop
     print(f"# {device}: generator in {pipe.transfer.precision}")
     if stand_in:
         from studio.stub import StandingPersonAfter
@@ -128,6 +131,7 @@ def main() -> None:
         "--full-size", action="store_true", help="random networks of a 256x176 bundle's shapes"
     )
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
+    p.add_argument("--backdrop", type=parse_colour, help="cards on a plain colour (white, ...)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.full_size:
@@ -135,7 +139,7 @@ def main() -> None:
         print(machine_line("cuda" if torch.cuda.is_available() else "cpu"))
         print(f"# bundle {'random, full size' if args.full_size else args.bundle}")
         photos = (args.source, args.pose)
-        common = (args.repeats, photos, args.full_size, args.precision)
+        common = (args.repeats, photos, args.full_size, args.precision, args.backdrop)
         rows = bench(args.bundle, "cpu", args.batches, *common)
         if torch.cuda.is_available():
             rows += bench(args.bundle, "cuda", args.gpu_batches, *common)
