@@ -34,6 +34,10 @@ from torch import nn
 
 from adgan.generators import Appearance, PoseGenerator, register
 from adgan.warp import PartWarp, WarpConfig, composite, warp_parts
+from parsing.labels import ADGAN_INDEX
+
+GARMENTS = tuple(ADGAN_INDEX[n] for n in ("pants", "skirt", "upper_clothes"))
+SKIN = tuple(ADGAN_INDEX[n] for n in ("arms", "legs"))
 
 
 @dataclass
@@ -130,6 +134,9 @@ def warp_rows(appearance: Appearance, keypoints: torch.Tensor, config: WarpConfi
     target = keypoints.to(image.dtype)
     base = warp_parts(image[:, 0], labels[:, 0], kp[:, 0], target, config)
     layers, masks = list(base.layers.unbind(1)), list(base.masks.unbind(1))
+    worn = torch.zeros_like(base.holes)  # [B, 1, H, W] the person's own replaced garments
+    new = torch.zeros_like(base.holes)  # ... and the donors' garments in their place
+    garment_swapped = torch.zeros_like(base.holes[:, 0, 0, 0])  # [B]
     for c in range(1, k):
         other = (kp[:, c] != kp[:, 0]).flatten(1).any(1) | (labels[:, c] != labels[:, 0]).flatten(
             1
@@ -138,16 +145,32 @@ def warp_rows(appearance: Appearance, keypoints: torch.Tensor, config: WarpConfi
             continue
         donor = warp_parts(image[:, c], labels[:, c], kp[:, c], target, config)
         pick = other[:, None, None, None]
+        if c in GARMENTS:
+            worn = worn + torch.where(pick, masks[c], 0)
+            new = new + torch.where(pick, donor.masks[:, c], 0)
+            garment_swapped = torch.maximum(garment_swapped, other.to(worn))
         layers[c] = torch.where(pick, donor.layers[:, c], layers[c])
         masks[c] = torch.where(pick, donor.masks[:, c], masks[c])
+    holes = base.holes
+    if garment_swapped.any():
+        # A garment covers the skin under it (a donor's trousers over the shopper's bare
+        # legs), and where it covers less than the garment it replaces, the body beneath
+        # shows (legs under a skirt that replaced trousers): a hole for the network to paint
+        # from the shopper's codes, inside the target body; outside it, background.
+        new = new.clamp(0, 1)
+        for c in SKIN:
+            masks[c] = masks[c] * (1 - new)
+        bare = ((worn - new).clamp(0, 1) * base.body).clamp(0, 1)
+        holes = (holes + bare).clamp(0, 1)
     # a swapped garment may cover more or less than the one it replaces: the person's
-    # classes keep their sum, the rest is background (holes stay where they were)
+    # classes keep their sum (within what the holes leave), the rest is background
     person = torch.stack(masks[1:], 1)  # [B, K - 1, 1, H, W]
-    person = person / person.sum(1, keepdim=True).clamp_min(1.0)
-    background = (1 - person.sum(1) - base.holes).clamp_min(0)[:, None]
+    room = (1 - holes)[:, None] / person.sum(1, keepdim=True).clamp_min(1e-6)
+    person = person * room.clamp(max=1.0)
+    background = (1 - person.sum(1) - holes).clamp_min(0)[:, None]
     masks = torch.cat([background, person], 1)  # [B, K, 1, H, W]
     layers = torch.stack(layers, 1)  # [B, K, 3, H, W]
-    return dataclasses.replace(base, layers=layers, masks=masks)
+    return dataclasses.replace(base, layers=layers, masks=masks, holes=holes)
 
 
 @register

@@ -6,9 +6,9 @@ import torch
 
 from adgan.data import PairDataset
 from adgan.generators import build_generator, mix_appearance, take
-from adgan.partwarp import PartWarpGenerator, warp_rows
-from adgan.warp import composite
-from parsing.labels import component_classes
+from adgan.partwarp import PartWarpGenerator, person_rows, warp_rows
+from adgan.warp import WarpConfig, composite
+from parsing.labels import ADGAN_INDEX, component_classes
 
 SIZE = (64, 44)
 TINY = {
@@ -89,6 +89,40 @@ def test_a_swap_takes_the_donors_layer_and_code(pairs):
         torch.testing.assert_close(swapped.layers[:, 4], base.layers[:, 4])  # own face
         assert torch.equal(mixed["codes"][0, c], donor["codes"][0, c])
         assert not torch.allclose(gen.decode(mixed, target), gen.decode(own, target))
+
+
+def test_a_swapped_garment_covers_skin_and_uncovers_the_body(pairs):
+    """Trousers over bare legs hide them; a lower garment swapped for none leaves the legs
+    it covered as holes for the network to paint, not background."""
+    pants, legs = ADGAN_INDEX["pants"], ADGAN_INDEX["legs"]
+    labels = pairs["source_parsing"].argmax(1)
+    n = int(torch.argmax((labels == pants).sum((1, 2))))  # the person showing most trousers
+    image, kp = pairs["source"][n : n + 1], pairs["source_keypoints"][n : n + 1]
+    own = labels[n : n + 1]
+    shopper = person_rows(image, own, kp, 8)
+    lower = component_classes("lower")
+
+    def swapped(donor_labels):
+        donor = person_rows(image, donor_labels, kp, 8)
+        return warp_rows(mix_appearance(shopper, donor, lower), kp, WarpConfig())
+
+    base = warp_rows(shopper, kp, WarpConfig())
+    for w in (base, swapped(torch.where(own == pants, legs, own))):
+        total = w.masks.sum(1) + w.holes
+        torch.testing.assert_close(total, torch.ones_like(total), atol=1e-4, rtol=0)
+    # a donor in no lower garment: where the shopper's trousers were, the body shows
+    bare = swapped(torch.where(own == pants, legs, own))
+    was = base.masks[0, pants, 0] > 0.9
+    assert was.sum() > 20
+    assert bare.masks[0, pants, 0][was].max() < 0.05
+    assert bare.holes[0, 0][was].mean() > 0.9
+    assert bare.masks[0, 0, 0][was].mean() < 0.05  # not background
+    # a donor whose trousers reach over what the shopper shows as bare legs
+    covered = swapped(torch.where(own == legs, pants, own))
+    skin = base.masks[0, legs, 0] > 0.9
+    assert skin.sum() > 5, "the test wants a person showing trousers and bare legs"
+    assert covered.masks[0, legs, 0][skin].max() < 0.1
+    assert covered.masks[0, pants, 0][skin].mean() > 0.9
 
 
 def test_warp_trust_shows_the_warp_wherever_it_has_the_person(pairs):
