@@ -94,12 +94,7 @@ def check_components(swaps: list[tuple[str, Path]]) -> None:
             raise InputError(f"--swap {component}={path}: {exc}") from None
 
 
-def load_pipeline(
-    bundle: Path,
-    device: str,
-    precision: str = "auto",
-    backdrop: tuple[int, int, int] | None = None,
-):
+def load_pipeline(bundle: Path, device: str, precision: str = "auto"):
     from common.checkpoint import CheckpointError
     from studio.pipeline import Pipeline
 
@@ -108,9 +103,7 @@ def load_pipeline(
             f"no model bundle at {bundle}; assemble one from trained runs with "
             "python -m studio.bundle --help (a fresh clone has the demo bundle in bundles/demo)"
         )
-    pipe = Pipeline.from_bundle(bundle, device, precision)
-    pipe.backdrop = backdrop
-    return pipe
+    return Pipeline.from_bundle(bundle, device, precision)
 
 
 def bundle_warning(bundle: Path) -> str | None:
@@ -201,22 +194,23 @@ def _run(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         if args.batch is not None:
             return main_batch(
-                lambda device: load_pipeline(args.bundle, device, args.precision, args.backdrop),
+                lambda device: load_pipeline(args.bundle, device, args.precision),
                 args.batch,
                 args.out_dir,
                 device,
                 args.batch_size,
+                backdrop=args.backdrop,
             )
         photos = {"source": load_image(args.source), "pose": load_image(args.pose)}
         donors = [(component, path, load_image(path)) for component, path in args.swap]
-        pipe = load_pipeline(args.bundle, device, args.precision, args.backdrop)
+        pipe = load_pipeline(args.bundle, device, args.precision)
         source = pipe.person(photos["source"], args.source.name)
         pose = pipe.person(photos["pose"], args.pose.name)
         swaps = {component: pipe.person(image, path.name) for component, path, image in donors}
         for view in (source, pose, *swaps.values()):
             for note in view.notes:  # which of several people was used, and how to pick another
                 print(f"note: {note}", file=sys.stderr)
-        result = pipe.generate(source, pose, swaps)
+        result = pipe.generate(source, pose, swaps, args.backdrop)
         save_image(args.out, result)
         if args.panel is not None:
             save_image(args.panel, pipe.panel(source, pose, result))

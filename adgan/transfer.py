@@ -14,6 +14,7 @@ garment's classes, decode in the wanted pose.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -21,6 +22,8 @@ import torch
 from adgan.generators import Appearance, PoseGenerator, mix_appearance, one_hot, to_image, to_tensor
 from common.hardware import Precision, resolve_precision
 from parsing.labels import component_classes
+
+Colour = tuple[int, int, int]
 
 
 class AttributeTransfer:
@@ -91,18 +94,27 @@ class AttributeTransfer:
         self,
         keypoints: np.ndarray,
         appearance: Appearance,
-        backdrop: tuple[int, int, int] | None = None,
+        backdrops: Sequence[Colour | None] | None = None,
     ) -> list[np.ndarray]:
-        """Keypoints [B, 18, 2] and (already mixed) appearances -> B uint8 images. With a
-        `backdrop` colour (RGB 0-255), the person stands on that plain colour instead of the
-        generator's background (the source's, the person cut out and filled: on a busy
-        photo, a smeared scene)."""
+        """Keypoints [B, 18, 2] and (already mixed) appearances -> B uint8 images. Where a
+        row's backdrop is a colour (RGB 0-255), its person stands on that plain colour
+        instead of the generator's background (the source's, the person cut out and
+        filled: on a busy photo, a smeared scene)."""
         look = {k: v.to(self.device) for k, v in appearance.items()}
+        colours = list(backdrops) if backdrops is not None else []
         with self._autocast():
-            if backdrop is None:
+            if not any(c is not None for c in colours):
                 out = self.generator.decode(look, self._keypoints(keypoints))
             else:
                 out, matte = self.generator.decode_with_matte(look, self._keypoints(keypoints))
-                plain = torch.tensor(backdrop, dtype=out.dtype, device=out.device) / 127.5 - 1
-                out = matte * out + (1 - matte) * plain[None, :, None, None]
+                plain = (
+                    torch.tensor(
+                        [c if c is not None else (0, 0, 0) for c in colours], device=out.device
+                    ).to(out.dtype)[..., None, None]
+                    / 127.5
+                    - 1
+                )  # [B, 3, 1, 1]
+                use = torch.tensor([c is not None for c in colours], device=out.device)
+                matte = torch.where(use[:, None, None, None], matte, torch.ones_like(matte))
+                out = matte * out + (1 - matte) * plain
         return [to_image(o) for o in out]

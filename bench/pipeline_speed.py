@@ -41,7 +41,9 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def run_once(pipe: Pipeline, source: bytes, pose: bytes, batch: int, device: str) -> dict:
+def run_once(
+    pipe: Pipeline, source: bytes, pose: bytes, batch: int, device: str, backdrop=None
+) -> dict:
     """Seconds per stage for `batch` cards (each its own pair of photos)."""
     t = {"decode": time.perf_counter()}
     photos = []
@@ -51,7 +53,8 @@ def run_once(pipe: Pipeline, source: bytes, pose: bytes, batch: int, device: str
     views = pipe.people(photos)
     _sync(device)
     t["generate"] = time.perf_counter()
-    cards = pipe.generate_many([Job(views[2 * i], views[2 * i + 1]) for i in range(batch)])
+    jobs = [Job(views[2 * i], views[2 * i + 1], backdrop=backdrop) for i in range(batch)]
+    cards = pipe.generate_many(jobs)
     _sync(device)
     t["png"] = time.perf_counter()
     for card in cards:
@@ -99,7 +102,6 @@ def bench(
     backdrop: tuple[int, int, int] | None = None,
 ) -> list:
     pipe = Pipeline.from_bundle(bundle, device, precision)
-    pipe.backdrop = backdrop
     print(f"# {device}: generator in {pipe.transfer.precision}")
     if stand_in:
         from studio.stub import StandingPersonAfter
@@ -110,7 +112,8 @@ def bench(
     for batch in batches:
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        runs = [run_once(pipe, source, pose, batch, device) for _ in range(repeats + 2)][2:]
+        runs = [run_once(pipe, source, pose, batch, device, backdrop) for _ in range(repeats + 2)]
+        runs = runs[2:]
         for stage in ("decode", "people", "generate", "png", "total"):
             times = [sum(r.values()) if stage == "total" else r[stage] for r in runs]
             rows.append((device, batch, stage, *summarize(times, batch), peak_mb(device)))

@@ -210,8 +210,10 @@ def run_cards(
     world: int = 1,
     progress: bool = True,
     on_batch: Callable[[list[CardRow]], None] | None = None,
+    backdrop: tuple[int, int, int] | None = None,
 ) -> Summary:
-    """Make every card of `jobs` that is not in `out_dir` yet (this rank's share)."""
+    """Make every card of `jobs` that is not in `out_dir` yet (this rank's share), on
+    `backdrop` (a plain colour; None: the source photo's background)."""
     rows, bad = read_jobs(jobs)
     rows = [r for r in rows if (r.number - 1) % world == rank]
     summary = Summary(failures=[b for b in bad if (b.number - 1) % world == rank])
@@ -234,7 +236,8 @@ def run_cards(
                 summary.failures.append(Failure(row.number, row.name, _reason(exc)))
                 continue
             swaps = {c: views[p] for c, p in row.swaps.items()}
-            ready.append((row, Job(views[row.source], views[row.pose], swaps)))  # type: ignore[arg-type]
+            job = Job(views[row.source], views[row.pose], swaps, backdrop)  # type: ignore[arg-type]
+            ready.append((row, job))
         cards = pipe.generate_many([job for _, job in ready])
         for (row, _), card in zip(ready, cards, strict=True):
             _save_card(out_dir / row.name, card, summary.written)
@@ -264,7 +267,13 @@ def report(summary: Summary, out_dir: Path, world: int, rank: int) -> str:
 
 
 def main_batch(
-    pipe_factory: Callable[[str], Pipeline], jobs: Path, out_dir: Path, device: str, batch_size: int
+    pipe_factory: Callable[[str], Pipeline],
+    jobs: Path,
+    out_dir: Path,
+    device: str,
+    batch_size: int,
+    *,
+    backdrop: tuple[int, int, int] | None = None,
 ) -> int:
     """`infer.py --batch`: 0 when every row made its card, 1 when some failed, 2 when the
     jobs file itself is unusable, 3 when the output folder cannot be written."""
@@ -274,7 +283,9 @@ def main_batch(
     try:
         read_jobs(jobs)  # the file's own problems before any model is loaded
         pipe = pipe_factory(device)
-        summary = run_cards(pipe, jobs, out_dir, batch_size=batch_size, rank=rank, world=world)
+        summary = run_cards(
+            pipe, jobs, out_dir, batch_size=batch_size, rank=rank, world=world, backdrop=backdrop
+        )
     except JobsFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

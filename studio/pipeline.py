@@ -98,6 +98,10 @@ class Job:
     source: PersonView
     pose: PersonView
     swaps: dict[str, PersonView] = field(default_factory=dict)
+    # a plain colour (RGB 0-255) the person stands on, a product card's background; None
+    # keeps the generator's own: the source photo's scene with the person cut out and
+    # filled, clean on a studio photo and a smear on a busy one
+    backdrop: tuple[int, int, int] | None = None
 
 
 def keypoint_box(keypoints: np.ndarray) -> Box:
@@ -160,12 +164,8 @@ class Pipeline:
         *,
         margin: float = PERSON_MARGIN,
         min_person_height: int = MIN_PERSON_HEIGHT,
-        backdrop: tuple[int, int, int] | None = None,
     ) -> None:
-        """backdrop: an RGB colour the generated person stands on (a product card's plain
-        background); None keeps the generator's own background, the source photo's scene
-        with the person cut out and filled, which is clean on a studio photo and a smear on
-        a busy one. min_person_height: rows a person must span in the photo to be read and re-posed;
+        """min_person_height: rows a person must span in the photo to be read and re-posed;
         a generator smaller than that asks only its own height (a 64x44 demo generator has
         nothing to gain from a person taller than 64 rows). Where the keypoint estimator
         also gives a person mask and a face outline (BlazePose), the parser is given them
@@ -173,7 +173,6 @@ class Pipeline:
         self.keypoints, self.parser, self.transfer = keypoints, parser, transfer
         self.size = transfer.size
         self.margin = margin
-        self.backdrop = backdrop
         self.min_person_height = min(min_person_height, self.size[0])
         sizes = [self.size, keypoints.input_size]
         sizes += [m.config.input_size for m in parser.models]
@@ -320,10 +319,12 @@ class Pipeline:
         source: PersonView,
         pose: PersonView,
         swaps: dict[str, PersonView] | None = None,
+        backdrop: tuple[int, int, int] | None = None,
     ) -> np.ndarray:
         """`source`'s person in `pose`'s pose, with each named component (upper, lower,
-        hair, ... see `adgan.transfer`) taken from another person; uint8 RGB."""
-        return self.generate_many([Job(source, pose, swaps or {})])[0]
+        hair, ... see `adgan.transfer`) taken from another person, on `backdrop` (see
+        `Job`); uint8 RGB."""
+        return self.generate_many([Job(source, pose, swaps or {}, backdrop)])[0]
 
     def generate_many(self, jobs: Sequence[Job]) -> list[np.ndarray]:
         """Every job in one encoder batch (each distinct person once) and one decoder batch."""
@@ -350,7 +351,8 @@ class Pipeline:
                 look = mix_appearance(look, donor_look, component_classes(component))
             mixed.append(look)
         keypoints = np.stack([job.pose.keypoints for job in jobs])
-        return self.transfer.generate_many(keypoints, concat(mixed), self.backdrop)
+        backdrops = [job.backdrop for job in jobs]
+        return self.transfer.generate_many(keypoints, concat(mixed), backdrops)
 
     def panel(self, source: PersonView, pose: PersonView, result: np.ndarray) -> np.ndarray:
         """source | target pose | source parsing | result, for a person to look at.

@@ -207,6 +207,12 @@ GENERATE_BODY = {
                             f"swap_{c}": {**_PHOTO, "description": f"Take the {c} from here."}
                             for c in COMPONENTS
                         },
+                        "backdrop": {
+                            "type": "string",
+                            "description": "A plain colour to stand the person on (white, "
+                            "studio, #rrggbb or r,g,b), or photo: the source photo's "
+                            "background with the person removed. Default: the server's.",
+                        },
                     },
                 }
             }
@@ -253,6 +259,19 @@ def _roles(uploads: list[Upload], max_swaps: int) -> dict[str, tuple[Upload, str
     return out
 
 
+def _backdrop(text: str | None, default: tuple[int, int, int] | None):
+    """A request's `backdrop` field: absent, the server's setting; "photo", the source
+    photo's background; else a colour (`common.colour.parse_colour`)."""
+    if text is None:
+        return default
+    if text.strip().lower() == "photo":
+        return None
+    try:
+        return parse_colour(text)
+    except ValueError as exc:
+        raise UploadError(422, f"field 'backdrop': {exc}, or photo") from None
+
+
 def _keep(folder: Path, uploads: list[Upload], status: int, detail: str, png: bytes) -> None:
     """--keep-uploads: the request's photos, its answer and the result, in a new folder."""
     where = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
@@ -289,6 +308,7 @@ def create_app(
     info = info or {}
     warning = real_photo_warning(info)
     keep = Path(s.keep_uploads) if s.keep_uploads else None
+    default_backdrop = parse_colour(s.backdrop) if s.backdrop else None
     refused = dict.fromkeys(REASONS, 0)
     decoding = asyncio.Semaphore(s.max_decoding)
 
@@ -375,9 +395,10 @@ def create_app(
             },
         )
 
-    async def _generate(uploads: list[Upload]) -> Response:
+    async def _generate(uploads: list[Upload], texts: dict[str, str]) -> Response:
         try:
             roles = _roles(uploads, s.max_swaps)
+            backdrop = _backdrop(texts.get("backdrop"), default_backdrop)
         except UploadError as exc:
             raise _refusal(exc, {422: "bad_field"}) from None
 
@@ -394,10 +415,11 @@ def create_app(
             raise _refusal(exc, {415: "not_an_image", 422: "bad_image"}) from None
         swaps = {f.removeprefix("swap_"): p for f, p in photos.items() if f.startswith("swap_")}
         try:
-            future = worker.submit(GenerateRequest(photos.pop("source"), photos.pop("pose"), swaps))
+            request = GenerateRequest(photos.pop("source"), photos.pop("pose"), swaps, backdrop)
+            future = worker.submit(request)
         except Busy as exc:
             raise Refusal(UploadError(429, str(exc)), "busy") from None
-        del photos, swaps  # the worker holds the only copy until the answer
+        del photos, swaps, request  # the worker holds the only copy until the answer
         try:
             result = await asyncio.wrap_future(future)
         except NoPersonError as exc:
@@ -426,10 +448,12 @@ def create_app(
         uploads: list[Upload] = []
         try:
             try:
-                uploads = await read_form(request, max_files=4 * (2 + s.max_swaps))
+                uploads, texts = await read_form(
+                    request, max_files=4 * (2 + s.max_swaps), text_fields=("backdrop",)
+                )
             except UploadError as exc:
                 raise _refusal(exc, {422: "bad_field"}) from None
-            response = await _generate(uploads)
+            response = await _generate(uploads, texts)
         except (Refusal, UploadError) as error:
             exc = error if isinstance(error, Refusal) else _refusal(error, {})
             refused[exc.reason] += 1
@@ -499,7 +523,6 @@ def main(argv: list[str] | None = None) -> int:
             flags["keep_uploads"] = str(args.keep_uploads)
         settings = dataclasses.replace(settings, **{k: v for k, v in flags.items() if v})
         pipeline, info = _bundle_pipeline(args.bundle, settings.device, settings.precision)
-        pipeline.backdrop = parse_colour(settings.backdrop) if settings.backdrop else None
     except (ConfigError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -78,10 +78,16 @@ class _InMemoryParser(MultiPartParser):
     spool_max_size = 2**62  # never roll an upload over into a temporary file
 
 
-async def read_form(request: Request, *, max_files: int) -> list[Upload]:
-    """The file fields of a multipart/form-data request, in order; text fields are an
-    error (every field of this API is a photo). `max_files` is the parser's guard against
-    a body of thousands of parts; the caller checks which fields it wants."""
+MAX_TEXT = 64  # characters of a text field: a setting's value, never content
+
+
+async def read_form(
+    request: Request, *, max_files: int, text_fields: tuple[str, ...] = ()
+) -> tuple[list[Upload], dict[str, str]]:
+    """The file fields of a multipart/form-data request, in order, and the text fields
+    named in `text_fields` (short settings such as a colour; any other text field is an
+    error: every other field of this API is a photo). `max_files` is the parser's guard
+    against a body of thousands of parts; the caller checks which fields it wants."""
     parser = _InMemoryParser(
         request.headers, request.stream(), max_files=max_files, max_fields=max_files
     )
@@ -89,16 +95,23 @@ async def read_form(request: Request, *, max_files: int) -> list[Upload]:
         form = await parser.parse()
     except MultiPartException as exc:
         raise UploadError(400, f"malformed multipart form: {exc}") from None
-    uploads = []
+    uploads, texts = [], {}
     try:
         for key, value in form.multi_items():
             if not isinstance(value, UploadFile):
-                raise UploadError(422, f"field {key!r} must be a file upload, not text")
+                if key not in text_fields:
+                    raise UploadError(422, f"field {key!r} must be a file upload, not text")
+                if key in texts:
+                    raise UploadError(422, f"field {key!r} is given twice")
+                if len(value) > MAX_TEXT:
+                    raise UploadError(422, f"field {key!r}: at most {MAX_TEXT} characters")
+                texts[key] = value
+                continue
             data = await value.read()
             uploads.append(Upload(key, clean_filename(value.filename, key), data))
     finally:
         await form.close()
-    return uploads
+    return uploads, texts
 
 
 def decode_photo(

@@ -46,6 +46,7 @@ class GenerateRequest:
     source: Photo
     pose: Photo
     swaps: dict[str, Photo] = field(default_factory=dict)
+    backdrop: tuple[int, int, int] | None = None  # see `studio.pipeline.Job`
 
     def photos(self) -> list[Photo]:
         return [self.source, self.pose, *self.swaps.values()]
@@ -202,7 +203,8 @@ class ModelWorker:
             except NoPersonError as exc:
                 item.future.set_exception(exc)
                 continue
-            jobs.append(Job(source, pose, dict(zip(item.request.swaps, donors, strict=True))))
+            swaps = dict(zip(item.request.swaps, donors, strict=True))
+            jobs.append(Job(source, pose, swaps, item.request.backdrop))
             owners.append(item)
         try:
             images = self.pipeline.generate_many(jobs)

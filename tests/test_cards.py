@@ -127,7 +127,7 @@ def test_ranks_take_disjoint_shares_of_the_rows(pipe, photos, tmp_path):
 
 
 def test_infer_batch_exit_status(pipe, photos, tmp_path, monkeypatch, capsys, tiny_bundle):
-    monkeypatch.setattr(infer, "load_pipeline", lambda bundle, device, precision, backdrop: pipe)
+    monkeypatch.setattr(infer, "load_pipeline", lambda bundle, device, precision: pipe)
     out = tmp_path / "cards"
     good = write_jobs(tmp_path / "good.csv", GOOD)
     assert infer.main(["--batch", str(good), "--out-dir", str(out)]) == 0
@@ -140,6 +140,13 @@ def test_infer_batch_exit_status(pipe, photos, tmp_path, monkeypatch, capsys, ti
     assert "missing source" in capsys.readouterr().err
     assert infer.main(["--batch", str(tmp_path / "none.csv"), "--out-dir", str(out)]) == 2
     assert "none.csv: no such file" in capsys.readouterr().err
+    plain = tmp_path / "plain"
+    args = ["--batch", str(good), "--out-dir", str(plain), "--backdrop", "0,255,0"]
+    assert infer.main(args) == 0
+    cards = [p for p in plain.rglob("*") if p.suffix in (".png", ".jpg")]
+    assert len(cards) == 3
+    for card in cards:  # every card on the colour (a JPEG card near it)
+        assert np.abs(load_image(card)[0, 0].astype(int) - (0, 255, 0)).max() <= 8
 
 
 def test_read_jobs_resolves_paths_from_the_csv_folder(tmp_path):

@@ -137,14 +137,17 @@ def test_a_backdrop_takes_the_background_and_keeps_the_person(tiny_bundle, synth
     people = DeepFashionPeople(synth_dataset, "test")
     source, pose = (view(people, n) for n in sorted(people.annotations)[:2])
     own = pipe.generate(source, pose).astype(int)
-    pipe.backdrop = (0, 255, 0)
-    card = pipe.generate(source, pose).astype(int)
+    card = pipe.generate(source, pose, backdrop=(0, 255, 0)).astype(int)
     plain = (card == (0, 255, 0)).all(-1)
     w = plain.shape[1]
     assert plain[0, 0] and plain[0, w - 1]  # the corners, far from the person
     assert 0.1 < plain.mean() < 0.9
     neck = pose.keypoints[1].round().astype(int)  # on the person: the generator's own picture
     assert np.abs(card[neck[1], neck[0]] - own[neck[1], neck[0]]).max() <= 2
+    # in a batch, each card has its own: a plain one beside one on the photo's background
+    both = pipe.generate_many([Job(source, pose, backdrop=(0, 255, 0)), Job(source, pose)])
+    assert np.abs(both[0].astype(int) - card).max() <= 1
+    assert np.abs(both[1].astype(int) - own).max() <= 1
 
 
 def test_backdrop_colours_are_parsed_and_a_bad_one_is_refused(capsys):

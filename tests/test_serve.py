@@ -157,6 +157,23 @@ def test_generate_returns_the_png(client):
     assert is_png(r.content)
 
 
+def test_a_request_chooses_its_backdrop(pipe, bundle):
+    def corner(client, backdrop=None):
+        sent = files(**GOOD)
+        if backdrop is not None:
+            sent.append(("backdrop", (None, backdrop.encode(), None)))
+        r = client.post("/v1/generate", files=sent)
+        assert r.status_code == 200, r.text
+        return tuple(np.asarray(Image.open(io.BytesIO(r.content)))[0, 0])
+
+    with client_for(pipe, bundle) as client:
+        assert corner(client, "#00ff00") == (0, 255, 0)
+        assert corner(client) not in ((0, 255, 0), (0, 0, 255))  # the photo's background
+    with client_for(pipe, bundle, backdrop="0,0,255") as client:
+        assert corner(client) == (0, 0, 255)  # the server's default
+        assert corner(client, "photo") != (0, 0, 255)  # a request keeps the photo's
+
+
 BAD_CASES = {
     "missing pose": (files(source=GOOD["source"]), 422, "missing field 'pose'"),
     "unknown field": (files(photo=png(), **GOOD), 422, "unknown field 'photo'"),
@@ -212,6 +229,21 @@ BAD_CASES = {
         "3 swaps; at most 2",
     ),
     "a text field": ([*files(pose=GOOD["pose"]), ("source", (None, b"x", None))], 422, "not text"),
+    "a bad backdrop": (
+        [*files(**GOOD), ("backdrop", (None, b"sky", None))],
+        422,
+        "field 'backdrop': colour 'sky'",
+    ),
+    "a long backdrop": (
+        [*files(**GOOD), ("backdrop", (None, b"w" * 100, None))],
+        422,
+        "field 'backdrop': at most 64 characters",
+    ),
+    "two backdrops": (
+        [*files(**GOOD), *[("backdrop", (None, b"white", None))] * 2],
+        422,
+        "field 'backdrop' is given twice",
+    ),
 }
 
 
@@ -529,6 +561,21 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
             assert is_png(saved.read_bytes())
             assert download.value.suggested_filename == "result.png"
 
+            # a plain white background, chosen on the page: the new result's corner is white
+            page.select_option("#backdrop", "white")
+            page.click("#generate")
+            corner = """() => {
+                const img = document.getElementById("result-image");
+                if (!img.complete || !img.naturalWidth) return null;
+                const canvas = document.createElement("canvas");
+                canvas.width = img.naturalWidth;
+                canvas.height = img.naturalHeight;
+                const context = canvas.getContext("2d");
+                context.drawImage(img, 0, 0);
+                return Array.from(context.getImageData(0, 0, 1, 1).data);
+            }"""
+            page.wait_for_function(f"({corner})()?.join() === '255,255,255,255'", timeout=30_000)
+
             # a bad photo: the page shows the service's message, and still works after
             page.set_input_files("#pose-input", str(tmp_path / "notes.png"))
             page.click("#generate")
@@ -536,5 +583,5 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
             expect(page.locator("#result")).to_be_hidden()
         finally:
             browser.close()
-    assert watched.generate_calls == [1]
+    assert watched.generate_calls == [1, 1]
     assert failed == []  # the favicon too

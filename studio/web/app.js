@@ -85,6 +85,7 @@ $("form").addEventListener("submit", async (event) => {
     const file = row.querySelector("input").files[0];
     if (file) form.append(`swap_${row.querySelector("select").value}`, file);
   }
+  if ($("backdrop").value) form.append("backdrop", $("backdrop").value);
   $("error").hidden = true;
   $("result").hidden = true;
   $("spinner").hidden = false;
