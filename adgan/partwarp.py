@@ -136,7 +136,7 @@ def warp_rows(appearance: Appearance, keypoints: torch.Tensor, config: WarpConfi
     layers, masks = list(base.layers.unbind(1)), list(base.masks.unbind(1))
     worn = torch.zeros_like(base.holes)  # [B, 1, H, W] the person's own replaced garments
     new = torch.zeros_like(base.holes)  # ... and the donors' garments in their place
-    garment_swapped = torch.zeros_like(base.holes[:, 0, 0, 0])  # [B]
+    garment_swapped = False
     for c in range(1, k):
         other = (kp[:, c] != kp[:, 0]).flatten(1).any(1) | (labels[:, c] != labels[:, 0]).flatten(
             1
@@ -148,11 +148,11 @@ def warp_rows(appearance: Appearance, keypoints: torch.Tensor, config: WarpConfi
         if c in GARMENTS:
             worn = worn + torch.where(pick, masks[c], 0)
             new = new + torch.where(pick, donor.masks[:, c], 0)
-            garment_swapped = torch.maximum(garment_swapped, other.to(worn))
+            garment_swapped = True
         layers[c] = torch.where(pick, donor.layers[:, c], layers[c])
         masks[c] = torch.where(pick, donor.masks[:, c], masks[c])
     holes = base.holes
-    if garment_swapped.any():
+    if garment_swapped:
         # A garment covers the skin under it (a donor's trousers over the shopper's bare
         # legs), and where it covers less than the garment it replaces, the body beneath
         # shows (legs under a skirt that replaced trousers): a hole for the network to paint

@@ -20,10 +20,9 @@ import numpy as np
 import torch
 
 from adgan.generators import Appearance, PoseGenerator, mix_appearance, one_hot, to_image, to_tensor
+from common.colour import Colour
 from common.hardware import Precision, resolve_precision
 from parsing.labels import component_classes
-
-Colour = tuple[int, int, int]
 
 
 class AttributeTransfer:
@@ -107,13 +106,9 @@ class AttributeTransfer:
                 out = self.generator.decode(look, self._keypoints(keypoints))
             else:
                 out, matte = self.generator.decode_with_matte(look, self._keypoints(keypoints))
-                plain = (
-                    torch.tensor(
-                        [c if c is not None else (0, 0, 0) for c in colours], device=out.device
-                    ).to(out.dtype)[..., None, None]
-                    / 127.5
-                    - 1
-                )  # [B, 3, 1, 1]
+                rgb = [c if c is not None else (0, 0, 0) for c in colours]
+                plain = torch.tensor(rgb, dtype=out.dtype, device=out.device) / 127.5 - 1
+                plain = plain[..., None, None]  # [B, 3, 1, 1]
                 use = torch.tensor([c is not None for c in colours], device=out.device)
                 matte = torch.where(use[:, None, None, None], matte, torch.ones_like(matte))
                 out = matte * out + (1 - matte) * plain

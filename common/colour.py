@@ -3,7 +3,9 @@ a typo is reported before any model loads."""
 
 from __future__ import annotations
 
-NAMED = {
+Colour = tuple[int, int, int]  # RGB, each 0-255
+
+NAMED: dict[str, Colour] = {
     "white": (255, 255, 255),
     "black": (0, 0, 0),
     "grey": (128, 128, 128),
@@ -12,7 +14,7 @@ NAMED = {
 }
 
 
-def parse_colour(text: str) -> tuple[int, int, int]:
+def parse_colour(text: str) -> Colour:
     """'white' (a name of NAMED), '#f0f0f0' or '240,240,240' -> (r, g, b) in 0-255."""
     value = text.strip().lower()
     if value in NAMED:

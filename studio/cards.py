@@ -35,6 +35,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from tqdm import tqdm
 
+from common.colour import Colour
 from common.fileio import write_text
 from common.image_io import ImageError, load_image, save_image
 from parsing.labels import component_classes
@@ -210,7 +211,7 @@ def run_cards(
     world: int = 1,
     progress: bool = True,
     on_batch: Callable[[list[CardRow]], None] | None = None,
-    backdrop: tuple[int, int, int] | None = None,
+    backdrop: Colour | None = None,
 ) -> Summary:
     """Make every card of `jobs` that is not in `out_dir` yet (this rank's share), on
     `backdrop` (a plain colour; None: the source photo's background)."""
@@ -273,7 +274,7 @@ def main_batch(
     device: str,
     batch_size: int,
     *,
-    backdrop: tuple[int, int, int] | None = None,
+    backdrop: Colour | None = None,
 ) -> int:
     """`infer.py --batch`: 0 when every row made its card, 1 when some failed, 2 when the
     jobs file itself is unusable, 3 when the output folder cannot be written."""

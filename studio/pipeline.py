@@ -38,6 +38,7 @@ import torch
 
 from adgan.generators import concat, mix_appearance, take
 from adgan.transfer import AttributeTransfer
+from common.colour import Colour
 from common.geometry import (
     PERSON_MARGIN,
     Box,
@@ -101,7 +102,7 @@ class Job:
     # a plain colour (RGB 0-255) the person stands on, a product card's background; None
     # keeps the generator's own: the source photo's scene with the person cut out and
     # filled, clean on a studio photo and a smear on a busy one
-    backdrop: tuple[int, int, int] | None = None
+    backdrop: Colour | None = None
 
 
 def keypoint_box(keypoints: np.ndarray) -> Box:
@@ -319,7 +320,7 @@ class Pipeline:
         source: PersonView,
         pose: PersonView,
         swaps: dict[str, PersonView] | None = None,
-        backdrop: tuple[int, int, int] | None = None,
+        backdrop: Colour | None = None,
     ) -> np.ndarray:
         """`source`'s person in `pose`'s pose, with each named component (upper, lower,
         hair, ... see `adgan.transfer`) taken from another person, on `backdrop` (see

@@ -38,7 +38,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from common.checkpoint import CheckpointError, read_config
-from common.colour import parse_colour
+from common.colour import Colour, parse_colour
 from common.config import ConfigError, load_config
 from common.fileio import write_bytes, write_json
 from common.hardware import Precision, resolve_device
@@ -259,7 +259,7 @@ def _roles(uploads: list[Upload], max_swaps: int) -> dict[str, tuple[Upload, str
     return out
 
 
-def _backdrop(text: str | None, default: tuple[int, int, int] | None):
+def _backdrop(text: str | None, default: Colour | None) -> Colour | None:
     """A request's `backdrop` field: absent, the server's setting; "photo", the source
     photo's background; else a colour (`common.colour.parse_colour`)."""
     if text is None:

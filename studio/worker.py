@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.colour import Colour
 from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_pose
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class GenerateRequest:
     source: Photo
     pose: Photo
     swaps: dict[str, Photo] = field(default_factory=dict)
-    backdrop: tuple[int, int, int] | None = None  # see `studio.pipeline.Job`
+    backdrop: Colour | None = None  # see `studio.pipeline.Job`
 
     def photos(self) -> list[Photo]:
         return [self.source, self.pose, *self.swaps.values()]
