@@ -187,6 +187,9 @@ class WarpConfig:
     # a target showing the back of the head (no nose or eyes) gets no face from a source
     # that shows it: the face's place is a hole
     back_of_head: bool = True
+    # a plain backdrop's matte always covers each segment's capsule to this share of its
+    # radius (the warp's own masks decide the rest); inference only
+    matte_core: float = 0.6
 
     def __post_init__(self) -> None:
         bad = set(self.layer_order) ^ set(KINDS)
@@ -219,6 +222,10 @@ class PartWarp:
     segments: torch.Tensor  # [B, S, 1, H, W] what each segment covers in the target (paint
     # and holes, after occlusion), in the order of `segment_names`
     body: torch.Tensor  # [B, 1, H, W] the target body's extent: its segments' capsules
+    # [B, 1, H, W] where the target body surely is: the core of each segment's capsule
+    # (`matte_core`), and all of it where the segment comes from outside the source photo
+    # (legs below a crop: neither layer nor hole, the network paints them)
+    core: torch.Tensor
     segment_names: tuple[str, ...] = SEGMENT_NAMES
 
     @property
@@ -227,9 +234,14 @@ class PartWarp:
 
     @property
     def matte(self) -> torch.Tensor:
-        """[B, 1, H, W] where the generated person is: the warped garments' own shapes, and
-        the target body's extent where the source cannot show it (legs below a crop)."""
-        return torch.maximum(self.person, self.body).clamp(0, 1)
+        """[B, 1, H, W] where the generated person is: the warped garments' own shapes and
+        the holes, their thin seams closed, and the body's `core`. Not the whole capsules:
+        they reach past a head or an arm into the network's background, a grey fringe on a
+        plain backdrop."""
+        seen = (self.person + self.holes).clamp(0, 1)
+        k = 2 * max(1, round(seen.shape[-2] / 64)) + 1  # a closing: grow, then shrink back
+        seen = -F.max_pool2d(-F.max_pool2d(seen, k, 1, k // 2), k, 1, k // 2)
+        return torch.maximum(seen, self.core).clamp(0, 1)
 
 
 # -- geometry helpers -------------------------------------------------------------------
@@ -439,12 +451,16 @@ def _capsules(sk: _Skeleton, cfg: WarpConfig, skirt: float = 0.0) -> tuple[torch
     return torch.stack(starts, 1), torch.stack(ends, 1), torch.stack(radii, 1)
 
 
-def _support(sk: _Skeleton, grid: torch.Tensor, cfg: WarpConfig) -> torch.Tensor:
-    """[B, S, H, W] each segment's soft extent in this (target) image; 0 for a segment whose
-    points are missing."""
+def _support_distance(sk: _Skeleton, grid: torch.Tensor, cfg: WarpConfig) -> torch.Tensor:
+    """[B, S, H, W] distance to each segment's capsule in this (target) image, in units of
+    its support radius."""
     a, e, r = _capsules(sk, cfg, skirt=cfg.torso_reach)
-    dist = _capsule_distance(grid, a, e) / (cfg.support_scale * r[..., None, None])
-    return torch.sigmoid((1 - dist) / cfg.softness) * _available(sk)[..., None, None]
+    return _capsule_distance(grid, a, e) / (cfg.support_scale * r[..., None, None])
+
+
+def _soft_support(dist: torch.Tensor, available: torch.Tensor, cfg: WarpConfig) -> torch.Tensor:
+    """[B, S, H, W] each segment's soft extent; 0 for a segment whose points are missing."""
+    return torch.sigmoid((1 - dist) / cfg.softness) * available[..., None, None]
 
 
 def _chains(cfg: WarpConfig) -> tuple[tuple[int, ...], ...]:
@@ -460,7 +476,8 @@ def body_layout(
     cfg = config or WarpConfig()
     h, w = size
     kp = keypoints.float()
-    support = _support(_skeleton(kp, h / 4, _chains(cfg)), _pixel_grid(h, w, kp), cfg)
+    sk = _skeleton(kp, h / 4, _chains(cfg))
+    support = _soft_support(_support_distance(sk, _pixel_grid(h, w, kp), cfg), _available(sk), cfg)
     return 1 - torch.prod(1 - support, 1, keepdim=True)
 
 
@@ -649,7 +666,8 @@ def warp_parts(
     inside = warped[:, :, -1]  # [B, S, H, W] 1 where the source location is in the frame
 
     # -- support of each segment in the target, and layering front to back
-    support = _support(tgt, grid, cfg)  # [B, S, H, W]
+    dist = _support_distance(tgt, grid, cfg)
+    support = _soft_support(dist, tgt_avail, cfg)  # [B, S, H, W]
     valid = carried.sum(2).clamp(0, 1)  # [B, S, H, W]
     # what the source cannot show: the segment is missing there, or its transform reaches
     # outside the source frame
@@ -718,6 +736,7 @@ def warp_parts(
     masks[:, 0] = (1 - masks[:, 1:].sum(1) - holes[:, 0]).clamp_min(0)
     layers = layers.clone()
     layers[:, 0] = background
+    core = _soft_support(dist / cfg.matte_core, tgt_avail, cfg)
     return PartWarp(
         layers=layers,
         masks=masks[:, :, None],
@@ -726,6 +745,7 @@ def warp_parts(
         background_mask=background_mask,
         segments=seen[:, :, None],
         body=1 - torch.prod(1 - support, 1, keepdim=True),
+        core=1 - torch.prod(1 - torch.maximum(support * outside, core), 1, keepdim=True),
     )
 
 

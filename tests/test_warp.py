@@ -174,8 +174,11 @@ def test_the_matte_covers_the_target_body_even_where_the_source_cannot_show_it(p
     for knee, ankle in ((9, 10), (12, 13)):  # the target's shins are in the matte
         x, y = (round(v) for v in ((tgt[0, knee] + tgt[0, ankle]) / 2).tolist())
         assert warp.person[0, 0, y, x] < 0.5 < warp.matte[0, 0, y, x]
-    # the warped garments' own shape is in it, and the photo's corners are not
+    # the warped garments' own shape is in it, and the photo's corners are not; it is
+    # tighter than the capsules, which reach past the person
     assert (warp.matte >= warp.person.clamp(0, 1) - 1e-6).all()
+    assert (warp.core <= warp.body + 1e-6).all()
+    assert warp.matte.sum() < 0.95 * warp.body.sum()
     for y, x in ((0, 0), (0, w - 1), (h - 1, 0)):
         assert warp.matte[0, 0, y, x] < 0.05
     # no body, no matte
