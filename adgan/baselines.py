@@ -80,5 +80,5 @@ class WarpOnly(PoseGenerator):
     def decode_with_matte(
         self, appearance: Appearance, keypoints: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        warped = warp_rows(appearance, keypoints, self.config.warp)
+        warped = warp_rows(appearance, keypoints, self.config.warp, layout=True)
         return composite(warped), warped.matte

@@ -125,30 +125,34 @@ def person_rows(
     }
 
 
-def warp_rows(appearance: Appearance, keypoints: torch.Tensor, config: WarpConfig) -> PartWarp:
+def warp_rows(
+    appearance: Appearance, keypoints: torch.Tensor, config: WarpConfig, *, layout: bool = False
+) -> PartWarp:
     """Each component warped from its own row's person into the target pose: one warp for
     the person of row 0 (the background's), and one more per row a swap took from someone
-    else."""
+    else. layout: the result carries the target body's layout (`warp_parts`)."""
     image, labels, kp = appearance["image"], appearance["labels"], appearance["keypoints"]
     k = image.shape[1]
     target = keypoints.to(image.dtype)
-    base = warp_parts(image[:, 0], labels[:, 0], kp[:, 0], target, config)
+    swapped = {  # row -> [B] whether it comes from someone else
+        c: (kp[:, c] != kp[:, 0]).flatten(1).any(1)
+        | (labels[:, c] != labels[:, 0]).flatten(1).any(1)
+        for c in range(1, k)
+    }
+    swapped = {c: other for c, other in swapped.items() if other.any()}
+    garment_swapped = any(c in GARMENTS for c in swapped)
+    base = warp_parts(
+        image[:, 0], labels[:, 0], kp[:, 0], target, config, layout=layout or garment_swapped
+    )
     layers, masks = list(base.layers.unbind(1)), list(base.masks.unbind(1))
     worn = torch.zeros_like(base.holes)  # [B, 1, H, W] the person's own replaced garments
     new = torch.zeros_like(base.holes)  # ... and the donors' garments in their place
-    garment_swapped = False
-    for c in range(1, k):
-        other = (kp[:, c] != kp[:, 0]).flatten(1).any(1) | (labels[:, c] != labels[:, 0]).flatten(
-            1
-        ).any(1)  # [B]
-        if not other.any():
-            continue
+    for c, other in swapped.items():
         donor = warp_parts(image[:, c], labels[:, c], kp[:, c], target, config)
         pick = other[:, None, None, None]
         if c in GARMENTS:
             worn = worn + torch.where(pick, masks[c], 0)
             new = new + torch.where(pick, donor.masks[:, c], 0)
-            garment_swapped = True
         layers[c] = torch.where(pick, donor.layers[:, c], layers[c])
         masks[c] = torch.where(pick, donor.masks[:, c], masks[c])
     holes = base.holes
@@ -220,8 +224,10 @@ class PartWarpGenerator(PoseGenerator):
         rows["codes"] = self.codes(image, _labels_to_one_hot(labels, k))
         return rows
 
-    def warp(self, appearance: Appearance, keypoints: torch.Tensor) -> PartWarp:
-        return warp_rows(appearance, keypoints, self.config.warp)
+    def warp(
+        self, appearance: Appearance, keypoints: torch.Tensor, *, layout: bool = False
+    ) -> PartWarp:
+        return warp_rows(appearance, keypoints, self.config.warp, layout=layout)
 
     def decode(self, appearance: Appearance, keypoints: torch.Tensor) -> torch.Tensor:
         return self.render(appearance, keypoints)[0]
@@ -229,20 +235,21 @@ class PartWarpGenerator(PoseGenerator):
     def decode_with_matte(
         self, appearance: Appearance, keypoints: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        picture, warped, _ = self.render(appearance, keypoints)
+        picture, warped, _ = self.render(appearance, keypoints, layout=True)
         return picture, warped.matte.to(picture)
 
     def render(
-        self, appearance: Appearance, keypoints: torch.Tensor
+        self, appearance: Appearance, keypoints: torch.Tensor, *, layout: bool = False
     ) -> tuple[torch.Tensor, PartWarp, torch.Tensor]:
-        """(image [B, 3, H, W] in [-1, 1], the warp, the blend [B, 1, H, W])."""
+        """(image [B, 3, H, W] in [-1, 1], the warp, the blend [B, 1, H, W]); layout: the
+        warp carries the target body's layout (for a matte)."""
         # The warp has no weights: without gradients wanted through its inputs, it runs
         # without autograd's bookkeeping (training needs none; half the step's memory).
         inputs_need_grad = keypoints.requires_grad or any(
             v.requires_grad for k, v in appearance.items() if k != "codes"
         )
         with torch.set_grad_enabled(inputs_need_grad and torch.is_grad_enabled()):
-            warped = self.warp(appearance, keypoints)
+            warped = self.warp(appearance, keypoints, layout=layout)
             rough = composite(warped)  # [B, 3, H, W]
         masks = warped.masks[:, :, 0]  # [B, K, H, W]
         pose = self.pose_input(keypoints).to(rough.dtype)

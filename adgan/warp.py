@@ -221,11 +221,12 @@ class PartWarp:
     background_mask: torch.Tensor  # [B, 1, H, W] 1 where the source background is seen
     segments: torch.Tensor  # [B, S, 1, H, W] what each segment covers in the target (paint
     # and holes, after occlusion), in the order of `segment_names`
-    body: torch.Tensor  # [B, 1, H, W] the target body's extent: its segments' capsules
-    # [B, 1, H, W] where the target body surely is: the core of each segment's capsule
-    # (`matte_core`), and all of it where the segment comes from outside the source photo
-    # (legs below a crop: neither layer nor hole, the network paints them)
-    core: torch.Tensor
+    # Only with `warp_parts(..., layout=True)` (a backdrop's matte, a garment swap), else
+    # None: [B, 1, H, W] the target body's extent, its segments' capsules; and where it
+    # surely is: the core of each capsule (`matte_core`), and all of it where the segment
+    # comes from outside the source photo (legs below a crop: the network paints them)
+    body: torch.Tensor | None = None
+    core: torch.Tensor | None = None
     segment_names: tuple[str, ...] = SEGMENT_NAMES
 
     @property
@@ -238,6 +239,8 @@ class PartWarp:
         the holes, their thin seams closed, and the body's `core`. Not the whole capsules:
         they reach past a head or an arm into the network's background, a grey fringe on a
         plain backdrop."""
+        if self.core is None:
+            raise ValueError("a matte needs the body layout: warp with layout=True")
         seen = (self.person + self.holes).clamp(0, 1)
         k = 2 * max(1, round(seen.shape[-2] / 64)) + 1  # a closing: grow, then shrink back
         seen = -F.max_pool2d(-F.max_pool2d(seen, k, 1, k // 2), k, 1, k // 2)
@@ -608,11 +611,15 @@ def warp_parts(
     source_keypoints: torch.Tensor,
     target_keypoints: torch.Tensor,
     config: WarpConfig | None = None,
+    *,
+    layout: bool = False,
 ) -> PartWarp:
     """Warp the source person into the target pose, per ADGAN component.
 
     source [B, 3, H, W] in [-1, 1]; source_parsing [B, 8, H, W] (one-hot or soft) or labels
-    [B, H, W]; keypoints [B, 18, 2] (x, y) pixels of this size, -1 missing."""
+    [B, H, W]; keypoints [B, 18, 2] (x, y) pixels of this size, -1 missing. layout: also
+    the target body's `body` and `core` (a few ms at 256x176 that training and a plain
+    card do not need)."""
     cfg = config or WarpConfig()
     b, _, h, w = source.shape
     if source_keypoints.shape != (b, 18, 2) or target_keypoints.shape != (b, 18, 2):
@@ -736,7 +743,13 @@ def warp_parts(
     masks[:, 0] = (1 - masks[:, 1:].sum(1) - holes[:, 0]).clamp_min(0)
     layers = layers.clone()
     layers[:, 0] = background
-    core = _soft_support(dist / cfg.matte_core, tgt_avail, cfg)
+    body = core = None
+    if layout:
+        body = 1 - torch.prod(1 - support, 1, keepdim=True)
+        sure = torch.maximum(
+            support * outside, _soft_support(dist / cfg.matte_core, tgt_avail, cfg)
+        )
+        core = 1 - torch.prod(1 - sure, 1, keepdim=True)
     return PartWarp(
         layers=layers,
         masks=masks[:, :, None],
@@ -744,8 +757,8 @@ def warp_parts(
         background=background,
         background_mask=background_mask,
         segments=seen[:, :, None],
-        body=1 - torch.prod(1 - support, 1, keepdim=True),
-        core=1 - torch.prod(1 - torch.maximum(support * outside, core), 1, keepdim=True),
+        body=body,
+        core=core,
     )
 
 

@@ -43,7 +43,7 @@ from common.checkpoint import (  # noqa: E402
 )
 from common.geometry import apply_to_points, box_to_input, invert  # noqa: E402
 from common.image_io import load_image, save_image  # noqa: E402
-from keypoints.blazepose import BlazePose, BlazePoseNets  # noqa: E402
+from keypoints.blazepose import BlazePose, BlazePoseNets, to_openpose18  # noqa: E402
 from keypoints.data import coco_items  # noqa: E402
 from keypoints.draw import draw_skeleton  # noqa: E402
 from keypoints.estimators import KeypointEstimator, estimator_from_checkpoint  # noqa: E402
@@ -87,7 +87,6 @@ def per_person(nets: BlazePoseNets, data: Path) -> list[tuple[str, int, int, int
     folder = data / "real-formats" / "coco-keypoints"
     items = coco_items(folder / "test_coco.json", folder, aspect=1.0)
     photos = [load_image(it.path) for it in items]
-    from keypoints.blazepose import to_openpose18
 
     model = BlazePose.from_nets(nets)
     found = model.predict_many(photos, [it.box for it in items], with_mask=False)
@@ -118,7 +117,6 @@ def blazepose_variants(nets: BlazePoseNets, data: Path) -> list[tuple[str, float
             c, t, _ = pckh_counts([r.keypoints for r in results], [it.keypoints for it in items])
             what = f"detector ROI in the box, pick {pick}, vis {vis}, {looks} look(s)"
             rows.append((what, c / t, c, t))
-    from keypoints.blazepose import to_openpose18
 
     model = BlazePose.from_nets(nets)
     for scale in (1.0, 1.25, 1.5):

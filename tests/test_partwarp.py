@@ -56,7 +56,7 @@ def test_the_matte_is_the_warps_with_the_same_picture(pairs, arch):
     with torch.no_grad():
         look = gen.encode(pairs["source"], pairs["source_parsing"], pairs["source_keypoints"])
         picture, matte = gen.decode_with_matte(look, pairs["target_keypoints"])
-        warped = warp_rows(look, pairs["target_keypoints"], gen.config.warp)
+        warped = warp_rows(look, pairs["target_keypoints"], gen.config.warp, layout=True)
     torch.testing.assert_close(picture, gen.decode(look, pairs["target_keypoints"]))
     torch.testing.assert_close(matte, warped.matte)
     assert matte.shape == (4, 1, *SIZE) and matte.min() >= 0 and matte.max() <= 1

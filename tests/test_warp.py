@@ -168,7 +168,7 @@ def test_the_matte_covers_the_target_body_even_where_the_source_cannot_show_it(p
     tgt = kp.clone()  # its own pose
     cut = kp.clone()
     cut[:, [9, 10, 12, 13]] = -1  # the source is cut above the knees: no shins to carry
-    warp = warp_parts(src, parsing, cut, tgt)
+    warp = warp_parts(src, parsing, cut, tgt, layout=True)
     h, w = SIZE
     torch.testing.assert_close(warp.body, body_layout(tgt, SIZE), atol=1e-5, rtol=0)
     for knee, ankle in ((9, 10), (12, 13)):  # the target's shins are in the matte
