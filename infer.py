@@ -25,6 +25,7 @@ from pathlib import Path
 from common.colour import parse_colour
 from common.hardware import PRECISIONS
 from parsing.labels import ADGAN_CLASSES, component_classes
+from studio.framing import DEFAULT_FRAMING, FRAMINGS
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "bundles" / "demo"
 DEVICES = ("auto", "cpu", "cuda")  # auto: cuda if available (common.hardware.resolve_device)
@@ -145,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="stand the person on a plain colour (white, studio, #rrggbb, r,g,b) instead of "
         "the source photo's background with the person removed (best for busy photos)",
     )
+    p.add_argument(
+        "--framing",
+        choices=FRAMINGS,
+        default=DEFAULT_FRAMING,
+        help="source: the card ends where the source photo's person ends (a photo cut at the "
+        "thigh gives a card cut at the thigh, the person larger); pose: the pose photo's frame",
+    )
     p.add_argument("--batch", type=Path, help="a jobs CSV for batch product cards")
     p.add_argument("--out-dir", type=Path, help="output folder for --batch")
     p.add_argument("--batch-size", type=int, default=16, help="cards per pass in --batch")
@@ -183,7 +191,7 @@ def _run(args: argparse.Namespace) -> int:
     from common.hardware import resolve_device
     from common.image_io import ImageError, load_image, save_image
     from studio.cards import main_batch
-    from studio.pipeline import NoPersonError
+    from studio.pipeline import Job, NoPersonError
 
     device = resolve_device(args.device)
     try:
@@ -200,6 +208,7 @@ def _run(args: argparse.Namespace) -> int:
                 device,
                 args.batch_size,
                 backdrop=args.backdrop,
+                framing=args.framing,
             )
         photos = {"source": load_image(args.source), "pose": load_image(args.pose)}
         donors = [(component, path, load_image(path)) for component, path in args.swap]
@@ -210,10 +219,11 @@ def _run(args: argparse.Namespace) -> int:
         for view in (source, pose, *swaps.values()):
             for note in view.notes:  # which of several people was used, and how to pick another
                 print(f"note: {note}", file=sys.stderr)
-        result = pipe.generate(source, pose, swaps, args.backdrop)
+        job = Job(source, pose, swaps, args.backdrop, args.framing)
+        result = pipe.generate_many([job])[0]
         save_image(args.out, result)
         if args.panel is not None:
-            save_image(args.panel, pipe.panel(source, pose, result))
+            save_image(args.panel, pipe.panel(source, pipe.card_pose(job), result))
     except (InputError, ImageError, NoPersonError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

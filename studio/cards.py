@@ -39,6 +39,7 @@ from common.colour import Colour
 from common.fileio import write_text
 from common.image_io import ImageError, load_image, save_image
 from parsing.labels import component_classes
+from studio.framing import DEFAULT_FRAMING
 from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_pose
 
 REQUIRED = ("source", "pose", "name")
@@ -212,9 +213,11 @@ def run_cards(
     progress: bool = True,
     on_batch: Callable[[list[CardRow]], None] | None = None,
     backdrop: Colour | None = None,
+    framing: str = DEFAULT_FRAMING,
 ) -> Summary:
     """Make every card of `jobs` that is not in `out_dir` yet (this rank's share), on
-    `backdrop` (a plain colour; None: the source photo's background)."""
+    `backdrop` (a plain colour; None: the source photo's background), framed by `framing`
+    (`studio.framing`)."""
     rows, bad = read_jobs(jobs)
     rows = [r for r in rows if (r.number - 1) % world == rank]
     summary = Summary(failures=[b for b in bad if (b.number - 1) % world == rank])
@@ -237,7 +240,7 @@ def run_cards(
                 summary.failures.append(Failure(row.number, row.name, _reason(exc)))
                 continue
             swaps = {c: views[p] for c, p in row.swaps.items()}
-            job = Job(views[row.source], views[row.pose], swaps, backdrop)  # type: ignore[arg-type]
+            job = Job(views[row.source], views[row.pose], swaps, backdrop, framing)  # type: ignore[arg-type]
             ready.append((row, job))
         cards = pipe.generate_many([job for _, job in ready])
         for (row, _), card in zip(ready, cards, strict=True):
@@ -275,6 +278,7 @@ def main_batch(
     batch_size: int,
     *,
     backdrop: Colour | None = None,
+    framing: str = DEFAULT_FRAMING,
 ) -> int:
     """`infer.py --batch`: 0 when every row made its card, 1 when some failed, 2 when the
     jobs file itself is unusable, 3 when the output folder cannot be written."""
@@ -285,7 +289,14 @@ def main_batch(
         read_jobs(jobs)  # the file's own problems before any model is loaded
         pipe = pipe_factory(device)
         summary = run_cards(
-            pipe, jobs, out_dir, batch_size=batch_size, rank=rank, world=world, backdrop=backdrop
+            pipe,
+            jobs,
+            out_dir,
+            batch_size=batch_size,
+            rank=rank,
+            world=world,
+            backdrop=backdrop,
+            framing=framing,
         )
     except JobsFileError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -29,7 +29,7 @@ What a user can act on is said, naming the photo (`NoPersonError` and its kinds,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -58,6 +58,7 @@ from keypoints.skeleton import visible
 from parsing.labels import colorize, component_classes
 from parsing.predict import DensePredictor, Guide
 from studio.bundle import load_bundle
+from studio.framing import DEFAULT_FRAMING, FRAMINGS, FramingConfig
 
 MIN_KEYPOINTS = 4  # fewer visible keypoints than this is not a person we can re-pose
 MIN_PERSON_HEIGHT = 120  # rows of the photo a person needs (see Pipeline.min_person_height)
@@ -103,6 +104,9 @@ class Job:
     # keeps the generator's own: the source photo's scene with the person cut out and
     # filled, clean on a studio photo and a smear on a busy one
     backdrop: Colour | None = None
+    # how the card frames the person (`studio.framing`): "source", as far down the body as
+    # the source photo (and any donor) shows; "pose", the pose photo's frame
+    framing: str = DEFAULT_FRAMING
 
 
 def keypoint_box(keypoints: np.ndarray) -> Box:
@@ -165,6 +169,7 @@ class Pipeline:
         *,
         margin: float = PERSON_MARGIN,
         min_person_height: int = MIN_PERSON_HEIGHT,
+        framing: FramingConfig | None = None,
     ) -> None:
         """min_person_height: rows a person must span in the photo to be read and re-posed;
         a generator smaller than that asks only its own height (a 64x44 demo generator has
@@ -173,7 +178,7 @@ class Pipeline:
         (`DensePredictor`: the mask decides person from background, the outline is face)."""
         self.keypoints, self.parser, self.transfer = keypoints, parser, transfer
         self.size = transfer.size
-        self.margin = margin
+        self.margin, self.framing = margin, framing or FramingConfig()
         self.min_person_height = min(min_person_height, self.size[0])
         sizes = [self.size, keypoints.input_size]
         sizes += [m.config.input_size for m in parser.models]
@@ -321,11 +326,27 @@ class Pipeline:
         pose: PersonView,
         swaps: dict[str, PersonView] | None = None,
         backdrop: Colour | None = None,
+        framing: str = DEFAULT_FRAMING,
     ) -> np.ndarray:
         """`source`'s person in `pose`'s pose, with each named component (upper, lower,
-        hair, ... see `adgan.transfer`) taken from another person, on `backdrop` (see
-        `Job`); uint8 RGB."""
-        return self.generate_many([Job(source, pose, swaps or {}, backdrop)])[0]
+        hair, ... see `adgan.transfer`) taken from another person, on `backdrop`, framed
+        by `framing` (see `Job`); uint8 RGB."""
+        return self.generate_many([Job(source, pose, swaps or {}, backdrop, framing)])[0]
+
+    def card_pose(self, job: Job) -> PersonView:
+        """The pose as the card frames it (`Job.framing`): its keypoints, and its crop for a
+        panel, moved into the card."""
+        if job.framing not in FRAMINGS:
+            raise ValueError(f"framing {job.framing!r}: choose one of {', '.join(FRAMINGS)}")
+        shown = [(v.keypoints, v.labels) for v in (job.source, *job.swaps.values())]
+        matrix = FRAMINGS[job.framing](job.pose.keypoints, shown, self.size, self.framing)
+        if matrix is None:
+            return job.pose
+        return replace(
+            job.pose,
+            keypoints=apply_to_points(matrix, job.pose.keypoints),
+            crop=warp(job.pose.crop, matrix, self.size, LETTERBOX_FILL),
+        )
 
     def generate_many(self, jobs: Sequence[Job]) -> list[np.ndarray]:
         """Every job in one encoder batch (each distinct person once) and one decoder batch."""
@@ -351,7 +372,7 @@ class Pipeline:
                 donor_look = take(looks, row[id(donor)])
                 look = mix_appearance(look, donor_look, component_classes(component))
             mixed.append(look)
-        keypoints = np.stack([job.pose.keypoints for job in jobs])
+        keypoints = np.stack([self.card_pose(job).keypoints for job in jobs])
         backdrops = [job.backdrop for job in jobs]
         return self.transfer.generate_many(keypoints, concat(mixed), backdrops)
 

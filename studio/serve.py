@@ -45,6 +45,7 @@ from common.hardware import Precision, resolve_device
 from common.image_io import encode_image
 from parsing.labels import ADGAN_CLASSES, COMPONENT_ALIASES, component_classes
 from studio.bundle import real_photo_warning
+from studio.framing import DEFAULT_FRAMING, FRAMINGS
 from studio.limits import GuardMiddleware, RequestGuard, guarded_h11
 from studio.pipeline import NoPersonError, Pipeline
 from studio.uploads import Upload, UploadError, clean_filename, decode_photo, read_form
@@ -104,6 +105,7 @@ class ServeSettings:
     retry_after_s: int = 2  # for a full queue
     keep_uploads: str = ""  # a folder: keep each request's photos and answer there
     backdrop: str = ""  # a plain colour behind the person (white, #rrggbb); "": the photo's
+    framing: str = DEFAULT_FRAMING  # studio.framing: "source" (as far as it shows) or "pose"
     # The guard in front of the app (studio.limits.RequestGuard): budgets per client address
     client_rate: float = 2.0  # requests a second, sustained
     client_burst: int = 20  # requests at once (the page alone makes 5)
@@ -130,6 +132,8 @@ class ServeSettings:
             raise ValueError("client_burst, refused_burst, max_reading_per_client must be >= 1")
         if self.backdrop:
             parse_colour(self.backdrop)
+        if self.framing not in FRAMINGS:
+            raise ValueError(f"framing {self.framing!r}: choose one of {', '.join(FRAMINGS)}")
 
 
 class ErrorBody(BaseModel):
@@ -415,7 +419,9 @@ def create_app(
             raise _refusal(exc, {415: "not_an_image", 422: "bad_image"}) from None
         swaps = {f.removeprefix("swap_"): p for f, p in photos.items() if f.startswith("swap_")}
         try:
-            request = GenerateRequest(photos.pop("source"), photos.pop("pose"), swaps, backdrop)
+            request = GenerateRequest(
+                photos.pop("source"), photos.pop("pose"), swaps, backdrop, s.framing
+            )
             future = worker.submit(request)
         except Busy as exc:
             raise Refusal(UploadError(429, str(exc)), "busy") from None

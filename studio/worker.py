@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from common.colour import Colour
+from studio.framing import DEFAULT_FRAMING
 from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_pose
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class GenerateRequest:
     pose: Photo
     swaps: dict[str, Photo] = field(default_factory=dict)
     backdrop: Colour | None = None  # see `studio.pipeline.Job`
+    framing: str = DEFAULT_FRAMING  # see `studio.framing`
 
     def photos(self) -> list[Photo]:
         return [self.source, self.pose, *self.swaps.values()]
@@ -205,7 +207,8 @@ class ModelWorker:
                 item.future.set_exception(exc)
                 continue
             swaps = dict(zip(item.request.swaps, donors, strict=True))
-            jobs.append(Job(source, pose, swaps, item.request.backdrop))
+            request = item.request
+            jobs.append(Job(source, pose, swaps, request.backdrop, request.framing))
             owners.append(item)
         try:
             images = self.pipeline.generate_many(jobs)

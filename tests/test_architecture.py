@@ -67,8 +67,9 @@ def test_the_product_imports_no_training_code(entry):
     assert bad == [], f"{entry} imports {bad}"
     if entry == "studio.serve":
         ours = [m for m in loaded if m.split(".")[0] in PROJECT]
-        # 30, then studio.limits, parsing.guides, parsing.skin, common.colour
-        assert len(ours) <= 34, ours
+        # 30, then studio.limits, parsing.guides, parsing.skin, common.colour,
+        # studio.framing
+        assert len(ours) <= 35, ours
 
 
 @dataclass

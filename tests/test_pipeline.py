@@ -2,6 +2,8 @@
 swaps, the panel, and the errors a user can act on. (Random weights find no person, so the
 people are given from SynthFashion's ground truth where a test needs one.)"""
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -266,3 +268,32 @@ def test_a_pose_without_hips_or_head_says_what_is_missing(tiny_bundle, drop, mis
     with pytest.raises(IncompletePoseError, match=rf"half\.jpg: as the pose photo.*{missing}"):
         pipe.generate(source, pose)
     assert pipe.generate(source, source, swaps={"upper": pose}).shape == (32, 24, 3)
+
+
+def test_a_source_cut_at_the_thigh_frames_the_card_there(tiny_bundle, synth_dataset):
+    pipe = Pipeline.from_bundle(tiny_bundle, precision="fp32")
+    views = [
+        view(people, n)
+        for people in (DeepFashionPeople(synth_dataset, s) for s in ("train", "test"))
+        for n in sorted(people.annotations)
+    ]
+    source = pose = next(v for v in views if visible(v.keypoints)[[10, 13]].all())
+    kp = source.keypoints.copy()
+    kp[[9, 10, 12, 13]] = -1  # a catalogue photo: the person ends below the hips
+    labels = source.labels.copy()
+    labels[int(kp[[8, 11], 1].max()) + 2 :] = 0
+    half = replace(source, keypoints=kp, labels=labels)
+    card = pipe.card_pose(Job(half, pose))
+    torso = lambda k: np.linalg.norm(k[1] - k[[8, 11]].mean(0))  # noqa: E731
+    assert torso(card.keypoints) > 1.3 * torso(pose.keypoints)  # the person drawn larger
+    assert (card.keypoints[[10, 13], 1] > pose.crop.shape[0]).all()  # the ankles off the card
+    assert card.crop.shape == pose.crop.shape
+    kept = (Job(half, pose, framing="pose"), Job(source, pose), Job(half, pose, {"lower": source}))
+    assert all(pipe.card_pose(job) is pose for job in kept)
+    seen = []
+    real = pipe.transfer.generate_many
+    pipe.transfer.generate_many = lambda kp, *a: seen.append(kp) or real(kp, *a)
+    pipe.generate(half, pose)
+    assert np.allclose(seen[0][0], card.keypoints)  # the generator draws the card's pose
+    with pytest.raises(ValueError, match="framing 'tight'"):
+        pipe.generate(half, pose, framing="tight")

@@ -1,0 +1,153 @@
+"""The card's frame: the pose photo's, or only as much of the body as the source photo shows.
+
+A catalogue photo is most often cut at the thigh (most of DeepFashion is). Re-posed into a
+shopper's full-length photo, such a source leaves the card with legs the generator never
+saw, and it paints faint, blurred ones. Framing `source` ends the card where the source's
+person ends, measured along the legs: a source whose person ends 60% of the way down the
+thighs gives a card that ends 60% of the way down the new pose's thighs. The card keeps the
+generator's size, so the person is drawn larger, with room for the head above the eyes and
+for the hands beyond the wrists. It only ever zooms in: a source that shows the legs (or a
+pose photo already framed closer) keeps the pose photo's frame. A garment donor counts as a
+source: a swapped pair of trousers shown to the ankles brings the legs back.
+
+Framing `pose` keeps the pose photo's frame, whatever the source shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from common.geometry import Box, box_to_input, expand_box
+from keypoints.skeleton import visible
+
+NOSE, NECK = 0, 1
+SHOULDERS, HIPS = (2, 5), (8, 11)
+ARMS = ((3, 4), (6, 7))  # (elbow, wrist), right then left
+LEGS = ((8, 9, 10), (11, 12, 13))  # (hip, knee, ankle), right then left
+HEAD = (0, 14, 15, 16, 17)  # nose, eyes, ears
+WHOLE_LEGS = 2.0  # leg levels: 0 the hips, 1 the knees, 2 the ankles
+
+
+@dataclass(frozen=True)
+class FramingConfig:
+    """Body proportions and room, relative to the person: they hold at any photo size."""
+
+    thigh_per_torso: float = 0.85  # hip to knee (and knee to ankle) over neck to mid-hip
+    head_room: float = 1.2  # above the highest head point, in nose-to-neck lengths
+    hand_room: float = 0.45  # beyond the wrist, in forearm lengths
+    margin: float = 1.15  # the card's width over the body's (as the product's crops)
+    min_gain: float = 0.9  # reframe only where the body shown takes at most this much height
+    max_zoom: float = 2.5  # the card never enlarges the pose photo's crop more than this
+
+
+def _mean(keypoints: np.ndarray, indices: Sequence[int]) -> np.ndarray | None:
+    shown = [keypoints[i] for i in indices if visible(keypoints)[i]]
+    return np.mean(shown, axis=0) if shown else None
+
+
+def _torso(keypoints: np.ndarray) -> float | None:
+    """Neck (or mid-shoulders) to mid-hip, in pixels."""
+    hips = _mean(keypoints, HIPS)
+    neck = keypoints[NECK] if visible(keypoints)[NECK] else _mean(keypoints, SHOULDERS)
+    if hips is None or neck is None:
+        return None
+    return float(np.linalg.norm(hips - neck))
+
+
+def legs_shown(keypoints: np.ndarray, labels: np.ndarray, config: FramingConfig) -> float:
+    """How far down the legs a person's photo shows them, from 0 (the hips) through 1 (the
+    knees) to 2 (the ankles): where the person's labelled pixels end, along the lowest leg
+    bone the keypoints give. 2 where that cannot be told (no hips, no labels)."""
+    kp = np.asarray(keypoints, np.float64)
+    shown = visible(kp)
+    torso = _torso(kp)
+    rows = np.flatnonzero((np.asarray(labels) > 0).any(axis=1))
+    if shown[[10, 13]].any() or torso is None or len(rows) == 0:
+        return WHOLE_LEGS
+    bone = config.thigh_per_torso * torso
+    knees = _mean(kp, (9, 12))
+    if knees is not None:
+        return 1.0 + float(np.clip((rows.max() - knees[1]) / bone, 0.0, 1.0))
+    hips = _mean(kp, HIPS)
+    assert hips is not None  # _torso found them
+    return float(np.clip((rows.max() - hips[1]) / bone, 0.0, 1.0))
+
+
+def _leg_point(keypoints: np.ndarray, leg: tuple[int, int, int], level: float, bone: float):
+    """The point `level` of the way down one leg (missing joints continued straight down)."""
+    shown = visible(keypoints)
+    hip, knee, ankle = (keypoints[i].astype(np.float64) for i in leg)
+    down = np.array([0.0, bone])
+    knee = knee if shown[leg[1]] else hip + down
+    ankle = ankle if shown[leg[2]] else knee + down
+    if level <= 1.0:
+        return hip + level * (knee - hip)
+    return knee + (level - 1.0) * (ankle - knee)
+
+
+def body_box(keypoints: np.ndarray, level: float, config: FramingConfig) -> Box | None:
+    """The box of a pose's body down to leg `level`, with the head and hands in it; None
+    where the pose gives no torso to measure by."""
+    kp = np.asarray(keypoints, np.float64)
+    shown = visible(kp)
+    torso = _torso(kp)
+    if torso is None:
+        return None
+    bone = config.thigh_per_torso * torso
+    below = {9, 12} if level < 1.0 else set()
+    below |= {10, 13} if level < WHOLE_LEGS else set()
+    points = [kp[i] for i in range(len(kp)) if shown[i] and i not in below]
+    points += [_leg_point(kp, leg, level, bone) for leg in LEGS if shown[leg[0]]]
+    for elbow, wrist in ARMS:
+        if shown[elbow] and shown[wrist]:
+            points.append(kp[wrist] + config.hand_room * (kp[wrist] - kp[elbow]))
+    points_arr = np.array(points)
+    x0, y0 = points_arr.min(axis=0)
+    x1, bottom = points_arr.max(axis=0)
+    if shown[list(HEAD)].any():
+        head_top = min(kp[i, 1] for i in HEAD if shown[i])
+        to_neck = np.linalg.norm(kp[NECK] - kp[NOSE]) if shown[[NOSE, NECK]].all() else 0.3 * torso
+        y0 = min(y0, head_top - config.head_room * to_neck)
+    return (float(x0), float(y0), float(x1 - x0), float(bottom - y0))
+
+
+def frame_to_source(
+    pose_keypoints: np.ndarray,
+    shown: Sequence[tuple[np.ndarray, np.ndarray]],
+    size: tuple[int, int],
+    config: FramingConfig,
+) -> np.ndarray | None:
+    """[2, 3] from the pose crop to a card that ends where the sources' people end; None to
+    keep the pose crop. `shown`: (keypoints, labels) of the source and each donor."""
+    level = max(legs_shown(kp, labels, config) for kp, labels in shown)
+    if level >= WHOLE_LEGS:
+        return None
+    box = body_box(pose_keypoints, level, config)
+    if box is None:
+        return None
+    height, width = size
+    x, y, w, h = expand_box(box, config.margin, width / height)
+    cut = box[1] + box[3]
+    y = cut - h  # the margin goes above and to the sides, never below the cut
+    if h > config.min_gain * height:
+        return None
+    if h < height / config.max_zoom:
+        grow = height / config.max_zoom / h
+        x, w, h = x + w / 2 - w * grow / 2, w * grow, h * grow
+        y = cut - h
+    return box_to_input((x, y, w, h), size)
+
+
+Framing = Callable[
+    [np.ndarray, Sequence[tuple[np.ndarray, np.ndarray]], tuple[int, int], FramingConfig],
+    "np.ndarray | None",
+]
+
+FRAMINGS: dict[str, Framing] = {
+    "source": frame_to_source,
+    "pose": lambda pose_keypoints, shown, size, config: None,
+}
+DEFAULT_FRAMING = "source"

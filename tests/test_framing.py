@@ -1,0 +1,121 @@
+"""The card's frame: a source cut at the thigh gives a card cut at the thigh of the new
+pose, the person larger, head and hands inside; a source that shows the legs, a donor that
+does, or framing "pose" keep the pose photo's frame."""
+
+import numpy as np
+import pytest
+
+import infer
+from common.geometry import apply_to_points, box_to_input
+from studio.framing import FRAMINGS, FramingConfig, frame_to_source, legs_shown
+from studio.pipeline import person_box
+
+SIZE = (256, 176)
+CONFIG = FramingConfig()
+
+
+def standing(dx: float = 0.0) -> np.ndarray:
+    """A front view filling a 256x176 crop: head at the top, ankles at the bottom."""
+    kp = np.array(
+        [
+            [88, 40],  # nose
+            [88, 62],  # neck
+            [70, 64],
+            [64, 100],
+            [62, 134],  # right arm
+            [106, 64],
+            [112, 100],
+            [114, 134],  # left arm
+            [78, 132],
+            [78, 180],
+            [78, 228],  # right leg
+            [98, 132],
+            [98, 180],
+            [98, 228],  # left leg
+            [84, 36],
+            [92, 36],
+            [80, 40],
+            [96, 40],  # eyes, ears
+        ],
+        np.float32,
+    )
+    kp[:, 0] += dx
+    return kp
+
+
+def labels_down_to(row: int) -> np.ndarray:
+    labels = np.zeros(SIZE, np.uint8)
+    labels[20 : row + 1, 60:116] = 1
+    return labels
+
+
+def cut_at_thigh() -> tuple[np.ndarray, np.ndarray]:
+    """A catalogue photo: the person ends halfway down the thighs, no knees or ankles."""
+    kp = standing()
+    kp[[9, 10, 12, 13]] = -1
+    return kp, labels_down_to(132 + 30)
+
+
+def test_how_far_down_the_legs_a_photo_shows():
+    kp, labels = cut_at_thigh()
+    torso = np.linalg.norm(kp[1] - (kp[8] + kp[11]) / 2)
+    assert legs_shown(kp, labels, CONFIG) == pytest.approx(30 / (CONFIG.thigh_per_torso * torso))
+    with_knees = standing()
+    with_knees[[10, 13]] = -1
+    shin = 0.5 * CONFIG.thigh_per_torso * torso  # half a shin below the knees
+    assert legs_shown(with_knees, labels_down_to(int(180 + shin)), CONFIG) == pytest.approx(
+        1.5, abs=0.02
+    )
+    assert legs_shown(standing(), labels_down_to(240), CONFIG) == 2.0  # ankles shown
+    assert legs_shown(kp, np.zeros(SIZE, np.uint8), CONFIG) == 2.0  # nothing to measure by
+
+
+def test_a_source_cut_at_the_thigh_cuts_the_card_there_and_enlarges_the_person():
+    pose = standing(dx=-10)
+    matrix = frame_to_source(pose, [cut_at_thigh()], SIZE, CONFIG)
+    assert matrix is not None
+    card = apply_to_points(matrix, pose)
+    height, width = SIZE
+    assert matrix[0, 0] > 1.3  # zoomed in
+    level = legs_shown(*cut_at_thigh(), CONFIG)
+    cut = pose[8, 1] + level * (pose[9, 1] - pose[8, 1])  # as far down the new thighs
+    bottom = apply_to_points(matrix, np.array([[88.0, cut]]))[0, 1]
+    assert abs(bottom - height) < 2  # the card's last row
+    assert (card[[9, 10, 12, 13], 1] > height).all()  # knees and ankles below the card
+    inside = [i for i in range(18) if i not in (9, 10, 12, 13)]
+    assert (card[inside] >= 0).all() and (card[inside, 0] < width).all()
+    assert card[[14, 15], 1].min() > 0.08 * height  # room above the eyes for the head
+    hands = card[[4, 7]] + CONFIG.hand_room * (card[[4, 7]] - card[[3, 6]])
+    assert (hands[:, 0] > 0).all() and (hands[:, 0] < width).all()
+
+
+def test_legs_shown_anywhere_keep_the_pose_frame():
+    pose, half = standing(), cut_at_thigh()
+    whole = (standing(), labels_down_to(240))
+    assert frame_to_source(pose, [whole], SIZE, CONFIG) is None
+    # a donor whose trousers are shown to the ankles brings the legs back
+    assert frame_to_source(pose, [half, whole], SIZE, CONFIG) is None
+    assert FRAMINGS["pose"](pose, [half], SIZE, CONFIG) is None
+    # a pose photo cropped at the waist, as the pipeline crops one, is not enlarged further
+    waist_up = standing()
+    waist_up[[9, 10, 12, 13]] = -1
+    crop = box_to_input(person_box(waist_up, SIZE[1] / SIZE[0]), SIZE)
+    waist_up = apply_to_points(crop, waist_up)
+    assert frame_to_source(waist_up, [half], SIZE, CONFIG) is None
+
+
+def test_the_zoom_is_bounded():
+    pose = standing()
+    head_and_shoulders = standing()
+    head_and_shoulders[2:] = -1
+    head_and_shoulders[[14, 15, 16, 17]] = standing()[[14, 15, 16, 17]]
+    head_and_shoulders[[8, 11]] = standing()[[8, 11]]  # hips known, nothing below them shown
+    matrix = frame_to_source(pose, [(head_and_shoulders, labels_down_to(132))], SIZE, CONFIG)
+    assert matrix is not None and matrix[0, 0] <= CONFIG.max_zoom + 1e-6
+
+
+def test_infer_offers_the_framings():
+    args = infer.build_parser().parse_args(["--source", "a.jpg", "--pose", "b.jpg"])
+    assert args.framing == "source"
+    with pytest.raises(SystemExit):
+        infer.build_parser().parse_args(["--framing", "tight"])
