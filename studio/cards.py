@@ -40,7 +40,7 @@ from common.fileio import write_text
 from common.image_io import ImageError, load_image, save_image
 from parsing.labels import component_classes
 from studio.framing import DEFAULT_FRAMING
-from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_pose
+from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job
 
 REQUIRED = ("source", "pose", "name")
 SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -234,13 +234,13 @@ def run_cards(
             if problem is not None:
                 summary.failures.append(Failure(row.number, row.name, _reason(problem)))
                 continue
-            try:
-                check_pose(views[row.pose])  # type: ignore[arg-type]
-            except NoPersonError as exc:  # no head or hips: this card fails, not the batch
-                summary.failures.append(Failure(row.number, row.name, _reason(exc)))
-                continue
             swaps = {c: views[p] for c, p in row.swaps.items()}
             job = Job(views[row.source], views[row.pose], swaps, backdrop, framing)  # type: ignore[arg-type]
+            try:
+                check_job(job)
+            except NoPersonError as exc:  # a pose without hips, a source without a torso:
+                summary.failures.append(Failure(row.number, row.name, _reason(exc)))
+                continue  # this card fails, not the batch
             ready.append((row, job))
         cards = pipe.generate_many([job for _, job in ready])
         for (row, _), card in zip(ready, cards, strict=True):

@@ -19,8 +19,9 @@ What a user can act on is said, naming the photo (`NoPersonError` and its kinds,
 - no person found: NoPersonError;
 - the person too small to read (under `min_person_height` rows in the photo, or the
   generator's height if that is less): PersonTooSmallError, with the size found;
-- a pose photo without a head or without hips (the pose map needs them):
-  IncompletePoseError from `generate_many`, saying what is missing;
+- a pose photo without a head or without hips (the pose map needs them), or a source
+  photo without a torso (no shoulders, or no hips: a face close-up): IncompletePoseError
+  from `generate_many` (and `check_job`), saying what is missing;
 - several people: not an error; the estimator's pick is used (BlazePose: the largest) and
   `PersonView.notes` says which one and how to choose another (crop the photo, or pass
   `box=` to `person` / `boxes=` to `people`).
@@ -64,6 +65,7 @@ MIN_KEYPOINTS = 4  # fewer visible keypoints than this is not a person we can re
 MIN_PERSON_HEIGHT = 120  # rows of the photo a person needs (see Pipeline.min_person_height)
 HEAD_POINTS = (0, 14, 15, 16, 17)  # nose, eyes, ears
 HIP_POINTS = (8, 11)
+SHOULDER_POINTS = (1, 2, 5)  # the neck, or either shoulder
 PANEL_HEIGHT = 256  # rows of `Pipeline.panel`, at least
 
 
@@ -77,7 +79,8 @@ class PersonTooSmallError(NoPersonError):
 
 
 class IncompletePoseError(NoPersonError):
-    """The pose photo's person lacks what the generator's pose needs (head, hips)."""
+    """The pose photo's person lacks what the generator's pose needs (head, hips), or the
+    source's lacks the torso the clothes are taken from."""
 
 
 @dataclass
@@ -137,14 +140,36 @@ def missing_for_pose(keypoints: np.ndarray) -> list[str]:
     return missing
 
 
-def check_pose(view: PersonView) -> None:
-    """IncompletePoseError naming the pose photo where its person cannot give a pose."""
-    missing = missing_for_pose(view.keypoints)
+def missing_for_source(keypoints: np.ndarray) -> list[str]:
+    """What a source lacks of the torso its clothes and body are read from: "shoulders"
+    (no neck or shoulder) and/or "hips" (neither hip)."""
+    shown = visible(keypoints)
+    missing = []
+    if not shown[list(SHOULDER_POINTS)].any():
+        missing.append("shoulders")
+    if not shown[list(HIP_POINTS)].any():
+        missing.append("hips")
+    return missing
+
+
+def check_job(job: Job) -> None:
+    """IncompletePoseError naming the photo where the pose photo's person cannot give a
+    pose, or the source's person shows no torso to take the clothes from (a garment donor
+    needs neither: a hair donor may be a face)."""
+    missing = missing_for_pose(job.pose.keypoints)
     if missing:
         raise IncompletePoseError(
-            f"{view.name}: as the pose photo, its person shows no {' and no '.join(missing)}; "
-            "the generator places the body from them. Use a photo that shows the person "
-            "from the head to at least the hips"
+            f"{job.pose.name}: as the pose photo, its person shows no "
+            f"{' and no '.join(missing)}; the generator places the body from them. Use a "
+            "photo that shows the person from the head to at least the hips"
+        )
+    missing = missing_for_source(job.source.keypoints)
+    if missing:
+        raise IncompletePoseError(
+            f"{job.source.name}: as the source photo, its person shows no "
+            f"{' and no '.join(missing)}; the clothes and the body are taken from the torso, "
+            "and the generator would invent them. Use a photo that shows the person from the "
+            "shoulders to at least the hips"
         )
 
 
@@ -353,7 +378,7 @@ class Pipeline:
         if not jobs:
             return []
         for job in jobs:
-            check_pose(job.pose)
+            check_job(job)
         people: dict[int, PersonView] = {}
         for job in jobs:
             for view in (job.source, *job.swaps.values()):

@@ -26,7 +26,7 @@ import numpy as np
 
 from common.colour import Colour
 from studio.framing import DEFAULT_FRAMING
-from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_pose
+from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job
 
 log = logging.getLogger(__name__)
 
@@ -201,14 +201,15 @@ class ModelWorker:
                 continue
             source, pose, *donors = views
             assert all(isinstance(v, PersonView) for v in views)
-            try:
-                check_pose(pose)  # no head or hips: this request fails, not the batch
-            except NoPersonError as exc:
-                item.future.set_exception(exc)
-                continue
             swaps = dict(zip(item.request.swaps, donors, strict=True))
             request = item.request
-            jobs.append(Job(source, pose, swaps, request.backdrop, request.framing))
+            job = Job(source, pose, swaps, request.backdrop, request.framing)  # type: ignore[arg-type]
+            try:
+                check_job(job)  # a pose without hips, a source without a torso:
+            except NoPersonError as exc:  # this request fails, not the batch
+                item.future.set_exception(exc)
+                continue
+            jobs.append(job)
             owners.append(item)
         try:
             images = self.pipeline.generate_many(jobs)

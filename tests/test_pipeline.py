@@ -270,6 +270,23 @@ def test_a_pose_without_hips_or_head_says_what_is_missing(tiny_bundle, drop, mis
     assert pipe.generate(source, source, swaps={"upper": pose}).shape == (32, 24, 3)
 
 
+@pytest.mark.parametrize(
+    "drop, missing", [([8, 11], "no hips"), ([1, 2, 5, 8, 11], "no shoulders and no hips")]
+)
+def test_a_source_without_a_torso_says_what_is_missing(tiny_bundle, drop, missing):
+    from studio.pipeline import IncompletePoseError
+
+    pipe = Pipeline.from_bundle(tiny_bundle)
+    photo = np.full((200, 150, 3), 120, np.uint8)
+    pipe.keypoints = Seen()
+    pose = pipe.person(photo, "me.jpg")
+    pipe.keypoints = Seen(drop=drop)
+    face = pipe.person(photo, "face.jpg")  # found: a face close-up, say
+    with pytest.raises(IncompletePoseError, match=rf"face\.jpg: as the source photo.*{missing}"):
+        pipe.generate(face, pose)
+    assert pipe.generate(pose, pose, swaps={"hair": face}).shape == (32, 24, 3)  # a donor may
+
+
 def test_a_source_cut_at_the_thigh_frames_the_card_there(tiny_bundle, synth_dataset):
     pipe = Pipeline.from_bundle(tiny_bundle, precision="fp32")
     views = [
