@@ -91,6 +91,7 @@ BLAZEPOSE_TO_OURS: tuple[int, ...] = (
     8,
     7,
 )
+FACE_FRONT = (0, 14, 15)  # our nose and eyes: what a head seen from behind does not show
 
 
 MID_SHOULDER = 2  # of a Detection's 4 keypoints
@@ -241,16 +242,37 @@ def refine_from_heatmaps(
     return np.where(use[..., None], refined, xy).astype(np.float32)
 
 
+def faces_away(points: np.ndarray, depth: float) -> bool:
+    """Whether BlazePose's landmarks [33, 3] show a head seen from behind: the nose further
+    from the camera than the mid-ears by more than `depth` torso lengths (BlazePose's z is
+    in the scale of x). Its visibility says nothing here: it places a face on the back of a
+    head and calls it seen (1.00 on the police rider seen from behind in the DensePose
+    street photo, whose nose lies 0.84 torsos behind his ears, and the COCO catcher seen from
+    behind, 0.71; the people facing the camera in the real photos of `../shared/data` lie at
+    -0.5 to -1.1, the side views near 0, and a COCO batter turned three-quarters away, whose
+    nose and one eye COCO labels, at 0.1 to 0.4 as the crop moves: the default of 0.5 drops
+    only heads seen from behind)."""
+    pts = np.asarray(points, np.float32)
+    if pts.shape[1] < 3:
+        return False
+    torso = np.linalg.norm((pts[11, :2] + pts[12, :2]) / 2 - (pts[23, :2] + pts[24, :2]) / 2)
+    return bool(pts[0, 2] - (pts[7, 2] + pts[8, 2]) / 2 > depth * torso)
+
+
 def to_openpose18(
     points: np.ndarray,
     visibility: np.ndarray,
     image_size: tuple[int, int],
     threshold: float = 0.5,
+    back_view_depth: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """BlazePose landmarks [33, >=2] (photo pixels) and visibility [33] -> our 18 keypoints
     [18, 2] and scores [18]. A point is missing (-1, -1) when its visibility is below
     `threshold` or it lies outside the photo of image_size (H, W); the neck is the mid-shoulder
-    point with the smaller shoulder visibility."""
+    point with the smaller shoulder visibility. With `back_view_depth` (and depths in the
+    landmarks), a head seen from behind (`faces_away`) has no nose and no eyes, as OpenPose
+    and the DeepFashion keypoints leave them: the warp then paints the back of the head, and
+    the guided parser, told by the missing eyes, no face there."""
     height, width = image_size
     pts = np.asarray(points, np.float32)[:, :2]
     vis = np.asarray(visibility, np.float32)
@@ -263,6 +285,8 @@ def to_openpose18(
         else:
             keypoints[ours] = pts[theirs]
             scores[ours] = vis[theirs]
+    if back_view_depth is not None and faces_away(points, back_view_depth):
+        scores[list(FACE_FRONT)] = 0.0
     x, y = keypoints[:, 0], keypoints[:, 1]
     inside = (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
     keypoints[~(inside & (scores >= threshold))] = MISSING
@@ -295,6 +319,9 @@ class BlazePoseConfig:
     # None: no face model (the modules stored before it had none, and still load).
     face_sha256: str | None = SOURCE_SHA256["face"]
     visibility_threshold: float = 0.5  # an 18-point keypoint below it is missing
+    # the nose this many torso lengths behind the ears: a head seen from behind, whose nose
+    # and eyes are dropped (`faces_away`); None: never (bundles made before it load with 0.5)
+    back_view_depth: float | None = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.visibility_threshold <= 1.0:
@@ -381,6 +408,7 @@ class BlazePose:
         *,
         device: str | torch.device = "cpu",
         visibility_threshold: float = 0.5,
+        back_view_depth: float | None = 0.5,
         min_detection_score: float = 0.5,
         min_person_score: float = 0.5,
         nms_iou: float = 0.3,
@@ -389,15 +417,17 @@ class BlazePose:
         pick: str = "largest",
         looks: int = 2,
     ) -> None:
-        """visibility_threshold: an 18-point keypoint below it is missing. min_detection_score,
-        min_person_score, nms_iou: mediapipe's min_detection_confidence, min_tracking_confidence
-        and NMS overlap. box_fallback: when the caller names a person box and the detector
-        finds nobody in it, look at the box itself (a square ROI around it, upright). batch_size:
-        crops per network call (bounds memory). pick: which of several people found gets the
-        landmarks: "largest" (the detector box of largest area: the photo's subject) or
-        "surest" (the highest detector score, as mediapipe); the others' boxes are reported
-        in `KeypointResult.others`. face: the face landmark graph (`keypoints.face`); None:
-        no face outlines. looks: landmark passes per person: 1 from the detector's ROI only
+        """visibility_threshold: an 18-point keypoint below it is missing. back_view_depth: see
+        `BlazePoseConfig` (None: keep the face points of a head seen from behind).
+        min_detection_score, min_person_score, nms_iou: mediapipe's
+        min_detection_confidence, min_tracking_confidence and NMS overlap. box_fallback:
+        when the caller names a person box and the detector finds nobody in it, look at the
+        box itself (a square ROI around it, upright). batch_size: crops per network call
+        (bounds memory). pick: which of several people found gets the landmarks: "largest"
+        (the detector box of largest area: the photo's subject) or "surest" (the highest
+        detector score, as mediapipe); the others' boxes are reported in
+        `KeypointResult.others`. face: the face landmark graph (`keypoints.face`); None: no
+        face outlines. looks: landmark passes per person: 1 from the detector's ROI only
         (mediapipe on a still photo), 2 once more from the ROI of the first pass's own
         alignment points (what mediapipe's tracking does on a video's next frame: on the
         COCO people 0.731 -> 0.782 PCKh, bench/real_photos.py)."""
@@ -412,6 +442,7 @@ class BlazePose:
         self.landmark = landmark.to(self.device).eval()
         self.face = None if face is None else FaceLandmarks(face, device=self.device)
         self.visibility_threshold = visibility_threshold
+        self.back_view_depth = back_view_depth
         self.min_detection_score = min_detection_score
         self.min_person_score = min_person_score
         self.nms_iou = nms_iou
@@ -431,6 +462,7 @@ class BlazePose:
     ) -> BlazePose:
         """The estimator around a (loaded) `BlazePoseNets`, with its visibility threshold."""
         kwargs.setdefault("visibility_threshold", nets.config.visibility_threshold)
+        kwargs.setdefault("back_view_depth", nets.config.back_view_depth)
         return cls(nets.detector, nets.landmark, nets.face, device=device, **kwargs)
 
     @classmethod
@@ -723,7 +755,11 @@ class BlazePose:
                 )
                 continue
             kp, scores = to_openpose18(
-                pose.points, pose.visibility, (h, w), self.visibility_threshold
+                pose.points,
+                pose.visibility,
+                (h, w),
+                self.visibility_threshold,
+                self.back_view_depth,
             )
             results.append(
                 BlazePoseResult(

@@ -17,6 +17,7 @@ from keypoints.blazepose import (
     DEFAULT_WEIGHTS,
     BlazePose,
     Detection,
+    faces_away,
     refine_from_heatmaps,
     ssd_anchors,
     to_openpose18,
@@ -237,6 +238,23 @@ def test_mapping_drops_unsure_and_outside_points():
     assert (kp[[4, 5, 1, 13]] == -1).all()
     kp, _ = to_openpose18(pts, vis, (200, 100), threshold=0.3)
     assert (kp[4] >= 0).all() and (kp[[5, 1, 13]] == -1).all()
+
+
+def test_a_head_seen_from_behind_has_no_nose_or_eyes():
+    pts, vis = synthetic_frontal_person()
+    torso = 50.0  # mid-shoulders (50, 40) to mid-hips (50, 90)
+    depth = np.zeros((33, 1), np.float32)
+    for nose_behind, dropped in ((-0.8, False), (0.3, False), (0.8, True)):
+        depth[0] = nose_behind * torso  # BlazePose's z: larger is further from the camera
+        with_z = np.concatenate([pts, depth], 1)
+        assert faces_away(with_z, 0.5) is dropped
+        kp, scores = to_openpose18(with_z, vis, (200, 100), back_view_depth=0.5)
+        assert bool((kp[[0, 14, 15]] == -1).all()) == dropped
+        assert bool((scores[[0, 14, 15]] == 0).all()) == dropped
+        assert (kp[[1, 16, 17]] >= 0).all()  # the neck and the ears stay
+    kp, _ = to_openpose18(with_z, vis, (200, 100))  # without a depth rule: as before
+    assert (kp[[0, 14, 15]] >= 0).all()
+    assert not faces_away(pts, 0.5)  # landmarks without depths say nothing
 
 
 def test_roi_from_an_upright_detection():
