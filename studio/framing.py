@@ -7,8 +7,9 @@ person ends, measured along the legs: a source whose person ends 60% of the way 
 thighs gives a card that ends 60% of the way down the new pose's thighs. The card keeps the
 generator's size, so the person is drawn larger, with room for the head above the eyes and
 for the hands beyond the wrists. It only ever zooms in: a source that shows the legs (or a
-pose photo already framed closer) keeps the pose photo's frame. A garment donor counts as a
-source: a swapped pair of trousers shown to the ankles brings the legs back.
+pose photo already framed closer) keeps the pose photo's frame. A donor of clothes or legs
+counts as a source: a swapped pair of trousers shown to the ankles brings the legs back (a
+hair or face donor does not: a face close-up says nothing about legs).
 
 Framing `pose` keeps the pose photo's frame, whatever the source shows.
 """
@@ -57,15 +58,17 @@ def _torso(keypoints: np.ndarray) -> float | None:
     return float(np.linalg.norm(hips - neck))
 
 
-def legs_shown(keypoints: np.ndarray, labels: np.ndarray, config: FramingConfig) -> float:
+def legs_shown(keypoints: np.ndarray, labels: np.ndarray, config: FramingConfig) -> float | None:
     """How far down the legs a person's photo shows them, from 0 (the hips) through 1 (the
     knees) to 2 (the ankles): where the person's labelled pixels end, along the lowest leg
-    bone the keypoints give. 2 where that cannot be told (no hips, no labels)."""
+    bone the keypoints give. None where that cannot be told (no torso, no labels)."""
     kp = np.asarray(keypoints, np.float64)
     shown = visible(kp)
     torso = _torso(kp)
     rows = np.flatnonzero((np.asarray(labels) > 0).any(axis=1))
-    if shown[[10, 13]].any() or torso is None or len(rows) == 0:
+    if torso is None or len(rows) == 0:
+        return None
+    if shown[[10, 13]].any():
         return WHOLE_LEGS
     bone = config.thigh_per_torso * torso
     knees = _mean(kp, (9, 12))
@@ -121,8 +124,13 @@ def frame_to_source(
     config: FramingConfig,
 ) -> np.ndarray | None:
     """[2, 3] from the pose crop to a card that ends where the sources' people end; None to
-    keep the pose crop. `shown`: (keypoints, labels) of the source and each donor."""
-    level = max(legs_shown(kp, labels, config) for kp, labels in shown)
+    keep the pose crop. `shown`: (keypoints, labels) of the source, then of each donor of
+    clothes or legs. A source whose legs cannot be measured keeps the frame; such a donor
+    does not count."""
+    levels = [legs_shown(kp, labels, config) for kp, labels in shown]
+    if not levels or levels[0] is None:
+        return None
+    level = max(v for v in levels if v is not None)
     if level >= WHOLE_LEGS:
         return None
     box = body_box(pose_keypoints, level, config)

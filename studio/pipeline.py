@@ -56,7 +56,7 @@ from keypoints.estimators import KeypointEstimator
 from keypoints.predict import LETTERBOX_FILL
 from keypoints.search import find_people
 from keypoints.skeleton import visible
-from parsing.labels import colorize, component_classes
+from parsing.labels import ADGAN_INDEX, colorize, component_classes
 from parsing.predict import DensePredictor, Guide
 from studio.bundle import load_bundle
 from studio.framing import DEFAULT_FRAMING, FRAMINGS, FramingConfig
@@ -67,6 +67,8 @@ HEAD_POINTS = (0, 14, 15, 16, 17)  # nose, eyes, ears
 HIP_POINTS = (8, 11)
 SHOULDER_POINTS = (1, 2, 5)  # the neck, or either shoulder
 PANEL_HEIGHT = 256  # rows of `Pipeline.panel`, at least
+# classes whose donor decides how far down the body a card shows (not hair, face or arms)
+BODY_CLOTHES = {ADGAN_INDEX[c] for c in ("upper_clothes", "pants", "skirt", "legs")}
 
 
 class NoPersonError(ValueError):
@@ -363,7 +365,8 @@ class Pipeline:
         panel, moved into the card."""
         if job.framing not in FRAMINGS:
             raise ValueError(f"framing {job.framing!r}: choose one of {', '.join(FRAMINGS)}")
-        shown = [(v.keypoints, v.labels) for v in (job.source, *job.swaps.values())]
+        donors = [v for c, v in job.swaps.items() if set(component_classes(c)) & BODY_CLOTHES]
+        shown = [(v.keypoints, v.labels) for v in (job.source, *donors)]
         matrix = FRAMINGS[job.framing](job.pose.keypoints, shown, self.size, self.framing)
         if matrix is None:
             return job.pose

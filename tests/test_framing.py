@@ -67,7 +67,10 @@ def test_how_far_down_the_legs_a_photo_shows():
         1.5, abs=0.02
     )
     assert legs_shown(standing(), labels_down_to(240), CONFIG) == 2.0  # ankles shown
-    assert legs_shown(kp, np.zeros(SIZE, np.uint8), CONFIG) == 2.0  # nothing to measure by
+    assert legs_shown(kp, np.zeros(SIZE, np.uint8), CONFIG) is None  # nothing to measure by
+    face = standing()
+    face[2:14] = -1  # a face close-up: no torso
+    assert legs_shown(face, labels_down_to(240), CONFIG) is None
 
 
 def test_a_source_cut_at_the_thigh_cuts_the_card_there_and_enlarges_the_person():
@@ -93,8 +96,12 @@ def test_legs_shown_anywhere_keep_the_pose_frame():
     pose, half = standing(), cut_at_thigh()
     whole = (standing(), labels_down_to(240))
     assert frame_to_source(pose, [whole], SIZE, CONFIG) is None
-    # a donor whose trousers are shown to the ankles brings the legs back
+    # a donor whose trousers are shown to the ankles brings the legs back; one whose legs
+    # cannot be measured does not count, and a source's keeps the frame
     assert frame_to_source(pose, [half, whole], SIZE, CONFIG) is None
+    unmeasured = (standing(), np.zeros(SIZE, np.uint8))
+    assert frame_to_source(pose, [half, unmeasured], SIZE, CONFIG) is not None
+    assert frame_to_source(pose, [unmeasured, half], SIZE, CONFIG) is None
     assert FRAMINGS["pose"](pose, [half], SIZE, CONFIG) is None
     # a pose photo cropped at the waist, as the pipeline crops one, is not enlarged further
     waist_up = standing()

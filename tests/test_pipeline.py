@@ -305,6 +305,8 @@ def test_a_source_cut_at_the_thigh_frames_the_card_there(tiny_bundle, synth_data
     assert torso(card.keypoints) > 1.3 * torso(pose.keypoints)  # the person drawn larger
     assert (card.keypoints[[10, 13], 1] > pose.crop.shape[0]).all()  # the ankles off the card
     assert card.crop.shape == pose.crop.shape
+    hair = pipe.card_pose(Job(half, pose, {"hair": source}))  # a hair donor says nothing of legs
+    np.testing.assert_allclose(hair.keypoints, card.keypoints)
     kept = (Job(half, pose, framing="pose"), Job(source, pose), Job(half, pose, {"lower": source}))
     assert all(pipe.card_pose(job) is pose for job in kept)
     seen = []
