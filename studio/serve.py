@@ -217,6 +217,14 @@ GENERATE_BODY = {
                             "studio, #rrggbb or r,g,b), or photo: the source photo's "
                             "background with the person removed. Default: the server's.",
                         },
+                        "framing": {
+                            "type": "string",
+                            "enum": list(FRAMINGS),
+                            "description": "source: the card ends where the catalogue "
+                            "photo's person ends (a photo cut at the thigh, a card cut at the "
+                            "thigh, the person larger); pose: the shopper's photo's frame. "
+                            "Default: the server's.",
+                        },
                     },
                 }
             }
@@ -274,6 +282,15 @@ def _backdrop(text: str | None, default: Colour | None) -> Colour | None:
         return parse_colour(text)
     except ValueError as exc:
         raise UploadError(422, f"field 'backdrop': {exc}, or photo") from None
+
+
+def _framing(text: str | None, default: str) -> str:
+    """A request's `framing` field: absent, the server's setting; else one of FRAMINGS."""
+    if text is None:
+        return default
+    if text.strip().lower() not in FRAMINGS:
+        raise UploadError(422, f"field 'framing': {text!r}; choose one of {', '.join(FRAMINGS)}")
+    return text.strip().lower()
 
 
 def _keep(folder: Path, uploads: list[Upload], status: int, detail: str, png: bytes) -> None:
@@ -403,6 +420,7 @@ def create_app(
         try:
             roles = _roles(uploads, s.max_swaps)
             backdrop = _backdrop(texts.get("backdrop"), default_backdrop)
+            framing = _framing(texts.get("framing"), s.framing)
         except UploadError as exc:
             raise _refusal(exc, {422: "bad_field"}) from None
 
@@ -420,7 +438,7 @@ def create_app(
         swaps = {f.removeprefix("swap_"): p for f, p in photos.items() if f.startswith("swap_")}
         try:
             request = GenerateRequest(
-                photos.pop("source"), photos.pop("pose"), swaps, backdrop, s.framing
+                photos.pop("source"), photos.pop("pose"), swaps, backdrop, framing
             )
             future = worker.submit(request)
         except Busy as exc:
@@ -455,7 +473,7 @@ def create_app(
         try:
             try:
                 uploads, texts = await read_form(
-                    request, max_files=4 * (2 + s.max_swaps), text_fields=("backdrop",)
+                    request, max_files=4 * (2 + s.max_swaps), text_fields=("backdrop", "framing")
                 )
             except UploadError as exc:
                 raise _refusal(exc, {422: "bad_field"}) from None

@@ -174,6 +174,27 @@ def test_a_request_chooses_its_backdrop(pipe, bundle):
         assert corner(client, "photo") != (0, 0, 255)  # a request keeps the photo's
 
 
+def test_a_request_chooses_its_framing(pipe, bundle, monkeypatch):
+    framings: list[str] = []
+    generate_many = pipe.generate_many
+
+    def spy(jobs):
+        framings.extend(job.framing for job in jobs)
+        return generate_many(jobs)
+
+    monkeypatch.setattr(pipe, "generate_many", spy)
+    for default, asked, used in (("source", "pose", "pose"), ("source", None, "source")):
+        with client_for(pipe, bundle, framing=default) as client:
+            sent = files(**GOOD) + ([("framing", (None, asked.encode(), None))] if asked else [])
+            assert client.post("/v1/generate", files=sent).status_code == 200
+        assert framings.pop() == used
+    with client_for(pipe, bundle, framing="pose") as client:  # the server's default
+        assert client.post("/v1/generate", files=files(**GOOD)).status_code == 200
+    assert framings.pop() == "pose"
+    with pytest.raises(ValueError, match="framing 'tight'"):
+        ServeSettings(framing="tight")
+
+
 BAD_CASES = {
     "missing pose": (files(source=GOOD["source"]), 422, "missing field 'pose'"),
     "unknown field": (files(photo=png(), **GOOD), 422, "unknown field 'photo'"),
@@ -243,6 +264,11 @@ BAD_CASES = {
         [*files(**GOOD), *[("backdrop", (None, b"white", None))] * 2],
         422,
         "field 'backdrop' is given twice",
+    ),
+    "a bad framing": (
+        [*files(**GOOD), ("framing", (None, b"tight", None))],
+        422,
+        "field 'framing': 'tight'; choose one of source, pose",
     ),
 }
 

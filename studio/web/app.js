@@ -86,6 +86,7 @@ $("form").addEventListener("submit", async (event) => {
     if (file) form.append(`swap_${row.querySelector("select").value}`, file);
   }
   if ($("backdrop").value) form.append("backdrop", $("backdrop").value);
+  if ($("framing").value) form.append("framing", $("framing").value);
   $("error").hidden = true;
   $("result").hidden = true;
   $("spinner").hidden = false;
