@@ -3,13 +3,14 @@
 A catalogue photo is most often cut at the thigh (most of DeepFashion is). Re-posed into a
 shopper's full-length photo, such a source leaves the card with legs the generator never
 saw, and it paints faint, blurred ones. Framing `source` ends the card where the source's
-person ends, measured along the legs: a source whose person ends 60% of the way down the
-thighs gives a card that ends 60% of the way down the new pose's thighs. The card keeps the
-generator's size, so the person is drawn larger, with room for the head above the eyes and
-for the hands beyond the wrists. It only ever zooms in: a source that shows the legs (or a
-pose photo already framed closer) keeps the pose photo's frame. A donor of clothes or legs
-counts as a source: a swapped pair of trousers shown to the ankles brings the legs back (a
-hair or face donor does not: a face close-up says nothing about legs).
+person ends, measured along the body: a source whose person ends 60% of the way down the
+thighs gives a card that ends 60% of the way down the new pose's thighs, and one that ends
+at the chest (no hips in view), a card that ends as far down the new pose's torso. The card
+keeps the generator's size, so the person is drawn larger, with room for the head above the
+eyes and for the hands beyond the wrists. It only ever zooms in: a source that shows the
+legs (or a pose photo already framed closer) keeps the pose photo's frame. A donor of
+clothes or legs counts as a source: a swapped pair of trousers shown to the ankles brings
+the legs back (a hair or face donor does not: a face close-up says nothing about legs).
 
 Framing `pose` keeps the pose photo's frame, whatever the source shows.
 """
@@ -29,7 +30,7 @@ SHOULDERS, HIPS = (2, 5), (8, 11)
 ARMS = ((3, 4), (6, 7))  # (elbow, wrist), right then left
 LEGS = ((8, 9, 10), (11, 12, 13))  # (hip, knee, ankle), right then left
 HEAD = (0, 14, 15, 16, 17)  # nose, eyes, ears
-WHOLE_LEGS = 2.0  # leg levels: 0 the hips, 1 the knees, 2 the ankles
+WHOLE_LEGS = 2.0  # body levels: -1 the neck, 0 the hips, 1 the knees, 2 the ankles
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class FramingConfig:
     """Body proportions and room, relative to the person: they hold at any photo size."""
 
     thigh_per_torso: float = 0.85  # hip to knee (and knee to ankle) over neck to mid-hip
+    torso_per_shoulders: float = 1.3  # neck to mid-hip over shoulder to shoulder (no hips seen)
     head_room: float = 1.2  # above the highest head point, in nose-to-neck lengths
     hand_room: float = 0.45  # beyond the wrist, in forearm lengths
     margin: float = 1.15  # the card's width over the body's (as the product's crops)
@@ -49,25 +51,36 @@ def _mean(keypoints: np.ndarray, indices: Sequence[int]) -> np.ndarray | None:
     return np.mean(shown, axis=0) if shown else None
 
 
+def _neck(keypoints: np.ndarray) -> np.ndarray | None:
+    return keypoints[NECK] if visible(keypoints)[NECK] else _mean(keypoints, SHOULDERS)
+
+
 def _torso(keypoints: np.ndarray) -> float | None:
     """Neck (or mid-shoulders) to mid-hip, in pixels."""
     hips = _mean(keypoints, HIPS)
-    neck = keypoints[NECK] if visible(keypoints)[NECK] else _mean(keypoints, SHOULDERS)
+    neck = _neck(keypoints)
     if hips is None or neck is None:
         return None
     return float(np.linalg.norm(hips - neck))
 
 
-def legs_shown(keypoints: np.ndarray, labels: np.ndarray, config: FramingConfig) -> float | None:
-    """How far down the legs a person's photo shows them, from 0 (the hips) through 1 (the
-    knees) to 2 (the ankles): where the person's labelled pixels end, along the lowest leg
-    bone the keypoints give. None where that cannot be told (no torso, no labels)."""
+def body_shown(keypoints: np.ndarray, labels: np.ndarray, config: FramingConfig) -> float | None:
+    """How far down the body a person's photo shows it, from -1 (the neck) through 0 (the
+    hips) and 1 (the knees) to 2 (the ankles): where the person's labelled pixels end, along
+    the lowest bone the keypoints give (without hips, the torso's length is guessed from the
+    shoulders' width). None where that cannot be told (no shoulders, no labels)."""
     kp = np.asarray(keypoints, np.float64)
     shown = visible(kp)
     torso = _torso(kp)
     rows = np.flatnonzero((np.asarray(labels) > 0).any(axis=1))
-    if torso is None or len(rows) == 0:
+    if len(rows) == 0:
         return None
+    if torso is None:
+        neck = _neck(kp)
+        if neck is None or not shown[list(SHOULDERS)].all():
+            return None
+        torso = config.torso_per_shoulders * float(np.linalg.norm(kp[2] - kp[5]))
+        return -1.0 + float(np.clip((rows.max() - neck[1]) / max(torso, 1.0), 0.0, 1.0))
     if shown[[10, 13]].any():
         return WHOLE_LEGS
     bone = config.thigh_per_torso * torso
@@ -92,8 +105,9 @@ def _leg_point(keypoints: np.ndarray, leg: tuple[int, int, int], level: float, b
 
 
 def body_box(keypoints: np.ndarray, level: float, config: FramingConfig) -> Box | None:
-    """The box of a pose's body down to leg `level`, with the head and hands in it; None
-    where the pose gives no torso to measure by."""
+    """The box of a pose's body down to `level` (see `body_shown`), with the head in it and
+    the hands (all of them where the cut is on the legs; those above it where it is on the
+    torso); None where the pose gives no torso to measure by."""
     kp = np.asarray(keypoints, np.float64)
     shown = visible(kp)
     torso = _torso(kp)
@@ -102,11 +116,21 @@ def body_box(keypoints: np.ndarray, level: float, config: FramingConfig) -> Box 
     bone = config.thigh_per_torso * torso
     below = {9, 12} if level < 1.0 else set()
     below |= {10, 13} if level < WHOLE_LEGS else set()
-    points = [kp[i] for i in range(len(kp)) if shown[i] and i not in below]
-    points += [_leg_point(kp, leg, level, bone) for leg in LEGS if shown[leg[0]]]
-    for elbow, wrist in ARMS:
-        if shown[elbow] and shown[wrist]:
-            points.append(kp[wrist] + config.hand_room * (kp[wrist] - kp[elbow]))
+    hands = [
+        kp[wrist] + config.hand_room * (kp[wrist] - kp[elbow])
+        for elbow, wrist in ARMS
+        if shown[elbow] and shown[wrist]
+    ]
+    if level < 0.0:  # the cut is on the torso: nothing below it but what is raised above it
+        neck, hips = _neck(kp), _mean(kp, HIPS)
+        assert neck is not None and hips is not None  # _torso found them
+        cut = neck + (1.0 + level) * (hips - neck)
+        points = [kp[i] for i in range(len(kp)) if shown[i] and kp[i, 1] <= cut[1]]
+        points += [cut] + [hand for hand in hands if hand[1] <= cut[1]]
+    else:
+        points = [kp[i] for i in range(len(kp)) if shown[i] and i not in below]
+        points += [_leg_point(kp, leg, level, bone) for leg in LEGS if shown[leg[0]]]
+        points += hands
     points_arr = np.array(points)
     x0, y0 = points_arr.min(axis=0)
     x1, bottom = points_arr.max(axis=0)
@@ -127,7 +151,7 @@ def frame_to_source(
     keep the pose crop. `shown`: (keypoints, labels) of the source, then of each donor of
     clothes or legs. A source whose legs cannot be measured keeps the frame; such a donor
     does not count."""
-    levels = [legs_shown(kp, labels, config) for kp, labels in shown]
+    levels = [body_shown(kp, labels, config) for kp, labels in shown]
     if not levels or levels[0] is None:
         return None
     level = max(v for v in levels if v is not None)

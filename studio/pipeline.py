@@ -20,8 +20,10 @@ What a user can act on is said, naming the photo (`NoPersonError` and its kinds,
 - the person too small to read (under `min_person_height` rows in the photo, or the
   generator's height if that is less): PersonTooSmallError, with the size found;
 - a pose photo without a head or without hips (the pose map needs them), or a source
-  photo without a torso (no shoulders, or no hips: a face close-up): IncompletePoseError
-  from `generate_many` (and `check_job`), saying what is missing;
+  photo without a torso (no neck or shoulders: a face close-up): IncompletePoseError from
+  `generate_many` (and `check_job`), saying what is missing; a source shown only part of
+  the way down (cut at the chest, the waist, the thigh) is used, and the card ends where it
+  ends (`studio.framing`);
 - several people: not an error; the estimator's pick is used (BlazePose: the largest) and
   `PersonView.notes` says which one and how to choose another (crop the photo, or pass
   `box=` to `person` / `boxes=` to `people`).
@@ -143,15 +145,11 @@ def missing_for_pose(keypoints: np.ndarray) -> list[str]:
 
 
 def missing_for_source(keypoints: np.ndarray) -> list[str]:
-    """What a source lacks of the torso its clothes and body are read from: "shoulders"
-    (no neck or shoulder) and/or "hips" (neither hip)."""
+    """What a source lacks of the torso its clothes and body are read from: "shoulders" (no
+    neck or shoulder: a face close-up). A source cut above the hips has a torso: the card
+    ends where it ends (`studio.framing`)."""
     shown = visible(keypoints)
-    missing = []
-    if not shown[list(SHOULDER_POINTS)].any():
-        missing.append("shoulders")
-    if not shown[list(HIP_POINTS)].any():
-        missing.append("hips")
-    return missing
+    return [] if shown[list(SHOULDER_POINTS)].any() else ["shoulders"]
 
 
 def check_job(job: Job) -> None:
@@ -171,7 +169,7 @@ def check_job(job: Job) -> None:
             f"{job.source.name}: as the source photo, its person shows no "
             f"{' and no '.join(missing)}; the clothes and the body are taken from the torso, "
             "and the generator would invent them. Use a photo that shows the person from the "
-            "shoulders to at least the hips"
+            "head down to at least the chest (to the hips or further for a whole outfit)"
         )
 
 

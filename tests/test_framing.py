@@ -7,7 +7,7 @@ import pytest
 
 import infer
 from common.geometry import apply_to_points, box_to_input
-from studio.framing import FRAMINGS, FramingConfig, frame_to_source, legs_shown
+from studio.framing import FRAMINGS, FramingConfig, body_shown, frame_to_source
 from studio.pipeline import person_box
 
 SIZE = (256, 176)
@@ -59,18 +59,18 @@ def cut_at_thigh() -> tuple[np.ndarray, np.ndarray]:
 def test_how_far_down_the_legs_a_photo_shows():
     kp, labels = cut_at_thigh()
     torso = np.linalg.norm(kp[1] - (kp[8] + kp[11]) / 2)
-    assert legs_shown(kp, labels, CONFIG) == pytest.approx(30 / (CONFIG.thigh_per_torso * torso))
+    assert body_shown(kp, labels, CONFIG) == pytest.approx(30 / (CONFIG.thigh_per_torso * torso))
     with_knees = standing()
     with_knees[[10, 13]] = -1
     shin = 0.5 * CONFIG.thigh_per_torso * torso  # half a shin below the knees
-    assert legs_shown(with_knees, labels_down_to(int(180 + shin)), CONFIG) == pytest.approx(
+    assert body_shown(with_knees, labels_down_to(int(180 + shin)), CONFIG) == pytest.approx(
         1.5, abs=0.02
     )
-    assert legs_shown(standing(), labels_down_to(240), CONFIG) == 2.0  # ankles shown
-    assert legs_shown(kp, np.zeros(SIZE, np.uint8), CONFIG) is None  # nothing to measure by
+    assert body_shown(standing(), labels_down_to(240), CONFIG) == 2.0  # ankles shown
+    assert body_shown(kp, np.zeros(SIZE, np.uint8), CONFIG) is None  # nothing to measure by
     face = standing()
     face[2:14] = -1  # a face close-up: no torso
-    assert legs_shown(face, labels_down_to(240), CONFIG) is None
+    assert body_shown(face, labels_down_to(240), CONFIG) is None
 
 
 def test_a_source_cut_at_the_thigh_cuts_the_card_there_and_enlarges_the_person():
@@ -80,7 +80,7 @@ def test_a_source_cut_at_the_thigh_cuts_the_card_there_and_enlarges_the_person()
     card = apply_to_points(matrix, pose)
     height, width = SIZE
     assert matrix[0, 0] > 1.3  # zoomed in
-    level = legs_shown(*cut_at_thigh(), CONFIG)
+    level = body_shown(*cut_at_thigh(), CONFIG)
     cut = pose[8, 1] + level * (pose[9, 1] - pose[8, 1])  # as far down the new thighs
     bottom = apply_to_points(matrix, np.array([[88.0, cut]]))[0, 1]
     assert abs(bottom - height) < 2  # the card's last row
@@ -126,3 +126,20 @@ def test_infer_offers_the_framings():
     assert args.framing == "source"
     with pytest.raises(SystemExit):
         infer.build_parser().parse_args(["--framing", "tight"])
+
+
+def test_a_source_cut_at_the_chest_cuts_the_card_on_the_torso():
+    kp = standing()
+    kp[8:14] = -1  # no hips, no legs: a chest-up photo
+    labels = labels_down_to(100)
+    width = np.linalg.norm(kp[2] - kp[5])
+    level = body_shown(kp, labels, CONFIG)
+    assert level == pytest.approx(-1 + (100 - 62) / (CONFIG.torso_per_shoulders * width))
+    pose = standing()
+    matrix = frame_to_source(pose, [(kp, labels)], SIZE, CONFIG)
+    assert matrix is not None and matrix[0, 0] > 1.5
+    cut = pose[1] + (1 + level) * ((pose[8] + pose[11]) / 2 - pose[1])
+    assert abs(apply_to_points(matrix, cut[None])[0, 1] - SIZE[0]) < 2  # the card's last row
+    card = apply_to_points(matrix, pose)
+    assert (card[[0, 14, 15, 16, 17], 1] > 0).all()  # the head inside
+    assert (card[[4, 7, 8, 11], 1] > SIZE[0]).all()  # hands and hips below the card
