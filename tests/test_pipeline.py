@@ -253,39 +253,30 @@ def test_a_person_too_small_is_named_with_the_size(tiny_bundle):
 
 
 @pytest.mark.parametrize(
-    "drop, missing",
-    [([8, 11], "no hips"), ([0, 14, 15, 16, 17], "no a head"), ([0, 8, 11, 14, 15, 16, 17], "and")],
+    "role, drop, missing",
+    [
+        ("pose", [8, 11], "no hips"),
+        ("pose", [0, 14, 15, 16, 17], "no a head"),
+        ("pose", [0, 8, 11, 14, 15, 16, 17], "and"),
+        ("source", [1, 2, 5], "no shoulders"),  # a face close-up
+    ],
 )
-def test_a_pose_without_hips_or_head_says_what_is_missing(tiny_bundle, drop, missing):
+def test_a_person_the_job_cannot_use_says_what_is_missing(tiny_bundle, role, drop, missing):
     from studio.pipeline import IncompletePoseError
 
     pipe = Pipeline.from_bundle(tiny_bundle)
     photo = np.full((200, 150, 3), 120, np.uint8)
     pipe.keypoints = Seen()
-    source = pipe.person(photo, "model.jpg")
+    whole = pipe.person(photo, "whole.jpg")
     pipe.keypoints = Seen(drop=drop)
-    pose = pipe.person(photo, "half.jpg")  # found: a donor photo of a top needs no hips
-    with pytest.raises(IncompletePoseError, match=rf"half\.jpg: as the pose photo.*{missing}"):
+    part = pipe.person(photo, "part.jpg")  # found all the same
+    source, pose = (whole, part) if role == "pose" else (part, whole)
+    with pytest.raises(IncompletePoseError, match=rf"part\.jpg: as the {role} photo.*{missing}"):
         pipe.generate(source, pose)
-    assert pipe.generate(source, source, swaps={"upper": pose}).shape == (32, 24, 3)
-
-
-@pytest.mark.parametrize("drop, missing", [([1, 2, 5], "no shoulders"), ([1, 2, 5, 8], "no sh")])
-def test_a_source_without_a_torso_says_what_is_missing(tiny_bundle, drop, missing):
-    from studio.pipeline import IncompletePoseError
-
-    pipe = Pipeline.from_bundle(tiny_bundle)
-    photo = np.full((200, 150, 3), 120, np.uint8)
-    pipe.keypoints = Seen()
-    pose = pipe.person(photo, "me.jpg")
-    pipe.keypoints = Seen(drop=drop)
-    face = pipe.person(photo, "face.jpg")  # found: a face close-up, say
-    with pytest.raises(IncompletePoseError, match=rf"face\.jpg: as the source photo.*{missing}"):
-        pipe.generate(face, pose)
-    assert pipe.generate(pose, pose, swaps={"hair": face}).shape == (32, 24, 3)  # a donor may
+    assert pipe.generate(whole, whole, swaps={"upper": part}).shape == (32, 24, 3)  # a donor may
     pipe.keypoints = Seen(drop=[8, 9, 10, 11, 12, 13])
     chest_up = pipe.person(photo, "chest.jpg")  # no hips: used, the card ends where it ends
-    assert pipe.generate(chest_up, pose).shape == (32, 24, 3)
+    assert pipe.generate(chest_up, whole).shape == (32, 24, 3)
 
 
 def test_a_source_cut_at_the_thigh_frames_the_card_there(tiny_bundle, synth_dataset):
