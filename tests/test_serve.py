@@ -54,6 +54,7 @@ class Watched:
         self.pipe, self.gate, self.delay = pipe, gate, delay
         self.people_calls: list[int] = []
         self.generate_calls: list[int] = []
+        self.framings: list[str] = []
         self.fail_next = False
 
     def __getattr__(self, name: str) -> Any:
@@ -67,6 +68,7 @@ class Watched:
 
     def generate_many(self, jobs):
         self.generate_calls.append(len(jobs))
+        self.framings += [job.framing for job in jobs]
         time.sleep(self.delay)
         if self.fail_next:
             self.fail_next = False
@@ -587,8 +589,10 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
             assert is_png(saved.read_bytes())
             assert download.value.suggested_filename == "result.png"
 
-            # a plain white background, chosen on the page: the new result's corner is white
+            # a plain white background, chosen on the page: the new result's corner is white;
+            # and the pose photo's frame
             page.select_option("#backdrop", "white")
+            page.select_option("#framing", "pose")
             page.click("#generate")
             corner = """() => {
                 const img = document.getElementById("result-image");
@@ -610,4 +614,5 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
         finally:
             browser.close()
     assert watched.generate_calls == [1, 1]
+    assert watched.framings == ["source", "pose"]  # the service's default, then the page's
     assert failed == []  # the favicon too
