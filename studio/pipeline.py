@@ -358,14 +358,18 @@ class Pipeline:
         by `framing` (see `Job`); uint8 RGB."""
         return self.generate_many([Job(source, pose, swaps or {}, backdrop, framing)])[0]
 
-    def card_pose(self, job: Job) -> PersonView:
-        """The pose as the card frames it (`Job.framing`): its keypoints, and its crop for a
-        panel, moved into the card."""
+    def card_frame(self, job: Job) -> np.ndarray | None:
+        """[2, 3] from the pose crop to the card (`Job.framing`); None: the pose crop is the
+        card."""
         if job.framing not in FRAMINGS:
             raise ValueError(f"framing {job.framing!r}: choose one of {', '.join(FRAMINGS)}")
         donors = [v for c, v in job.swaps.items() if set(component_classes(c)) & BODY_CLOTHES]
         shown = [(v.keypoints, v.labels) for v in (job.source, *donors)]
-        matrix = FRAMINGS[job.framing](job.pose.keypoints, shown, self.size, self.framing)
+        return FRAMINGS[job.framing](job.pose.keypoints, shown, self.size, self.framing)
+
+    def card_pose(self, job: Job) -> PersonView:
+        """The pose as the card frames it: its keypoints, and its crop for a panel."""
+        matrix = self.card_frame(job)
         if matrix is None:
             return job.pose
         return replace(
@@ -380,6 +384,7 @@ class Pipeline:
             return []
         for job in jobs:
             check_job(job)
+        frames = [self.card_frame(job) for job in jobs]  # before any network runs
         people: dict[int, PersonView] = {}
         for job in jobs:
             for view in (job.source, *job.swaps.values()):
@@ -398,7 +403,12 @@ class Pipeline:
                 donor_look = take(looks, row[id(donor)])
                 look = mix_appearance(look, donor_look, component_classes(component))
             mixed.append(look)
-        keypoints = np.stack([self.card_pose(job).keypoints for job in jobs])
+        keypoints = np.stack(
+            [
+                job.pose.keypoints if m is None else apply_to_points(m, job.pose.keypoints)
+                for job, m in zip(jobs, frames, strict=True)
+            ]
+        )
         backdrops = [job.backdrop for job in jobs]
         return self.transfer.generate_many(keypoints, concat(mixed), backdrops)
 
