@@ -185,8 +185,14 @@ class PartWarpGenerator(PoseGenerator):
     Config = PartWarpConfig
     # warp.background_dilation: real photos' person masks are coarser than SynthFashion's
     # exact ones, and a wider cut keeps the person's edge and shadow out of the filled
-    # background (docs/generator.md)
-    INFERENCE_SETTINGS = ("warp_trust", "warp.background_dilation")
+    # background; warp.head_support and warp.head_outside_opacity: real hair reaches past a
+    # synthetic head's capsule, and past the photo's edge (docs/generator.md)
+    INFERENCE_SETTINGS = (
+        "warp_trust",
+        "warp.background_dilation",
+        "warp.head_support",
+        "warp.head_outside_opacity",
+    )
     EVIDENCE = 3 + 1 + 3 + 1  # composite, holes, background, background mask (+ masks, pose)
 
     def __init__(self, config: PartWarpConfig) -> None:

@@ -174,6 +174,10 @@ class WarpConfig:
     complete_arms: bool = False
     # the support of a segment in the target is this many times its capsule radius
     support_scale: float = 1.0
+    # ... and the head's this many times more: a real head's hair reaches far past the
+    # capsule a synthetic head fills, and the support would cut it off in a ring of the
+    # network's haze (the hair and face the head carries still decide its shape)
+    head_support: float = 1.0
     # A segment present in the target but missing in the source is a hole: it hides the
     # segments behind it by this opacity (1: strictly, 0: they show through); where nothing
     # behind paints, it is a hole whatever this is (never background)
@@ -181,6 +185,9 @@ class WarpConfig:
     # where a segment's transform reaches outside the source frame, a hole of this opacity
     # (hiding the segments behind; measured: 0 gives the better warp-only composite)
     outside_opacity: float = 0.0
+    # ... for the head (None: as the others): a head cut by the photo's top edge has hair
+    # past it, which a wide `head_support` would otherwise end in the frame's straight edge
+    head_outside_opacity: float | None = None
     # where a segment's transform lands on another segment's pixels in the source (hidden
     # behind it there) and no layer paints, a hole of this strength (else background)
     occlusion_opacity: float = 0.3
@@ -458,7 +465,9 @@ def _support_distance(sk: _Skeleton, grid: torch.Tensor, cfg: WarpConfig) -> tor
     """[B, S, H, W] distance to each segment's capsule in this (target) image, in units of
     its support radius."""
     a, e, r = _capsules(sk, cfg, skirt=cfg.torso_reach)
-    return _capsule_distance(grid, a, e) / (cfg.support_scale * r[..., None, None])
+    scale = torch.ones_like(r)
+    scale[:, SEGMENT_NAMES.index("head")] = cfg.head_support
+    return _capsule_distance(grid, a, e) / (cfg.support_scale * scale * r)[..., None, None]
 
 
 def _soft_support(dist: torch.Tensor, available: torch.Tensor, cfg: WarpConfig) -> torch.Tensor:
@@ -682,7 +691,10 @@ def warp_parts(
     outside = usable[..., None, None] * (1 - inside)
     # the source pixel is a person, but another segment's (an arm lying over the torso)
     hidden = (someone - valid).clamp(0, 1) * usable[..., None, None]
-    unseen = outside * cfg.outside_opacity
+    opacity = torch.full((n_seg,), cfg.outside_opacity).to(source)
+    if cfg.head_outside_opacity is not None:
+        opacity[SEGMENT_NAMES.index("head")] = cfg.head_outside_opacity
+    unseen = outside * opacity[None, :, None, None]
     # segments that cannot be filled at all also claim what nothing behind them painted,
     # and so do the parts of a segment that the source hides, by `occlusion_opacity`
     # (measured: claiming what falls outside the source frame makes the composite worse)

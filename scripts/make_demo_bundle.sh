@@ -5,8 +5,10 @@
 #              person mask and keypoints beside the photo (configs/parsing-guided-192-cpu.yaml)
 #   generator  the part-warp generator trained on SynthFashion (scripts/train_partwarp.sh);
 #              on real photos the card shows the warp wherever it has the person (warp_trust),
-#              and the person is cut from the source's background 6 px wider than on the
-#              synthetic photos it learnt from (warp.background_dilation)
+#              the person is cut from the source's background 6 px wider than on the
+#              synthetic photos it learnt from (warp.background_dilation), and the head
+#              carries hair past a synthetic head's reach and past the photo's top edge
+#              (warp.head_support, warp.head_outside_opacity)
 # Each training run lands in runs/<task>/<NNNNN>-<config>/; pass the run folders below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +28,8 @@ fi
 
 "$PY" -m studio.bundle --keypoints blazepose --parser "$PARSER" --generator "$GENERATOR" \
     --out bundles/demo --dtype int8 --synthetic-only --generator-set warp_trust=1.0 \
-    --generator-set warp.background_dilation=3 \
-    --notes "demo: BlazePose keypoints (real people); guided parser (reads BlazePose's person mask and keypoints) and part-warp generator trained on SynthFashion only (synthetic people), 256x176, on a 2-core CPU; the card shows the warp wherever it has the person (warp_trust 1), the person cut wider from the source background (warp.background_dilation 3)"
+    --generator-set warp.background_dilation=3 --generator-set warp.head_support=1.3 \
+    --generator-set warp.head_outside_opacity=1.0 \
+    --notes "demo: BlazePose keypoints (real people); guided parser (reads BlazePose's person mask and keypoints) and part-warp generator trained on SynthFashion only (synthetic people), 256x176, on a 2-core CPU; the card shows the warp wherever it has the person (warp_trust 1), the person cut wider from the source background (warp.background_dilation 3), the head's hair carried past a synthetic head's reach (warp.head_support 1.3) and past the photo's edge (warp.head_outside_opacity 1)"
 "$PY" infer.py --source examples/model.jpg --pose examples/shopper.jpg \
     --out docs/demo-result.png --panel docs/demo-panel.png

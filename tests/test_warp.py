@@ -18,6 +18,7 @@ from adgan.warp import (
     warp_parts,
 )
 from keypoints.skeleton import flip_keypoints
+from parsing.labels import ADGAN_INDEX
 from synth.config import SynthConfig
 from synth.identity import sample_identity
 from synth.posebank import jitter_pose, read_bank
@@ -226,6 +227,54 @@ def test_warp_moves_the_person_towards_the_target(people):
     assert ssim(truth, _uint8(out))[0] > ssim(truth, a.image[None])[0]
 
 
+def test_hair_past_the_head_capsule_is_carried_with_a_wider_head_support(people):
+    """Real hair reaches past the capsule a synthetic head fills: `head_support` lets the
+    head carry it instead of cutting it off; elsewhere the warp is unchanged."""
+    person = people[0]
+    src, parsing, kp = _tensors([person])
+    hair = ADGAN_INDEX["hair"]
+    neck, nose = kp[0, 1], kp[0, 0]
+    # a mane: hair out to 0.5 torso lengths around the nose, wherever the photo has background
+    yy, xx = torch.meshgrid(torch.arange(SIZE[0]), torch.arange(SIZE[1]), indexing="ij")
+    torso = float(torch.linalg.vector_norm(kp[0, 1] - (kp[0, 8] + kp[0, 11]) / 2))
+    reach = torch.hypot(xx - nose[0], yy - nose[1]) / torso
+    mane = (reach < 0.5) & (parsing[0, 0] > 0.5) & (yy < neck[1])
+    parsing = parsing.clone()
+    parsing[0, :, mane] = 0
+    parsing[0, hair, mane] = 1
+    # above the nose and beyond the head capsule's reach (0.28 torso lengths from its centre)
+    far = mane & (reach > 0.36) & (reach < 0.44) & (yy < nose[1])
+    assert far.sum() > 20
+
+    plain = warp_parts(src, parsing, kp, kp, WarpConfig())
+    wide = warp_parts(src, parsing, kp, kp, WarpConfig(head_support=1.6))
+    assert plain.masks[0, hair, 0][far].mean() < 0.15
+    assert wide.masks[0, hair, 0][far].mean() > 0.6
+    below = yy > kp[0, 8, 1]  # under the hips nothing moves
+    torch.testing.assert_close(wide.masks[0, :, 0][:, below], plain.masks[0, :, 0][:, below])
+
+
+def test_a_head_cut_by_the_photo_edge_can_go_on_as_a_hole(people):
+    """`head_outside_opacity`: where the head's transform reaches above the source photo
+    (a head cut by its top edge), a hole (hair goes on past the frame), not background."""
+    image, parsing, kp = _tensors(people[:1])
+    cut = 10  # the source photo starts this many rows lower: the top of the head is cut off
+    src = torch.cat([image[:, :, cut:], image[:, :, -1:].expand(-1, -1, cut, -1)], 2)
+    src_parsing = torch.cat([parsing[:, :, cut:], parsing[:, :, -1:].expand(-1, -1, cut, -1)], 2)
+    src_kp = torch.where(kp >= 0, kp - torch.tensor([0.0, cut]), kp)
+    plain = warp_parts(src, src_parsing, src_kp, kp, WarpConfig(head_support=1.6))
+    config = WarpConfig(head_support=1.6, head_outside_opacity=1.0)
+    open_top = warp_parts(src, src_parsing, src_kp, kp, config)
+    head = open_top.segments[0, SEGMENT_NAMES.index("head"), 0]
+    region = torch.zeros_like(head, dtype=torch.bool)
+    region[: cut - 1] = head[: cut - 1] > 0.5  # rows whose source lies above the photo
+    assert region.sum() > 10
+    assert plain.holes[0, 0][region].max() < 0.05
+    assert open_top.holes[0, 0][region].min() > 0.5
+    below = torch.arange(SIZE[0]) > cut + 20
+    torch.testing.assert_close(open_top.masks[0, :, 0][:, below], plain.masks[0, :, 0][:, below])
+
+
 def test_config_is_checked():
     with pytest.raises(ValueError, match="layer_order"):
         WarpConfig(layer_order=("torso",))
@@ -243,6 +292,7 @@ def test_config_is_checked():
         dict(hole_opacity=0.0, occlusion_opacity=0.0),
         dict(background_blur=0.0, background_dilation=0.0),
         dict(support_scale=1.5, torso_reach=0.0, front_bonus=0.0),
+        dict(head_support=1.6, head_outside_opacity=1.0),
         dict(layer_order=("torso", "thigh", "shin", "head", "upper_arm", "forearm")),
     ],
 )
