@@ -39,6 +39,7 @@ from parsing.densepose import save_iuv
 from parsing.guides import guide_maps
 from parsing.labels import label_set, overlay
 from parsing.model import Parser, parser_from_checkpoint, predicted_iuv
+from parsing.neighbours import drop_other_heads
 from parsing.skin import forbid_unlike_skin
 
 LETTERBOX_FILL = (255, 255, 255)  # a parser's own `letterbox_fill` (SCHP: black) wins
@@ -46,6 +47,8 @@ MASK_THRESHOLD = 0.5  # a given person mask at or above this is the person
 FACE_THRESHOLD = 0.5  # a given face outline at or above this is face
 SKIN_THRESHOLD = 3.0  # standard deviations from the face's chromaticity bare skin may lie
 SKIN_CLASSES = ("arms", "legs")  # ADGAN's bare-skin classes (sleeves are upper clothes)
+HEAD_SLACK = 0.03  # a head point this close (share of the crop's height) to a head region owns it
+HEAD_CLASSES = ("hair", "face")
 
 
 class Guide(NamedTuple):
@@ -79,6 +82,7 @@ class DensePredictor:
         mask_threshold: float | None = MASK_THRESHOLD,
         face_threshold: float | None = FACE_THRESHOLD,
         skin_threshold: float | None = SKIN_THRESHOLD,
+        head_slack: float | None = HEAD_SLACK,
     ) -> None:
         """mask_threshold: where a guide gives the person mask (BlazePose's, learnt on real
         photos), the mask decides person from background, both ways: background outside it,
@@ -87,7 +91,9 @@ class DensePredictor:
         (a face model learnt on real faces), the pixels inside it are face (the parser paints
         hair over real faces). skin_threshold: arms and legs only where the colour is within
         this many standard deviations of the face's (`parsing.skin`), after the face rule.
-        None: the parser alone decides."""
+        head_slack: where a guide gives the keypoints, hair and face regions that hold none
+        of the person's head points (within this share of the crop's height) are a
+        neighbour's, and background (`parsing.neighbours`). None: the parser alone decides."""
         if not models:
             raise ValueError("need at least one model")
         self.models = [m.to(device).eval() for m in models]
@@ -96,6 +102,7 @@ class DensePredictor:
         self.mask_threshold = mask_threshold
         self.face_threshold = face_threshold
         self.skin_threshold = skin_threshold
+        self.head_slack = head_slack
 
     @classmethod
     def from_checkpoints(
@@ -142,7 +149,7 @@ class DensePredictor:
         for model in self.models:
             size = tuple(model.config.input_size)
             fill = getattr(model, "letterbox_fill", LETTERBOX_FILL)
-            crops, inverses, maps, masks, faces = [], [], [], [], []
+            crops, inverses, maps, masks, faces, points = [], [], [], [], [], []
             names = tuple(getattr(model.config, "guides", ()))
             for image, box, (keypoints, mask, face) in zip(images, boxes, guides, strict=True):
                 h, w = image.shape[:2]
@@ -152,8 +159,9 @@ class DensePredictor:
                 mk = None if mask is None else warp(mask.astype(np.float32), m, size, 0.0)
                 masks.append(mk)
                 faces.append(None if face is None else warp(face.astype(np.float32), m, size, 0.0))
+                kp = None if keypoints is None else apply_to_points(m, keypoints)
+                points.append(kp)
                 if names:
-                    kp = None if keypoints is None else apply_to_points(m, keypoints)
                     maps.append(guide_maps(names, size, kp, mk, model.config.guide_sigma))
             x = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).copy()).float() / 255
             x = x.to(self.device)
@@ -165,7 +173,7 @@ class DensePredictor:
                     x, self.flip_test, logits=out["parsing"], guides=g
                 )
                 probs = self._skin(model, x, self._face(model, probs, faces))
-                labels = self._labels(probs, masks)
+                labels = self._own_heads(model, self._labels(probs, masks), points)
             if "index" in out and results[0].parts is None:
                 parts, u, v = predicted_iuv(out)
             for i, (result, image, inverse) in enumerate(
@@ -206,6 +214,20 @@ class DensePredictor:
             return probs
         skin = tuple(classes.index(c) for c in SKIN_CLASSES)
         return forbid_unlike_skin(probs, images, classes.index("face"), skin, self.skin_threshold)
+
+    def _own_heads(
+        self, model: Parser, labels: np.ndarray, points: list[np.ndarray | None]
+    ) -> np.ndarray:
+        """A neighbour's hair and face made background, for crops with keypoints."""
+        classes = label_set(model.config.label_set).classes
+        if self.head_slack is None or not set(HEAD_CLASSES) <= set(classes):
+            return labels
+        heads = tuple(classes.index(c) for c in HEAD_CLASSES)
+        slack = self.head_slack * labels.shape[1]
+        for i, kp in enumerate(points):
+            if kp is not None:
+                labels[i] = drop_other_heads(labels[i], kp, heads, slack)
+        return labels
 
     def _labels(self, probs: torch.Tensor, masks: list[np.ndarray | None]) -> np.ndarray:
         """uint8 [B, H, W] class ids from probabilities [B, K, H, W] (class 0 background)
