@@ -95,6 +95,10 @@ FACE_FRONT = (0, 14, 15)  # our nose and eyes: what a head seen from behind does
 
 
 MID_SHOULDER = 2  # of a Detection's 4 keypoints
+# Each hand's wrist, pinky, index and thumb in the 33-point topology (left, right).
+HANDS = ((15, 17, 19, 21), (16, 18, 20, 22))
+HAND_VISIBILITY = 0.5  # a hand is outlined only where all four of its points are seen
+HAND_GROW = 0.4  # the outline grown by this share of wrist-to-index: fingers reach past them
 
 
 def _face_x(detection: Detection) -> float:
@@ -148,11 +152,40 @@ class BlazePoseResult(KeypointResult):
         """[H, W] float32: 1 inside the face's outline; None where no face was found."""
         return None if self.face is None else self.face.mask(self.mask.shape)
 
+    @property
+    def hands_mask(self) -> np.ndarray | None:
+        """[H, W] float32: 1 inside the outline of each hand seen (`hand_outlines`); None
+        where no hand is."""
+        if self.landmarks is None:
+            return None
+        return hand_outlines(self.landmarks.points, self.landmarks.visibility, self.mask.shape)
+
     def to_json(self) -> dict:
         out = super().to_json()
         out["box"] = None if self.box is None else [round(float(v), 2) for v in self.box]
         out["detection_score"] = round(self.detection_score, 4)
         return out
+
+
+def hand_outlines(
+    points: np.ndarray, visibility: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray | None:
+    """[H, W] float32, 1 inside each seen hand: the convex hull of its wrist, pinky, index
+    and thumb grown by HAND_GROW of the wrist-to-index length; None where no hand is seen.
+    (LIP and the ADGAN classes count hands, and gloves, as arms; the hand points are where
+    a model of real people puts them, often outside its own person mask.)"""
+    out = np.zeros(shape, np.uint8)
+    angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    circle = np.stack([np.cos(angles), np.sin(angles)], 1)
+    for hand in HANDS:
+        if (visibility[list(hand)] < HAND_VISIBILITY).any():
+            continue
+        xy = points[list(hand), :2].astype(np.float64)
+        grow = HAND_GROW * float(np.linalg.norm(xy[2] - xy[0]))
+        ring = (xy[:, None] + grow * circle[None]).reshape(-1, 2)  # the hull grown by `grow`
+        hull = cv2.convexHull(np.round(ring * 16).astype(np.int32))
+        cv2.fillConvexPoly(out, hull, 1, cv2.LINE_8, 4)
+    return out.astype(np.float32) if out.any() else None
 
 
 def ssd_anchors(

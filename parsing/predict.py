@@ -45,6 +45,7 @@ from parsing.skin import forbid_unlike_skin
 LETTERBOX_FILL = (255, 255, 255)  # a parser's own `letterbox_fill` (SCHP: black) wins
 MASK_THRESHOLD = 0.5  # a given person mask at or above this is the person
 FACE_THRESHOLD = 0.5  # a given face outline at or above this is face
+HAND_THRESHOLD = 0.5  # a given hands' outline at or above this is arms, and the person
 SKIN_THRESHOLD = 3.0  # standard deviations from the face's chromaticity bare skin may lie
 SKIN_CLASSES = ("arms", "legs")  # ADGAN's bare-skin classes (sleeves are upper clothes)
 HEAD_SLACK = 0.03  # a head point this close (share of the crop's height) to a head region owns it
@@ -57,6 +58,7 @@ class Guide(NamedTuple):
     keypoints: np.ndarray | None  # [18, 2]
     mask: np.ndarray | None  # [H, W] the person's probability
     face: np.ndarray | None = None  # [H, W] 1 inside the face's outline (`keypoints.face`)
+    hands: np.ndarray | None = None  # [H, W] 1 inside the hands' outline (`hand_outlines`)
 
 
 @dataclass
@@ -65,6 +67,15 @@ class DenseResult:
     parts: np.ndarray | None  # [H, W] DensePose I
     u: np.ndarray | None
     v: np.ndarray | None
+
+
+def _union(
+    mask: np.ndarray | None, hands: np.ndarray | None, threshold: float
+) -> np.ndarray | None:
+    """The person mask with the hands' outline added (where a mask is given)."""
+    if mask is None or hands is None:
+        return mask
+    return np.where(hands >= threshold, 1.0, mask).astype(np.float32)
 
 
 def _back(values: np.ndarray, inverse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -82,6 +93,7 @@ class DensePredictor:
         mask_threshold: float | None = MASK_THRESHOLD,
         face_threshold: float | None = FACE_THRESHOLD,
         skin_threshold: float | None = SKIN_THRESHOLD,
+        hand_threshold: float | None = HAND_THRESHOLD,
         head_slack: float | None = HEAD_SLACK,
     ) -> None:
         """mask_threshold: where a guide gives the person mask (BlazePose's, learnt on real
@@ -91,9 +103,12 @@ class DensePredictor:
         (a face model learnt on real faces), the pixels inside it are face (the parser paints
         hair over real faces). skin_threshold: arms and legs only where the colour is within
         this many standard deviations of the face's (`parsing.skin`), after the face rule.
-        head_slack: where a guide gives the keypoints, hair and face regions that hold none
-        of the person's head points (within this share of the crop's height) are a
-        neighbour's, and background (`parsing.neighbours`). None: the parser alone decides."""
+        hand_threshold: where a guide outlines the hands (from a pose model's hand points),
+        the pixels inside are arms (as LIP counts hands and gloves), and the person even
+        outside the mask, after the skin rule. head_slack: where a guide gives the
+        keypoints, hair and face regions that hold none of the person's head points (within
+        this share of the crop's height) are a neighbour's, and background
+        (`parsing.neighbours`). None: the parser alone decides."""
         if not models:
             raise ValueError("need at least one model")
         self.models = [m.to(device).eval() for m in models]
@@ -102,6 +117,7 @@ class DensePredictor:
         self.mask_threshold = mask_threshold
         self.face_threshold = face_threshold
         self.skin_threshold = skin_threshold
+        self.hand_threshold = hand_threshold
         self.head_slack = head_slack
 
     @classmethod
@@ -149,9 +165,10 @@ class DensePredictor:
         for model in self.models:
             size = tuple(model.config.input_size)
             fill = getattr(model, "letterbox_fill", LETTERBOX_FILL)
-            crops, inverses, maps, masks, faces, points = [], [], [], [], [], []
+            crops, inverses, maps, masks, faces, hands, points = [], [], [], [], [], [], []
             names = tuple(getattr(model.config, "guides", ()))
-            for image, box, (keypoints, mask, face) in zip(images, boxes, guides, strict=True):
+            for image, box, guide in zip(images, boxes, guides, strict=True):
+                keypoints, mask, face, hand = guide
                 h, w = image.shape[:2]
                 m = box_to_input(box or (0.0, 0.0, float(w), float(h)), size)
                 crops.append(warp(image, m, size, fill))
@@ -159,6 +176,7 @@ class DensePredictor:
                 mk = None if mask is None else warp(mask.astype(np.float32), m, size, 0.0)
                 masks.append(mk)
                 faces.append(None if face is None else warp(face.astype(np.float32), m, size, 0.0))
+                hands.append(None if hand is None else warp(hand.astype(np.float32), m, size, 0.0))
                 kp = None if keypoints is None else apply_to_points(m, keypoints)
                 points.append(kp)
                 if names:
@@ -173,6 +191,11 @@ class DensePredictor:
                     x, self.flip_test, logits=out["parsing"], guides=g
                 )
                 probs = self._skin(model, x, self._face(model, probs, faces))
+                probs = self._hands(model, probs, hands)
+                if self.hand_threshold is not None:  # the hands are the person, too
+                    masks = [
+                        _union(m, h, self.hand_threshold) for m, h in zip(masks, hands, strict=True)
+                    ]
                 labels = self._own_heads(model, self._labels(probs, masks), points)
             if "index" in out and results[0].parts is None:
                 parts, u, v = predicted_iuv(out)
@@ -214,6 +237,24 @@ class DensePredictor:
             return probs
         skin = tuple(classes.index(c) for c in SKIN_CLASSES)
         return forbid_unlike_skin(probs, images, classes.index("face"), skin, self.skin_threshold)
+
+    def _hands(
+        self, model: Parser, probs: torch.Tensor, hands: list[np.ndarray | None]
+    ) -> torch.Tensor:
+        """Certain arms inside each given hands' outline (for label sets with arms)."""
+        classes = label_set(model.config.label_set).classes
+        if self.hand_threshold is None or "arms" not in classes:
+            return probs
+        out = probs
+        for i, hand in enumerate(hands):
+            if hand is None or not (hand >= self.hand_threshold).any():
+                continue
+            if out is probs:
+                out = probs.clone()
+            inside = torch.from_numpy(hand >= self.hand_threshold).to(probs.device)
+            out[i][:, inside] = 0.0
+            out[i, classes.index("arms")][inside] = 1.0
+        return out
 
     def _own_heads(
         self, model: Parser, labels: np.ndarray, points: list[np.ndarray | None]
@@ -274,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     if predictor.guided:  # what the pipeline gives it: the real-world backend's person
         blazepose = builtin_backend("blazepose")
         found = blazepose.estimator(blazepose.builtin(), args.device).predict(image, box)
-        guide = Guide(found.keypoints, found.mask, found.face_mask)
+        guide = Guide(found.keypoints, found.mask, found.face_mask, found.hands_mask)
     result = predictor.predict(image, box, guide)
     if result.labels is not None:
         palette = label_set(predictor.parsing_model.config.label_set).palette

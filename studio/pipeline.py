@@ -284,7 +284,12 @@ class Pipeline:
         if details:
             again = self.keypoints.predict_many(details, subjects)
             guides = [
-                Guide(kp.keypoints, getattr(kp, "mask", None), getattr(kp, "face_mask", None))
+                Guide(
+                    kp.keypoints,
+                    getattr(kp, "mask", None),
+                    getattr(kp, "face_mask", None),
+                    getattr(kp, "hands_mask", None),
+                )
                 for kp in again
             ]
             parsed = self.parser.predict_many(details, guides=guides)

@@ -18,6 +18,7 @@ from keypoints.blazepose import (
     BlazePose,
     Detection,
     faces_away,
+    hand_outlines,
     refine_from_heatmaps,
     ssd_anchors,
     to_openpose18,
@@ -255,6 +256,23 @@ def test_a_head_seen_from_behind_has_no_nose_or_eyes():
     kp, _ = to_openpose18(with_z, vis, (200, 100))  # without a depth rule: as before
     assert (kp[[0, 14, 15]] >= 0).all()
     assert not faces_away(pts, 0.5)  # landmarks without depths say nothing
+
+
+def test_each_seen_hand_is_outlined_past_its_points():
+    points = np.zeros((33, 3), np.float32)
+    visibility = np.ones(33, np.float32)
+    # the left hand: wrist, pinky, index, thumb, a 10 px hand pointing down
+    points[[15, 17, 19, 21], :2] = [(20, 20), (16, 30), (20, 30), (25, 27)]
+    visibility[[16, 18, 20, 22]] = 0.1  # the right hand is not seen
+    points[[16, 18, 20, 22], :2] = [(70, 20), (66, 30), (70, 30), (75, 27)]
+    mask = hand_outlines(points, visibility, (60, 100))
+    assert mask is not None and mask.shape == (60, 100) and mask.dtype == np.float32
+    assert mask[25, 20] == 1 and mask[20, 20] == 1  # inside, and on the wrist
+    assert mask[33, 20] == 1  # the fingertips: 0.4 of the hand's length past the index point
+    assert mask[40, 20] == 0 and mask[25, 40] == 0  # not further
+    assert mask[:, 50:].max() == 0  # the unseen hand is not drawn
+    visibility[17] = 0.1  # a hand with one point unseen is not outlined either
+    assert hand_outlines(points, visibility, (60, 100)) is None
 
 
 def test_roi_from_an_upright_detection():

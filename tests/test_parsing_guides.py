@@ -169,3 +169,30 @@ def test_the_face_outline_is_face_and_only_there():
     assert face not in predictor.predict(photo, guide=Guide(kp, mask)).labels
     off = DensePredictor([model], flip_test=False, face_threshold=None)
     assert face not in off.predict(photo, guide=Guide(kp, mask, outline)).labels
+
+
+def test_inside_the_hands_outline_is_arms_and_the_person():
+    """A parser that paints upper clothes everywhere: inside the hands' outline the label
+    is arms, even where the person mask leaves the hand out; without the rule, background
+    there."""
+    torch.manual_seed(0)
+    config = ParserNetConfig(encoder="resnet18", input_size=(32, 24), guides=GUIDES)
+    model = ParserNet(config)
+    upper, arms = 5, 6  # ADGAN's ids
+    with torch.no_grad():
+        model.net.segmentation_head[0].bias[upper] += 100.0
+    photo = (np.random.default_rng(0).random((64, 48, 3)) * 255).astype(np.uint8)
+    kp, mask = _person(64, 48)
+    hands = np.zeros((64, 48), np.float32)
+    hands[30:44, 16:30] = 1.0  # reaching out of the mask (rows 4-27, columns 3-13)
+    inside = binary_erosion(hands > 0.5, iterations=2)
+    labels = (
+        DensePredictor([model], flip_test=False)
+        .predict(photo, guide=Guide(kp, mask, None, hands))
+        .labels
+    )
+    assert (labels[inside] == arms).all()
+    body = binary_erosion(mask > 0.5, iterations=2)
+    assert (labels[body] == upper).all()
+    off = DensePredictor([model], flip_test=False, hand_threshold=None)
+    assert (off.predict(photo, guide=Guide(kp, mask, None, hands)).labels[inside] == 0).all()
