@@ -23,22 +23,26 @@ def drop_other_heads(
     labels: np.ndarray, keypoints: np.ndarray, head_classes: tuple[int, ...], slack: float
 ) -> np.ndarray:
     """labels [H, W] class ids with the head classes' regions that hold none of this
-    person's head points (within `slack` pixels) set to 0 (background); keypoints [18, 2]
-    in the same frame, -1 missing. Returns a new array."""
+    person's head points set to 0 (background); regions and points within `slack` pixels
+    of each other count as touching. keypoints [18, 2] in the same frame, -1 missing.
+    Returns a new array."""
     points = keypoints[list(HEAD_POINTS)]
     points = points[visible(points)]
     head = np.isin(labels, head_classes)
     if not len(points) or not head.any():
         return labels.copy()
-    _, regions = cv2.connectedComponents(head.astype(np.uint8), connectivity=8)
-    h, w = labels.shape
+    # Regions closer than the slack are one (a hairband between hair and face does not cut
+    # the person's hair off), and a point within the slack of a region lies in it.
     r = max(0, round(slack))
+    grown = head.astype(np.uint8)
+    if r:
+        grown = cv2.dilate(grown, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
+    _, regions = cv2.connectedComponents(grown, connectivity=8)
+    h, w = labels.shape
     own = set()
     for x, y in np.round(points).astype(int):
-        x0, x1 = max(0, x - r), min(w, x + r + 1)
-        y0, y1 = max(0, y - r), min(h, y + r + 1)
-        if x0 < x1 and y0 < y1:
-            own.update(np.unique(regions[y0:y1, x0:x1]).tolist())
+        if 0 <= x < w and 0 <= y < h:
+            own.add(int(regions[y, x]))
     own.discard(0)
     if not own:  # the points lie off every head region: nothing says which is whose
         return labels.copy()

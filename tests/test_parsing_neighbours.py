@@ -57,6 +57,14 @@ def test_a_point_beside_a_region_owns_it_within_the_slack():
     np.testing.assert_array_equal(drop_other_heads(labels, kp, HEADS, slack=2), labels)
 
 
+def test_hair_cut_from_the_face_by_a_thin_band_is_still_the_persons():
+    labels = _group_photo_labels()
+    labels[9, 8:20] = UPPER  # a hairband: the hair no longer touches the face
+    out = drop_other_heads(labels, _keypoints(), HEADS, slack=2)
+    assert (out[4:9, 8:20] == HAIR).all()
+    assert (out[8:20, 34:44] == BACKGROUND).all()  # the neighbour, 14 px away, still goes
+
+
 def test_without_head_points_the_parse_is_kept():
     labels = _group_photo_labels()
     kp = _keypoints()
