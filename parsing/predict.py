@@ -78,6 +78,30 @@ def _union(
     return np.where(hands >= threshold, 1.0, mask).astype(np.float32)
 
 
+def _certain(
+    model: Parser,
+    probs: torch.Tensor,
+    outlines: list[np.ndarray | None],
+    threshold: float | None,
+    name: str,
+) -> torch.Tensor:
+    """probs [B, K, H, W] with class `name` certain wherever each crop's outline (if any)
+    reaches `threshold`; unchanged where the rule is off or the label set lacks the class."""
+    classes = label_set(model.config.label_set).classes
+    if threshold is None or name not in classes:
+        return probs
+    out = probs
+    for i, outline in enumerate(outlines):
+        if outline is None or not (outline >= threshold).any():
+            continue
+        if out is probs:
+            out = probs.clone()
+        inside = torch.from_numpy(outline >= threshold).to(probs.device)
+        out[i][:, inside] = 0.0
+        out[i, classes.index(name)][inside] = 1.0
+    return out
+
+
 def _back(values: np.ndarray, inverse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Crop-space map -> photo-space map, nearest neighbour, zero outside the crop."""
     return warp(values, inverse, shape, 0, nearest=True)
@@ -215,19 +239,7 @@ class DensePredictor:
         self, model: Parser, probs: torch.Tensor, faces: list[np.ndarray | None]
     ) -> torch.Tensor:
         """Certain face inside each given face outline (for label sets with a face)."""
-        classes = label_set(model.config.label_set).classes
-        if self.face_threshold is None or "face" not in classes:
-            return probs
-        out = probs
-        for i, face in enumerate(faces):
-            if face is None or not (face >= self.face_threshold).any():
-                continue
-            if out is probs:
-                out = probs.clone()
-            inside = torch.from_numpy(face >= self.face_threshold).to(probs.device)
-            out[i][:, inside] = 0.0
-            out[i, classes.index("face")][inside] = 1.0
-        return out
+        return _certain(model, probs, faces, self.face_threshold, "face")
 
     def _skin(self, model: Parser, images: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
         """The bare-skin classes taken away where the colour is unlike the face's (for
@@ -242,19 +254,7 @@ class DensePredictor:
         self, model: Parser, probs: torch.Tensor, hands: list[np.ndarray | None]
     ) -> torch.Tensor:
         """Certain arms inside each given hands' outline (for label sets with arms)."""
-        classes = label_set(model.config.label_set).classes
-        if self.hand_threshold is None or "arms" not in classes:
-            return probs
-        out = probs
-        for i, hand in enumerate(hands):
-            if hand is None or not (hand >= self.hand_threshold).any():
-                continue
-            if out is probs:
-                out = probs.clone()
-            inside = torch.from_numpy(hand >= self.hand_threshold).to(probs.device)
-            out[i][:, inside] = 0.0
-            out[i, classes.index("arms")][inside] = 1.0
-        return out
+        return _certain(model, probs, hands, self.hand_threshold, "arms")
 
     def _own_heads(
         self, model: Parser, labels: np.ndarray, points: list[np.ndarray | None]

@@ -147,16 +147,24 @@ def test_the_estimators_mask_decides_person_from_background_both_ways():
             assert (gated.labels[inside] == favourite).all()
 
 
+def _parser_that_paints(label: int) -> ParserNet:
+    """A guided parser at 32x24 whose every pixel is `label`, whatever it sees."""
+    torch.manual_seed(0)
+    model = ParserNet(ParserNetConfig(encoder="resnet18", input_size=(32, 24), guides=GUIDES))
+    with torch.no_grad():
+        model.net.segmentation_head[0].bias[label] += 100.0
+    return model
+
+
+def _noise_photo() -> np.ndarray:
+    return (np.random.default_rng(0).random((64, 48, 3)) * 255).astype(np.uint8)
+
+
 def test_the_face_outline_is_face_and_only_there():
     """A parser that paints hair everywhere: inside the face model's outline the label is
     face, outside it the parser's hair stays; with no outline nothing changes."""
-    torch.manual_seed(0)
-    config = ParserNetConfig(encoder="resnet18", input_size=(32, 24), guides=GUIDES)
-    model = ParserNet(config)
     hair, face = 2, 4  # ADGAN's ids
-    with torch.no_grad():
-        model.net.segmentation_head[0].bias[hair] += 100.0
-    photo = (np.random.default_rng(0).random((64, 48, 3)) * 255).astype(np.uint8)
+    model, photo = _parser_that_paints(hair), _noise_photo()
     kp, mask = _person(64, 48)
     outline = np.zeros((64, 48), np.float32)
     outline[8:20, 6:12] = 1.0
@@ -175,13 +183,8 @@ def test_inside_the_hands_outline_is_arms_and_the_person():
     """A parser that paints upper clothes everywhere: inside the hands' outline the label
     is arms, even where the person mask leaves the hand out; without the rule, background
     there."""
-    torch.manual_seed(0)
-    config = ParserNetConfig(encoder="resnet18", input_size=(32, 24), guides=GUIDES)
-    model = ParserNet(config)
     upper, arms = 5, 6  # ADGAN's ids
-    with torch.no_grad():
-        model.net.segmentation_head[0].bias[upper] += 100.0
-    photo = (np.random.default_rng(0).random((64, 48, 3)) * 255).astype(np.uint8)
+    model, photo = _parser_that_paints(upper), _noise_photo()
     kp, mask = _person(64, 48)
     hands = np.zeros((64, 48), np.float32)
     hands[30:44, 16:30] = 1.0  # reaching out of the mask (rows 4-27, columns 3-13)
