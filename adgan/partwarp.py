@@ -33,11 +33,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from adgan.generators import Appearance, PoseGenerator, register
-from adgan.warp import PartWarp, WarpConfig, composite, warp_parts
+from adgan.warp import PartWarp, WarpConfig, body_layout, composite, fill_background, warp_parts
 from parsing.labels import ADGAN_INDEX
 
 GARMENTS = tuple(ADGAN_INDEX[n] for n in ("pants", "skirt", "upper_clothes"))
 SKIN = tuple(ADGAN_INDEX[n] for n in ("arms", "legs"))
+PANTS = ADGAN_INDEX["pants"]
 
 
 @dataclass
@@ -149,6 +150,8 @@ def warp_rows(
     new = torch.zeros_like(base.holes)  # ... and the donors' garments in their place
     for c, other in swapped.items():
         donor = warp_parts(image[:, c], labels[:, c], kp[:, c], target, config)
+        if c == PANTS:
+            donor = _trousers_past_the_edge(donor, labels[:, c], target, config)
         pick = other[:, None, None, None]
         if c in GARMENTS:
             worn = worn + torch.where(pick, masks[c], 0)
@@ -175,6 +178,31 @@ def warp_rows(
     masks = torch.cat([background, person], 1)  # [B, K, 1, H, W]
     layers = torch.stack(layers, 1)  # [B, K, 3, H, W]
     return dataclasses.replace(base, layers=layers, masks=masks, holes=holes)
+
+
+def _trousers_past_the_edge(
+    donor: PartWarp, labels: torch.Tensor, target: torch.Tensor, config: WarpConfig
+) -> PartWarp:
+    """Trousers that reach the bottom edge of the donor's photo go on past it, as trousers
+    do (a catalogue photo cut at the thigh): on the target's legs below the lowest row the
+    warp carried them to, their colour spread from what is seen. A skirt's length cannot be
+    guessed, and is left as seen."""
+    h, w = labels.shape[-2:]
+    edge = max(1, h // 128)
+    cut = (labels[:, -edge:] == PANTS).flatten(1).any(1)  # [B]
+    if not cut.any():
+        return donor
+    seen = donor.masks[:, PANTS]  # [B, 1, H, W]
+    rows = torch.arange(h, device=seen.device, dtype=seen.dtype).view(1, 1, h, 1)
+    lowest = torch.where(seen > 0.5, rows, -1.0).flatten(1).amax(1).view(-1, 1, 1, 1)
+    legs = body_layout(target, (h, w), config, kinds=("thigh", "shin")).to(seen)
+    below = (rows > lowest - 2) & (lowest >= 0) & cut.view(-1, 1, 1, 1)
+    more = legs * below.to(seen) * (1 - seen)
+    masks, layers = donor.masks.clone(), donor.layers.clone()
+    colour = fill_background(donor.layers[:, PANTS], seen)
+    layers[:, PANTS] = (layers[:, PANTS] * seen + colour * more) / (seen + more).clamp_min(1e-6)
+    masks[:, PANTS] = seen + more
+    return dataclasses.replace(donor, masks=masks, layers=layers)
 
 
 @register

@@ -480,16 +480,20 @@ def _chains(cfg: WarpConfig) -> tuple[tuple[int, ...], ...]:
 
 
 def body_layout(
-    keypoints: torch.Tensor, size: tuple[int, int], config: WarpConfig | None = None
+    keypoints: torch.Tensor,
+    size: tuple[int, int],
+    config: WarpConfig | None = None,
+    kinds: tuple[str, ...] = KINDS,
 ) -> torch.Tensor:
     """[B, 1, H, W] the extent of a body with these keypoints [B, 18, 2] in an image of size
-    (H, W): the soft union of its segments' capsules, as the warp paints them (the matte of
-    a generator that has no warp of its own)."""
+    (H, W): the soft union of its segments' capsules (of those `kinds`), as the warp paints
+    them (the matte of a generator that has no warp of its own)."""
     cfg = config or WarpConfig()
     h, w = size
     kp = keypoints.float()
     sk = _skeleton(kp, h / 4, _chains(cfg))
     support = _soft_support(_support_distance(sk, _pixel_grid(h, w, kp), cfg), _available(sk), cfg)
+    support = support[:, [i for i, s in enumerate(SEGMENTS) if s.kind in kinds]]
     return 1 - torch.prod(1 - support, 1, keepdim=True)
 
 

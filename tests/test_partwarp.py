@@ -125,6 +125,56 @@ def test_a_swapped_garment_covers_skin_and_uncovers_the_body(pairs):
     assert covered.masks[0, pants, 0][skin].mean() > 0.9
 
 
+def _long_trousers(synth_dataset):
+    """The training photo with the most trousers below the knees, hips and knees seen."""
+    data = PairDataset(synth_dataset, "train", SIZE)
+    pants, rows = ADGAN_INDEX["pants"], torch.arange(SIZE[0])[:, None]
+
+    def shins(item) -> int:
+        kp, labels = item["source_keypoints"], item["source_parsing"].argmax(0)
+        if not (kp[[8, 9, 11, 12]] >= 0).all():
+            return -1
+        return int(((labels == pants) & (rows > kp[[9, 12], 1].mean() + 2)).sum())
+
+    return max((data[i] for i in range(len(data))), key=shins)
+
+
+def test_trousers_cut_by_the_donors_photo_go_on_down_the_legs(synth_dataset):
+    """A donor photo cut at mid-thigh: the swapped trousers go on down the shopper's shins
+    (as trousers do); a skirt cut the same way is left as seen (its length is unknown)."""
+    pants, skirt = ADGAN_INDEX["pants"], ADGAN_INDEX["skirt"]
+    person = _long_trousers(synth_dataset)
+    image, kp = person["source"][None], person["source_keypoints"][None]
+    own = person["source_parsing"].argmax(0)[None]
+    h = SIZE[0]
+    hips, knees = kp[0, [8, 11], 1].mean(), kp[0, [9, 12], 1].mean()
+    shift = int(h - (hips + knees) / 2)  # mid-thigh lands on the photo's bottom edge
+    cut_image = torch.roll(image, shift, dims=2)
+    cut_image[:, :, :shift] = image[:, :, :1]
+    cut_labels = torch.roll(own, shift, dims=1)
+    cut_labels[:, :shift] = 0
+    cut_kp = kp.clone()
+    cut_kp[..., 1] += shift
+    cut_kp[(cut_kp[..., 1] >= h) | (kp[..., 0] < 0)] = -1.0
+    assert (cut_labels[:, -1] == pants).any()
+    shopper = person_rows(image, own, kp, 8)
+
+    def swapped(donor_labels):
+        donor = person_rows(cut_image, donor_labels, cut_kp, 8)
+        return warp_rows(
+            mix_appearance(shopper, donor, component_classes("lower")), kp, WarpConfig()
+        )
+
+    base = warp_rows(shopper, kp, WarpConfig())
+    rows = torch.arange(h)[:, None].expand(h, SIZE[1])
+    shins = (base.masks[0, pants, 0] > 0.9) & (rows > knees + 2)
+    assert shins.sum() > 5, "the test wants a person in long trousers"
+    trousers = swapped(cut_labels)
+    assert trousers.masks[0, pants, 0][shins].mean() > 0.8
+    as_skirt = swapped(torch.where(cut_labels == pants, skirt, cut_labels))
+    assert as_skirt.masks[0, skirt, 0][shins].mean() < 0.2
+
+
 def test_warp_trust_shows_the_warp_wherever_it_has_the_person(pairs):
     torch.manual_seed(0)
     trusting = build_generator({**TINY, "warp_trust": 1.0}).eval()
