@@ -39,6 +39,7 @@ from parsing.labels import ADGAN_INDEX
 GARMENTS = tuple(ADGAN_INDEX[n] for n in ("pants", "skirt", "upper_clothes"))
 SKIN = tuple(ADGAN_INDEX[n] for n in ("arms", "legs"))
 PANTS = ADGAN_INDEX["pants"]
+LOWER_LEG_POINTS = [9, 10, 12, 13]  # knees and ankles (OpenPose-18 order)
 
 
 @dataclass
@@ -151,7 +152,7 @@ def warp_rows(
     for c, other in swapped.items():
         donor = warp_parts(image[:, c], labels[:, c], kp[:, c], target, config)
         if c == PANTS:
-            donor = _trousers_past_the_edge(donor, labels[:, c], target, config)
+            donor = _trousers_past_the_edge(donor, labels[:, c], kp[:, c], target, config)
         pick = other[:, None, None, None]
         if c in GARMENTS:
             worn = worn + torch.where(pick, masks[c], 0)
@@ -181,15 +182,26 @@ def warp_rows(
 
 
 def _trousers_past_the_edge(
-    donor: PartWarp, labels: torch.Tensor, target: torch.Tensor, config: WarpConfig
+    donor: PartWarp,
+    labels: torch.Tensor,
+    keypoints: torch.Tensor,
+    target: torch.Tensor,
+    config: WarpConfig,
 ) -> PartWarp:
-    """Trousers that reach the bottom edge of the donor's photo go on past it, as trousers
-    do (a catalogue photo cut at the thigh): on the target's legs below the lowest row the
-    warp carried them to, their colour spread from what is seen. A skirt's length cannot be
-    guessed, and is left as seen."""
+    """Trousers cut by the donor's photo go on past its edge, as trousers do (a catalogue
+    photo cut at the thigh): on the target's legs below the lowest row the warp carried
+    them to, their colour spread from what is seen. Cut: they reach the crop's bottom edge,
+    or they are the lowest thing the donor shows and no knee or ankle is seen (a real
+    photo's crop goes on below the photo, letterboxed; shorts above bare legs are not cut).
+    A skirt's length cannot be guessed, and is left as seen."""
     h, w = labels.shape[-2:]
     edge = max(1, h // 128)
-    cut = (labels[:, -edge:] == PANTS).flatten(1).any(1)  # [B]
+    row = torch.arange(h, device=labels.device).view(1, h, 1)
+    lowest_pants = torch.where(labels == PANTS, row, -1).flatten(1).amax(1)  # [B]
+    lowest_person = torch.where(labels > 0, row, -1).flatten(1).amax(1)
+    no_lower_legs = (keypoints[:, LOWER_LEG_POINTS] < 0).any(2).all(1)  # knees and ankles
+    ends_in_them = (lowest_pants >= 0) & (lowest_pants >= lowest_person - edge)
+    cut = (lowest_pants >= h - edge) | (ends_in_them & no_lower_legs)
     if not cut.any():
         return donor
     seen = donor.masks[:, PANTS]  # [B, 1, H, W]

@@ -171,6 +171,14 @@ def test_trousers_cut_by_the_donors_photo_go_on_down_the_legs(synth_dataset):
     assert shins.sum() > 5, "the test wants a person in long trousers"
     trousers = swapped(cut_labels)
     assert trousers.masks[0, pants, 0][shins].mean() > 0.8
+    # a real photo's crop goes on below the photo, letterboxed: no knee, no ankle says it
+    letterboxed = cut_labels.clone()
+    letterboxed[:, -4:] = 0
+    assert swapped(letterboxed).masks[0, pants, 0][shins].mean() > 0.8
+    shorts = letterboxed.clone()  # ... but shorts above bare legs end where they end
+    band = shorts[:, -10:-4]
+    band[band == pants] = ADGAN_INDEX["legs"]
+    assert swapped(shorts).masks[0, pants, 0][shins].mean() < 0.2
     as_skirt = swapped(torch.where(cut_labels == pants, skirt, cut_labels))
     assert as_skirt.masks[0, skirt, 0][shins].mean() < 0.2
 
