@@ -37,6 +37,7 @@ KEYPOINT_NAMES: tuple[str, ...] = (
     "l_ear",
 )
 KEYPOINT_INDEX = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
+HEAD_POINTS = (0, 14, 15, 16, 17)  # nose, eyes, ears: what says where a head is
 
 # OpenPose's 19 connections in its own order (the PAF order); the last two (ear-shoulder)
 # only serve grouping and are not drawn.

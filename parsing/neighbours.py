@@ -14,9 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from keypoints.skeleton import visible
-
-HEAD_POINTS = (0, 14, 15, 16, 17)  # nose, eyes, ears (OpenPose-18 order)
+from keypoints.skeleton import HEAD_POINTS, visible
 
 
 def drop_other_heads(

@@ -23,13 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from common.geometry import Box, box_to_input, expand_box
-from keypoints.skeleton import visible
+from keypoints.skeleton import HEAD_POINTS, visible
 
 NOSE, NECK = 0, 1
 SHOULDERS, HIPS = (2, 5), (8, 11)
 ARMS = ((3, 4), (6, 7))  # (elbow, wrist), right then left
 LEGS = ((8, 9, 10), (11, 12, 13))  # (hip, knee, ankle), right then left
-HEAD = (0, 14, 15, 16, 17)  # nose, eyes, ears
 WHOLE_LEGS = 2.0  # body levels: -1 the neck, 0 the hips, 1 the knees, 2 the ankles
 
 
@@ -134,8 +133,8 @@ def body_box(keypoints: np.ndarray, level: float, config: FramingConfig) -> Box 
     points_arr = np.array(points)
     x0, y0 = points_arr.min(axis=0)
     x1, bottom = points_arr.max(axis=0)
-    if shown[list(HEAD)].any():
-        head_top = min(kp[i, 1] for i in HEAD if shown[i])
+    if shown[list(HEAD_POINTS)].any():
+        head_top = min(kp[i, 1] for i in HEAD_POINTS if shown[i])
         to_neck = np.linalg.norm(kp[NECK] - kp[NOSE]) if shown[[NOSE, NECK]].all() else 0.3 * torso
         y0 = min(y0, head_top - config.head_room * to_neck)
     return (float(x0), float(y0), float(x1 - x0), float(bottom - y0))

@@ -57,7 +57,7 @@ from keypoints.draw import draw_skeleton
 from keypoints.estimators import KeypointEstimator
 from keypoints.predict import LETTERBOX_FILL
 from keypoints.search import find_people
-from keypoints.skeleton import visible
+from keypoints.skeleton import HEAD_POINTS, visible
 from parsing.labels import ADGAN_INDEX, colorize, component_classes
 from parsing.predict import DensePredictor, Guide
 from studio.bundle import load_bundle
@@ -65,7 +65,6 @@ from studio.framing import DEFAULT_FRAMING, FRAMINGS, FramingConfig
 
 MIN_KEYPOINTS = 4  # fewer visible keypoints than this is not a person we can re-pose
 MIN_PERSON_HEIGHT = 120  # rows of the photo a person needs (see Pipeline.min_person_height)
-HEAD_POINTS = (0, 14, 15, 16, 17)  # nose, eyes, ears
 HIP_POINTS = (8, 11)
 SHOULDER_POINTS = (1, 2, 5)  # the neck, or either shoulder
 PANEL_HEIGHT = 256  # rows of `Pipeline.panel`, at least
