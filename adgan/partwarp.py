@@ -226,12 +226,14 @@ class PartWarpGenerator(PoseGenerator):
     # warp.background_dilation: real photos' person masks are coarser than SynthFashion's
     # exact ones, and a wider cut keeps the person's edge and shadow out of the filled
     # background; warp.head_support and warp.head_outside_opacity: real hair reaches past a
-    # synthetic head's capsule, and past the photo's edge (docs/generator.md)
+    # synthetic head's capsule, and past the photo's edge; warp.legs_past_the_edge: a photo
+    # cut at the thigh still dresses the legs of a full-body pose (docs/generator.md)
     INFERENCE_SETTINGS = (
         "warp_trust",
         "warp.background_dilation",
         "warp.head_support",
         "warp.head_outside_opacity",
+        "warp.legs_past_the_edge",
     )
     EVIDENCE = 3 + 1 + 3 + 1  # composite, holes, background, background mask (+ masks, pose)
 

@@ -188,6 +188,11 @@ class WarpConfig:
     # ... for the head (None: as the others): a head cut by the photo's top edge has hair
     # past it, which a wide `head_support` would otherwise end in the frame's straight edge
     head_outside_opacity: float | None = None
+    # where a thigh's or shin's transform reaches past the source photo (a catalogue photo
+    # cut at the thigh re-posed to a full body, or seated), what the photo's edge shows
+    # there, trousers or skirt or skin, goes on along the leg instead of leaving the
+    # network to invent legs; inference only (trained without it)
+    legs_past_the_edge: bool = False
     # where a segment's transform lands on another segment's pixels in the source (hidden
     # behind it there) and no layer paints, a hole of this strength (else background)
     occlusion_opacity: float = 0.3
@@ -575,6 +580,33 @@ def _source_coordinates(
 # -- background -------------------------------------------------------------------------
 
 
+def _legs_past_the_edge(
+    stack: torch.Tensor, sample_grid: torch.Tensor, warped: torch.Tensor
+) -> torch.Tensor:
+    """The leg segments of `warped` [B, S, C, H, W] where they sample outside the source
+    frame, sampled again with the frame's edge replicated: colour, classes and person go on
+    as the edge shows them. Past the edge a leg is one piece (a completed knee lies below
+    the frame, so the shin owns nothing at the edge: it takes what its thigh owns). The last
+    channel, inside the frame, stays (what lies outside is still known to lie outside)."""
+    b, _, c, h, w = stack.shape
+    pairs = [(SEGMENT_NAMES.index(f"{s}_thigh"), SEGMENT_NAMES.index(f"{s}_shin")) for s in "rl"]
+    legs = [i for pair in pairs for i in pair]
+    pieces = stack[:, legs].clone()  # [B, 4, C, H, W]
+    for k, (thigh, shin) in enumerate(pairs):
+        pieces[:, 2 * k : 2 * k + 2, 3:-2] = (stack[:, thigh, 3:-2] + stack[:, shin, 3:-2])[:, None]
+    edge = F.grid_sample(
+        pieces.reshape(b * len(legs), c, h, w),
+        sample_grid[:, legs].reshape(b * len(legs), h, w, 2),
+        mode="bilinear",
+        padding_mode="border",
+        align_corners=True,
+    ).reshape(b, len(legs), c, h, w)
+    inside = warped[:, legs, -1:]
+    out = warped.clone()
+    out[:, legs, :-1] = warped[:, legs, :-1] * inside + edge[:, :, :-1] * (1 - inside)
+    return out
+
+
 def fill_background(image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     """Push-pull fill: image [B, C, H, W] where known [B, 1, H, W] (soft 0..1) is 1, the
     rest filled from the surroundings, smoothly (a pyramid of masked means)."""
@@ -681,6 +713,8 @@ def warp_parts(
         padding_mode="zeros",
         align_corners=True,
     ).reshape(b, n_seg, 5 + NUM_ADGAN_CLASSES, h, w)
+    if cfg.legs_past_the_edge:
+        warped = _legs_past_the_edge(stack, sample_grid.reshape(b, n_seg, h, w, 2), warped)
     colour, carried = warped[:, :, :3], warped[:, :, 3:-2]  # [B, S, 3|8, H, W]
     someone = warped[:, :, -2]  # [B, S, H, W] the source pixel is a person (any segment's)
     inside = warped[:, :, -1]  # [B, S, H, W] 1 where the source location is in the frame

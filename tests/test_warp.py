@@ -275,6 +275,44 @@ def test_a_head_cut_by_the_photo_edge_can_go_on_as_a_hole(people):
     torch.testing.assert_close(open_top.masks[0, :, 0][:, below], plain.masks[0, :, 0][:, below])
 
 
+def test_legs_cut_by_the_photo_edge_can_go_on_as_the_edge_shows_them(people):
+    """`legs_past_the_edge`: a source photo cut at mid-thigh, re-posed to the full body. As
+    trained, the shins below the cut get nothing (the network paints them); with the
+    setting, what the frame's edge shows on each leg goes on down it. The rest is as
+    before."""
+    image, parsing, kp = _tensors(people[:1])
+    h = SIZE[0]
+    hips, knees = kp[0, [8, 11], 1].mean(), kp[0, [9, 12], 1].mean()
+    shift = int(h - (hips + knees) / 2)  # the person moved down: the bottom edge cuts mid-thigh
+    src = torch.cat([image[:, :, :1].expand(-1, -1, shift, -1), image[:, :, : h - shift]], 2)
+    src_parsing = torch.cat(
+        [parsing[:, :, :1].expand(-1, -1, shift, -1), parsing[:, :, : h - shift]], 2
+    )
+    src_kp = torch.where(kp >= 0, kp + torch.tensor([0.0, shift]), kp)
+    src_kp = torch.where((src_kp[..., 1:] > h - 1).expand_as(src_kp), -1.0, src_kp)
+    assert (src_kp[0, [9, 10, 12, 13]] < 0).all()  # no knees or ankles in the source
+
+    plain = warp_parts(src, src_parsing, src_kp, kp, WarpConfig())
+    cut = warp_parts(src, src_parsing, src_kp, kp, WarpConfig(legs_past_the_edge=True))
+    yy, xx = torch.meshgrid(torch.arange(SIZE[0]), torch.arange(SIZE[1]), indexing="ij")
+    pixels = torch.stack([xx, yy], -1).float()  # [H, W, 2]
+    shins = torch.zeros(SIZE, dtype=torch.bool)
+    for knee, ankle in ((9, 10), (12, 13)):  # the middle of each shin bone, 2 px either side
+        a, bone = kp[0, knee], kp[0, ankle] - kp[0, knee]
+        t = ((pixels - a) @ bone / bone.pow(2).sum()).clamp(0, 1)
+        near = torch.linalg.vector_norm(pixels - a - t[..., None] * bone, dim=-1) < 2
+        shins |= near & (t > 0.1) & (t < 0.9)
+    assert shins.sum() > 20
+
+    def person(w: PartWarp) -> torch.Tensor:
+        return w.masks[0, 1:, 0].sum(0)
+
+    assert person(plain)[shins].mean() < 0.2
+    assert person(cut)[shins].mean() > 0.8
+    above = torch.arange(h) < hips - 5  # the torso, arms and head: unchanged
+    torch.testing.assert_close(cut.masks[0, :, 0][:, above], plain.masks[0, :, 0][:, above])
+
+
 def test_config_is_checked():
     with pytest.raises(ValueError, match="layer_order"):
         WarpConfig(layer_order=("torso",))
