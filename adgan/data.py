@@ -16,7 +16,7 @@ left/right keypoint names (the reference mirrors its pose maps without swapping 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -29,6 +29,7 @@ from common.deepfashion import parse_flat
 from common.image_io import load_image, read_semantic_map
 from keypoints.formats import read_annotations, read_pairs
 from keypoints.skeleton import flip_keypoints, visible
+from parsing.labels import NUM_ADGAN_CLASSES, component_classes
 
 
 @dataclass
@@ -38,6 +39,11 @@ class PairDataConfig:
     val_split: str = "test"
     semantic_dir: str = "semantic_merge3"
     flip_probability: float = 0.0  # the reference trains without flips
+    # share of training items that are garment swaps (SynthFashion's swap ground truth of
+    # the train split, `python -m synth --out ROOT --add-swaps train`): ADGAN has no swap
+    # truth and learns swaps only through pose transfer; with it, what a swapped garment
+    # uncovers or covers (legs under a skirt that became shorts) is taught directly
+    swap_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -189,3 +195,61 @@ def read_swap_pairs(root: str | Path, split: str = "test") -> list[SwapPair]:
         )
         for r in rows
     ]
+
+
+class SwapMixDataset(Dataset):
+    """Training items of which a share (`fraction`, decided by each item's seed) are garment
+    swaps: `person`'s photo as the source, `donor`'s photo giving the swapped component,
+    the ground-truth swap in the pose of another photo of `person` as the target. Every item
+    has the same keys, so a batch mixes both: a plain pair's donor is its own source and it
+    takes nothing from it (`take`, [8] bool: the components from the donor)."""
+
+    def __init__(self, pairs: PairDataset, root: str | Path, split: str, fraction: float):
+        self.pairs, self.fraction = pairs, fraction
+        self.swaps = read_swap_pairs(root, split)
+        if not self.swaps:
+            raise ValueError(f"{root}: the {split} swap set lists no swaps")
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor | str]:
+        seed = None if isinstance(key, int) else key[1]
+        rng = np.random.default_rng([seed, 1]) if seed is not None else None
+        if rng is None or rng.random() >= self.fraction:
+            item = self.pairs[key]
+            item["donor"] = item["source"]
+            item["donor_parsing"] = item["source_parsing"]
+            item["donor_keypoints"] = item["source_keypoints"]
+            item["take"] = torch.zeros(NUM_ADGAN_CLASSES, dtype=torch.bool)
+            return item
+        return self._swap(self.swaps[int(rng.integers(len(self.swaps)))], rng)
+
+    def _swap(self, s: SwapPair, rng: np.random.Generator) -> dict[str, torch.Tensor | str]:
+        people, size = self.pairs.people, self.pairs.size
+        truth_of = replace(people[s.pose], image=s.target, semantic=s.target.with_suffix(".npy"))
+        person, person_kp, person_labels = load_person(people[s.person], size)
+        donor, donor_kp, donor_labels = load_person(people[s.donor], size)
+        truth, truth_kp, _ = load_person(truth_of, size, parsing=False)
+        if rng.random() < self.pairs.flip:
+            width = size[1]
+            person, donor, truth = person[:, ::-1], donor[:, ::-1], truth[:, ::-1]
+            person_labels, donor_labels = person_labels[:, ::-1], donor_labels[:, ::-1]
+            person_kp, donor_kp, truth_kp = (
+                flip_keypoints(k, width) for k in (person_kp, donor_kp, truth_kp)
+            )
+        take = torch.zeros(NUM_ADGAN_CLASSES, dtype=torch.bool)
+        take[list(component_classes(s.component))] = True
+        c = np.ascontiguousarray
+        return {
+            "source": to_tensor(c(person)),
+            "target": to_tensor(c(truth)),
+            "source_parsing": one_hot(c(person_labels)),
+            "source_keypoints": torch.from_numpy(person_kp),
+            "target_keypoints": torch.from_numpy(truth_kp),
+            "donor": to_tensor(c(donor)),
+            "donor_parsing": one_hot(c(donor_labels)),
+            "donor_keypoints": torch.from_numpy(donor_kp),
+            "take": take,
+            "name": f"{s.person}___{s.target.name}",
+        }

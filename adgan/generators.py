@@ -96,8 +96,15 @@ class PoseGenerator(nn.Module, abc.ABC):
         parsing: torch.Tensor,
         source_keypoints: torch.Tensor,
         target_keypoints: torch.Tensor,
+        donor: tuple[torch.Tensor, ...] | None = None,
     ) -> torch.Tensor:
-        return self.decode(self.encode(image, parsing, source_keypoints), target_keypoints)
+        """donor: (image, parsing, keypoints, take [B, K] bool), a garment swap in training:
+        each sample's components where `take` is true come from its donor."""
+        look = self.encode(image, parsing, source_keypoints)
+        if donor is not None:
+            *person, take = donor
+            look = mix_rows(look, self.encode(*person), take)
+        return self.decode(look, target_keypoints)
 
     @property
     def device(self) -> torch.device:
@@ -173,6 +180,15 @@ def mix_appearance(base: Appearance, donor: Appearance, classes: tuple[int, ...]
         value = value.clone()
         value[:, rows] = donor[key][:, rows].to(value.dtype)
         mixed[key] = value
+    return mixed
+
+
+def mix_rows(base: Appearance, donor: Appearance, take: torch.Tensor) -> Appearance:
+    """Per sample, `mix_appearance`: base's rows, and donor's where take [B, K] is true."""
+    mixed = {}
+    for key, value in base.items():
+        pick = take.view(*take.shape, *([1] * (value.dim() - 2))).to(value.device)
+        mixed[key] = torch.where(pick, donor[key].to(value.dtype), value)
     return mixed
 
 

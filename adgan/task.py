@@ -1,8 +1,10 @@
 """Training ADGAN: `python train.py --config configs/adgan-*.yaml`.
 
-One step as the reference's `optimize_parameters`: generate the target from the source,
-update G on L1 + perceptual + adversarial (mean of the two discriminators) + contextual
-(+ SSIM; each term weighted by `loss.<name>`, a term of weight 0 is not computed), then
+One step as the reference's `optimize_parameters`: generate the target from the source
+(for the share `data.swap_fraction` of items, a garment swap's ground truth from the source
+and a donor), update G on L1 + perceptual + adversarial (mean of the two discriminators)
++ contextual (+ SSIM; each term weighted by `loss.<name>`, a term of weight 0 is not
+computed), then
 update D_PP (image, source image) and D_PB (image, target pose) unless `loss.adversarial`
 is 0. The generator is any registered architecture (`model.arch`). Adam (beta1 0.5) for
 all three, constant learning rate, then a linear decay to zero (the reference: 500 + 500
@@ -23,7 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from adgan.data import PairDataConfig, PairDataset
+from adgan.data import PairDataConfig, PairDataset, SwapMixDataset, read_swap_pairs
 from adgan.discriminator import Discriminator, DiscriminatorConfig
 from adgan.evaluate import EvalConfig, evaluate_generator
 from adgan.generators import DEFAULT_ARCH, build_generator, generator_config, to_image
@@ -86,6 +88,8 @@ class AdganTask(TrainingTask):
         d, size = self.config.data, self.config.model.image_size
         for split in (d.train_split, d.val_split):
             PairDataset(d.root, split, size, semantic_dir=d.semantic_dir)
+        if d.swap_fraction > 0:
+            read_swap_pairs(d.root, d.train_split)
 
     def setup(self, ctx: RunContext) -> None:
         self.build(ctx)
@@ -97,6 +101,8 @@ class AdganTask(TrainingTask):
             semantic_dir=d.semantic_dir,
             flip_probability=d.flip_probability,
         )
+        if d.swap_fraction > 0:
+            self.train_set = SwapMixDataset(self.train_set, d.root, d.train_split, d.swap_fraction)
 
     def build(self, ctx: RunContext) -> None:
         """Networks, losses, optimisers and schedules (no data: the benchmark uses this)."""
@@ -140,12 +146,17 @@ class AdganTask(TrainingTask):
         for p in [*d_pose.parameters(), *d_image.parameters()]:
             p.requires_grad_(False)
         adversarial = cfg.adversarial > 0  # else the discriminators are not run at all
+        donor = None
+        if "take" in batch:  # garment swaps among the pairs (`data.swap_fraction`)
+            keys = ("donor", "donor_parsing", "donor_keypoints", "take")
+            donor = tuple(batch[k] for k in keys)
         with ctx.autocast():
             fake = self.generator(
                 source,
                 batch["source_parsing"],
                 batch["source_keypoints"],
                 batch["target_keypoints"],
+                donor,
             )
             terms = self.losses(fake, target)
             if adversarial:

@@ -1,4 +1,7 @@
-"""`python -m synth --out DIR --identities N --poses K --size 256x176 --seed S`"""
+"""`python -m synth --out DIR --identities N --poses K --size 256x176 --seed S`
+
+`python -m synth --out DIR --add-swaps train [--swap-identities N]` renders garment-swap
+ground truth for another split of a dataset already in DIR (training on swaps)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from pathlib import Path
 
 from common.config import ConfigError, load_config
 from synth.config import SynthConfig
-from synth.dataset import generate
+from synth.dataset import SPLITS, add_swaps, generate
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "synth.yaml"
 
@@ -62,11 +65,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace a previous SynthFashion output in --out"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--add-swaps",
+        choices=SPLITS,
+        metavar="SPLIT",
+        help="render nothing else: garment-swap ground truth for SPLIT of the dataset already "
+        "in --out (its own seed and config), e.g. train, to train a generator on swaps",
+    )
+    p.add_argument(
+        "--swap-identities",
+        type=int,
+        default=0,
+        help="with --add-swaps: the first N identities of the split (0: all)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.add_swaps:
+        if not (args.out / "manifest.json").is_file():
+            print(f"error: {args.out}: no SynthFashion dataset (manifest.json)", file=sys.stderr)
+            return 2
+        n = add_swaps(
+            args.out,
+            args.add_swaps,
+            identities=args.swap_identities,
+            workers=args.workers,
+            progress=not args.quiet,
+        )
+        print(f"wrote {n} {args.add_swaps} swaps to {args.out}")
+        return 0
     overrides = list(args.overrides)
     if args.size is not None:
         overrides.append(f"size=[{args.size[0]}, {args.size[1]}]")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import shutil
 import time
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from common.config import to_dict
+from common.config import from_dict, to_dict
 from common.deepfashion import FashionName
 from common.fileio import write_json, write_text
 from common.image_io import save_image, write_semantic_map
@@ -466,15 +467,7 @@ def generate(
             write_text(out / "faces" / f"{split}.txt", "".join(f"{j}\n" for j in faces))
         split_swaps = [s for s in swaps if s["split"] == split]
         if split in config.dataset.swap_splits and config.dataset.swaps:
-            header = "person,donor,component,pose,target\n"
-            write_text(
-                out / f"swap-pairs-{split}.csv",
-                header
-                + "".join(
-                    f"{s['person']},{s['donor']},{s['component']},{s['pose']},{s['target']}\n"
-                    for s in split_swaps
-                ),
-            )
+            _write_swap_pairs(out / f"swap-pairs-{split}.csv", split_swaps)
         counts[split] = {
             "identities": len(recs),
             "images": len(images),
@@ -499,3 +492,46 @@ def generate(
     }
     write_json(out / "manifest.json", manifest)
     return manifest
+
+
+def _write_swap_pairs(path: Path, swaps: list[dict[str, str]]) -> None:
+    header = "person,donor,component,pose,target\n"
+    rows = "".join(
+        f"{s['person']},{s['donor']},{s['component']},{s['pose']},{s['target']}\n" for s in swaps
+    )
+    write_text(path, header + rows)
+
+
+def add_swaps(
+    out: str | os.PathLike[str],
+    split: str,
+    *,
+    identities: int = 0,
+    workers: int = 1,
+    progress: bool = True,
+) -> int:
+    """Garment-swap ground truth for `split` of a SynthFashion folder already written (a
+    dataset renders it for the test split only: ADGAN has no swap truth to learn from, a
+    generator trained here can). The people, poses and photo sessions are the folder's own,
+    re-made from its manifest's seed and config; `identities` > 0 takes the first that many
+    of the split (every identity's donors are drawn among them). Writes swap/<split>/ and
+    swap-pairs-<split>.csv, updates the manifest; returns the number of swaps."""
+    out = Path(out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r}: choose one of {', '.join(SPLITS)}")
+    config = from_dict(SynthConfig, manifest["config"], where="manifest config")
+    config.dataset = dataclasses.replace(config.dataset, swaps=True, swap_splits=(split,))
+    job = Job(out, manifest["seed"], manifest["identities"], manifest["poses_per_identity"], config)
+    described = json.loads((out / "identities.json").read_text())
+    records = [IdentityRecord(d["index"], d["split"], d) for d in described if d["split"] == split]
+    if identities > 0:
+        records = records[:identities]
+    folder = out / "swap" / split
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    swaps = _run(_SwapWorker(job), plan_swaps(job, records), workers, "swaps", progress)
+    _write_swap_pairs(out / f"swap-pairs-{split}.csv", swaps)
+    manifest["counts"][split]["swaps"] = len(swaps)
+    write_json(out / "manifest.json", manifest)
+    return len(swaps)

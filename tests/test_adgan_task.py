@@ -2,6 +2,7 @@
 evaluation CLI, attribute transfer and the errors a user can act on."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -9,11 +10,13 @@ import torch
 
 import train
 from adgan import evaluate
-from adgan.data import PairDataset, load_person, read_swap_pairs
+from adgan.data import PairDataset, SwapMixDataset, load_person, read_swap_pairs
 from adgan.generators import generator_from_checkpoint, mix_appearance
 from adgan.transfer import AttributeTransfer
+from common.image_io import load_image
 from keypoints.skeleton import flip_keypoints
 from parsing.labels import component_classes
+from synth.__main__ import main as synth_main
 from tests.conftest import torchrun_train
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights", "ignore:.*random network")
@@ -189,6 +192,82 @@ def test_bad_inputs_are_named(run, synth_dataset, tmp_path, capsys):
         == 2
     )
     assert "multiples of 4" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def swap_dataset(synth_dataset, tmp_path_factory):
+    """The tiny set with swap ground truth for its training split too."""
+    out = tmp_path_factory.mktemp("with-swaps") / "data"
+    shutil.copytree(synth_dataset, out)
+    assert synth_main(["--out", str(out), "--add-swaps", "train", "--workers", "1", "--quiet"]) == 0
+    return out
+
+
+def test_swaps_are_rendered_for_the_training_split_of_a_set(swap_dataset, synth_dataset, capsys):
+    swaps = read_swap_pairs(swap_dataset, "train")
+    assert len(swaps) >= 4  # 4 training people, up to 2 swaps each
+    manifest = json.loads((swap_dataset / "manifest.json").read_text())
+    assert manifest["counts"]["train"]["swaps"] == len(swaps)
+    test_swaps = "swap-pairs-test.csv"  # the test split's swaps are left as they were
+    assert (swap_dataset / test_swaps).read_text() == (synth_dataset / test_swaps).read_text()
+    people = PairDataset(swap_dataset, "train", (128, 88)).people
+    background, garment = [], []
+    for s in swaps:  # the person's own photo session, the donor's garment
+        own, _, own_labels = load_person(people[s.pose], (128, 88))
+        truth = load_image(s.target).astype(np.float32)
+        truth_labels = np.load(s.target.with_suffix(".npy"))
+        diff = np.abs(truth - own).mean(-1)
+        background.append(diff[(own_labels == 0) & (truth_labels == 0)].mean())
+        region = np.isin(truth_labels, component_classes(s.component))
+        garment.append(diff[region].mean())
+    assert np.mean(background) < 6 and np.mean(garment) > 4 * np.mean(background)
+    assert synth_main(["--out", str(swap_dataset / "nothing"), "--add-swaps", "train"]) == 2
+    assert "no SynthFashion dataset" in capsys.readouterr().err
+
+
+def test_swap_items_mix_with_the_pairs(swap_dataset):
+    pairs = PairDataset(swap_dataset, "train", (64, 44))
+    flipping = PairDataset(swap_dataset, "train", (64, 44), flip_probability=1.0)
+    swaps = SwapMixDataset(pairs, swap_dataset, "train", 1.0)
+    plain = SwapMixDataset(pairs, swap_dataset, "train", 0.0)[(0, 5)]
+    swap = swaps[(0, 5)]
+    assert set(swap) == set(plain)  # one batch holds both
+    assert not plain["take"].any() and torch.equal(plain["donor"], plain["source"])
+    assert swap["take"].any() and swap["take"].sum() <= 2  # upper, or pants and skirt
+    person, target = swap["name"].split("___")
+    assert person in pairs.people.annotations and target.endswith(".jpg")
+    assert not torch.equal(swap["donor"], swap["source"])
+    mirrored = SwapMixDataset(flipping, swap_dataset, "train", 1.0)[(0, 5)]
+    for key in ("source", "donor", "target", "source_parsing", "donor_parsing"):
+        assert torch.equal(mirrored[key], swap[key].flip(-1)), key
+    want = flip_keypoints(swap["target_keypoints"].numpy(), 44)
+    assert np.allclose(mirrored["target_keypoints"].numpy(), want)
+
+
+def test_a_generator_trains_on_swaps(swap_dataset, tmp_path):
+    args = [
+        "--config",
+        "configs/adgan-partwarp-256-swaps-cpu.yaml",
+        "--runs",
+        str(tmp_path),
+        f"data.root={swap_dataset}",
+        "data.swap_fraction=0.5",
+        "model.image_size=[32, 24]",
+        "model.channels=[8, 16]",
+        "model.encoder_channels=[8]",
+        "model.code_size=8",
+        "model.style_channels=4",
+        "model.res_blocks=1",
+        "train.steps=2",
+        *[a for a in TINY if a.startswith(("train.", "eval."))],
+    ]
+    assert train.main(args) == 0
+    run = next((tmp_path / "adgan").iterdir())
+    metrics = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert 0 <= metrics["swap_closer"] <= 1
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    losses = [s["loss_g"] for s in stats if "loss_g" in s]
+    assert len(losses) == 2 and np.isfinite(losses).all()
 
 
 @pytest.mark.slow

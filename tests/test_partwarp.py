@@ -91,6 +91,33 @@ def test_a_swap_takes_the_donors_layer_and_code(pairs):
         assert not torch.allclose(gen.decode(mixed, target), gen.decode(own, target))
 
 
+def test_a_donor_in_the_forward_pass_is_a_swap_per_sample(pairs):
+    """Training on swaps: `forward(..., donor=(image, parsing, keypoints, take))` is, for
+    each sample, the swap of the components it takes (none: the plain transfer)."""
+    torch.manual_seed(0)
+    gen = build_generator(TINY).eval()
+    b = pairs
+    upper = list(component_classes("upper"))
+    chosen = torch.zeros(4, 8, dtype=torch.bool)
+    chosen[0, upper] = True  # sample 0 takes its top from sample 0's donor; the rest nothing
+    donor = (b["source"].flip(0), b["source_parsing"].flip(0), b["source_keypoints"].flip(0))
+    with torch.no_grad():
+        out = gen(
+            *(b[k] for k in ("source", "source_parsing", "source_keypoints")),
+            b["target_keypoints"],
+            (*donor, chosen),
+        )
+        own = gen.encode(b["source"], b["source_parsing"], b["source_keypoints"])
+        other = gen.encode(*donor)
+        swapped = gen.decode(
+            mix_appearance(take(own, 0), take(other, 0), tuple(upper)), b["target_keypoints"][:1]
+        )
+        plain = run(gen, b)
+    torch.testing.assert_close(out[:1], swapped, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out[1:], plain[1:], atol=1e-5, rtol=0)
+    assert (out[0] - plain[0]).abs().max() > 1e-3
+
+
 def test_a_swapped_garment_covers_skin_and_uncovers_the_body(pairs):
     """Trousers over bare legs hide them; a lower garment swapped for none leaves the legs
     it covered as holes for the network to paint, not background."""
