@@ -577,34 +577,34 @@ def _source_coordinates(
     return torch.cat(coords, 1)
 
 
-# -- background -------------------------------------------------------------------------
-
-
 def _legs_past_the_edge(
     stack: torch.Tensor, sample_grid: torch.Tensor, warped: torch.Tensor
 ) -> torch.Tensor:
-    """The leg segments of `warped` [B, S, C, H, W] where they sample outside the source
+    """`warped` [B, S, C, H, W] with its leg segments, where they sample outside the source
     frame, sampled again with the frame's edge replicated: colour, classes and person go on
     as the edge shows them. Past the edge a leg is one piece (a completed knee lies below
     the frame, so the shin owns nothing at the edge: it takes what its thigh owns). The last
-    channel, inside the frame, stays (what lies outside is still known to lie outside)."""
+    channel, inside the frame, stays (what lies outside is still known to lie outside).
+    Changes `warped` in place (grid_sample's backward does not need its output)."""
     b, _, c, h, w = stack.shape
     pairs = [(SEGMENT_NAMES.index(f"{s}_thigh"), SEGMENT_NAMES.index(f"{s}_shin")) for s in "rl"]
     legs = [i for pair in pairs for i in pair]
-    pieces = stack[:, legs].clone()  # [B, 4, C, H, W]
+    pieces = stack[:, legs, :-1]  # [B, 4, C - 1, H, W], a copy: colour, classes, person
     for k, (thigh, shin) in enumerate(pairs):
-        pieces[:, 2 * k : 2 * k + 2, 3:-2] = (stack[:, thigh, 3:-2] + stack[:, shin, 3:-2])[:, None]
+        pieces[:, 2 * k : 2 * k + 2, 3:-1] = (stack[:, thigh, 3:-2] + stack[:, shin, 3:-2])[:, None]
     edge = F.grid_sample(
-        pieces.reshape(b * len(legs), c, h, w),
+        pieces.reshape(b * len(legs), c - 1, h, w),
         sample_grid[:, legs].reshape(b * len(legs), h, w, 2),
         mode="bilinear",
         padding_mode="border",
         align_corners=True,
-    ).reshape(b, len(legs), c, h, w)
-    inside = warped[:, legs, -1:]
-    out = warped.clone()
-    out[:, legs, :-1] = warped[:, legs, :-1] * inside + edge[:, :, :-1] * (1 - inside)
-    return out
+    ).reshape(b, len(legs), c - 1, h, w)
+    outside = 1 - warped[:, legs, -1:]
+    warped[:, legs, :-1] = warped[:, legs, :-1].lerp_(edge, outside)
+    return warped
+
+
+# -- background -------------------------------------------------------------------------
 
 
 def fill_background(image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
