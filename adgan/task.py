@@ -191,7 +191,9 @@ class AdganTask(TrainingTask):
             loss_d.backward()
             opt.step()
             d_losses[name] = loss_d.detach()
-        for schedule in self.schedules:
+        # the discriminators' schedules move only with their optimisers (at adversarial 0
+        # neither runs, and torch warns of a schedule stepped before its optimiser)
+        for schedule in self.schedules if adversarial else self.schedules[:1]:
             schedule.step()
         return {
             "loss_g": loss_g.detach(),
