@@ -4,11 +4,10 @@ One step as the reference's `optimize_parameters`: generate the target from the 
 (for the share `data.swap_fraction` of items, a garment swap's ground truth from the source
 and a donor), update G on L1 + perceptual + adversarial (mean of the two discriminators)
 + contextual (+ SSIM; each term weighted by `loss.<name>`, a term of weight 0 is not
-computed), then
-update D_PP (image, source image) and D_PB (image, target pose) unless `loss.adversarial`
-is 0. The generator is any registered architecture (`model.arch`). Adam (beta1 0.5) for
-all three, constant learning rate, then a linear decay to zero (the reference: 500 + 500
-epochs of 4,000 pairs).
+computed), then update D_PP (image, source image) and D_PB (image, target pose) unless
+`loss.adversarial` is 0. The generator is any registered architecture (`model.arch`).
+Adam (beta1 0.5) for all three, constant learning rate, then a linear decay to zero (the
+reference: 500 + 500 epochs of 4,000 pairs).
 
 During the G update the discriminators are called unwrapped with their parameters frozen
 (no wasted weight gradients, no DDP reduction); in their own updates real and fake go
