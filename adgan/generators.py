@@ -101,9 +101,9 @@ class PoseGenerator(nn.Module, abc.ABC):
         """donor: (image, parsing, keypoints, take [B, K] bool), a garment swap in training:
         each sample's components where `take` is true come from its donor."""
         look = self.encode(image, parsing, source_keypoints)
-        if donor is not None:
-            *person, take = donor
-            look = mix_rows(look, self.encode(*person), take)
+        if donor is not None and donor[-1].any():  # a batch of plain pairs takes nothing
+            *person, chosen = donor
+            look = mix_rows(look, self.encode(*person), chosen)
         return self.decode(look, target_keypoints)
 
     @property
@@ -174,13 +174,10 @@ def load_architectures() -> None:
 
 def mix_appearance(base: Appearance, donor: Appearance, classes: tuple[int, ...]) -> Appearance:
     """base's appearance with the rows of the given components taken from donor's."""
-    rows = list(classes)
-    mixed = {}
-    for key, value in base.items():
-        value = value.clone()
-        value[:, rows] = donor[key][:, rows].to(value.dtype)
-        mixed[key] = value
-    return mixed
+    first = next(iter(base.values()))
+    chosen = torch.zeros(first.shape[:2], dtype=torch.bool, device=first.device)
+    chosen[:, list(classes)] = True
+    return mix_rows(base, donor, chosen)
 
 
 def mix_rows(base: Appearance, donor: Appearance, take: torch.Tensor) -> Appearance:
