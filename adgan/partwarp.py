@@ -227,13 +227,16 @@ class PartWarpGenerator(PoseGenerator):
     # exact ones, and a wider cut keeps the person's edge and shadow out of the filled
     # background; warp.head_support and warp.head_outside_opacity: real hair reaches past a
     # synthetic head's capsule, and past the photo's edge; warp.legs_past_the_edge: a photo
-    # cut at the thigh still dresses the legs of a full-body pose (docs/generator.md)
+    # cut at the thigh still dresses the legs of a full-body pose; warp.borrow_twin_limbs:
+    # an arm a side view hides is carried from the other arm, sleeve and all
+    # (docs/generator.md)
     INFERENCE_SETTINGS = (
         "warp_trust",
         "warp.background_dilation",
         "warp.head_support",
         "warp.head_outside_opacity",
         "warp.legs_past_the_edge",
+        "warp.borrow_twin_limbs",
     )
     EVIDENCE = 3 + 1 + 3 + 1  # composite, holes, background, background mask (+ masks, pose)
 

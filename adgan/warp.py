@@ -87,6 +87,11 @@ SEGMENTS: tuple[Segment, ...] = (
 SEGMENT_NAMES = tuple(s.name for s in SEGMENTS)
 KINDS = ("head", "torso", "upper_arm", "forearm", "thigh", "shin")
 LIMBS = SEGMENTS[2:]
+# each segment's twin on the other side of the body (itself for head and torso)
+_SIDE = {"r": "l", "l": "r"}
+TWIN = tuple(
+    SEGMENT_NAMES.index(_SIDE[n[0]] + n[1:] if n[:2] in ("r_", "l_") else n) for n in SEGMENT_NAMES
+)
 
 NECK, R_SHOULDER, L_SHOULDER, R_HIP, L_HIP = 1, 2, 5, 8, 11
 FACE_POINTS = (0, 14, 15, 16, 17)
@@ -193,6 +198,10 @@ class WarpConfig:
     # there, trousers or skirt or skin, goes on along the leg instead of leaving the
     # network to invent legs; inference only (trained without it)
     legs_past_the_edge: bool = False
+    # a limb the source does not show (its joints hidden behind the body, or cut off) while
+    # its twin on the other side is seen is carried from that twin, mirrored across the
+    # bone: sleeves, trouser legs and skin come in pairs; inference only (trained without)
+    borrow_twin_limbs: bool = False
     # where a segment's transform lands on another segment's pixels in the source (hidden
     # behind it there) and no layer paints, a hole of this strength (else background)
     occlusion_opacity: float = 0.3
@@ -513,10 +522,21 @@ def _available(sk: _Skeleton) -> torch.Tensor:
 # -- transforms -------------------------------------------------------------------------
 
 
+def _borrowed(src_avail: torch.Tensor, tgt_avail: torch.Tensor) -> torch.Tensor:
+    """[B, S] 1 where a limb the target shows is missing in the source and its twin is
+    seen there (`WarpConfig.borrow_twin_limbs`)."""
+    return tgt_avail * (1 - src_avail) * src_avail[:, list(TWIN)]
+
+
 def _source_coordinates(
-    src: _Skeleton, tgt: _Skeleton, grid: torch.Tensor, cfg: WarpConfig
+    src: _Skeleton,
+    tgt: _Skeleton,
+    grid: torch.Tensor,
+    cfg: WarpConfig,
+    borrow: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """For each segment and target pixel, the source pixel it comes from: [B, S, H, W, 2]."""
+    """For each segment and target pixel, the source pixel it comes from: [B, S, H, W, 2].
+    borrow [B, S]: those limbs come from their twin's bone, mirrored across it."""
     ratio = src.size / tgt.size
     min_len = cfg.min_bone * tgt.size
     out = []
@@ -558,6 +578,12 @@ def _source_coordinates(
     b_t = torch.stack([tgt.kp[:, s.end] for s in LIMBS], 1)
     a_s = torch.stack([src.kp[:, s.start] for s in LIMBS], 1)
     b_s = torch.stack([src.kp[:, s.end] for s in LIMBS], 1)
+    mirror = torch.ones_like(a_s[..., 0])  # [B, L]
+    if borrow is not None:
+        twin = [TWIN[i] - 2 for i in range(2, len(SEGMENTS))]  # limb index of each twin
+        take = borrow[:, 2:, None] > 0
+        a_s, b_s = torch.where(take, a_s[:, twin], a_s), torch.where(take, b_s[:, twin], b_s)
+        mirror = 1 - 2 * borrow[:, 2:]
     lt, ls = _norm(b_t - a_t).clamp_min(1e-3), _norm(b_s - a_s).clamp_min(1e-3)
     ut, us = (b_t - a_t) / lt[..., None], (b_s - a_s) / ls[..., None]
     lt = torch.maximum(lt, min_len[:, None])
@@ -572,7 +598,7 @@ def _source_coordinates(
     coords.append(
         a_s[:, :, None, None]
         + along_s[..., None] * us[:, :, None, None]
-        + (across * r)[..., None] * _perp(us)[:, :, None, None]
+        + (across * r * mirror[..., None, None])[..., None] * _perp(us)[:, :, None, None]
     )
     return torch.cat(coords, 1)
 
@@ -681,7 +707,7 @@ def warp_parts(
     grid = _pixel_grid(h, w, source)
     n_seg = len(SEGMENTS)
     src_avail, tgt_avail = _available(src), _available(tgt)  # [B, S]
-    usable = src_avail * tgt_avail
+    borrow = _borrowed(src_avail, tgt_avail) if cfg.borrow_twin_limbs else None
 
     # -- who owns each source pixel: soft-min over the source capsules + class prior
     rank = {kind: i for i, kind in enumerate(reversed(cfg.layer_order))}
@@ -698,9 +724,15 @@ def warp_parts(
     person_probs = probs.clone()
     person_probs[:, 0] = 0
     owned = own * person_probs[:, None] * src_avail[..., None, None, None]  # [B, S, 8, H, W]
+    if borrow is not None:  # a borrowed limb carries what its twin owns
+        for i in torch.nonzero(borrow.amax(0)).flatten().tolist():
+            take = borrow[:, i, None, None, None] > 0
+            owned[:, i] = torch.where(take, owned[:, TWIN[i]], owned[:, i])
+        src_avail = torch.maximum(src_avail, borrow)
+    usable = src_avail * tgt_avail
 
     # -- warp image and owned classes with each segment's transform
-    coords = _source_coordinates(src, tgt, grid, cfg)  # [B, S, H, W, 2]
+    coords = _source_coordinates(src, tgt, grid, cfg, borrow)  # [B, S, H, W, 2]
     norm = torch.tensor([2 / max(w - 1, 1), 2 / max(h - 1, 1)]).to(source)
     sample_grid = (coords * norm - 1).reshape(b * n_seg, h, w, 2)
     ones = torch.ones_like(owned[:, :, :1])

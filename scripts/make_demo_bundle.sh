@@ -30,6 +30,7 @@ fi
     --out bundles/demo --dtype int8 --synthetic-only --generator-set warp_trust=1.0 \
     --generator-set warp.background_dilation=3 --generator-set warp.head_support=1.3 \
     --generator-set warp.head_outside_opacity=1.0 --generator-set warp.legs_past_the_edge=true \
-    --notes "demo: BlazePose keypoints (real people); guided parser (reads BlazePose's person mask and keypoints) and part-warp generator trained on SynthFashion only (synthetic people), 256x176, on a 2-core CPU; the card shows the warp wherever it has the person (warp_trust 1), the person cut wider from the source background (warp.background_dilation 3), the head's hair carried past a synthetic head's reach (warp.head_support 1.3) and past the photo's edge (warp.head_outside_opacity 1), and a leg the source photo cuts off dressed on as its edge shows it (warp.legs_past_the_edge)"
+    --generator-set warp.borrow_twin_limbs=true \
+    --notes "demo: BlazePose keypoints (real people); guided parser (reads BlazePose's person mask and keypoints) and part-warp generator trained on SynthFashion only (synthetic people), 256x176, on a 2-core CPU; the card shows the warp wherever it has the person (warp_trust 1), the person cut wider from the source background (warp.background_dilation 3), the head's hair carried past a synthetic head's reach (warp.head_support 1.3) and past the photo's edge (warp.head_outside_opacity 1), a leg the source photo cuts off dressed on as its edge shows it (warp.legs_past_the_edge), and a limb the source hides carried from its twin on the other side, mirrored (warp.borrow_twin_limbs)"
 "$PY" infer.py --source examples/model.jpg --pose examples/shopper.jpg \
     --out docs/demo-result.png --panel docs/demo-panel.png

@@ -143,16 +143,18 @@ def test_a_bundle_sets_only_the_generators_inference_settings(parts, tmp_path, c
     heads = ["--generator-set", "warp.head_support=1.3"]
     heads += ["--generator-set", "warp.head_outside_opacity=1.0"]
     heads += ["--generator-set", "warp.legs_past_the_edge=true"]
+    heads += ["--generator-set", "warp.borrow_twin_limbs=true"]
     assert bundle.main([*args, str(run), "--out", str(trusting), *setting, *wider, *heads]) == 0
     trusted = load_bundle(trusting).generator.config
     assert trusted.warp_trust == 1.0 and trusted.warp.background_dilation == 3
     assert trusted.warp.head_support == 1.3 and trusted.warp.head_outside_opacity == 1.0
-    assert trusted.warp.legs_past_the_edge is True
+    assert trusted.warp.legs_past_the_edge is True and trusted.warp.borrow_twin_limbs is True
     assert trusted.warp.softness == partwarp.config.warp.softness
     as_trained = make_bundle(kp, parser, run, tmp_path / "as-trained")
     assert load_bundle(as_trained).generator.config.warp_trust == 0
     assert load_bundle(as_trained).generator.config.warp.head_outside_opacity is None
     assert load_bundle(as_trained).generator.config.warp.legs_past_the_edge is False
+    assert load_bundle(as_trained).generator.config.warp.borrow_twin_limbs is False
     for shaping in ("channels=[4, 8]", "warp.softness=0.5", "warp=1"):
         with pytest.raises(ConfigError, match="inference settings are warp_trust"):
             make_bundle(kp, parser, run, tmp_path / "x", generator_settings=[shaping])

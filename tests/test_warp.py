@@ -313,6 +313,58 @@ def test_legs_cut_by_the_photo_edge_can_go_on_as_the_edge_shows_them(people):
     torch.testing.assert_close(cut.masks[0, :, 0][:, above], plain.masks[0, :, 0][:, above])
 
 
+def test_a_limb_the_source_hides_can_be_carried_from_its_twin_mirrored(people):
+    """`borrow_twin_limbs`: the source's right wrist is missing, the left forearm painted
+    green on its outer side and blue on its inner side. As trained, the target's right
+    forearm is a hole; with the setting it carries the left forearm mirrored across the
+    bone: outer side green, inner side blue. Nothing else moves."""
+    outs = people[:1]
+    o = outs[0]
+    im = o.image.copy()
+    ys, xs = np.mgrid[: SIZE[0], : SIZE[1]]
+    pixels = np.stack([xs, ys], -1).astype(np.float32)
+    elbow, wrist = o.keypoints[6], o.keypoints[7]
+    bone = wrist - elbow
+    t = np.clip((pixels - elbow) @ bone / (bone @ bone), 0, 1)
+    offset = pixels - elbow - t[..., None] * bone
+    outward = np.sign(elbow[0] - o.keypoints[1][0])  # the left arm lies on this side
+    side = offset[..., 0] * outward
+    near = (np.linalg.norm(offset, axis=-1) < 6) & (t > 0) & (t < 1) & (o.labels > 0)
+    im[near & (side > 0)] = (0, 255, 0)
+    im[near & (side <= 0)] = (0, 0, 255)
+    src, parsing, kp = _tensors(outs, [im])
+    hidden = kp.clone()
+    hidden[0, 4] = -1  # the right wrist is hidden in the source
+    plain = warp_parts(src, parsing, hidden, kp, WarpConfig(hole_opacity=1.0))
+    twin = warp_parts(
+        src, parsing, hidden, kp, WarpConfig(hole_opacity=1.0, borrow_twin_limbs=True)
+    )
+    a, b = kp[0, 3].numpy(), kp[0, 4].numpy()
+    for t in (0.3, 0.5, 0.7):
+        x, y = (round(v) for v in a + t * (b - a))
+        assert plain.holes[0, 0, y, x] > 0.9 and plain.person[0, 0, y, x] < 0.05
+        assert twin.holes[0, 0, y, x] < 0.1 and twin.person[0, 0, y, x] > 0.9
+    out = _uint8(composite(twin)).astype(int)[0]
+    across = np.array([b[1] - a[1], a[0] - b[0]]) / np.linalg.norm(b - a)
+    across *= np.sign(across[0] * (a[0] - kp[0, 1, 0].item()))  # pointing outwards
+    for t in (0.4, 0.6):
+        mid = a + t * (b - a)
+        ox, oy = (round(v) for v in mid + 1.5 * across)
+        ix, iy = (round(v) for v in mid - 1.5 * across)
+        assert out[oy, ox, 1] - out[oy, ox, 2] > 40, out[oy, ox]  # outer: green
+        assert out[iy, ix, 2] - out[iy, ix, 1] > 40, out[iy, ix]  # inner: blue
+    # away from the right forearm (which lies in front), the other segments are as before
+    r_fore = SEGMENT_NAMES.index("r_forearm")
+    away = (plain.segments[0, r_fore, 0] + twin.segments[0, r_fore, 0]) < 1e-3
+    others = [i for i in range(len(SEGMENT_NAMES)) if i != r_fore]
+    torch.testing.assert_close(
+        twin.segments[0, others, 0][:, away],
+        plain.segments[0, others, 0][:, away],
+        atol=1e-2,
+        rtol=0,
+    )
+
+
 def test_config_is_checked():
     with pytest.raises(ValueError, match="layer_order"):
         WarpConfig(layer_order=("torso",))
@@ -331,6 +383,7 @@ def test_config_is_checked():
         dict(background_blur=0.0, background_dilation=0.0),
         dict(support_scale=1.5, torso_reach=0.0, front_bonus=0.0),
         dict(head_support=1.6, head_outside_opacity=1.0),
+        dict(borrow_twin_limbs=True, legs_past_the_edge=True),
         dict(layer_order=("torso", "thigh", "shin", "head", "upper_arm", "forearm")),
     ],
 )
