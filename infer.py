@@ -23,6 +23,7 @@ from pathlib import Path
 
 # Nothing imported at the top pulls in torch: argument and file errors come back at once.
 from common.colour import parse_colour
+from common.geometry import parse_box
 from common.hardware import PRECISIONS
 from parsing.labels import ADGAN_CLASSES, component_classes
 from studio.framing import DEFAULT_FRAMING, FRAMINGS
@@ -119,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Pose-guided person generation (ADGAN-style).")
     p.add_argument("--source", type=Path, help="photo of the person/garments to render")
     p.add_argument("--pose", type=Path, help="photo of the person whose pose to take")
+    for role in ("source", "pose"):
+        p.add_argument(
+            f"--{role}-box",
+            type=parse_box,
+            metavar="X,Y,W,H",
+            help=f"the person to use in --{role} when it shows several: a box around them in "
+            "photo pixels (a note lists the boxes of the people found)",
+        )
     p.add_argument(
         "--swap",
         type=_swap_arg,
@@ -213,8 +222,8 @@ def _run(args: argparse.Namespace) -> int:
         photos = {"source": load_image(args.source), "pose": load_image(args.pose)}
         donors = [(component, path, load_image(path)) for component, path in args.swap]
         pipe = load_pipeline(args.bundle, device, args.precision)
-        source = pipe.person(photos["source"], args.source.name)
-        pose = pipe.person(photos["pose"], args.pose.name)
+        source = pipe.person(photos["source"], args.source.name, box=args.source_box)
+        pose = pipe.person(photos["pose"], args.pose.name, box=args.pose_box)
         swaps = {component: pipe.person(image, path.name) for component, path, image in donors}
         for view in (source, pose, *swaps.values()):
             for note in view.notes:  # which of several people was used, and how to pick another

@@ -721,8 +721,10 @@ class BlazePose:
         todo, rois, picked = [], [], []
         for n, (people, box) in enumerate(zip(detections, boxes, strict=True)):
             # A caller's box says where the person is: people whose face lies beside it
-            # are neighbours the detector's square around the box also saw.
+            # are neighbours the detector's square around the box also saw (and not among
+            # the others a caller is told about).
             people = [p for p in people if box is None or _face_inside(p, box)]
+            detections[n] = people
             if people:
                 person = self.choose(people, box)
                 todo.append(n)

@@ -5,8 +5,11 @@
     catalogue/dress-12.jpg,shoppers/ben.jpg,ben-dress-12.png,upper=catalogue/shirt-3.jpg
 
 `source`, `pose` and `name` are required; `swaps` is optional, `component=photo` items joined
-by `;`. Relative photo paths are read from the CSV's folder; `name` is the card's path inside
-the output folder (its suffix picks PNG or JPEG; none means .png).
+by `;`, and so are `source_box` and `pose_box`: which person to use in a photo that shows
+several, a box around them as `x,y,w,h` in photo pixels (quoted, for the commas; the
+several-people note of a first run lists the boxes found). Relative photo paths are read
+from the CSV's folder; `name` is the card's path inside the output folder (its suffix picks
+PNG or JPEG; none means .png).
 
 Rows run in batches (every distinct photo of a batch is found and parsed once, all cards of
 the batch generated in one pass). Each card is written atomically (a temporary file beside
@@ -23,6 +26,7 @@ but the output folder.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import glob
 import io
@@ -37,6 +41,7 @@ from tqdm import tqdm
 
 from common.colour import Colour
 from common.fileio import write_text
+from common.geometry import Box, parse_box
 from common.image_io import ImageError, load_image, save_image
 from parsing.labels import component_classes
 from studio.framing import DEFAULT_FRAMING
@@ -62,6 +67,15 @@ class CardRow:
     source: Path
     pose: Path
     swaps: dict[str, Path] = field(default_factory=dict)
+    source_box: Box | None = None  # which person of the photo (None: the pipeline's pick)
+    pose_box: Box | None = None
+
+    @property
+    def people(self) -> list[tuple[Path, Box | None]]:
+        """Every (photo, person box) the card needs: source, pose, then the swaps'."""
+        return [(self.source, self.source_box), (self.pose, self.pose_box)] + [
+            (p, None) for p in self.swaps.values()
+        ]
 
 
 @dataclass
@@ -100,6 +114,15 @@ def _swaps(text: str, base: Path) -> dict[str, Path]:
     return swaps
 
 
+def _box(text: str, column: str) -> Box | None:
+    if not text:
+        return None
+    try:
+        return parse_box(text)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"{column} {exc}") from None
+
+
 def read_jobs(path: Path) -> tuple[list[CardRow], list[Failure]]:
     """The CSV's rows, and the rows that are wrong in themselves (before any photo is read)."""
     try:
@@ -111,7 +134,8 @@ def read_jobs(path: Path) -> tuple[list[CardRow], list[Failure]]:
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise JobsFileError(
-            f"{path}: the header must name {', '.join(REQUIRED)} (and optionally swaps); "
+            f"{path}: the header must name {', '.join(REQUIRED)} (and optionally swaps, "
+            "source_box, pose_box); "
             f"missing {', '.join(missing)}, found {', '.join(columns) or 'nothing'}"
         )
     base = path.parent
@@ -132,6 +156,8 @@ def read_jobs(path: Path) -> tuple[list[CardRow], list[Failure]]:
                     base / row["source"],
                     base / row["pose"],
                     _swaps(row.get("swaps", ""), base),
+                    _box(row.get("source_box", ""), "source_box"),
+                    _box(row.get("pose_box", ""), "pose_box"),
                 )
             )
         except ValueError as exc:
@@ -149,18 +175,28 @@ def _batches(rows: list[CardRow], size: int) -> Iterator[list[CardRow]]:
         yield rows[i : i + size]
 
 
-def _people(pipe: Pipeline, paths: set[Path]) -> dict[Path, PersonView | Exception]:
-    """Each distinct photo of a batch loaded, found and parsed once."""
-    found: dict[Path, PersonView | Exception] = {}
-    photos = []
-    for path in sorted(paths):
-        try:
-            photos.append((path, load_image(path)))
-        except ImageError as exc:
-            found[path] = exc
-    views = pipe.people([(image, path.name) for path, image in photos])
-    for (path, _), view in zip(photos, views, strict=True):
-        found[path] = view
+Person = tuple[Path, Box | None]  # a photo, and which of its people (None: the pipeline's pick)
+
+
+def _people(pipe: Pipeline, people: set[Person]) -> dict[Person, PersonView | Exception]:
+    """Each distinct person of a batch found and parsed once, each photo loaded once."""
+    found: dict[Person, PersonView | Exception] = {}
+    images: dict[Path, np.ndarray | ImageError] = {}
+    wanted = []
+    for path, box in sorted(people, key=lambda p: (str(p[0]), p[1] or ())):
+        if path not in images:
+            try:
+                images[path] = load_image(path)
+            except ImageError as exc:
+                images[path] = exc
+        image = images[path]
+        if isinstance(image, ImageError):
+            found[(path, box)] = image
+        else:
+            wanted.append((path, box, image))
+    views = pipe.people([(image, p.name) for p, _, image in wanted], [b for _, b, _ in wanted])
+    for (path, box, _), view in zip(wanted, views, strict=True):
+        found[(path, box)] = view
     return found
 
 
@@ -226,16 +262,17 @@ def run_cards(
     remove_stale_temporaries(out_dir, todo)
     bar = tqdm(total=len(todo), desc="cards", unit="card", disable=not progress)
     for batch in _batches(todo, batch_size):
-        people = _people(pipe, {p for r in batch for p in (r.source, r.pose, *r.swaps.values())})
+        people = _people(pipe, {p for r in batch for p in r.people})
         ready: list[tuple[CardRow, Job]] = []
         for row in batch:
-            views = {p: people[p] for p in (row.source, row.pose, *row.swaps.values())}
-            problem = next((v for v in views.values() if isinstance(v, Exception)), None)
+            views = [people[p] for p in row.people]
+            problem = next((v for v in views if isinstance(v, Exception)), None)
             if problem is not None:
                 summary.failures.append(Failure(row.number, row.name, _reason(problem)))
                 continue
-            swaps = {c: views[p] for c, p in row.swaps.items()}
-            job = Job(views[row.source], views[row.pose], swaps, backdrop, framing)  # type: ignore[arg-type]
+            source, pose, *donors = views
+            swaps = dict(zip(row.swaps, donors, strict=True))
+            job = Job(source, pose, swaps, backdrop, framing)  # type: ignore[arg-type]
             try:
                 check_job(job)
             except NoPersonError as exc:  # a pose without hips, a source without a torso:

@@ -77,6 +77,10 @@ class NoPersonError(ValueError):
     message names the photo and what to do."""
 
 
+class BoxError(NoPersonError):
+    """A person box, given to pick one of several people, that holds no part of the photo."""
+
+
 class PersonTooSmallError(NoPersonError):
     """The person found is too few pixels tall to read and re-pose."""
 
@@ -248,10 +252,20 @@ class Pipeline:
         boxes = list(boxes) if boxes is not None else [None] * len(photos)
         if len(boxes) != len(photos):
             raise ValueError(f"{len(photos)} photos but {len(boxes)} boxes")
-        found = self._first_look([photo for photo, _ in photos], boxes)
         out: list[PersonView | NoPersonError | None] = [None] * len(photos)
+        for i, ((photo, name), box) in enumerate(zip(photos, boxes, strict=True)):
+            problem = _box_problem(box, photo.shape[:2]) if box is not None else None
+            if problem:
+                out[i] = BoxError(f"{name}: {problem}")
+        look = [i for i in range(len(photos)) if out[i] is None]
+        found = [None] * len(photos)
+        firsts = self._first_look([photos[i][0] for i in look], [boxes[i] for i in look])
+        for i, f in zip(look, firsts, strict=True):
+            found[i] = f
         details, crop_boxes, to_details, where, subjects = [], [], [], [], []
         for i, ((photo, name), f) in enumerate(zip(photos, found, strict=True)):
+            if f is None:  # its box was refused above
+                continue
             if visible(f.keypoints).sum() < MIN_KEYPOINTS:
                 inside = f" inside the box {_box_text(boxes[i])}" if boxes[i] else ""
                 out[i] = NoPersonError(
@@ -329,8 +343,6 @@ class Pipeline:
             for i, f in zip(free, search, strict=True):
                 found[i] = f
         if given:
-            for i in given:
-                _check_box(boxes[i], photos[i].shape[:2])
             looks = self.finder.predict_many([photos[i] for i in given], [boxes[i] for i in given])
             for i, f in zip(given, looks, strict=True):
                 found[i] = f
@@ -342,11 +354,12 @@ class Pipeline:
             return []
         rule = getattr(self.keypoints, "pick", None)
         which = {"largest": " (the largest)", "surest": " (the most confident)"}.get(rule, "")
-        listed = "; ".join(_box_text(b) for b in others[:4])
+        listed = "; ".join(",".join(str(round(float(v))) for v in b) for b in others[:4])
         return [
             f"{name}: {len(others) + 1} people found; using the one in {_box_text(box)}{which}. "
-            f"The others: {listed}. To use another, crop the photo to that person or give "
-            "its box (Pipeline.person(..., box=(x, y, w, h)))"
+            f"The others, as x,y,w,h: {listed}. To use another, give its box (infer.py "
+            "--source-box or --pose-box, a jobs file's source_box or pose_box column, "
+            "Pipeline.person(..., box=)) or crop the photo to that person"
         ]
 
     def generate(
@@ -435,13 +448,16 @@ class Pipeline:
         return np.concatenate(columns, axis=1)
 
 
-def _check_box(box: Box, shape: tuple[int, int]) -> None:
+def _box_problem(box: Box, shape: tuple[int, int]) -> str | None:
+    """Why a person box cannot be used on a photo of this (height, width), or None."""
     x, y, w, h = box
     height, width = shape
+    text = ",".join(f"{float(v):g}" for v in box)
     if not (w > 0 and h > 0):
-        raise ValueError(f"person box {box} has no area")
+        return f"the person box {text} has no area"
     if x >= width or y >= height or x + w <= 0 or y + h <= 0:
-        raise ValueError(f"person box {box} lies outside the {width}x{height} photo")
+        return f"the person box {text} (x,y,w,h) lies outside the {width}x{height} photo"
+    return None
 
 
 def _enlarge(image: np.ndarray, factor: int, interpolation: int) -> np.ndarray:

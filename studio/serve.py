@@ -41,6 +41,7 @@ from common.checkpoint import CheckpointError, read_config
 from common.colour import Colour, parse_colour
 from common.config import ConfigError, load_config
 from common.fileio import write_bytes, write_json
+from common.geometry import Box, parse_box
 from common.hardware import Precision, resolve_device
 from common.image_io import encode_image
 from parsing.labels import ADGAN_CLASSES, COMPONENT_ALIASES, component_classes
@@ -217,6 +218,16 @@ GENERATE_BODY = {
                             "studio, #rrggbb or r,g,b), or photo: the source photo's "
                             "background with the person removed. Default: the server's.",
                         },
+                        **{
+                            f"{role}_box": {
+                                "type": "string",
+                                "description": f"Which person of the {what} photo to use when "
+                                "it shows several: a box around them, x,y,w,h in photo pixels "
+                                "(the X-Note header of an answer lists the boxes found). "
+                                "Default: the largest.",
+                            }
+                            for role, what in (("source", "catalogue"), ("pose", "shopper's"))
+                        },
                         "framing": {
                             "type": "string",
                             "enum": list(FRAMINGS),
@@ -282,6 +293,21 @@ def _backdrop(text: str | None, default: Colour | None) -> Colour | None:
         return parse_colour(text)
     except ValueError as exc:
         raise UploadError(422, f"field 'backdrop': {exc}, or photo") from None
+
+
+def _box(field: str, text: str | None) -> Box | None:
+    """A request's `source_box` or `pose_box` field: absent or empty, the pipeline's pick."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_box(text.strip())
+    except argparse.ArgumentTypeError as exc:
+        raise UploadError(422, f"field '{field}': {exc}") from None
+
+
+def _header_text(text: str) -> str:
+    """A header value: one line of printable ASCII (photo names come from the client)."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text)
 
 
 def _framing(text: str | None, default: str) -> str:
@@ -421,6 +447,9 @@ def create_app(
             roles = _roles(uploads, s.max_swaps)
             backdrop = _backdrop(texts.get("backdrop"), default_backdrop)
             framing = _framing(texts.get("framing"), s.framing)
+            boxes = {
+                role: _box(f"{role}_box", texts.get(f"{role}_box")) for role in ("source", "pose")
+            }
         except UploadError as exc:
             raise _refusal(exc, {422: "bad_field"}) from None
 
@@ -435,6 +464,8 @@ def create_app(
                 photos = await run_in_threadpool(decode)
         except UploadError as exc:
             raise _refusal(exc, {415: "not_an_image", 422: "bad_image"}) from None
+        for role, box in boxes.items():
+            photos[role].box = box
         swaps = {f.removeprefix("swap_"): p for f, p in photos.items() if f.startswith("swap_")}
         try:
             request = GenerateRequest(
@@ -456,6 +487,8 @@ def create_app(
         }
         if warning:
             headers["X-Warning"] = warning
+        if result.notes:  # which of several people was used, and the others' boxes
+            headers["X-Note"] = _header_text(" | ".join(result.notes))
         return Response(png, media_type="image/png", headers=headers)
 
     @app.post(
@@ -473,7 +506,9 @@ def create_app(
         try:
             try:
                 uploads, texts = await read_form(
-                    request, max_files=4 * (2 + s.max_swaps), text_fields=("backdrop", "framing")
+                    request,
+                    max_files=4 * (2 + s.max_swaps),
+                    text_fields=("backdrop", "framing", "source_box", "pose_box"),
                 )
             except UploadError as exc:
                 raise _refusal(exc, {422: "bad_field"}) from None

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from common.colour import Colour
+from common.geometry import Box
 from studio.framing import DEFAULT_FRAMING
 from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job
 
@@ -39,6 +40,7 @@ class Busy(RuntimeError):
 class Photo:
     image: np.ndarray  # uint8 RGB
     name: str  # how error messages name it ("the shopper's photo (me.jpg)")
+    box: Box | None = None  # which of several people (x, y, w, h); None: the pipeline's pick
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Result:
     batch_size: int  # how many requests shared the batch
     queued_s: float  # from submit to the start of the batch
     run_s: float  # the batch's model time
+    notes: list[str] = field(default_factory=list)  # which of several people each photo gave
 
 
 @dataclass
@@ -186,8 +189,8 @@ class ModelWorker:
     def _run(self, batch: list[_Item]) -> None:
         start = time.perf_counter()
         try:
-            photos = [(p.image, p.name) for item in batch for p in item.request.photos()]
-            found = self.pipeline.people(photos)
+            given = [p for item in batch for p in item.request.photos()]
+            found = self.pipeline.people([(p.image, p.name) for p in given], [p.box for p in given])
         except Exception as exc:  # a model failure fails this batch, not the server
             self._fail(batch, exc)
             return
@@ -210,18 +213,19 @@ class ModelWorker:
                 item.future.set_exception(exc)
                 continue
             jobs.append(job)
-            owners.append(item)
+            owners.append((item, [note for v in views for note in v.notes]))
         try:
             images = self.pipeline.generate_many(jobs)
         except Exception as exc:
-            self._fail(owners, exc)
+            self._fail([item for item, _ in owners], exc)
             return
         run_s = time.perf_counter() - start
         self.stats.batches += 1
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        for item, image in zip(owners, images, strict=True):
+        for (item, notes), image in zip(owners, images, strict=True):
             self.stats.requests += 1
-            item.future.set_result(Result(image, len(batch), start - item.submitted, run_s))
+            waited = start - item.submitted
+            item.future.set_result(Result(image, len(batch), waited, run_s, notes))
 
     def _fail(self, items: list[_Item], exc: Exception) -> None:
         log.exception("model worker: a batch of %d failed", len(items), exc_info=exc)

@@ -171,6 +171,31 @@ class HeadlessBelowTheWaist(StandingPerson):
         return results
 
 
+def test_a_row_picks_a_person_by_box_and_a_bad_box_fails_its_row(pipe, photos, tmp_path):
+    header = ("source", "pose", "name", "swaps", "source_box", "pose_box")
+    rows = [
+        ("photos/p0.jpg", "photos/p1.jpg", "whole", "", "", ""),
+        ("photos/p0.jpg", "photos/p1.jpg", "boxed", "", "10,20,60,100", ""),
+        ("photos/p0.jpg", "photos/p1.jpg", "typo", "", "", "10,20,60"),  # row 3
+        ("photos/p0.jpg", "photos/p1.jpg", "outside", "", "", "900,0,10,10"),  # row 4
+    ]
+    jobs = write_jobs(tmp_path / "jobs.csv", rows, header)
+    parsed, bad = read_jobs(jobs)
+    assert [r.source_box for r in parsed] == [None, (10, 20, 60, 100), None]
+    assert [(b.number, "pose_box" in b.reason and "x,y,w,h" in b.reason) for b in bad] == [
+        (3, True)
+    ]
+    given = []
+    real = pipe.people
+    pipe.people = lambda photos, boxes=None: given.append(list(boxes)) or real(photos, boxes)
+    summary = run_cards(pipe, jobs, tmp_path / "cards", progress=False)
+    assert summary.written == 2
+    expected = [None, None, (10.0, 20.0, 60.0, 100.0), (900.0, 0.0, 10.0, 10.0)]
+    assert sorted(given[0], key=str) == sorted(expected, key=str)  # each person found once
+    (row4,) = [f for f in summary.failures if f.number == 4]
+    assert "the person box 900,0,10,10 (x,y,w,h) lies outside" in row4.reason
+
+
 def test_a_pose_photo_without_hips_fails_its_card_not_the_batch(pipe, photos, tmp_path):
     save_image(photos / "bright.png", np.full((128, 88, 3), 230, np.uint8))
     pipe.keypoints = HeadlessBelowTheWaist()

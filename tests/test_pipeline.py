@@ -11,10 +11,11 @@ import pytest
 import infer
 from adgan.data import DeepFashionPeople, load_person
 from common.colour import parse_colour
+from common.geometry import parse_box
 from common.image_io import load_image
 from keypoints.predict import KeypointResult
 from keypoints.skeleton import visible
-from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, person_box
+from studio.pipeline import BoxError, Job, NoPersonError, PersonView, Pipeline, person_box
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
 
@@ -168,7 +169,9 @@ def test_backdrop_colours_are_parsed_and_a_bad_one_is_refused(capsys):
 def test_infer_end_to_end(tiny_bundle, synth_dataset, tmp_path, monkeypatch, capsys):
     people = DeepFashionPeople(synth_dataset, "test")
     names = sorted(people.annotations)
-    monkeypatch.setattr(Pipeline, "person", lambda self, photo, name: view(people, names[0]))
+    monkeypatch.setattr(
+        Pipeline, "person", lambda self, photo, name, box=None: view(people, names[0])
+    )
     photo = people.images / names[0]
     out, panel = tmp_path / "out.png", tmp_path / "panel.png"
     args = [
@@ -191,6 +194,27 @@ def test_infer_end_to_end(tiny_bundle, synth_dataset, tmp_path, monkeypatch, cap
     monkeypatch.undo()  # the real person finder: random weights find nobody
     assert infer.main(args) == 2
     assert "no person found" in capsys.readouterr().err
+
+
+def test_infer_takes_the_person_boxes_a_user_gives(
+    tiny_bundle, synth_dataset, tmp_path, monkeypatch, capsys
+):
+    people = DeepFashionPeople(synth_dataset, "test")
+    names = sorted(people.annotations)
+    boxes = []
+    monkeypatch.setattr(
+        Pipeline,
+        "person",
+        lambda self, photo, name, box=None: boxes.append(box) or view(people, names[0]),
+    )
+    photo = str(people.images / names[0])
+    args = ["--source", photo, "--pose", photo, "--bundle", str(tiny_bundle)]
+    args += ["--out", str(tmp_path / "out.png"), "--source-box", "300,40,90,180"]
+    assert infer.main(args) == 0
+    assert boxes == [(300, 40, 90, 180), None]
+    with pytest.raises(SystemExit) as exit_:
+        infer.main([*args, "--pose-box", "1,2,3"])
+    assert exit_.value.code == 2 and "x,y,w,h" in capsys.readouterr().err
 
 
 # -- real-photo failure modes, each with a stand-in estimator ---------------------------------
@@ -227,14 +251,20 @@ def test_several_people_say_which_one_is_used_and_how_to_choose(tiny_bundle):
     view = pipe.person(photo, "group.jpg")
     (note,) = view.notes
     assert "group.jpg: 2 people found; using the one in" in note
-    assert "x=300, y=40, 90x180 px" in note and "crop the photo" in note and "box=" in note
+    # the others as a user passes them back, and where to pass them
+    assert "The others, as x,y,w,h: 300,40,90,180." in note
+    assert "--source-box" in note and "source_box" in note and "crop the photo" in note
     x, _, w, _ = view.box
     assert x < 110 and x + w > 10  # the one the estimator picked
-    chosen = pipe.person(photo, "group.jpg", box=(300, 40, 90, 180))
+    chosen = pipe.person(photo, "group.jpg", box=parse_box("300,40,90,180"))
     assert pipe.keypoints.boxes_given[-2] == [(300, 40, 90, 180)]  # the first look, in the box
     assert chosen.notes == [] and chosen.box[0] > 250
-    with pytest.raises(ValueError, match="outside"):
+    outside = r"group\.jpg: the person box 500,0,10,10 \(x,y,w,h\) lies outside the 400x300 photo"
+    with pytest.raises(BoxError, match=outside):
         pipe.person(photo, "group.jpg", box=(500, 0, 10, 10))
+    # in a batch, a bad box costs its own photo only
+    views = pipe.people([(photo, "a.jpg"), (photo, "b.jpg")], [None, (500, 0, 10, 10)])
+    assert isinstance(views[0], PersonView) and isinstance(views[1], BoxError)
     with pytest.raises(NoPersonError, match=r"wall\.jpg: no person found inside the box"):
         pipe.keypoints = Seen(drop=list(range(18)))
         pipe.person(photo, "wall.jpg", box=(0, 0, 100, 100))

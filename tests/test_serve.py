@@ -53,6 +53,7 @@ class Watched:
     def __init__(self, pipe: Pipeline, *, gate: threading.Event | None = None, delay=0.0):
         self.pipe, self.gate, self.delay = pipe, gate, delay
         self.people_calls: list[int] = []
+        self.boxes: list[list] = []
         self.generate_calls: list[int] = []
         self.framings: list[str] = []
         self.fail_next = False
@@ -60,11 +61,12 @@ class Watched:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.pipe, name)
 
-    def people(self, photos):
+    def people(self, photos, boxes=None):
         self.people_calls.append(len(photos))
+        self.boxes.append(list(boxes or []))
         if self.gate is not None:
             assert self.gate.wait(30)
-        return self.pipe.people(photos)
+        return self.pipe.people(photos, boxes)
 
     def generate_many(self, jobs):
         self.generate_calls.append(len(jobs))
@@ -195,6 +197,36 @@ def test_a_request_chooses_its_framing(pipe, bundle, monkeypatch):
     assert framings.pop() == "pose"
     with pytest.raises(ValueError, match="framing 'tight'"):
         ServeSettings(framing="tight")
+
+
+def test_a_request_picks_a_person_by_box_and_hears_of_the_others(pipe, bundle, monkeypatch):
+    given: list = []
+    people = pipe.people
+
+    def spy(photos, boxes=None):
+        given.append(list(boxes or []))
+        return people(photos, boxes)
+
+    class Crowd(StandingPerson):  # someone else beside the person, in every whole photo
+        def predict_many(self, images, boxes=None):
+            found = super().predict_many(images, boxes)
+            for n, f in enumerate(found):
+                if boxes is None or boxes[n] is None:
+                    f.others = [(40, 10, 30, 60)]
+            return found
+
+    monkeypatch.setattr(pipe, "people", spy)
+    monkeypatch.setattr(pipe, "keypoints", Crowd())
+    box = [("source_box", (None, b"10,20,60,70", None))]
+    with client_for(pipe, bundle) as client:
+        answer = client.post("/v1/generate", files=files(**GOOD) + box)
+        assert answer.status_code == 200, answer.text
+        assert given.pop() == [(10.0, 20.0, 60.0, 70.0), None]
+        note = answer.headers["X-Note"]  # the pose photo's pick, and the other person's box
+        assert "pose.png): 2 people found" in note and "40,10,30,60" in note
+        bad = [("pose_box", (None, b"10,20", None))]
+        refused = client.post("/v1/generate", files=files(**GOOD) + bad)
+        assert refused.status_code == 422 and "pose_box" in refused.json()["detail"]
 
 
 BAD_CASES = {
@@ -606,6 +638,16 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
             }"""
             page.wait_for_function(f"({corner})()?.join() === '255,255,255,255'", timeout=30_000)
 
+            # which person of the catalogue photo, by the box typed on the page
+            page.fill("#source-box", "10,20,60,70")
+            page.click("#generate")
+            page.wait_for_function(
+                "() => !document.getElementById('spinner').hidden", timeout=30_000
+            )
+            expect(page.locator("#spinner")).to_be_hidden(timeout=30_000)
+            assert watched.boxes[-1] == [(10.0, 20.0, 60.0, 70.0), None]
+            page.fill("#source-box", "")
+
             # a bad photo: the page shows the service's message, and still works after
             page.set_input_files("#pose-input", str(tmp_path / "notes.png"))
             page.click("#generate")
@@ -613,6 +655,6 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
             expect(page.locator("#result")).to_be_hidden()
         finally:
             browser.close()
-    assert watched.generate_calls == [1, 1]
-    assert watched.framings == ["source", "pose"]  # the service's default, then the page's
+    assert watched.generate_calls == [1, 1, 1]
+    assert watched.framings == ["source", "pose", "pose"]  # the service's default, then the page's
     assert failed == []  # the favicon too

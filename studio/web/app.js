@@ -87,6 +87,10 @@ $("form").addEventListener("submit", async (event) => {
   }
   if ($("backdrop").value) form.append("backdrop", $("backdrop").value);
   if ($("framing").value) form.append("framing", $("framing").value);
+  for (const role of ["source", "pose"]) {
+    const box = $(`${role}-box`).value.trim();
+    if (box) form.append(`${role}_box`, box);
+  }
   $("error").hidden = true;
   $("result").hidden = true;
   $("spinner").hidden = false;
@@ -108,6 +112,10 @@ $("form").addEventListener("submit", async (event) => {
     const warning = response.headers.get("X-Warning");
     $("warning").textContent = warning ? `Note: ${warning}.` : "";
     $("warning").hidden = !warning;
+    // A photo with several people: which one was used, and the others' boxes to pick from.
+    const note = response.headers.get("X-Note");
+    $("note").textContent = note ? `Several people: ${note}` : "";
+    $("note").hidden = !note;
     $("result-image").src = resultUrl;
     $("download").href = resultUrl;
     $("result").hidden = false;
