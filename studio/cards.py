@@ -17,7 +17,9 @@ it, renamed over it), so a card on disk is a finished card: a re-run skips them 
 run loses nothing and repeats nothing (a test SIGKILLs a run 10 times at random moments);
 the temporary files a kill leaves are removed by the next run. A bad row (missing or
 corrupt photo, nobody in it, an unknown component, a duplicate name) goes to `failures.csv`
-with its reason and the run carries on; the exit status is 1 if any row failed. A card that
+with its reason and the run carries on; the exit status is 1 if any row failed. A card made
+from one of several people in a photo goes to `notes.csv` with which person was used and
+the others' boxes (what a `source_box` or `pose_box` column takes). A card that
 cannot be written (a full disk, no permission) stops the run at once with a message and
 exit status 3, leaving no part of that card. Under `torchrun`, rank r of N takes rows r,
 r+N, ... on its own GPU and writes `failures-rank<r>.csv`; nothing is shared between ranks
@@ -80,6 +82,8 @@ class CardRow:
 
 @dataclass
 class Failure:
+    """A row, and why it made no card (or, in `Summary.notes`, what to know about its card)."""
+
     number: int
     name: str
     reason: str
@@ -90,6 +94,8 @@ class Summary:
     written: int = 0
     skipped: int = 0
     failures: list[Failure] = field(default_factory=list)
+    # cards made from one of several people in a photo: which one, and the others' boxes
+    notes: list[Failure] = field(default_factory=list)
 
 
 def _card_name(text: str) -> str:
@@ -229,13 +235,17 @@ def _save_card(path: Path, card: np.ndarray, written: int) -> None:
         ) from exc
 
 
-def write_failures(path: Path, failures: list[Failure]) -> None:
+def write_failures(path: Path, failures: list[Failure], column: str = "reason") -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["row", "name", "reason"])
+    writer.writerow(["row", "name", column])
     for f in sorted(failures, key=lambda f: f.number):
         writer.writerow([f.number, f.name, f.reason])
     write_text(path, buffer.getvalue())
+
+
+def _rank_file(stem: str, world: int, rank: int) -> str:
+    return f"{stem}.csv" if world == 1 else f"{stem}-rank{rank}.csv"
 
 
 def run_cards(
@@ -279,6 +289,8 @@ def run_cards(
                 summary.failures.append(Failure(row.number, row.name, _reason(exc)))
                 continue  # this card fails, not the batch
             ready.append((row, job))
+            for view in (source, pose, *donors):
+                summary.notes += [Failure(row.number, row.name, n) for n in view.notes]
         cards = pipe.generate_many([job for _, job in ready])
         for (row, _), card in zip(ready, cards, strict=True):
             _save_card(out_dir / row.name, card, summary.written)
@@ -287,23 +299,33 @@ def run_cards(
         if on_batch is not None:
             on_batch(batch)
     bar.close()
-    name = "failures.csv" if world == 1 else f"failures-rank{rank}.csv"
-    failures_path = out_dir / name
-    try:
-        if summary.failures:
-            write_failures(failures_path, summary.failures)
-        else:
-            failures_path.unlink(missing_ok=True)  # a clean re-run leaves no stale failures
-    except OSError as exc:
-        raise OutputError(f"cannot write {failures_path}: {exc.strerror or exc}") from exc
+    for stem, rows, column in (
+        ("failures", summary.failures, "reason"),
+        ("notes", summary.notes, "note"),
+    ):
+        path = out_dir / _rank_file(stem, world, rank)
+        try:
+            if rows:
+                write_failures(path, rows, column)
+            else:
+                path.unlink(missing_ok=True)  # a clean re-run leaves no stale list
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return summary
 
 
 def report(summary: Summary, out_dir: Path, world: int, rank: int) -> str:
-    where = "failures.csv" if world == 1 else f"failures-rank{rank}.csv"
     text = f"{summary.written} cards written, {summary.skipped} already there"
     if summary.failures:
-        text += f", {len(summary.failures)} failed (reasons in {out_dir / where})"
+        where = out_dir / _rank_file("failures", world, rank)
+        text += f", {len(summary.failures)} failed (reasons in {where})"
+    if summary.notes:
+        where = out_dir / _rank_file("notes", world, rank)
+        rows = len({n.number for n in summary.notes})
+        text += (
+            f"; {rows} made from one of several people in a photo (which one, and the "
+            f"others' boxes for a source_box or pose_box column, in {where})"
+        )
     return text
 
 

@@ -171,6 +171,17 @@ class HeadlessBelowTheWaist(StandingPerson):
         return results
 
 
+class Crowd(StandingPerson):
+    """Sees someone else beside the person in every photo searched whole."""
+
+    def predict_many(self, images, boxes=None):
+        found = super().predict_many(images, boxes)
+        for n, f in enumerate(found):
+            if boxes is None or boxes[n] is None:
+                f.others = [(5, 5, 20, 40)]
+        return found
+
+
 def test_a_row_picks_a_person_by_box_and_a_bad_box_fails_its_row(pipe, photos, tmp_path):
     header = ("source", "pose", "name", "swaps", "source_box", "pose_box")
     rows = [
@@ -188,8 +199,16 @@ def test_a_row_picks_a_person_by_box_and_a_bad_box_fails_its_row(pipe, photos, t
     given = []
     real = pipe.people
     pipe.people = lambda photos, boxes=None: given.append(list(boxes)) or real(photos, boxes)
-    summary = run_cards(pipe, jobs, tmp_path / "cards", progress=False)
+    pipe.keypoints = Crowd()
+    out = tmp_path / "cards"
+    summary = run_cards(pipe, jobs, out, progress=False)
     assert summary.written == 2
+    # the photos searched whole showed someone else too: the notes say so, with the box
+    with (out / "notes.csv").open() as f:
+        notes = list(csv.DictReader(f))
+    assert {(n["row"], n["name"]) for n in notes} == {("1", "whole.png"), ("2", "boxed.png")}
+    assert all("2 people found" in n["note"] and "5,5,20,40" in n["note"] for n in notes)
+    assert "notes.csv" in cards.report(summary, out, 1, 0)
     expected = [None, None, (10.0, 20.0, 60.0, 100.0), (900.0, 0.0, 10.0, 10.0)]
     assert sorted(given[0], key=str) == sorted(expected, key=str)  # each person found once
     (row4,) = [f for f in summary.failures if f.number == 4]
