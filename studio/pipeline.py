@@ -78,7 +78,8 @@ class NoPersonError(ValueError):
 
 
 class BoxError(NoPersonError):
-    """A person box, given to pick one of several people, that holds no part of the photo."""
+    """A person box, given to pick one of several people, that cannot be used: no area, or
+    no part of it inside the photo."""
 
 
 class PersonTooSmallError(NoPersonError):
@@ -357,9 +358,9 @@ class Pipeline:
         listed = "; ".join(",".join(str(round(float(v))) for v in b) for b in others[:4])
         return [
             f"{name}: {len(others) + 1} people found; using the one in {_box_text(box)}{which}. "
-            f"The others, as x,y,w,h: {listed}. To use another, give its box (infer.py "
-            "--source-box or --pose-box, a jobs file's source_box or pose_box column, "
-            "Pipeline.person(..., box=)) or crop the photo to that person"
+            f"The others, as x,y,w,h: {listed}. To use another, give its box (--source-box "
+            "or --pose-box in infer.py; source_box or pose_box in a jobs file or a web "
+            "request; Pipeline.person(..., box=)) or crop the photo to that person"
         ]
 
     def generate(
