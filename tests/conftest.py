@@ -16,7 +16,7 @@ import pytest
 
 from common.augment import AugmentConfig
 from common.config import load_config
-from studio.stub import save_part, save_parts, tiny_networks
+from studio.stub import StandingPerson, save_part, save_parts, tiny_networks
 from synth.config import SynthConfig
 from synth.dataset import generate
 
@@ -137,3 +137,18 @@ def uvicorn_in_thread(config: Any) -> Iterator[int]:
         server.should_exit = True
         thread.join(30)
         sock.close()
+
+
+class StandingInACrowd(StandingPerson):
+    """`StandingPerson`, with someone else in box `other` of every photo searched whole
+    (none where a box is given: the caller chose)."""
+
+    def __init__(self, other: tuple[float, float, float, float] = (5, 5, 20, 40)) -> None:
+        self.other = other
+
+    def predict_many(self, images, boxes=None):
+        found = super().predict_many(images, boxes)
+        for n, f in enumerate(found):
+            if boxes is None or boxes[n] is None:
+                f.others = [self.other]
+        return found

@@ -23,7 +23,7 @@ from studio import cards
 from studio.cards import JobsFileError, read_jobs, run_cards
 from studio.pipeline import Pipeline
 from studio.stub import StandingPerson
-from tests.conftest import ROOT
+from tests.conftest import ROOT, StandingInACrowd
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
 
@@ -171,17 +171,6 @@ class HeadlessBelowTheWaist(StandingPerson):
         return results
 
 
-class Crowd(StandingPerson):
-    """Sees someone else beside the person in every photo searched whole."""
-
-    def predict_many(self, images, boxes=None):
-        found = super().predict_many(images, boxes)
-        for n, f in enumerate(found):
-            if boxes is None or boxes[n] is None:
-                f.others = [(5, 5, 20, 40)]
-        return found
-
-
 def test_a_row_picks_a_person_by_box_and_a_bad_box_fails_its_row(pipe, photos, tmp_path):
     header = ("source", "pose", "name", "swaps", "source_box", "pose_box")
     rows = [
@@ -199,7 +188,7 @@ def test_a_row_picks_a_person_by_box_and_a_bad_box_fails_its_row(pipe, photos, t
     given = []
     real = pipe.people
     pipe.people = lambda photos, boxes=None: given.append(list(boxes)) or real(photos, boxes)
-    pipe.keypoints = Crowd()
+    pipe.keypoints = StandingInACrowd((5, 5, 20, 40))
     out = tmp_path / "cards"
     summary = run_cards(pipe, jobs, out, progress=False)
     assert summary.written == 2

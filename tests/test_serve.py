@@ -30,7 +30,7 @@ from studio.pipeline import Pipeline
 from studio.serve import ServeSettings, create_app, load_settings, server_config
 from studio.stub import StandingPerson
 from studio.worker import GenerateRequest, ModelWorker, Photo
-from tests.conftest import uvicorn_in_thread
+from tests.conftest import StandingInACrowd, uvicorn_in_thread
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
 
@@ -207,16 +207,8 @@ def test_a_request_picks_a_person_by_box_and_hears_of_the_others(pipe, bundle, m
         given.append(list(boxes or []))
         return people(photos, boxes)
 
-    class Crowd(StandingPerson):  # someone else beside the person, in every whole photo
-        def predict_many(self, images, boxes=None):
-            found = super().predict_many(images, boxes)
-            for n, f in enumerate(found):
-                if boxes is None or boxes[n] is None:
-                    f.others = [(40, 10, 30, 60)]
-            return found
-
     monkeypatch.setattr(pipe, "people", spy)
-    monkeypatch.setattr(pipe, "keypoints", Crowd())
+    monkeypatch.setattr(pipe, "keypoints", StandingInACrowd((40, 10, 30, 60)))
     box = [("source_box", (None, b"10,20,60,70", None))]
     with client_for(pipe, bundle) as client:
         answer = client.post("/v1/generate", files=files(**GOOD) + box)
