@@ -269,9 +269,10 @@ class Pipeline:
                 continue
             if visible(f.keypoints).sum() < MIN_KEYPOINTS:
                 inside = f" inside the box {_box_text(boxes[i])}" if boxes[i] else ""
+                what = "a box around one person" if boxes[i] else "a photo that shows one person"
                 out[i] = NoPersonError(
                     f"{name}: no person found{inside} (person score {f.person_score:.2f}); "
-                    "use a photo that shows one person, head to at least the hips"
+                    f"use {what}, head to at least the hips"
                 )
                 continue
             tall = person_height(f.keypoints)
