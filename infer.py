@@ -23,9 +23,9 @@ from pathlib import Path
 
 # Nothing imported at the top pulls in torch: argument and file errors come back at once.
 from common.colour import parse_colour
-from common.geometry import parse_box
+from common.geometry import Box, parse_box, parse_named_box
 from common.hardware import PRECISIONS
-from parsing.labels import ADGAN_CLASSES, component_classes
+from parsing.labels import ADGAN_CLASSES, COMPONENT_ALIASES, component_classes
 from studio.framing import DEFAULT_FRAMING, FRAMINGS
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "bundles" / "demo"
@@ -48,15 +48,26 @@ def parse_swap(text: str) -> tuple[str, Path]:
     return component, Path(path)
 
 
-def _swap_arg(text: str) -> tuple[str, Path]:
-    """A swap with a one-class alias spelled as its class (upper, top -> upper_clothes), so
-    two names of one component cannot both be given; unknown names are named in `main`."""
-    component, path = parse_swap(text)
+def _canonical(component: str) -> str:
+    """One spelling per component (upper, top -> upper_clothes; bottom -> lower), so two
+    names of one component cannot both be given; unknown names are named in `main`."""
     try:
         classes = component_classes(component)
     except ValueError:
-        return component, path
-    return (ADGAN_CLASSES[classes[0]] if len(classes) == 1 else component), path
+        return component
+    if len(classes) == 1:
+        return ADGAN_CLASSES[classes[0]]
+    return next(name for name, same in COMPONENT_ALIASES.items() if same == classes)
+
+
+def _swap_arg(text: str) -> tuple[str, Path]:
+    component, path = parse_swap(text)
+    return _canonical(component), path
+
+
+def _swap_box_arg(text: str) -> tuple[str, Box]:
+    component, box = parse_named_box(text)
+    return _canonical(component), box
 
 
 def _colour_arg(text: str) -> tuple[int, int, int]:
@@ -88,12 +99,25 @@ def prepare_output(path: Path) -> None:
         raise InputError(f"cannot write {path}: its folder is not writable")
 
 
-def check_components(swaps: list[tuple[str, Path]]) -> None:
+def check_components(swaps: list[tuple[str, Path]], boxes: list[tuple[str, Box]]) -> None:
+    """Every swap names a known component, and every --swap-box one of the swaps."""
     for component, path in swaps:
         try:
             component_classes(component)
         except ValueError as exc:
             raise InputError(f"--swap {component}={path}: {exc}") from None
+    swapped = {component for component, _ in swaps}
+    seen = set()
+    for component, _ in boxes:
+        if component not in swapped:
+            given = ", ".join(sorted(swapped)) or "none"
+            raise InputError(
+                f"--swap-box {component}: no --swap {component}=PHOTO to take it from "
+                f"(swaps given: {given})"
+            )
+        if component in seen:
+            raise InputError(f"--swap-box {component} is given twice")
+        seen.add(component)
 
 
 def load_pipeline(bundle: Path, device: str, precision: str = "auto"):
@@ -135,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="COMPONENT=PHOTO",
         help="take a component from another photo",
+    )
+    p.add_argument(
+        "--swap-box",
+        type=_swap_box_arg,
+        action="append",
+        default=[],
+        metavar="COMPONENT=X,Y,W,H",
+        help="the person to take COMPONENT from when its --swap photo shows several: a box "
+        "around them in photo pixels",
     )
     p.add_argument("--out", type=Path, default=Path("out.png"))
     p.add_argument("--panel", type=Path, help="also write source | pose | parsing | result")
@@ -183,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             check_input(args.source, "--source")
             check_input(args.pose, "--pose")
-            check_components(args.swap)
+            check_components(args.swap, args.swap_box)
             for component, path in args.swap:
                 check_input(path, f"--swap {component}")
             for out in (args.out, args.panel):
@@ -224,7 +257,11 @@ def _run(args: argparse.Namespace) -> int:
         pipe = load_pipeline(args.bundle, device, args.precision)
         source = pipe.person(photos["source"], args.source.name, box=args.source_box)
         pose = pipe.person(photos["pose"], args.pose.name, box=args.pose_box)
-        swaps = {component: pipe.person(image, path.name) for component, path, image in donors}
+        boxes = dict(args.swap_box)
+        swaps = {
+            component: pipe.person(image, path.name, box=boxes.get(component))
+            for component, path, image in donors
+        }
         for view in (source, pose, *swaps.values()):
             for note in view.notes:  # which of several people was used, and how to pick another
                 print(f"note: {note}", file=sys.stderr)

@@ -42,6 +42,16 @@ def parse_box(text: str) -> Box:
     return (x, y, w, h)
 
 
+def parse_named_box(text: str) -> tuple[str, Box]:
+    """`NAME=x,y,w,h`: a swap donor's person box, keyed by the component it gives."""
+    name, sep, box = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be COMPONENT=x,y,w,h, e.g. upper=120,40,200,460"
+        )
+    return name.strip(), parse_box(box.strip())
+
+
 PERSON_MARGIN = 1.15  # room the crop leaves around a person's box (the product's crops)
 
 

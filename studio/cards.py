@@ -7,7 +7,8 @@
 `source`, `pose` and `name` are required; `swaps` is optional, `component=photo` items joined
 by `;`, and so are `source_box` and `pose_box`: which person to use in a photo that shows
 several, a box around them as `x,y,w,h` in photo pixels (quoted, for the commas; the
-several-people note of a first run lists the boxes found). Relative photo paths are read
+several-people note of a first run lists the boxes found), and `swap_boxes`, the same for
+the swaps' photos as `component=x,y,w,h` items joined by `;`. Relative photo paths are read
 from the CSV's folder; `name` is the card's path inside the output folder (its suffix picks
 PNG or JPEG; none means .png).
 
@@ -43,7 +44,7 @@ from tqdm import tqdm
 
 from common.colour import Colour
 from common.fileio import write_text
-from common.geometry import Box, parse_box
+from common.geometry import Box, parse_box, parse_named_box
 from common.image_io import ImageError, load_image, save_image
 from parsing.labels import component_classes
 from studio.framing import DEFAULT_FRAMING
@@ -71,12 +72,13 @@ class CardRow:
     swaps: dict[str, Path] = field(default_factory=dict)
     source_box: Box | None = None  # which person of the photo (None: the pipeline's pick)
     pose_box: Box | None = None
+    swap_boxes: dict[str, Box] = field(default_factory=dict)  # keyed as `swaps`
 
     @property
     def people(self) -> list[tuple[Path, Box | None]]:
         """Every (photo, person box) the card needs: source, pose, then the swaps'."""
         return [(self.source, self.source_box), (self.pose, self.pose_box)] + [
-            (p, None) for p in self.swaps.values()
+            (p, self.swap_boxes.get(c)) for c, p in self.swaps.items()
         ]
 
 
@@ -120,6 +122,25 @@ def _swaps(text: str, base: Path) -> dict[str, Path]:
     return swaps
 
 
+def _swap_boxes(text: str, swaps: dict[str, Path]) -> dict[str, Box]:
+    """`component=x,y,w,h` items joined by `;`, each keyed as the swap it picks a person
+    for (`upper` finds the swap written `upper_clothes`)."""
+    boxes: dict[str, Box] = {}
+    for item in filter(None, (s.strip() for s in text.split(";"))):
+        try:
+            component, box = parse_named_box(item)
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"swap_boxes {exc}") from None
+        classes = component_classes(component)
+        key = next((c for c in swaps if component_classes(c) == classes), None)
+        if key is None:
+            raise ValueError(f"swap_boxes {component}: the row's swaps take no {component}")
+        if key in boxes:
+            raise ValueError(f"swap_boxes: two boxes for {key}")
+        boxes[key] = box
+    return boxes
+
+
 def _box(text: str, column: str) -> Box | None:
     if not text:
         return None
@@ -141,7 +162,7 @@ def read_jobs(path: Path) -> tuple[list[CardRow], list[Failure]]:
     if missing:
         raise JobsFileError(
             f"{path}: the header must name {', '.join(REQUIRED)} (and optionally swaps, "
-            "source_box, pose_box); "
+            "source_box, pose_box, swap_boxes); "
             f"missing {', '.join(missing)}, found {', '.join(columns) or 'nothing'}"
         )
     base = path.parent
@@ -155,15 +176,17 @@ def read_jobs(path: Path) -> tuple[list[CardRow], list[Failure]]:
             if not row["source"] or not row["pose"]:
                 raise ValueError("source and pose must both be given")
             seen[name] = number
+            swaps = _swaps(row.get("swaps", ""), base)
             rows.append(
                 CardRow(
                     number,
                     name,
                     base / row["source"],
                     base / row["pose"],
-                    _swaps(row.get("swaps", ""), base),
+                    swaps,
                     _box(row.get("source_box", ""), "source_box"),
                     _box(row.get("pose_box", ""), "pose_box"),
+                    _swap_boxes(row.get("swap_boxes", ""), swaps),
                 )
             )
         except ValueError as exc:
@@ -324,7 +347,7 @@ def report(summary: Summary, out_dir: Path, world: int, rank: int) -> str:
         rows = len({n.number for n in summary.notes})
         text += (
             f"; {rows} made from one of several people in a photo (which one, and the "
-            f"others' boxes for a source_box or pose_box column, in {where})"
+            f"others' boxes for a source_box, pose_box or swap_boxes column, in {where})"
         )
     return text
 

@@ -359,9 +359,11 @@ class Pipeline:
         listed = "; ".join(",".join(str(round(float(v))) for v in b) for b in others[:4])
         return [
             f"{name}: {len(others) + 1} people found; using the one in {_box_text(box)}{which}. "
-            f"The others, as x,y,w,h: {listed}. To use another, give its box (--source-box "
-            "or --pose-box in infer.py; source_box or pose_box in a jobs file or a web "
-            "request; Pipeline.person(..., box=)) or crop the photo to that person"
+            f"The others, as x,y,w,h: {listed}. To use another, give its box (infer.py: "
+            "--source-box, --pose-box or --swap-box COMPONENT=BOX; a jobs file: source_box, "
+            "pose_box or swap_boxes; a web request: source_box, pose_box or "
+            "swap_<component>_box; Pipeline.person(..., box=)) or crop the photo to that "
+            "person"
         ]
 
     def generate(

@@ -57,6 +57,14 @@ WEB = Path(__file__).resolve().parent / "web"
 DEFAULT_CONFIG = ROOT / "configs" / "serve.yaml"
 DEFAULT_BUNDLE = ROOT / "bundles" / "demo"  # as infer.py's
 COMPONENTS = (*ADGAN_CLASSES[1:], *COMPONENT_ALIASES)  # what a swap_<component> field may name
+# the text fields of a request (every other field is a photo)
+TEXT_FIELDS = (
+    "backdrop",
+    "framing",
+    "source_box",
+    "pose_box",
+    *(f"swap_{c}_box" for c in COMPONENTS),
+)
 UPLOAD_PATH = "/v1/generate"
 # Why a request was refused, as /healthz counts them: by status, and for 415 and 422 by the
 # stage that refused it (reading the form, decoding a photo, finding the person). The
@@ -228,6 +236,14 @@ GENERATE_BODY = {
                             }
                             for role, what in (("source", "catalogue"), ("pose", "shopper's"))
                         },
+                        **{
+                            f"swap_{c}_box": {
+                                "type": "string",
+                                "description": f"Which person of the swap_{c} photo to take the "
+                                f"{c} from when it shows several: a box, x,y,w,h in photo pixels.",
+                            }
+                            for c in COMPONENTS
+                        },
                         "framing": {
                             "type": "string",
                             "enum": list(FRAMINGS),
@@ -293,6 +309,20 @@ def _backdrop(text: str | None, default: Colour | None) -> Colour | None:
         return parse_colour(text)
     except ValueError as exc:
         raise UploadError(422, f"field 'backdrop': {exc}, or photo") from None
+
+
+def _swap_boxes(texts: dict[str, str], roles: dict[str, tuple[Upload, str]]) -> dict[str, Box]:
+    """The `swap_<component>_box` fields, keyed by their photo's field, which must be given."""
+    boxes = {}
+    for key, text in texts.items():
+        if key.startswith("swap_") and key.endswith("_box"):
+            photo = key.removesuffix("_box")
+            if photo not in roles:
+                raise UploadError(422, f"field {key!r}: no {photo!r} photo to pick a person in")
+            box = _box(key, text)
+            if box is not None:
+                boxes[photo] = box
+    return boxes
 
 
 def _box(field: str, text: str | None) -> Box | None:
@@ -450,6 +480,7 @@ def create_app(
             boxes = {
                 role: _box(f"{role}_box", texts.get(f"{role}_box")) for role in ("source", "pose")
             }
+            boxes |= _swap_boxes(texts, roles)
         except UploadError as exc:
             raise _refusal(exc, {422: "bad_field"}) from None
 
@@ -464,8 +495,8 @@ def create_app(
                 photos = await run_in_threadpool(decode)
         except UploadError as exc:
             raise _refusal(exc, {415: "not_an_image", 422: "bad_image"}) from None
-        for role, box in boxes.items():
-            photos[role].box = box
+        for field, box in boxes.items():
+            photos[field].box = box
         swaps = {f.removeprefix("swap_"): p for f, p in photos.items() if f.startswith("swap_")}
         try:
             request = GenerateRequest(
@@ -508,7 +539,7 @@ def create_app(
                 uploads, texts = await read_form(
                     request,
                     max_files=4 * (2 + s.max_swaps),
-                    text_fields=("backdrop", "framing", "source_box", "pose_box"),
+                    text_fields=TEXT_FIELDS,
                 )
             except UploadError as exc:
                 raise _refusal(exc, {422: "bad_field"}) from None

@@ -204,6 +204,27 @@ def test_a_row_picks_a_person_by_box_and_a_bad_box_fails_its_row(pipe, photos, t
     assert "the person box 900,0,10,10 (x,y,w,h) lies outside" in row4.reason
 
 
+def test_a_row_picks_the_person_of_a_swap_photo_by_box(pipe, photos, tmp_path):
+    header = ("source", "pose", "name", "swaps", "swap_boxes")
+    rows = [
+        ("photos/p0.jpg", "photos/p1.jpg", "boxed", "upper=photos/p2.jpg", "top=1,2,30,40"),
+        ("photos/p0.jpg", "photos/p1.jpg", "stray", "upper=photos/p2.jpg", "hair=1,2,30,40"),
+        ("photos/p0.jpg", "photos/p1.jpg", "typo", "upper=photos/p2.jpg", "upper=1,2,30"),
+    ]
+    parsed, bad = read_jobs(write_jobs(tmp_path / "jobs.csv", rows, header))
+    (row,) = parsed
+    assert row.people[-1] == (tmp_path / "photos" / "p2.jpg", (1, 2, 30, 40))
+    assert [b.number for b in bad] == [2, 3]
+    assert "the row's swaps take no hair" in bad[0].reason
+    assert "swap_boxes" in bad[1].reason and "x,y,w,h" in bad[1].reason
+    given = []
+    real = pipe.people
+    pipe.people = lambda photos, boxes=None: given.append(list(boxes)) or real(photos, boxes)
+    summary = run_cards(pipe, write_jobs(tmp_path / "jobs.csv", rows, header), tmp_path / "out")
+    assert summary.written == 1
+    assert (1.0, 2.0, 30.0, 40.0) in given[0]
+
+
 def test_a_pose_photo_without_hips_fails_its_card_not_the_batch(pipe, photos, tmp_path):
     save_image(photos / "bright.png", np.full((128, 88, 3), 230, np.uint8))
     pipe.keypoints = HeadlessBelowTheWaist()

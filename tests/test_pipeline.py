@@ -215,6 +215,17 @@ def test_infer_takes_the_person_boxes_a_user_gives(
     with pytest.raises(SystemExit) as exit_:
         infer.main([*args, "--pose-box", "1,2,3"])
     assert exit_.value.code == 2 and "x,y,w,h" in capsys.readouterr().err
+    # a swap's photo too, by the component it gives (any name of it)
+    swap = [*args, "--swap", f"upper={photo}", "--swap-box", "top=5,6,70,80"]
+    boxes.clear()
+    assert infer.main(swap) == 0
+    assert boxes == [(300, 40, 90, 180), None, (5, 6, 70, 80)]
+    capsys.readouterr()
+    assert infer.main([*args, "--swap-box", "upper=5,6,70,80"]) == 2  # no such swap
+    assert "--swap-box upper_clothes: no --swap upper_clothes=PHOTO" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        infer.main([*swap[:-1], "upper:5,6,70,80"])
+    assert exit_.value.code == 2 and "COMPONENT=x,y,w,h" in capsys.readouterr().err
 
 
 # -- real-photo failure modes, each with a stand-in estimator ---------------------------------

@@ -219,6 +219,14 @@ def test_a_request_picks_a_person_by_box_and_hears_of_the_others(pipe, bundle, m
         bad = [("pose_box", (None, b"10,20", None))]
         refused = client.post("/v1/generate", files=files(**GOOD) + bad)
         assert refused.status_code == 422 and "pose_box" in refused.json()["detail"]
+        # the person of a swap's photo, by the box field beside it
+        swap = [*files(swap_upper=png(seed=3)), ("swap_upper_box", (None, b"1,2,30,40", None))]
+        assert client.post("/v1/generate", files=files(**GOOD) + swap).status_code == 200
+        assert given.pop() == [None, None, (1.0, 2.0, 30.0, 40.0)]
+        stray = [("swap_hair_box", (None, b"1,2,30,40", None))]
+        refused = client.post("/v1/generate", files=files(**GOOD) + stray)
+        assert refused.status_code == 422
+        assert "no 'swap_hair' photo" in refused.json()["detail"]
 
 
 BAD_CASES = {
@@ -640,6 +648,20 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
             assert watched.boxes[-1] == [(10.0, 20.0, 60.0, 70.0), None]
             page.fill("#source-box", "")
 
+            # a garment from a third photo, and which of its people, in the swap's row
+            page.click("#add-swap")
+            row = page.locator(".swap-row")
+            row.locator("select").select_option("upper")
+            row.locator("input[type=file]").set_input_files(str(tmp_path / "model.png"))
+            row.locator("input.box").fill("5,6,70,80")
+            page.click("#generate")
+            page.wait_for_function(
+                "() => !document.getElementById('spinner').hidden", timeout=30_000
+            )
+            expect(page.locator("#spinner")).to_be_hidden(timeout=30_000)
+            assert watched.boxes[-1] == [None, None, (5.0, 6.0, 70.0, 80.0)]
+            row.locator(".remove").click()
+
             # a bad photo: the page shows the service's message, and still works after
             page.set_input_files("#pose-input", str(tmp_path / "notes.png"))
             page.click("#generate")
@@ -647,6 +669,11 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
             expect(page.locator("#result")).to_be_hidden()
         finally:
             browser.close()
-    assert watched.generate_calls == [1, 1, 1]
-    assert watched.framings == ["source", "pose", "pose"]  # the service's default, then the page's
+    assert watched.generate_calls == [1, 1, 1, 1]
+    assert watched.framings == [
+        "source",
+        "pose",
+        "pose",
+        "pose",
+    ]  # the service's default, then the page's
     assert failed == []  # the favicon too

@@ -57,7 +57,7 @@ $("add-swap").addEventListener("click", () => {
   const rows = $("swap-rows");
   if (rows.children.length >= MAX_SWAPS) return;
   const row = $("swap-template").content.firstElementChild.cloneNode(true);
-  const input = row.querySelector("input");
+  const input = row.querySelector("input[type=file]");
   input.addEventListener("change", () => showPreview(input, row.querySelector("img")));
   row.querySelector(".remove").addEventListener("click", () => {
     if (previews.has(input)) URL.revokeObjectURL(previews.get(input));
@@ -82,8 +82,12 @@ $("form").addEventListener("submit", async (event) => {
   form.append("source", $("source-input").files[0]);
   form.append("pose", $("pose-input").files[0]);
   for (const row of $("swap-rows").children) {
-    const file = row.querySelector("input").files[0];
-    if (file) form.append(`swap_${row.querySelector("select").value}`, file);
+    const file = row.querySelector("input[type=file]").files[0];
+    if (!file) continue;
+    const field = `swap_${row.querySelector("select").value}`;
+    form.append(field, file);
+    const box = row.querySelector("input.box").value.trim();
+    if (box) form.append(`${field}_box`, box);
   }
   if ($("backdrop").value) form.append("backdrop", $("backdrop").value);
   if ($("framing").value) form.append("framing", $("framing").value);
