@@ -228,8 +228,8 @@ class PartWarpGenerator(PoseGenerator):
     # background; warp.head_support and warp.head_outside_opacity: real hair reaches past a
     # synthetic head's capsule, and past the photo's edge; warp.legs_past_the_edge: a photo
     # cut at the thigh still dresses the legs of a full-body pose; warp.borrow_twin_limbs:
-    # an arm a side view hides is carried from the other arm, sleeve and all
-    # (docs/generator.md)
+    # an arm a side view hides is carried from the other arm, sleeve and all;
+    # warp.parsing_blur: the parse's staircase edges, zoomed, are a sawtooth (docs/generator.md)
     INFERENCE_SETTINGS = (
         "warp_trust",
         "warp.background_dilation",
@@ -237,6 +237,7 @@ class PartWarpGenerator(PoseGenerator):
         "warp.head_outside_opacity",
         "warp.legs_past_the_edge",
         "warp.borrow_twin_limbs",
+        "warp.parsing_blur",
     )
     EVIDENCE = 3 + 1 + 3 + 1  # composite, holes, background, background mask (+ masks, pose)
 

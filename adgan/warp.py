@@ -173,6 +173,10 @@ class WarpConfig:
     # Gaussian blur of the source background (sigma in pixels per 128 rows): its noise and
     # JPEG are its own, not the target photo's
     background_blur: float = 1.0
+    # Gaussian blur of the source parsing's classes (sigma in pixels per 128 rows): a label
+    # map's one-pixel staircase, magnified by a re-posing zoom, is a sawtooth along hair and
+    # sleeves; inference only (trained on hard labels)
+    parsing_blur: float = 0.0
     # complete missing knees / ankles (elbows / wrists) straight down from the joint above:
     # upper-body shots are cut at the thigh but their thighs are still in the photo
     complete_legs: bool = True
@@ -701,6 +705,8 @@ def warp_parts(
     probs = _to_probabilities(source_parsing, source)  # [B, 8, H, W]
     if probs.shape[-2:] != (h, w):
         raise ValueError(f"parsing of {tuple(probs.shape[-2:])} for an image of {(h, w)}")
+    if cfg.parsing_blur > 0:  # the classes still sum to 1: the blur is linear and normalised
+        probs = blur(probs, cfg.parsing_blur * h / 128)
     skp, tkp = source_keypoints.to(source), target_keypoints.to(source)
     chains = _chains(cfg)
     src, tgt = _skeleton(skp, h / 4, chains), _skeleton(tkp, h / 4, chains)
