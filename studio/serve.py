@@ -531,8 +531,9 @@ def create_app(
     )
     async def generate(request: Request) -> Response:
         """Multipart form: `source` (catalogue photo), `pose` (shopper's photo), and
-        optionally `swap_<component>` photos (upper, lower, hair, face, ...). Photos are
-        JPEG, PNG or WebP, recognised by content. Returns the PNG."""
+        optionally `swap_<component>` photos (upper, lower, hair, face, ...) and the text
+        fields of `TEXT_FIELDS` (a photo's `..._box` picks one of several people in it).
+        Photos are JPEG, PNG or WebP, recognised by content. Returns the PNG."""
         uploads: list[Upload] = []
         try:
             try:
