@@ -229,7 +229,9 @@ class PartWarpGenerator(PoseGenerator):
     # synthetic head's capsule, and past the photo's edge; warp.legs_past_the_edge: a photo
     # cut at the thigh still dresses the legs of a full-body pose; warp.borrow_twin_limbs:
     # an arm a side view hides is carried from the other arm, sleeve and all;
-    # warp.parsing_blur: the parse's staircase edges, zoomed, are a sawtooth (docs/generator.md)
+    # warp.parsing_blur: the parse's staircase edges, zoomed, are a sawtooth;
+    # warp.head_neck_reach: a real head tilted or seen large has its chin below the disc
+    # a synthetic head fills (docs/generator.md)
     INFERENCE_SETTINGS = (
         "warp_trust",
         "warp.background_dilation",
@@ -238,6 +240,7 @@ class PartWarpGenerator(PoseGenerator):
         "warp.legs_past_the_edge",
         "warp.borrow_twin_limbs",
         "warp.parsing_blur",
+        "warp.head_neck_reach",
     )
     EVIDENCE = 3 + 1 + 3 + 1  # composite, holes, background, background mask (+ masks, pose)
 

@@ -187,6 +187,9 @@ class WarpConfig:
     # capsule a synthetic head fills, and the support would cut it off in a ring of the
     # network's haze (the hair and face the head carries still decide its shape)
     head_support: float = 1.0
+    # the head's capsule runs from the face's centre this share of the way to the neck
+    # (0: a disc, as trained); inference only
+    head_neck_reach: float = 0.0
     # A segment present in the target but missing in the source is a hole: it hides the
     # segments behind it by this opacity (1: strictly, 0: they show through); where nothing
     # behind paints, it is a hole whatever this is (never background)
@@ -462,7 +465,11 @@ def _capsules(sk: _Skeleton, cfg: WarpConfig, skirt: float = 0.0) -> tuple[torch
     """Segment capsules (start [B, S, 2], end [B, S, 2], radius [B, S]) in one image; the
     torso's reaches `skirt` body sizes below the hips."""
     kp, size = sk.kp, sk.size
-    starts, ends, radii = [sk.head], [sk.head], [cfg.head_radius * size]
+    # the head: a disc about the face's points, drawn out towards the neck by
+    # `head_neck_reach` of the way (the chin and neck of a head tilted or seen large)
+    neck_ok = (sk.head_ok * sk.ok[:, NECK])[:, None]
+    chin = sk.head + (kp[:, NECK] - sk.head) * cfg.head_neck_reach * neck_ok
+    starts, ends, radii = [sk.head], [chin], [cfg.head_radius * size]
     starts.append(kp[:, NECK])
     # the torso capsule ends half a radius short of the spine bottom: its round end then
     # reaches just past the hips (plus `skirt`)

@@ -307,6 +307,35 @@ def test_a_zoomed_parse_edge_is_smoother_with_parsing_blur(people):
     assert sum(soft) < 0.95 * sum(hard)
 
 
+def test_a_head_drawn_out_to_the_neck_carries_the_chin(people):
+    """A target whose head sits higher above the shoulders than the source's (a tilted or
+    lifted head, a close-up): as trained the head is a disc about the face's points, and
+    what lies below it towards the neck is left to the network; with `head_neck_reach` the
+    head's capsule runs towards the neck and carries the chin from the source."""
+    face = [0, 14, 15, 16, 17]
+    head_seg = SEGMENT_NAMES.index("head")
+    steps = torch.linspace(0, 1, 51)
+
+    def head_reach(warp: PartWarp, head: torch.Tensor, neck: torch.Tensor) -> float:
+        """How far from the face's centre towards the neck the head paints (share of the way)."""
+        points = (head + steps[:, None] * (neck - head)).round().long()
+        cover = warp.segments[0, head_seg, 0, points[:, 1], points[:, 0]]
+        return float(steps[cover > 0.5].max())
+
+    for person in people:
+        src, parsing, kp = _tensors([person])
+        seen = [i for i in face if (kp[0, i] >= 0).all()]
+        raised = kp.clone()
+        raised[0, seen] = kp[0, seen] - torch.tensor([0.0, 6.0])
+        head, neck = raised[0, seen].mean(0), raised[0, 1]
+        as_trained = warp_parts(src, parsing, kp, raised)
+        drawn_out = warp_parts(src, parsing, kp, raised, WarpConfig(head_neck_reach=0.3))
+        assert head_reach(drawn_out, head, neck) >= head_reach(as_trained, head, neck) + 0.05
+        # the face itself is the head's either way
+        x, y = head.round().long().tolist()
+        assert drawn_out.segments[0, head_seg, 0, y, x] > 0.99
+
+
 def test_legs_cut_by_the_photo_edge_can_go_on_as_the_edge_shows_them(people):
     """`legs_past_the_edge`: a source photo cut at mid-thigh, re-posed to the full body. As
     trained, the shins below the cut get nothing (the network paints them); with the
@@ -414,7 +443,7 @@ def test_config_is_checked():
         dict(hole_opacity=0.0, occlusion_opacity=0.0),
         dict(background_blur=0.0, background_dilation=0.0),
         dict(support_scale=1.5, torso_reach=0.0, front_bonus=0.0),
-        dict(head_support=1.6, head_outside_opacity=1.0),
+        dict(head_support=1.6, head_outside_opacity=1.0, head_neck_reach=0.5),
         dict(borrow_twin_limbs=True, legs_past_the_edge=True, parsing_blur=0.5),
         dict(layer_order=("torso", "thigh", "shin", "head", "upper_arm", "forearm")),
     ],
