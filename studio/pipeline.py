@@ -102,6 +102,7 @@ class PersonView:
     box: Box  # where the crop lies in the photo
     person_score: float
     notes: list[str] = field(default_factory=list)  # what the user should be told (several people)
+    others: list[Box] = field(default_factory=list)  # the other people's boxes in the photo
 
 
 @dataclass
@@ -325,6 +326,7 @@ class Pipeline:
                     box,
                     max(kp.person_score, found[i].person_score),
                     self._several_people_note(name, found[i], box),
+                    [tuple(float(v) for v in b) for b in getattr(found[i], "others", []) or []],
                 )
         return out  # type: ignore[return-value]
 

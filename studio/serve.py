@@ -187,7 +187,10 @@ def _error(description: str) -> dict[str, Any]:
 GENERATE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The generated person as a PNG (the generator's size). Headers: "
-        "X-Batch-Size (requests that shared the model batch), X-Queue-Ms, X-Run-Ms.",
+        "X-Batch-Size (requests that shared the model batch), X-Queue-Ms, X-Run-Ms; "
+        "X-Warning, the bundle's own; where a photo showed several people, X-Note (which "
+        "one was used, the others' boxes) and X-People, the same as JSON: photo field -> "
+        '{"used": [x, y, w, h], "others": [[x, y, w, h], ...]}.',
         "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
     },
     400: _error("Malformed multipart body."),
@@ -520,6 +523,8 @@ def create_app(
             headers["X-Warning"] = warning
         if result.notes:  # which of several people was used, and the others' boxes
             headers["X-Note"] = _header_text(" | ".join(result.notes))
+        if result.people:  # the same as data, for the page to offer the others
+            headers["X-People"] = json.dumps(result.people, separators=(",", ":"))
         return Response(png, media_type="image/png", headers=headers)
 
     @app.post(

@@ -64,6 +64,9 @@ class Result:
     queued_s: float  # from submit to the start of the batch
     run_s: float  # the batch's model time
     notes: list[str] = field(default_factory=list)  # which of several people each photo gave
+    # per photo field with several people in it ("source", "pose", "swap_<component>"): the
+    # box of the person used and the others' boxes, photo pixels (what the page offers)
+    people: dict[str, dict[str, list]] = field(default_factory=dict)
 
 
 @dataclass
@@ -213,7 +216,7 @@ class ModelWorker:
                 item.future.set_exception(exc)
                 continue
             jobs.append(job)
-            owners.append((item, [note for v in views for note in v.notes]))
+            owners.append((item, views))
         try:
             images = self.pipeline.generate_many(jobs)
         except Exception as exc:
@@ -222,13 +225,28 @@ class ModelWorker:
         run_s = time.perf_counter() - start
         self.stats.batches += 1
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        for (item, notes), image in zip(owners, images, strict=True):
+        for (item, views), image in zip(owners, images, strict=True):
             self.stats.requests += 1
             waited = start - item.submitted
-            item.future.set_result(Result(image, len(batch), waited, run_s, notes))
+            notes = [note for v in views for note in v.notes]
+            people = _people(item.request, views)
+            item.future.set_result(Result(image, len(batch), waited, run_s, notes, people))
 
     def _fail(self, items: list[_Item], exc: Exception) -> None:
         log.exception("model worker: a batch of %d failed", len(items), exc_info=exc)
         self.stats.failed += len(items)
         for item in items:
             item.future.set_exception(exc)
+
+
+def _people(request: GenerateRequest, views: list[PersonView]) -> dict[str, dict[str, list]]:
+    """`Result.people`: the photos of `request` (in `photos()` order) that showed others."""
+    fields = ["source", "pose", *(f"swap_{c}" for c in request.swaps)]
+    return {
+        f: {
+            "used": [round(v) for v in view.box],
+            "others": [[round(v) for v in b] for b in view.others],
+        }
+        for f, view in zip(fields, views, strict=True)
+        if view.others
+    }

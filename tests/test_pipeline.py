@@ -264,6 +264,7 @@ def test_several_people_say_which_one_is_used_and_how_to_choose(tiny_bundle):
     assert "group.jpg: 2 people found; using the one in" in note
     # the others as a user passes them back, and where to pass them
     assert "The others, as x,y,w,h: 300,40,90,180." in note
+    assert view.others == [(300, 40, 90, 180)]  # the same as data (the page offers them)
     assert "--source-box" in note and "source_box" in note and "crop the photo" in note
     x, _, w, _ = view.box
     assert x < 110 and x + w > 10  # the one the estimator picked

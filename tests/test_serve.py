@@ -10,6 +10,7 @@ sees nobody, so that "no person found" can be tested too.
 from __future__ import annotations
 
 import io
+import json
 import tempfile
 import threading
 import time
@@ -216,6 +217,9 @@ def test_a_request_picks_a_person_by_box_and_hears_of_the_others(pipe, bundle, m
         assert given.pop() == [(10.0, 20.0, 60.0, 70.0), None]
         note = answer.headers["X-Note"]  # the pose photo's pick, and the other person's box
         assert "pose.png): 2 people found" in note and "40,10,30,60" in note
+        offered = json.loads(answer.headers["X-People"])  # the same, for the page
+        assert list(offered) == ["pose"] and offered["pose"]["others"] == [[40, 10, 30, 60]]
+        assert len(offered["pose"]["used"]) == 4
         bad = [("pose_box", (None, b"10,20", None))]
         refused = client.post("/v1/generate", files=files(**GOOD) + bad)
         assert refused.status_code == 422 and "pose_box" in refused.json()["detail"]
@@ -662,6 +666,29 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
             assert watched.boxes[-1] == [None, None, (5.0, 6.0, 70.0, 80.0)]
             row.locator(".remove").click()
 
+            # several people in both photos: the page offers each, and a click picks one
+            pipe.keypoints = StandingInACrowd((5, 5, 20, 40))
+            page.click("#generate")
+            expect(page.locator("#people-found")).to_be_visible(timeout=30_000)
+            source_row = page.locator('.people-row[data-field="source"] button.person')
+            expect(source_row).to_have_count(2)
+            expect(page.locator('.people-row[data-field="pose"] button.person')).to_have_count(2)
+            expect(source_row.nth(0)).to_have_attribute("aria-pressed", "true")
+            expect(page.locator("#note")).to_contain_text("the highlighted one was used")
+            source_row.nth(1).click()
+            expect(page.locator("#source-box")).to_have_value("5,5,20,40")
+            expect(source_row.nth(1)).to_have_attribute("aria-pressed", "true")
+            page.click("#generate")  # with the person picked; the thumbnails stay to pick from
+            page.wait_for_function(
+                "() => !document.getElementById('spinner').hidden", timeout=30_000
+            )
+            expect(page.locator("#spinner")).to_be_hidden(timeout=30_000)
+            assert watched.boxes[-1] == [(5.0, 5.0, 20.0, 40.0), None]
+            expect(source_row).to_have_count(2)
+            source_row.nth(0).click()  # back to the service's pick
+            expect(page.locator("#source-box")).to_have_value("")
+            pipe.keypoints = StandingPerson()
+
             # a bad photo: the page shows the service's message, and still works after
             page.set_input_files("#pose-input", str(tmp_path / "notes.png"))
             page.click("#generate")
@@ -669,11 +696,6 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
             expect(page.locator("#result")).to_be_hidden()
         finally:
             browser.close()
-    assert watched.generate_calls == [1, 1, 1, 1]
-    assert watched.framings == [
-        "source",
-        "pose",
-        "pose",
-        "pose",
-    ]  # the service's default, then the page's
+    assert watched.generate_calls == [1, 1, 1, 1, 1, 1]
+    assert watched.framings == ["source"] + ["pose"] * 5  # the service's default, then the page's
     assert failed == []  # the favicon too

@@ -49,7 +49,10 @@ function wireDrop(drop) {
 
 for (const [name, drop] of [["source", $("source-drop")], ["pose", $("pose-drop")]]) {
   const input = $(`${name}-input`);
-  input.addEventListener("change", () => showPreview(input, $(`${name}-preview`)));
+  input.addEventListener("change", () => {
+    forgetPeople(name);
+    showPreview(input, $(`${name}-preview`));
+  });
   wireDrop(drop);
 }
 
@@ -68,6 +71,81 @@ $("add-swap").addEventListener("click", () => {
   rows.append(row);
   $("add-swap").disabled = rows.children.length >= MAX_SWAPS;
 });
+
+// Where a photo field's preview and box input are on the page.
+function photoField(field) {
+  if (field === "source" || field === "pose") {
+    const what = field === "source" ? "catalogue photo" : "your photo";
+    return { img: $(`${field}-preview`), box: $(`${field}-box`), what };
+  }
+  for (const row of $("swap-rows").children) {
+    if (`swap_${row.querySelector("select").value}` === field) {
+      const box = row.querySelector("input.box");
+      return { img: row.querySelector("img"), box, what: "garment photo" };
+    }
+  }
+  return null;
+}
+
+// A thumbnail of `box` (x, y, w, h in photo pixels) cut from the preview image.
+function thumbnail(img, [x, y, w, h]) {
+  const canvas = document.createElement("canvas");
+  canvas.width = 48;
+  canvas.height = 64;
+  const scale = Math.min(canvas.width / w, canvas.height / h);
+  const dw = w * scale, dh = h * scale;
+  const left = (canvas.width - dw) / 2, top = (canvas.height - dh) / 2;
+  canvas.getContext("2d").drawImage(img, x, y, w, h, left, top, dw, dh);
+  return canvas;
+}
+
+// The people the service found beside the one it used, per photo: a button for each, which
+// fills that photo's box field (the next Generate uses that person). A photo whose person
+// the user picked keeps its row (the answer to a picked person lists no others).
+function showPeople(people) {
+  const list = $("people-found");
+  for (const row of [...list.children]) {
+    const place = photoField(row.dataset.field);
+    if (row.dataset.field in people || !place || !place.box.value) row.remove();
+  }
+  for (const [field, found] of Object.entries(people)) {
+    const place = photoField(field);
+    if (!place || !place.img.naturalWidth) continue;
+    const row = document.createElement("div");
+    row.className = "people-row";
+    row.dataset.field = field;
+    const text = document.createElement("span");
+    text.textContent = `People in the ${place.what}:`;
+    row.append(text);
+    for (const [n, box] of [found.used, ...found.others].entries()) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "person";
+      button.dataset.box = box.join(",");
+      button.setAttribute("aria-pressed", String(n === 0 && !place.box.value));
+      button.title = n === 0 ? "the one used" : `the person in ${box.join(",")}`;
+      button.append(thumbnail(place.img, box));
+      button.addEventListener("click", () => {
+        place.box.value = n === 0 ? "" : button.dataset.box;
+        for (const b of row.querySelectorAll("button")) {
+          b.setAttribute("aria-pressed", String(b === button));
+        }
+      });
+      row.append(button);
+    }
+    list.append(row);
+  }
+  list.hidden = list.children.length === 0;
+  return Object.keys(people).map((field) => photoField(field)?.what).filter(Boolean);
+}
+
+// A new photo: the people found in the old one are no longer on offer.
+function forgetPeople(field) {
+  for (const row of [...$("people-found").children]) {
+    if (row.dataset.field === field) row.remove();
+  }
+  $("people-found").hidden = $("people-found").children.length === 0;
+}
 
 function showError(message) {
   $("error").textContent = message;
@@ -117,9 +195,14 @@ $("form").addEventListener("submit", async (event) => {
     $("warning").textContent = warning ? `Note: ${warning}.` : "";
     $("warning").hidden = !warning;
     // A photo with several people: which one was used, and the others' boxes to pick from.
+    // On the page, the people are thumbnails to click (the note's boxes are for scripts).
     const note = response.headers.get("X-Note");
-    $("note").textContent = note ? `Several people: ${note}` : "";
-    $("note").hidden = !note;
+    const offered = showPeople(JSON.parse(response.headers.get("X-People") || "{}"));
+    $("note").textContent = offered.length
+      ? `Several people in the ${offered.join(" and ")}: the highlighted one was used. ` +
+        "To use another, click it under \"Photos with several people\" and Generate again."
+      : note ? `Several people: ${note}` : "";
+    $("note").hidden = !$("note").textContent;
     $("result-image").src = resultUrl;
     $("download").href = resultUrl;
     $("result").hidden = false;
