@@ -252,17 +252,22 @@ def _run(args: argparse.Namespace) -> int:
                 backdrop=args.backdrop,
                 framing=args.framing,
             )
-        photos = {"source": load_image(args.source), "pose": load_image(args.pose)}
-        donors = [(component, path, load_image(path)) for component, path in args.swap]
+        swap_boxes = dict(args.swap_box)
+        wanted = [
+            (args.source, args.source_box),
+            (args.pose, args.pose_box),
+            *((path, swap_boxes.get(component)) for component, path in args.swap),
+        ]
+        photos = [(load_image(path), path.name) for path, _ in wanted]
         pipe = load_pipeline(args.bundle, device, args.precision)
-        source = pipe.person(photos["source"], args.source.name, box=args.source_box)
-        pose = pipe.person(photos["pose"], args.pose.name, box=args.pose_box)
-        boxes = dict(args.swap_box)
-        swaps = {
-            component: pipe.person(image, path.name, box=boxes.get(component))
-            for component, path, image in donors
-        }
-        for view in (source, pose, *swaps.values()):
+        # every photo in one batch: a card's people are found and parsed together
+        views = pipe.people(photos, [box for _, box in wanted])
+        for view in views:
+            if isinstance(view, NoPersonError):
+                raise view
+        source, pose, *donors = views
+        swaps = dict(zip((component for component, _ in args.swap), donors, strict=True))
+        for view in views:
             for note in view.notes:  # which of several people was used, and how to pick another
                 print(f"note: {note}", file=sys.stderr)
         job = Job(source, pose, swaps, args.backdrop, args.framing)

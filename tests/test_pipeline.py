@@ -170,7 +170,7 @@ def test_infer_end_to_end(tiny_bundle, synth_dataset, tmp_path, monkeypatch, cap
     people = DeepFashionPeople(synth_dataset, "test")
     names = sorted(people.annotations)
     monkeypatch.setattr(
-        Pipeline, "person", lambda self, photo, name, box=None: view(people, names[0])
+        Pipeline, "people", lambda self, photos, boxes=None: [view(people, names[0])] * len(photos)
     )
     photo = people.images / names[0]
     out, panel = tmp_path / "out.png", tmp_path / "panel.png"
@@ -202,10 +202,10 @@ def test_infer_takes_the_person_boxes_a_user_gives(
     people = DeepFashionPeople(synth_dataset, "test")
     names = sorted(people.annotations)
     boxes = []
-    monkeypatch.setattr(
+    monkeypatch.setattr(  # one batch for every photo of the card
         Pipeline,
-        "person",
-        lambda self, photo, name, box=None: boxes.append(box) or view(people, names[0]),
+        "people",
+        lambda self, photos, given: boxes.extend(given) or [view(people, names[0])] * len(photos),
     )
     photo = str(people.images / names[0])
     args = ["--source", photo, "--pose", photo, "--bundle", str(tiny_bundle)]
