@@ -17,7 +17,7 @@ from typing import Literal
 import torch
 
 from adgan.generators import Appearance, PoseGenerator, register
-from adgan.partwarp import person_rows, warp_rows
+from adgan.partwarp import frame_rows, person_rows, warp_rows
 from adgan.warp import WarpConfig, composite
 
 
@@ -73,6 +73,9 @@ class WarpOnly(PoseGenerator):
     ) -> Appearance:
         labels = parsing.argmax(1) if parsing.dim() == 4 else parsing.long()
         return person_rows(image, labels, keypoints, self.config.components)
+
+    def with_frame(self, appearance: Appearance, frame: torch.Tensor) -> Appearance:
+        return frame_rows(appearance, frame)
 
     def decode(self, appearance: Appearance, keypoints: torch.Tensor) -> torch.Tensor:
         return composite(warp_rows(appearance, keypoints, self.config.warp))

@@ -79,6 +79,12 @@ class PoseGenerator(nn.Module, abc.ABC):
     def decode(self, appearance: Appearance, keypoints: torch.Tensor) -> torch.Tensor:
         """The person `appearance` describes in the pose of keypoints [B, 18, 2]; [-1, 1]."""
 
+    def with_frame(self, appearance: Appearance, frame: torch.Tensor) -> Appearance:
+        """`appearance` told where each source photo ends inside its crop (frame [B, H, W],
+        1 on the photo, 0 on the letterbox a crop past the photo's edge gets). A generator
+        that fills the source's background in keeps it; the others need not."""
+        return appearance
+
     def decode_with_matte(
         self, appearance: Appearance, keypoints: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -127,6 +127,14 @@ def person_rows(
     }
 
 
+def frame_rows(appearance: Appearance, frame: torch.Tensor) -> Appearance:
+    """`PoseGenerator.with_frame` for the warp's rows: one frame row per component, as the
+    labels (a swap's mix takes the donor's rows; the background comes from row 0's photo)."""
+    k = appearance["image"].shape[1]
+    frame = frame.to(appearance["image"])
+    return {**appearance, "frame": frame[:, None].expand(-1, k, -1, -1)}
+
+
 def warp_rows(
     appearance: Appearance, keypoints: torch.Tensor, config: WarpConfig, *, layout: bool = False
 ) -> PartWarp:
@@ -143,8 +151,15 @@ def warp_rows(
     }
     swapped = {c: other for c, other in swapped.items() if other.any()}
     garment_swapped = any(c in GARMENTS for c in swapped)
+    frame = appearance.get("frame")  # [B, K, H, W] where the source photo ends, if known
     base = warp_parts(
-        image[:, 0], labels[:, 0], kp[:, 0], target, config, layout=layout or garment_swapped
+        image[:, 0],
+        labels[:, 0],
+        kp[:, 0],
+        target,
+        config,
+        layout=layout or garment_swapped,
+        frame=None if frame is None else frame[:, 0, None],
     )
     layers, masks = list(base.layers.unbind(1)), list(base.masks.unbind(1))
     worn = torch.zeros_like(base.holes)  # [B, 1, H, W] the person's own replaced garments
@@ -278,6 +293,9 @@ class PartWarpGenerator(PoseGenerator):
         rows = person_rows(image, labels, keypoints, k)
         rows["codes"] = self.codes(image, _labels_to_one_hot(labels, k))
         return rows
+
+    def with_frame(self, appearance: Appearance, frame: torch.Tensor) -> Appearance:
+        return frame_rows(appearance, frame)
 
     def warp(
         self, appearance: Appearance, keypoints: torch.Tensor, *, layout: bool = False

@@ -65,15 +65,25 @@ class AttributeTransfer:
 
     @torch.no_grad()
     def encode_many(
-        self, images: list[np.ndarray], labels: list[np.ndarray], keypoints: np.ndarray
+        self,
+        images: list[np.ndarray],
+        labels: list[np.ndarray],
+        keypoints: np.ndarray,
+        frames: Sequence[np.ndarray | None] | None = None,
     ) -> Appearance:
-        """Appearances of several people in one batch (keypoints [B, 18, 2])."""
+        """Appearances of several people in one batch (keypoints [B, 18, 2]). frames: per
+        image, where it shows its photo ([H, W], nonzero; None: everywhere), so that the
+        letterbox of a crop past the photo's edge is not taken for background."""
         for image, label in zip(images, labels, strict=True):
             self._check(image, label)
         x = torch.stack([to_tensor(i) for i in images]).to(self.device)
         p = torch.stack([one_hot(m) for m in labels]).to(self.device)
         with self._autocast():
             look = self.generator.encode(x, p, self._keypoints(keypoints))
+        if frames is not None and any(f is not None for f in frames):
+            shown = [np.ones(self.size, bool) if f is None else f > 0 for f in frames]
+            frame = torch.from_numpy(np.stack(shown)).to(self.device, torch.float32)
+            look = self.generator.with_frame(look, frame)
         return {k: v.float() if v.is_floating_point() else v for k, v in look.items()}
 
     def generate(

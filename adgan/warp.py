@@ -695,13 +695,15 @@ def warp_parts(
     config: WarpConfig | None = None,
     *,
     layout: bool = False,
+    frame: torch.Tensor | None = None,
 ) -> PartWarp:
     """Warp the source person into the target pose, per ADGAN component.
 
     source [B, 3, H, W] in [-1, 1]; source_parsing [B, 8, H, W] (one-hot or soft) or labels
     [B, H, W]; keypoints [B, 18, 2] (x, y) pixels of this size, -1 missing. layout: also
     the target body's `body` and `core` (a few ms at 256x176 that training and a plain
-    card do not need)."""
+    card do not need). frame [B, 1, H, W]: 1 where the source crop shows its photo, 0 on
+    the letterbox past the photo's edge, whose fill is no background (None: all photo)."""
     cfg = config or WarpConfig()
     b, _, h, w = source.shape
     if source_keypoints.shape != (b, 18, 2) or target_keypoints.shape != (b, 18, 2):
@@ -827,6 +829,8 @@ def warp_parts(
     if grow:
         person_src = F.max_pool2d(person_src, 2 * grow + 1, stride=1, padding=grow)
     background_mask = 1 - person_src
+    if frame is not None:  # the letterbox past the photo's edge is unknown, filled as the hole
+        background_mask = background_mask * frame.to(background_mask)
     background = source
     sigma = cfg.background_blur * h / 128
     if sigma > 0:  # the source's own noise and JPEG do not carry over to the target's photo

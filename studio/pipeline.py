@@ -103,6 +103,9 @@ class PersonView:
     person_score: float
     notes: list[str] = field(default_factory=list)  # what the user should be told (several people)
     others: list[Box] = field(default_factory=list)  # the other people's boxes in the photo
+    # uint8 [H, W]: 1 where the crop shows the photo, 0 on the letterbox past its edge (None:
+    # all photo); the generator fills the letterbox as it fills the person's place
+    frame: np.ndarray | None = None
 
 
 @dataclass
@@ -327,6 +330,7 @@ class Pipeline:
                     max(kp.person_score, found[i].person_score),
                     self._several_people_note(name, found[i], box),
                     [tuple(float(v) for v in b) for b in getattr(found[i], "others", []) or []],
+                    warp(np.ones(photo.shape[:2], np.uint8), to_crop, self.size, 0, nearest=True),
                 )
         return out  # type: ignore[return-value]
 
@@ -417,6 +421,7 @@ class Pipeline:
             [people[k].crop for k in order],
             [people[k].labels for k in order],
             np.stack([people[k].keypoints for k in order]),
+            [people[k].frame for k in order],
         )
         row = {k: i for i, k in enumerate(order)}
         mixed = []

@@ -62,6 +62,24 @@ def test_the_matte_is_the_warps_with_the_same_picture(pairs, arch):
     assert matte.shape == (4, 1, *SIZE) and matte.min() >= 0 and matte.max() <= 1
 
 
+@pytest.mark.parametrize("arch", ["partwarp", "warponly"])
+def test_a_frame_reaches_the_background_of_the_source_row(pairs, arch):
+    """`with_frame`: the letterbox of the source's crop (frame 0) is no background, through
+    a swap's mix too (the background is the source's)."""
+    gen = build_generator(TINY if arch == "partwarp" else {"arch": arch, "image_size": SIZE})
+    frame = torch.ones(4, *SIZE)
+    frame[:, :, -6:] = 0  # past the photo's right edge
+    look = gen.encode(pairs["source"], pairs["source_parsing"], pairs["source_keypoints"])
+    framed = gen.with_frame(look, frame)
+    donor = gen.with_frame(look, torch.ones(4, *SIZE)).copy()
+    mixed = mix_appearance(framed, take(donor, slice(0, 4)), component_classes("upper"))
+    for appearance in (framed, mixed):
+        warped = warp_rows(appearance, pairs["target_keypoints"], gen.config.warp)
+        assert (warped.background_mask[..., -6:] == 0).all()
+    plain = warp_rows(look, pairs["target_keypoints"], gen.config.warp)
+    assert (plain.background_mask[..., -6:] > 0).any()
+
+
 def test_a_batch_equals_one_at_a_time(pairs):
     torch.manual_seed(0)
     gen = build_generator(TINY).eval()

@@ -255,6 +255,22 @@ class Seen:
         return out
 
 
+def test_a_crop_past_the_photo_knows_where_the_photo_ends(tiny_bundle):
+    """A person in a narrow photo: the crop (the generator's aspect) reaches past the
+    photo's sides, and `frame` marks that letterbox, which the generator fills from the
+    photo's background instead of taking its white for background."""
+    pipe = Pipeline.from_bundle(tiny_bundle)
+    pipe.keypoints = Seen(box=(10, 20, 80, 260))
+    view = pipe.person(np.full((300, 100, 3), 90, np.uint8), "narrow.jpg")
+    h, w = view.crop.shape[:2]
+    assert view.frame.shape == (h, w)
+    assert view.frame[:, 0].max() == 0 and view.frame[:, -1].max() == 0  # letterbox
+    assert view.frame[h // 2, w // 2] == 1
+    assert (view.crop[view.frame == 0] == 255).all()  # the white the frame says to ignore
+    card = pipe.generate_many([Job(view, view)])[0]
+    assert card.shape[:2] == (h, w)
+
+
 def test_several_people_say_which_one_is_used_and_how_to_choose(tiny_bundle):
     pipe = Pipeline.from_bundle(tiny_bundle)
     pipe.keypoints = Seen(box=(10, 20, 100, 200), others=[(300, 40, 90, 180)])

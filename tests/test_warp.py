@@ -336,6 +336,31 @@ def test_a_head_drawn_out_to_the_neck_carries_the_chin(people):
         assert drawn_out.segments[0, head_seg, 0, y, x] > 0.99
 
 
+def test_the_letterbox_past_the_photo_is_no_background(people):
+    """A crop that reaches past its photo's edge is letterboxed (white): told where the
+    photo ends (`frame`), the warp fills that band from the photo's own background, as it
+    fills the person's place, instead of carrying white bars into the card."""
+    src, parsing, kp = _tensors(people[:1])
+    band = slice(SIZE[1] - 12, SIZE[1])  # the last 12 columns: past the photo's right edge
+    boxed = src.clone()
+    boxed[..., band] = 1.0  # white
+    labels = parsing.argmax(1)
+    labels[..., band] = 0
+    frame = torch.ones(1, 1, *SIZE)
+    frame[..., band] = 0
+    plain = warp_parts(boxed, labels, kp, kp)
+    framed = warp_parts(boxed, labels, kp, kp, frame=frame)
+    photo_edge = src[..., SIZE[1] - 20 : SIZE[1] - 12].mean((-1, -2))  # [1, 3], beside it
+    filled = framed.background[..., band].mean((-1, -2))
+    kept = plain.background[..., band].mean((-1, -2))
+    assert (kept - 1).abs().max() < 0.05  # as before: white bars
+    assert (filled - photo_edge).abs().max() < (kept - photo_edge).abs().max() / 2
+    assert (framed.background_mask[..., band] == 0).all()
+    # away from the band, the background the photo shows is the same
+    seen = (plain.background_mask[0, 0] > 0.99) & (torch.arange(SIZE[1]) < SIZE[1] - 20)
+    torch.testing.assert_close(framed.background[0][:, seen], plain.background[0][:, seen])
+
+
 def test_legs_cut_by_the_photo_edge_can_go_on_as_the_edge_shows_them(people):
     """`legs_past_the_edge`: a source photo cut at mid-thigh, re-posed to the full body. As
     trained, the shins below the cut get nothing (the network paints them); with the
