@@ -20,7 +20,7 @@ the temporary files a kill leaves are removed by the next run. A bad row (missin
 corrupt photo, nobody in it, an unknown component, a duplicate name) goes to `failures.csv`
 with its reason and the run carries on; the exit status is 1 if any row failed. A card made
 from one of several people in a photo goes to `notes.csv` with which person was used and
-the others' boxes (what a `source_box` or `pose_box` column takes). A card that
+the others' boxes (what a `source_box`, `pose_box` or `swap_boxes` column takes). A card that
 cannot be written (a full disk, no permission) stops the run at once with a message and
 exit status 3, leaving no part of that card. Under `torchrun`, rank r of N takes rows r,
 r+N, ... on its own GPU and writes `failures-rank<r>.csv`; nothing is shared between ranks

@@ -329,7 +329,7 @@ def _swap_boxes(texts: dict[str, str], roles: dict[str, tuple[Upload, str]]) -> 
 
 
 def _box(field: str, text: str | None) -> Box | None:
-    """A request's `source_box` or `pose_box` field: absent or empty, the pipeline's pick."""
+    """A request's `..._box` field (a photo's person): absent or empty, the pipeline's pick."""
     if text is None or not text.strip():
         return None
     try:
