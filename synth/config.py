@@ -103,6 +103,10 @@ class GarmentConfig:
         default_factory=lambda: {"solid": 0.75, "stripes": 0.08, "checks": 0.08, "floral": 0.09}
     )
     chest_print_probability: float = 0.25  # a graphic on the front of a top
+    # Sleeves of another fabric than the body of the top (a shirt under a vest or a jacket,
+    # raglan and colour-block tops), still upper clothes: on real photos the parser called
+    # white shirt sleeves under a vest bare arms. 0 renders every earlier set unchanged.
+    layered_probability: float = 0.0
     tucked_probability: float = 0.3
     skirt_length_range: tuple[float, float] = (0.28, 0.95)  # fraction of hip-to-ankle
     skirt_flare_range: tuple[float, float] = (0.05, 0.6)

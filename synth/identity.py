@@ -42,6 +42,7 @@ _CATEGORY = {
     ("WOMEN", "coat"): "Jackets_Coats",
     ("MEN", "coat"): "Jackets_Vests",
     ("MEN", "shorts"): "Shorts",
+    ("MEN", "skirt"): "Shorts",  # a kilt; DeepFashion's men have no skirts (weight 0 there)
     ("MEN", "tee"): "Tees_Tanks",
     ("MEN", "tank"): "Tees_Tanks",
     ("MEN", "long_sleeve"): "Shirts_Polos",
@@ -64,6 +65,7 @@ class Garment:
     flare: float = 0.0  # skirt, dress and coat: widening at the hem
     decal: np.ndarray | None = None  # upper: chest print RGBA
     tucked: bool = False
+    sleeve_texture: Texture | None = None  # upper: sleeves of another fabric (layered)
 
     def describe(self) -> dict[str, Any]:
         d = {
@@ -77,6 +79,8 @@ class Garment:
                 hem=round(self.hem, 3),
                 chest_print=self.decal is not None,
             )
+            if self.sleeve_texture is not None:
+                d["sleeve_pattern"] = self.sleeve_texture.pattern
         else:
             d.update(length=round(self.hem, 3))
         if self.flare:
@@ -224,7 +228,7 @@ def sample_identity(index: int, split: str, rng: np.random.Generator, cfg: Synth
             else float(rng.uniform(0.0, 0.15)),
         )
     hair_style = _choose(rng, h.styles_women if women else h.styles_men)
-    return Identity(
+    identity = Identity(
         index=index,
         split=split,
         gender=gender,
@@ -240,3 +244,8 @@ def sample_identity(index: int, split: str, rng: np.random.Generator, cfg: Synth
         lower=lower,
         shoes=pick_colour(rng, SHOE_COLOURS, 0.05),
     )
+    # Drawn last and only where layering is on: every set rendered without it stays the same,
+    # and with it only the sleeves change.
+    if g.layered_probability > 0 and upper.sleeve > 0 and rng.random() < g.layered_probability:
+        upper.sleeve_texture = _texture(rng, cfg, g.patterns)
+    return identity

@@ -317,7 +317,7 @@ class PersonPainter:
         if up.sleeve <= 0:
             return (), ()
         loose = 1.17 if up.sleeve < 1.0 else 1.1
-        tex, w = up.texture, self.w
+        tex, w = up.sleeve_texture or up.texture, self.w
         upper_end = up.sleeve if up.sleeve < 1.0 else 2.0  # past 1: the whole upper arm
         upper = (Covering(UPPER, tex, -1.0, upper_end, loose, 0.34 * w, 0.6, 5.0),)
         lower = ()

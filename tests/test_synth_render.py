@@ -304,3 +304,39 @@ def test_adding_the_coat_leaves_every_earlier_identity_as_it_was():
     assert first["category"] == "Tees_Tanks" and first["upper"]["kind"] == "tee"
     assert first["build"] == {"width": 1.175, "shoulders": 1.092, "hips": 1.126}
     assert first["hair"]["colour"] == [0.699, 0.668, 0.657]
+
+
+def test_layered_sleeves_are_another_fabric_and_still_upper_clothes():
+    """A shirt under a vest: the sleeves take their own texture, labelled upper clothes as
+    the body of the top; the identity is otherwise the one drawn without layering."""
+    plain, layered = SynthConfig(), SynthConfig()
+    for cfg in (plain, layered):
+        cfg.garments.upper_women = cfg.garments.upper_men = {"long_sleeve": 1.0}
+        cfg.garments.patterns = {"solid": 1.0}
+    layered.garments.layered_probability = 1.0
+    seed = 3
+    a = sample_identity(seed, "train", np.random.default_rng(seed), plain)
+    b = sample_identity(seed, "train", np.random.default_rng(seed), layered)
+    assert a.upper.sleeve_texture is None and b.upper.sleeve_texture is not None
+    described = b.describe()
+    assert described["upper"].pop("sleeve_pattern") == "solid"
+    assert described == a.describe()
+
+    row = _front_rows(1)[0]
+    upper = ADGAN_INDEX["upper_clothes"]
+    colours = {}
+    for name, ident in (("plain", a), ("layered", b)):
+        out = _render(layered, seed, row, identity=ident)
+        sleeves = (out.labels == upper) & np.isin(
+            out.owner, [OWNER[f"{s}_arm_{side}"] for s in ("upper", "lower") for side in "lr"]
+        )
+        body = (out.labels == upper) & (out.owner == OWNER["torso"])
+        assert sleeves.sum() > 200 and body.sum() > 1000  # sleeves are upper clothes
+        colours[name] = [np.median(out.image[m].astype(float), 0) for m in (sleeves, body)]
+    sleeve_plain, body_plain = colours["plain"]
+    sleeve_layered, body_layered = colours["layered"]
+    assert np.abs(sleeve_plain - body_plain).max() < 40  # one fabric (shading apart)
+    assert np.abs(body_layered - body_plain).max() < 10  # the body of the top unchanged
+    expected = b.upper.sleeve_texture.tile.mean((0, 1)) * 255
+    assert np.abs(sleeve_layered - sleeve_plain).max() > 40  # another fabric ...
+    assert np.abs(sleeve_layered - expected).max() < 60  # ... the sleeves' own
