@@ -25,7 +25,7 @@ from pathlib import Path
 from common.colour import parse_colour
 from common.geometry import Box, parse_box, parse_named_box
 from common.hardware import PRECISIONS
-from parsing.labels import ADGAN_CLASSES, COMPONENT_ALIASES, component_classes
+from parsing.labels import ADGAN_CLASSES, canonical_component, component_classes
 from studio.framing import DEFAULT_FRAMING, FRAMINGS
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "bundles" / "demo"
@@ -49,15 +49,12 @@ def parse_swap(text: str) -> tuple[str, Path]:
 
 
 def _canonical(component: str) -> str:
-    """One spelling per component (upper, top -> upper_clothes; bottom -> lower), so two
-    names of one component cannot both be given; unknown names are named in `main`."""
+    """`canonical_component`, so two names of one component cannot both be given; unknown
+    names stay as given, for `main` to name them."""
     try:
-        classes = component_classes(component)
+        return canonical_component(component)
     except ValueError:
         return component
-    if len(classes) == 1:
-        return ADGAN_CLASSES[classes[0]]
-    return next(name for name, same in COMPONENT_ALIASES.items() if same == classes)
 
 
 def _swap_arg(text: str) -> tuple[str, Path]:

@@ -329,3 +329,12 @@ def component_classes(name: str) -> tuple[int, ...]:
         return COMPONENT_ALIASES[key]
     valid = ", ".join([*ADGAN_CLASSES, *COMPONENT_ALIASES])
     raise ValueError(f"unknown component {name!r}; valid: {valid}")
+
+
+def canonical_component(name: str) -> str:
+    """One spelling per component (upper, top -> upper_clothes; bottom -> lower), so that
+    two names of one component are seen to be one; unknown names list the valid ones."""
+    classes = component_classes(name)
+    if len(classes) == 1:
+        return ADGAN_CLASSES[classes[0]]
+    return next(alias for alias, same in COMPONENT_ALIASES.items() if same == classes)

@@ -46,7 +46,7 @@ from common.colour import Colour
 from common.fileio import write_text
 from common.geometry import Box, parse_box, parse_named_box
 from common.image_io import ImageError, load_image, save_image
-from parsing.labels import component_classes
+from parsing.labels import canonical_component
 from studio.framing import DEFAULT_FRAMING
 from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job
 
@@ -117,23 +117,24 @@ def _swaps(text: str, base: Path) -> dict[str, Path]:
         component, sep, photo = item.partition("=")
         if not sep or not photo.strip():
             raise ValueError(f"swap {item!r} must be component=photo")
-        component_classes(component)  # names the valid components if unknown
-        swaps[component.strip()] = base / photo.strip()
+        key = canonical_component(component)  # names the valid components if unknown
+        if key in swaps:
+            raise ValueError(f"swaps: two photos for {key}")
+        swaps[key] = base / photo.strip()
     return swaps
 
 
 def _swap_boxes(text: str, swaps: dict[str, Path]) -> dict[str, Box]:
     """`component=x,y,w,h` items joined by `;`, each keyed as the swap it picks a person
-    for (`upper` finds the swap written `upper_clothes`)."""
+    for (both by `canonical_component`: `upper` finds the swap written `upper_clothes`)."""
     boxes: dict[str, Box] = {}
     for item in filter(None, (s.strip() for s in text.split(";"))):
         try:
             component, box = parse_named_box(item)
         except argparse.ArgumentTypeError as exc:
             raise ValueError(f"swap_boxes {exc}") from None
-        classes = component_classes(component)
-        key = next((c for c in swaps if component_classes(c) == classes), None)
-        if key is None:
+        key = canonical_component(component)
+        if key not in swaps:
             raise ValueError(f"swap_boxes {component}: the row's swaps take no {component}")
         if key in boxes:
             raise ValueError(f"swap_boxes: two boxes for {key}")

@@ -153,7 +153,10 @@ def test_read_jobs_resolves_paths_from_the_csv_folder(tmp_path):
     jobs = write_jobs(tmp_path / "jobs.csv", GOOD[1:2], header=("source", "pose", "name", "swaps"))
     rows, bad = read_jobs(jobs)
     assert bad == [] and rows[0].source == tmp_path / "photos" / "p1.jpg"
-    assert rows[0].swaps == {"upper": tmp_path / "photos" / "p0.jpg"}
+    assert rows[0].swaps == {"upper_clothes": tmp_path / "photos" / "p0.jpg"}  # one spelling
+    twice = ("photos/p1.jpg", "photos/p2.jpg", "t", "upper=photos/p0.jpg;top=photos/p2.jpg")
+    _, bad = read_jobs(write_jobs(tmp_path / "twice.csv", [twice]))
+    assert len(bad) == 1 and "two photos for upper_clothes" in str(bad[0])
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(JobsFileError, match="found nothing"):
         read_jobs(tmp_path / "empty.csv")
