@@ -256,6 +256,7 @@ class PartWarpGenerator(PoseGenerator):
         "warp.borrow_twin_limbs",
         "warp.parsing_blur",
         "warp.head_neck_reach",
+        "warp.head_owns_face",
     )
     EVIDENCE = 3 + 1 + 3 + 1  # composite, holes, background, background mask (+ masks, pose)
 

@@ -190,6 +190,11 @@ class WarpConfig:
     # the head's capsule runs from the face's centre this share of the way to the neck
     # (0: a disc, as trained); inference only
     head_neck_reach: float = 0.0
+    # in the source, the face within this many head radii of the head's capsule is the
+    # head's alone (0: off, as trained): a bowed head's face lies on the torso's capsule,
+    # and the torso (which carries the neck, labelled face) took the chin and mouth down to
+    # the target's neck; inference only
+    head_owns_face: float = 0.0
     # A segment present in the target but missing in the source is a hole: it hides the
     # segments behind it by this opacity (1: strictly, 0: they show through); where nothing
     # behind paints, it is a hole whatever this is (never background)
@@ -735,6 +740,13 @@ def warp_parts(
     logits = (1 + bonus[None, :, None, None] - dist) / cfg.ownership_temperature
     logits = logits + torch.log(src_avail.clamp_min(1e-12))[..., None, None]
     logits = logits[:, :, None] + torch.log(compat.clamp_min(1e-12))[None, :, :, None, None]
+    if cfg.head_owns_face > 0:
+        head, face = SEGMENT_NAMES.index("head"), ADGAN_CLASSES.index("face")
+        reach = cfg.head_owns_face
+        in_head = torch.sigmoid((reach - dist[:, head]) / cfg.softness)
+        in_head = in_head * src_avail[:, head, None, None]
+        others = [i for i in range(n_seg) if i != head]
+        logits[:, others, face] += torch.log((1 - in_head).clamp_min(1e-12))[:, None]
     own = torch.softmax(logits, 1)  # [B, S, 8, H, W] per class
     person_probs = probs.clone()
     person_probs[:, 0] = 0

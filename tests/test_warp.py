@@ -336,6 +336,31 @@ def test_a_head_drawn_out_to_the_neck_carries_the_chin(people):
         assert drawn_out.segments[0, head_seg, 0, y, x] > 0.99
 
 
+def test_a_bowed_heads_face_stays_with_the_head(people):
+    """A bowed head hides the neck: the neck point (mid-shoulders) lies under the chin, on
+    the face, and the torso's capsule reaches into it. The torso carries the neck (labelled
+    face), so as trained it took the chin and mouth down to the upright target's neck, a
+    second face on the chest; with `head_owns_face` the face near the head is the head's."""
+    face = ADGAN_INDEX["face"]
+    torso, head = SEGMENT_NAMES.index("torso"), SEGMENT_NAMES.index("head")
+    for person in people:
+        src, parsing, kp = _tensors([person])
+        seen = [i for i in (0, 14, 15, 16, 17) if (kp[0, i] >= 0).all()]
+        centre = kp[0, seen].mean(0)
+        bowed = kp.clone()
+        bowed[0, 1] = centre + 0.4 * (kp[0, 1] - centre)  # the neck point on the chin
+
+        carried = []
+        for cfg in (WarpConfig(), WarpConfig(head_owns_face=2.0)):
+            warp = warp_parts(src, parsing, bowed, kp, cfg)
+            torso_face = warp.masks[0, face, 0] * (warp.segments[0, torso, 0] > 0.5)
+            carried.append(float(torso_face.sum()))
+        as_trained, owned = carried
+        assert as_trained > 15 and owned < as_trained / 3, (as_trained, owned)
+        x, y = centre.round().long().tolist()  # the face itself is still the head's
+        assert warp.segments[0, head, 0, y, x] > 0.99 and warp.masks[0, face, 0, y, x] > 0.5
+
+
 def test_the_letterbox_past_the_photo_is_no_background(people):
     """A crop that reaches past its photo's edge is letterboxed (white): told where the
     photo ends (`frame`), the warp fills that band from the photo's own background, as it
@@ -469,6 +494,7 @@ def test_config_is_checked():
         dict(background_blur=0.0, background_dilation=0.0),
         dict(support_scale=1.5, torso_reach=0.0, front_bonus=0.0),
         dict(head_support=1.6, head_outside_opacity=1.0, head_neck_reach=0.5),
+        dict(head_owns_face=2.0, head_neck_reach=0.3),
         dict(borrow_twin_limbs=True, legs_past_the_edge=True, parsing_blur=0.5),
         dict(layer_order=("torso", "thigh", "shin", "head", "upper_arm", "forearm")),
     ],
