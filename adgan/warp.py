@@ -742,8 +742,7 @@ def warp_parts(
     logits = logits[:, :, None] + torch.log(compat.clamp_min(1e-12))[None, :, :, None, None]
     if cfg.head_owns_face > 0:
         head, face = SEGMENT_NAMES.index("head"), ADGAN_CLASSES.index("face")
-        reach = cfg.head_owns_face
-        in_head = torch.sigmoid((reach - dist[:, head]) / cfg.softness)
+        in_head = torch.sigmoid((cfg.head_owns_face - dist[:, head]) / cfg.softness)
         in_head = in_head * src_avail[:, head, None, None]
         others = [i for i in range(n_seg) if i != head]
         logits[:, others, face] += torch.log((1 - in_head).clamp_min(1e-12))[:, None]

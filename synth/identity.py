@@ -42,7 +42,7 @@ _CATEGORY = {
     ("WOMEN", "coat"): "Jackets_Coats",
     ("MEN", "coat"): "Jackets_Vests",
     ("MEN", "shorts"): "Shorts",
-    ("MEN", "skirt"): "Shorts",  # a kilt; DeepFashion's men have no skirts (weight 0 there)
+    ("MEN", "skirt"): "Shorts",  # a kilt, off by default: DeepFashion's men have no Skirts
     ("MEN", "tee"): "Tees_Tanks",
     ("MEN", "tank"): "Tees_Tanks",
     ("MEN", "long_sleeve"): "Shirts_Polos",
