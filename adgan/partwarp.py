@@ -257,6 +257,7 @@ class PartWarpGenerator(PoseGenerator):
         "warp.parsing_blur",
         "warp.head_neck_reach",
         "warp.head_owns_face",
+        "warp.torso_under_arms",
     )
     EVIDENCE = 3 + 1 + 3 + 1  # composite, holes, background, background mask (+ masks, pose)
 

@@ -195,6 +195,12 @@ class WarpConfig:
     # and the torso (which carries the neck, labelled face) took the chin and mouth down to
     # the target's neck; inference only
     head_owns_face: float = 0.0
+    # in the source, what an arm hides of the torso within this many torso radii of its
+    # capsule is the torso's garment, its colour and class spread from what the torso shows
+    # there (0: off, as trained): arms hanging at the sides, as in most catalogue photos,
+    # hide the torso's flanks, which show when the target's arms are elsewhere, and were
+    # left to the network as a hole; inference only
+    torso_under_arms: float = 0.0
     # A segment present in the target but missing in the source is a hole: it hides the
     # segments behind it by this opacity (1: strictly, 0: they show through); where nothing
     # behind paints, it is a hole whatever this is (never background)
@@ -619,6 +625,35 @@ def _source_coordinates(
     return torch.cat(coords, 1)
 
 
+def _torso_under_arms(
+    source: torch.Tensor,
+    owned: torch.Tensor,
+    dist: torch.Tensor,
+    available: torch.Tensor,
+    cfg: WarpConfig,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(colours [B, S, 3, H, W], owned [B, S, 8, H, W]) with the torso also carrying the
+    garment under the arms (`WarpConfig.torso_under_arms`): where the source's arms own
+    the pixels within that many torso radii (dist [B, S, H, W], in each segment's radii),
+    the torso carries its own garment's colour and classes there, spread from the pixels it
+    owns (a push-pull fill: a garment's mean colour, not its print)."""
+    torso = SEGMENT_NAMES.index("torso")
+    arms = [i for i, s in enumerate(SEGMENTS) if s.kind in ("upper_arm", "forearm")]
+    cloth = [ADGAN_CLASSES.index(c) for c in ("pants", "skirt", "upper_clothes")]
+    garment = owned[:, torso, cloth]  # [B, 3, H, W]
+    shown = garment.sum(1, keepdim=True).clamp(0, 1)  # [B, 1, H, W]
+    near = torch.sigmoid((cfg.torso_under_arms - dist[:, torso, None]) / cfg.softness)
+    under = owned[:, arms].sum((1, 2))[:, None].clamp(0, 1) * near * (1 - shown)
+    under = under * available[:, torso, None, None, None]
+    classes = fill_background(garment / shown.clamp_min(1e-6), shown)
+    colour = fill_background(source, shown)
+    colours = source[:, None].expand_as(owned[:, :, :3]).clone()
+    colours[:, torso] = torch.lerp(source, colour, under)
+    owned = owned.clone()
+    owned[:, torso, cloth] = garment + under * classes
+    return colours, owned
+
+
 def _legs_past_the_edge(
     stack: torch.Tensor, sample_grid: torch.Tensor, warped: torch.Tensor
 ) -> torch.Tensor:
@@ -750,6 +785,9 @@ def warp_parts(
     person_probs = probs.clone()
     person_probs[:, 0] = 0
     owned = own * person_probs[:, None] * src_avail[..., None, None, None]  # [B, S, 8, H, W]
+    colours = source[:, None].expand(b, n_seg, 3, h, w)
+    if cfg.torso_under_arms > 0:
+        colours, owned = _torso_under_arms(source, owned, dist, src_avail, cfg)
     if borrow is not None:  # a borrowed limb carries what its twin owns
         for i in torch.nonzero(borrow.amax(0)).flatten().tolist():
             take = borrow[:, i, None, None, None] > 0
@@ -763,7 +801,7 @@ def warp_parts(
     sample_grid = (coords * norm - 1).reshape(b * n_seg, h, w, 2)
     ones = torch.ones_like(owned[:, :, :1])
     anyone = person_probs.sum(1, keepdim=True)[:, None].expand(b, n_seg, 1, h, w)
-    stack = torch.cat([source[:, None].expand(b, n_seg, 3, h, w), owned, anyone, ones], 2)
+    stack = torch.cat([colours, owned, anyone, ones], 2)
     warped = F.grid_sample(
         stack.reshape(b * n_seg, 5 + NUM_ADGAN_CLASSES, h, w),
         sample_grid,

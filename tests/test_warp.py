@@ -361,6 +361,52 @@ def test_a_bowed_heads_face_stays_with_the_head(people):
         assert warp.segments[0, head, 0, y, x] > 0.99 and warp.masks[0, face, 0, y, x] > 0.5
 
 
+def test_the_torso_under_the_arms_is_carried_as_its_garment():
+    """Hands resting in front of the torso hide it. Re-posed with the arms held out, the
+    torso shows there: as trained that is a weak hole over background, which the network
+    paints; with `torso_under_arms` the torso carries its own garment there, in the
+    garment's colour."""
+    upper, arms = ADGAN_INDEX["upper_clothes"], ADGAN_INDEX["arms"]
+    cloth = [ADGAN_INDEX[c] for c in ("pants", "skirt", "upper_clothes")]
+    arm_segments = [i for i, name in enumerate(SEGMENT_NAMES) if "arm" in name]
+    # front rows whose wrists both lie near the spine: the hands in front of the torso
+    hands_in_front = [
+        i
+        for i in FRONT
+        if np.abs(BANK[i].keypoints[[4, 7], 0] - BANK[i].keypoints[[8, 11], 0].mean()).max()
+        < 0.3 * abs(BANK[i].keypoints[2, 0] - BANK[i].keypoints[5, 0])
+    ]
+    people = [_person(seed, row) for row in hands_in_front for seed in range(200, 206)]
+    people = [p for p in people if _all_visible(p)][:3]
+    assert len(people) == 3
+    for person in people:
+        src, parsing, kp = _tensors([person])
+        held_out = kp.clone()  # the arms straight out sideways, the torso where it was
+        for shoulder, elbow, wrist in ((2, 3, 4), (5, 6, 7)):
+            side = torch.sign(kp[0, shoulder, 0] - kp[0, 1, 0])
+            step = torch.stack([side * (kp[0, elbow] - kp[0, shoulder]).norm(), torch.tensor(0.0)])
+            held_out[0, elbow] = kp[0, shoulder] + step
+            held_out[0, wrist] = kp[0, shoulder] + 2 * step
+        torso = body_layout(held_out, SIZE, kinds=("torso",))[0, 0] > 0.5
+        labels = parsing.argmax(1)[0]
+        garment = src[0][:, labels == upper].mean(1)  # [3]
+        warps = [
+            warp_parts(src, parsing, kp, held_out, WarpConfig(torso_under_arms=reach))
+            for reach in (0.0, 1.0)
+        ]
+        uncovered = warps[0].segments[0, arm_segments, 0].sum(0) < 0.05
+        region = (labels == arms) & torso & uncovered  # where the hands were
+        assert region.sum() > 30
+        as_trained, filled = (w.masks[0, cloth, 0].sum(0)[region].mean() for w in warps)
+        assert as_trained < 0.05 and filled > 0.8, (as_trained, filled)
+        assert warps[1].holes[0, 0][region].mean() < warps[0].holes[0, 0][region].mean() / 4
+        # the colour there is the garment's, not the hands' that hid it
+        region = region & (warps[1].masks[0, upper, 0] > 0.5)
+        colour = warps[1].layers[0, upper][:, region].mean(1)
+        hands = src[0][:, region].mean(1)
+        assert (colour - garment).norm() < (colour - hands).norm() / 2, (colour, garment, hands)
+
+
 def test_the_letterbox_past_the_photo_is_no_background(people):
     """A crop that reaches past its photo's edge is letterboxed (white): told where the
     photo ends (`frame`), the warp fills that band from the photo's own background, as it
@@ -494,7 +540,7 @@ def test_config_is_checked():
         dict(background_blur=0.0, background_dilation=0.0),
         dict(support_scale=1.5, torso_reach=0.0, front_bonus=0.0),
         dict(head_support=1.6, head_outside_opacity=1.0, head_neck_reach=0.5),
-        dict(head_owns_face=2.0, head_neck_reach=0.3),
+        dict(head_owns_face=2.0, head_neck_reach=0.3, torso_under_arms=1.0),
         dict(borrow_twin_limbs=True, legs_past_the_edge=True, parsing_blur=0.5),
         dict(layer_order=("torso", "thigh", "shin", "head", "upper_arm", "forearm")),
     ],
