@@ -258,6 +258,7 @@ class PartWarpGenerator(PoseGenerator):
         "warp.head_neck_reach",
         "warp.head_owns_face",
         "warp.torso_under_arms",
+        "warp.skirt_in_one_piece",
     )
     EVIDENCE = 3 + 1 + 3 + 1  # composite, holes, background, background mask (+ masks, pose)
 

@@ -201,6 +201,12 @@ class WarpConfig:
     # hide the torso's flanks, which show when the target's arms are elsewhere, and were
     # left to the network as a hole; inference only
     torso_under_arms: float = 0.0
+    # a skirt (and a dress below the hips) is the torso's alone, carried in one piece by the
+    # torso's transform and painted down to the target legs' envelope (a cone from the hips
+    # to the knees and ankles) where the torso carries skirt; as trained, the thighs and
+    # shins carried it too, each with its own bone, and split it into two trouser legs;
+    # inference only
+    skirt_in_one_piece: bool = False
     # A segment present in the target but missing in the source is a hole: it hides the
     # segments behind it by this opacity (1: strictly, 0: they show through); where nothing
     # behind paints, it is a hole whatever this is (never background)
@@ -506,6 +512,53 @@ def _support_distance(sk: _Skeleton, grid: torch.Tensor, cfg: WarpConfig) -> tor
     return _capsule_distance(grid, a, e) / (cfg.support_scale * scale * r)[..., None, None]
 
 
+def _hanging_from_hips(skirt: torch.Tensor, torso_distance: torch.Tensor) -> torch.Tensor:
+    """[B, H, W] 1 on the source's skirt (probabilities [B, H, W]) that hangs from the
+    hips: the skirt pixels joined to those within the torso's capsule (torso_distance, in
+    its radii). A parser's stray skirt pixels down a trouser leg or at the feet are not a
+    skirt to carry in one piece. Found at a quarter of the resolution (a geodesic
+    dilation), without gradients (a choice of owner, like the labels themselves)."""
+    with torch.no_grad():
+        garment = (skirt > 0.5).float()[:, None]  # [B, 1, H, W]
+        seed = garment * (torso_distance[:, None] <= 1.0).float()
+        coarse = F.max_pool2d(garment, 4, ceil_mode=True)
+        grown = F.max_pool2d(seed, 4, ceil_mode=True)
+        for _ in range(sum(coarse.shape[-2:])):
+            wider = F.max_pool2d(grown, 3, stride=1, padding=1) * coarse
+            if torch.equal(wider, grown):
+                break
+            grown = wider
+        joined = F.interpolate(grown, size=skirt.shape[-2:], mode="nearest")
+        return (joined * garment)[:, 0].to(skirt)
+
+
+def _skirt_envelope(sk: _Skeleton, grid: torch.Tensor, cfg: WarpConfig) -> torch.Tensor:
+    """[B, H, W] where a skirt may hang in this (target) image: a cone about the line from
+    the mid-hip to the mid-ankle (or past the mid-knee by a shin, or down the spine), its
+    radius growing from the hips' half width to the legs' half spread at the bottom, each
+    plus the leg's capsule radius (`WarpConfig.skirt_in_one_piece`)."""
+    kp, ok, size = sk.kp, sk.ok, sk.size
+    top = sk.bottom
+    knees_ok = (ok[:, 9] * ok[:, 12])[:, None] > 0
+    ankles_ok = (ok[:, 10] * ok[:, 13])[:, None] > 0
+    knees, ankles = (kp[:, 9] + kp[:, 12]) / 2, (kp[:, 10] + kp[:, 13]) / 2
+    below_knees = knees + (knees - top) * (BONE_LENGTH[10] / BONE_LENGTH[9])
+    down_spine = top + sk.down * (size * (BONE_LENGTH[9] + BONE_LENGTH[10]))[:, None]
+    end = torch.where(ankles_ok, ankles, torch.where(knees_ok, below_knees, down_spine))
+    hip_half = _norm(kp[:, R_HIP] - kp[:, L_HIP]) / 2 * sk.hips_ok
+    spread = torch.maximum(
+        _norm(kp[:, 9] - kp[:, 12]) * knees_ok[:, 0], _norm(kp[:, 10] - kp[:, 13]) * ankles_ok[:, 0]
+    )
+    r_top = hip_half + cfg.thigh_radius * size
+    r_end = torch.maximum(spread / 2, hip_half) + cfg.shin_radius * size
+    p = grid[None]  # [1, H, W, 2]
+    a, ab = top[:, None, None], (end - top)[:, None, None]
+    t = (((p - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-6)).clamp(0, 1)
+    off = _norm(p - (a + t[..., None] * ab), 1e-4)
+    radius = r_top[:, None, None] + t * (r_end - r_top)[:, None, None]
+    return torch.sigmoid((1 - off / radius.clamp_min(1e-3)) / cfg.softness)
+
+
 def _soft_support(dist: torch.Tensor, available: torch.Tensor, cfg: WarpConfig) -> torch.Tensor:
     """[B, S, H, W] each segment's soft extent; 0 for a segment whose points are missing."""
     return torch.sigmoid((1 - dist) / cfg.softness) * available[..., None, None]
@@ -655,29 +708,38 @@ def _torso_under_arms(
 
 
 def _legs_past_the_edge(
-    stack: torch.Tensor, sample_grid: torch.Tensor, warped: torch.Tensor
+    stack: torch.Tensor, sample_grid: torch.Tensor, warped: torch.Tensor, skirt: bool = False
 ) -> torch.Tensor:
     """`warped` [B, S, C, H, W] with its leg segments, where they sample outside the source
     frame, sampled again with the frame's edge replicated: colour, classes and person go on
     as the edge shows them. Past the edge a leg is one piece (a completed knee lies below
-    the frame, so the shin owns nothing at the edge: it takes what its thigh owns). The last
-    channel, inside the frame, stays (what lies outside is still known to lie outside).
-    Changes `warped` in place (grid_sample's backward does not need its output)."""
+    the frame, so the shin owns nothing at the edge: it takes what its thigh owns). skirt:
+    the torso's skirt goes on too, and only its skirt (`skirt_in_one_piece`: the torso alone
+    carries it). The last channel, inside the frame, stays (what lies outside is still
+    known to lie outside). Changes `warped` in place (grid_sample's backward does not need
+    its output)."""
     b, _, c, h, w = stack.shape
     pairs = [(SEGMENT_NAMES.index(f"{s}_thigh"), SEGMENT_NAMES.index(f"{s}_shin")) for s in "rl"]
     legs = [i for pair in pairs for i in pair]
-    pieces = stack[:, legs, :-1]  # [B, 4, C - 1, H, W], a copy: colour, classes, person
+    torso = SEGMENT_NAMES.index("torso")
+    going_on = [*legs, torso] if skirt else legs
+    pieces = stack[:, going_on, :-1]  # [B, 4 (+1), C - 1, H, W], a copy: colour, classes, person
     for k, (thigh, shin) in enumerate(pairs):
         pieces[:, 2 * k : 2 * k + 2, 3:-1] = (stack[:, thigh, 3:-2] + stack[:, shin, 3:-2])[:, None]
+    if skirt:
+        classes = pieces[:, -1, 3:-1]  # [B, 8, H, W]: the torso's skirt alone, and its person
+        kept = classes[:, ADGAN_CLASSES.index("skirt")].clone()
+        classes.zero_()[:, ADGAN_CLASSES.index("skirt")] = kept
+        pieces[:, -1, -1] = kept
     edge = F.grid_sample(
-        pieces.reshape(b * len(legs), c - 1, h, w),
-        sample_grid[:, legs].reshape(b * len(legs), h, w, 2),
+        pieces.reshape(b * len(going_on), c - 1, h, w),
+        sample_grid[:, going_on].reshape(b * len(going_on), h, w, 2),
         mode="bilinear",
         padding_mode="border",
         align_corners=True,
-    ).reshape(b, len(legs), c - 1, h, w)
-    outside = 1 - warped[:, legs, -1:]
-    warped[:, legs, :-1] = warped[:, legs, :-1].lerp_(edge, outside)
+    ).reshape(b, len(going_on), c - 1, h, w)
+    outside = 1 - warped[:, going_on, -1:]
+    warped[:, going_on, :-1] = warped[:, going_on, :-1].lerp_(edge, outside)
     return warped
 
 
@@ -782,6 +844,14 @@ def warp_parts(
         others = [i for i in range(n_seg) if i != head]
         logits[:, others, face] += torch.log((1 - in_head).clamp_min(1e-12))[:, None]
     own = torch.softmax(logits, 1)  # [B, S, 8, H, W] per class
+    skirt = ADGAN_CLASSES.index("skirt")
+    if cfg.skirt_in_one_piece:  # the torso alone carries a skirt hanging from the hips
+        torso = SEGMENT_NAMES.index("torso")
+        hanging = _hanging_from_hips(probs[:, skirt], dist[:, torso])[:, None]  # [B, 1, H, W]
+        alone = torch.zeros_like(own[:1, :, skirt])  # [1, S, H, W]
+        alone[:, torso] = 1.0
+        own = own.clone()
+        own[:, :, skirt] = torch.lerp(own[:, :, skirt], alone, hanging)
     person_probs = probs.clone()
     person_probs[:, 0] = 0
     owned = own * person_probs[:, None] * src_avail[..., None, None, None]  # [B, S, 8, H, W]
@@ -810,7 +880,8 @@ def warp_parts(
         align_corners=True,
     ).reshape(b, n_seg, 5 + NUM_ADGAN_CLASSES, h, w)
     if cfg.legs_past_the_edge:
-        warped = _legs_past_the_edge(stack, sample_grid.reshape(b, n_seg, h, w, 2), warped)
+        grids = sample_grid.reshape(b, n_seg, h, w, 2)
+        warped = _legs_past_the_edge(stack, grids, warped, skirt=cfg.skirt_in_one_piece)
     colour, carried = warped[:, :, :3], warped[:, :, 3:-2]  # [B, S, 3|8, H, W]
     someone = warped[:, :, -2]  # [B, S, H, W] the source pixel is a person (any segment's)
     inside = warped[:, :, -1]  # [B, S, H, W] 1 where the source location is in the frame
@@ -819,6 +890,12 @@ def warp_parts(
     dist = _support_distance(tgt, grid, cfg)
     support = _soft_support(dist, tgt_avail, cfg)  # [B, S, H, W]
     valid = carried.sum(2).clamp(0, 1)  # [B, S, H, W]
+    if cfg.skirt_in_one_piece:  # the torso's support reaches the legs' envelope for a skirt
+        torso = SEGMENT_NAMES.index("torso")
+        skirt_share = carried[:, torso, skirt] / valid[:, torso].clamp_min(1e-6)
+        cone = _skirt_envelope(tgt, grid, cfg) * tgt_avail[:, torso, None, None]
+        support = support.clone()
+        support[:, torso] = torch.maximum(support[:, torso], cone * skirt_share.clamp(0, 1))
     # what the source cannot show: the segment is missing there, or its transform reaches
     # outside the source frame
     missing = (tgt_avail * (1 - src_avail))[..., None, None]  # [B, S, 1, 1]

@@ -407,6 +407,74 @@ def test_the_torso_under_the_arms_is_carried_as_its_garment():
         assert (colour - garment).norm() < (colour - hands).norm() / 2, (colour, garment, hands)
 
 
+def test_a_skirt_goes_in_one_piece_between_legs_set_apart():
+    """A skirt hangs from the hips in one piece. As trained, each thigh carried its share
+    of it along its own bone, so legs set further apart than the source's split it like
+    trouser legs, with a gap between them; with `skirt_in_one_piece` the torso carries it
+    whole, and the gap between the thighs is skirt."""
+    skirt = ADGAN_INDEX["skirt"]
+    people = []
+    for k, row in enumerate(FRONT):
+        person = _person(300 + k, row)
+        if _all_visible(person) and (person.labels == skirt).sum() > 250:
+            people.append(person)
+        if len(people) == 3:
+            break
+    assert len(people) == 3
+    for person in people:
+        src, parsing, kp = _tensors([person])
+        apart = kp.clone()
+        middle = kp[0, [8, 11], 0].mean()
+        for hip, knee, ankle in ((8, 9, 10), (11, 12, 13)):
+            side = torch.sign(kp[0, hip, 0] - middle)
+            apart[0, knee, 0] += side * 6.0
+            apart[0, ankle, 0] += side * 12.0
+        # the line between the two thighs' middles, where the source's skirt still hangs
+        right, left = (apart[0, [hip, knee]].mean(0) for hip, knee in ((8, 9), (11, 12)))
+        y = int(((right[1] + left[1]) / 2).round())
+        x0, x1 = sorted((int(right[0]), int(left[0])))
+        assert (person.labels[y] == skirt).sum() > 10  # the skirt reaches that far down
+        gap = []
+        for cfg in (WarpConfig(), WarpConfig(skirt_in_one_piece=True)):
+            warp = warp_parts(src, parsing, kp, apart, cfg)
+            gap.append(float(warp.masks[0, skirt, 0, y, x0 : x1 + 1].mean()))
+        as_trained, one_piece = gap
+        assert as_trained < 0.75 and one_piece > 0.85, gap
+
+
+def test_stray_skirt_pixels_stay_with_their_leg():
+    """Only a skirt hanging from the hips goes in one piece: a parser's stray skirt pixels
+    at a trouser leg's ankle stay with that leg when it moves, as trained, instead of
+    staying where the torso's transform would leave them."""
+    skirt, pants = ADGAN_INDEX["skirt"], ADGAN_INDEX["pants"]
+    people = []
+    for k, row in enumerate(FRONT):
+        person = _person(400 + k, row)
+        if _all_visible(person) and (person.labels == pants).sum() > 600:
+            people.append(person)
+        if len(people) == 3:
+            break
+    assert len(people) == 3
+    for person in people:
+        src, _, kp = _tensors([person])
+        labels = person.labels.copy()
+        ys, xs = np.nonzero(labels == pants)
+        ankle = kp[0, 10].numpy()
+        stray = (np.abs(ys - ankle[1]) < 6) & (np.abs(xs - ankle[0]) < 5)
+        labels[ys[stray], xs[stray]] = skirt
+        moved = kp.clone()  # the right leg swung out sideways
+        side = torch.sign(kp[0, 8, 0] - kp[0, 11, 0])
+        moved[0, 9, 0] += side * 5
+        moved[0, 10, 0] += side * 10
+        warp = warp_parts(
+            src, one_hot(labels)[None], kp, moved, WarpConfig(skirt_in_one_piece=True)
+        )
+        carried = warp.masks[0, skirt, 0]
+        assert carried.sum() > stray.sum() / 2
+        x = (carried * torch.arange(SIZE[1])).sum() / carried.sum()
+        assert abs(float(x - moved[0, 10, 0])) < 4, (float(x), moved[0, 10].tolist())
+
+
 def test_the_letterbox_past_the_photo_is_no_background(people):
     """A crop that reaches past its photo's edge is letterboxed (white): told where the
     photo ends (`frame`), the warp fills that band from the photo's own background, as it
@@ -542,6 +610,7 @@ def test_config_is_checked():
         dict(head_support=1.6, head_outside_opacity=1.0, head_neck_reach=0.5),
         dict(head_owns_face=2.0, head_neck_reach=0.3, torso_under_arms=1.0),
         dict(borrow_twin_limbs=True, legs_past_the_edge=True, parsing_blur=0.5),
+        dict(skirt_in_one_piece=True, legs_past_the_edge=True),
         dict(layer_order=("torso", "thigh", "shin", "head", "upper_arm", "forearm")),
     ],
 )
