@@ -94,6 +94,7 @@ TWIN = tuple(
 )
 
 NECK, R_SHOULDER, L_SHOULDER, R_HIP, L_HIP = 1, 2, 5, 8, 11
+CLOTH = tuple(ADGAN_CLASSES.index(c) for c in ("pants", "skirt", "upper_clothes"))  # garments
 FACE_POINTS = (0, 14, 15, 16, 17)
 TORSO_POINTS = (NECK, R_SHOULDER, L_SHOULDER, R_HIP, L_HIP)
 
@@ -685,26 +686,23 @@ def _torso_under_arms(
     available: torch.Tensor,
     cfg: WarpConfig,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(colours [B, S, 3, H, W], owned [B, S, 8, H, W]) with the torso also carrying the
-    garment under the arms (`WarpConfig.torso_under_arms`): where the source's arms own
+    """The torso's colour [B, 3, H, W] and its garment classes [B, 3, H, W] (`CLOTH`) with
+    the garment under the arms (`WarpConfig.torso_under_arms`): where the source's arms own
     the pixels within that many torso radii (dist [B, S, H, W], in each segment's radii),
     the torso carries its own garment's colour and classes there, spread from the pixels it
     owns (a push-pull fill: a garment's mean colour, not its print)."""
     torso = SEGMENT_NAMES.index("torso")
     arms = [i for i, s in enumerate(SEGMENTS) if s.kind in ("upper_arm", "forearm")]
-    cloth = [ADGAN_CLASSES.index(c) for c in ("pants", "skirt", "upper_clothes")]
-    garment = owned[:, torso, cloth]  # [B, 3, H, W]
+    garment = owned[:, torso, list(CLOTH)]  # [B, 3, H, W]
     shown = garment.sum(1, keepdim=True).clamp(0, 1)  # [B, 1, H, W]
     near = torch.sigmoid((cfg.torso_under_arms - dist[:, torso, None]) / cfg.softness)
     under = owned[:, arms].sum((1, 2))[:, None].clamp(0, 1) * near * (1 - shown)
     under = under * available[:, torso, None, None, None]
-    classes = fill_background(garment / shown.clamp_min(1e-6), shown)
-    colour = fill_background(source, shown)
-    colours = source[:, None].expand_as(owned[:, :, :3]).clone()
-    colours[:, torso] = torch.lerp(source, colour, under)
-    owned = owned.clone()
-    owned[:, torso, cloth] = garment + under * classes
-    return colours, owned
+    # the fill is smooth: at half the resolution, then enlarged
+    half = [F.avg_pool2d(t, 2, ceil_mode=True) for t in (source * shown, garment, shown)]
+    filled = fill_background(torch.cat(half[:2], 1) / half[2].clamp_min(1e-6), half[2])
+    filled = F.interpolate(filled, size=source.shape[-2:], mode="bilinear", align_corners=False)
+    return torch.lerp(source, filled[:, :3], under), garment + under * filled[:, 3:]
 
 
 def _legs_past_the_edge(
@@ -848,16 +846,14 @@ def warp_parts(
     if cfg.skirt_in_one_piece:  # the torso alone carries a skirt hanging from the hips
         torso = SEGMENT_NAMES.index("torso")
         hanging = _hanging_from_hips(probs[:, skirt], dist[:, torso])[:, None]  # [B, 1, H, W]
-        alone = torch.zeros_like(own[:1, :, skirt])  # [1, S, H, W]
-        alone[:, torso] = 1.0
-        own = own.clone()
-        own[:, :, skirt] = torch.lerp(own[:, :, skirt], alone, hanging)
+        if hanging.amax() > 0:
+            alone = torch.zeros_like(own[:1, :, skirt])  # [1, S, H, W]
+            alone[:, torso] = 1.0
+            own = own.clone()
+            own[:, :, skirt] = torch.lerp(own[:, :, skirt], alone, hanging)
     person_probs = probs.clone()
     person_probs[:, 0] = 0
     owned = own * person_probs[:, None] * src_avail[..., None, None, None]  # [B, S, 8, H, W]
-    colours = source[:, None].expand(b, n_seg, 3, h, w)
-    if cfg.torso_under_arms > 0:
-        colours, owned = _torso_under_arms(source, owned, dist, src_avail, cfg)
     if borrow is not None:  # a borrowed limb carries what its twin owns
         for i in torch.nonzero(borrow.amax(0)).flatten().tolist():
             take = borrow[:, i, None, None, None] > 0
@@ -871,7 +867,12 @@ def warp_parts(
     sample_grid = (coords * norm - 1).reshape(b * n_seg, h, w, 2)
     ones = torch.ones_like(owned[:, :, :1])
     anyone = person_probs.sum(1, keepdim=True)[:, None].expand(b, n_seg, 1, h, w)
-    stack = torch.cat([colours, owned, anyone, ones], 2)
+    stack = torch.cat([source[:, None].expand(b, n_seg, 3, h, w), owned, anyone, ones], 2)
+    if cfg.torso_under_arms > 0:  # the torso's garment under the arms (a fresh stack: in place)
+        torso = SEGMENT_NAMES.index("torso")
+        colour, cloth = _torso_under_arms(source, owned, dist, src_avail, cfg)
+        stack[:, torso, :3] = colour
+        stack[:, torso, [3 + c for c in CLOTH]] = cloth
     warped = F.grid_sample(
         stack.reshape(b * n_seg, 5 + NUM_ADGAN_CLASSES, h, w),
         sample_grid,
@@ -890,7 +891,8 @@ def warp_parts(
     dist = _support_distance(tgt, grid, cfg)
     support = _soft_support(dist, tgt_avail, cfg)  # [B, S, H, W]
     valid = carried.sum(2).clamp(0, 1)  # [B, S, H, W]
-    if cfg.skirt_in_one_piece:  # the torso's support reaches the legs' envelope for a skirt
+    if cfg.skirt_in_one_piece and carried[:, SEGMENT_NAMES.index("torso"), skirt].amax() > 0:
+        # the torso's support reaches the legs' envelope where it carries a skirt
         torso = SEGMENT_NAMES.index("torso")
         skirt_share = carried[:, torso, skirt] / valid[:, torso].clamp_min(1e-6)
         cone = _skirt_envelope(tgt, grid, cfg) * tgt_avail[:, torso, None, None]
