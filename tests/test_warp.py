@@ -199,13 +199,26 @@ def test_gradients_reach_image_and_keypoints(people):
         assert t.grad.abs().sum() > 0
 
 
-def test_a_batch_equals_one_at_a_time(people):
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        dict(
+            torso_under_arms=1.0,
+            skirt_in_one_piece=True,
+            legs_past_the_edge=True,
+            borrow_twin_limbs=True,
+        ),
+    ],
+)
+def test_a_batch_equals_one_at_a_time(people, overrides):
     src, parsing, kp = _tensors(people[:3])
     tgt = kp.roll(1, 0)
     tgt[1, 9:14] = -1  # a target cut at the thigh
-    whole = warp_parts(src, parsing, kp, tgt)
+    cfg = WarpConfig(**overrides)
+    whole = warp_parts(src, parsing, kp, tgt, cfg)
     for j in range(3):
-        one = warp_parts(src[j : j + 1], parsing[j : j + 1], kp[j : j + 1], tgt[j : j + 1])
+        one = warp_parts(src[j : j + 1], parsing[j : j + 1], kp[j : j + 1], tgt[j : j + 1], cfg)
         torch.testing.assert_close(one.layers, whole.layers[j : j + 1], atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(one.masks, whole.masks[j : j + 1], atol=1e-5, rtol=1e-4)
         torch.testing.assert_close(composite(one), composite(whole)[j : j + 1], atol=1e-4, rtol=0)
