@@ -60,6 +60,19 @@ def people():
     return found
 
 
+def _wearing(label: int, pixels: int, first_seed: int, count: int = 3) -> list:
+    """The first `count` full-body front renders with every limb point visible and more
+    than `pixels` of class `label`."""
+    found = []
+    for k, row in enumerate(FRONT):
+        person = _person(first_seed + k, row)
+        if _all_visible(person) and (person.labels == label).sum() > pixels:
+            found.append(person)
+        if len(found) == count:
+            return found
+    raise AssertionError(f"fewer than {count} people wear class {label}")
+
+
 def _tensors(outs, images=None):
     images = images if images is not None else [o.image for o in outs]
     src = torch.stack([to_tensor(im) for im in images])
@@ -426,15 +439,7 @@ def test_a_skirt_goes_in_one_piece_between_legs_set_apart():
     trouser legs, with a gap between them; with `skirt_in_one_piece` the torso carries it
     whole, and the gap between the thighs is skirt."""
     skirt = ADGAN_INDEX["skirt"]
-    people = []
-    for k, row in enumerate(FRONT):
-        person = _person(300 + k, row)
-        if _all_visible(person) and (person.labels == skirt).sum() > 250:
-            people.append(person)
-        if len(people) == 3:
-            break
-    assert len(people) == 3
-    for person in people:
+    for person in _wearing(skirt, 250, first_seed=300):
         src, parsing, kp = _tensors([person])
         apart = kp.clone()
         middle = kp[0, [8, 11], 0].mean()
@@ -460,15 +465,7 @@ def test_stray_skirt_pixels_stay_with_their_leg():
     at a trouser leg's ankle stay with that leg when it moves, as trained, instead of
     staying where the torso's transform would leave them."""
     skirt, pants = ADGAN_INDEX["skirt"], ADGAN_INDEX["pants"]
-    people = []
-    for k, row in enumerate(FRONT):
-        person = _person(400 + k, row)
-        if _all_visible(person) and (person.labels == pants).sum() > 600:
-            people.append(person)
-        if len(people) == 3:
-            break
-    assert len(people) == 3
-    for person in people:
+    for person in _wearing(pants, 600, first_seed=400):
         src, _, kp = _tensors([person])
         labels = person.labels.copy()
         ys, xs = np.nonzero(labels == pants)
