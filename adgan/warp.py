@@ -95,6 +95,8 @@ TWIN = tuple(
 
 NECK, R_SHOULDER, L_SHOULDER, R_HIP, L_HIP = 1, 2, 5, 8, 11
 CLOTH = tuple(ADGAN_CLASSES.index(c) for c in ("pants", "skirt", "upper_clothes"))  # garments
+SKIRT = ADGAN_CLASSES.index("skirt")
+TORSO = SEGMENT_NAMES.index("torso")
 FACE_POINTS = (0, 14, 15, 16, 17)
 TORSO_POINTS = (NECK, R_SHOULDER, L_SHOULDER, R_HIP, L_HIP)
 
@@ -691,13 +693,12 @@ def _torso_under_arms(
     the pixels within that many torso radii (dist [B, S, H, W], in each segment's radii),
     the torso carries its own garment's colour and classes there, spread from the pixels it
     owns (a push-pull fill: a garment's mean colour, not its print)."""
-    torso = SEGMENT_NAMES.index("torso")
     arms = [i for i, s in enumerate(SEGMENTS) if s.kind in ("upper_arm", "forearm")]
-    garment = owned[:, torso, list(CLOTH)]  # [B, 3, H, W]
+    garment = owned[:, TORSO, list(CLOTH)]  # [B, 3, H, W]
     shown = garment.sum(1, keepdim=True).clamp(0, 1)  # [B, 1, H, W]
-    near = torch.sigmoid((cfg.torso_under_arms - dist[:, torso, None]) / cfg.softness)
+    near = torch.sigmoid((cfg.torso_under_arms - dist[:, TORSO, None]) / cfg.softness)
     under = owned[:, arms].sum((1, 2))[:, None].clamp(0, 1) * near * (1 - shown)
-    under = under * available[:, torso, None, None, None]
+    under = under * available[:, TORSO, None, None, None]
     # the fill is smooth: at half the resolution, then enlarged
     half = [F.avg_pool2d(t, 2, ceil_mode=True) for t in (source * shown, garment, shown)]
     filled = fill_background(torch.cat(half[:2], 1) / half[2].clamp_min(1e-6), half[2])
@@ -719,15 +720,14 @@ def _legs_past_the_edge(
     b, _, c, h, w = stack.shape
     pairs = [(SEGMENT_NAMES.index(f"{s}_thigh"), SEGMENT_NAMES.index(f"{s}_shin")) for s in "rl"]
     legs = [i for pair in pairs for i in pair]
-    torso = SEGMENT_NAMES.index("torso")
-    going_on = [*legs, torso] if skirt else legs
+    going_on = [*legs, TORSO] if skirt else legs
     pieces = stack[:, going_on, :-1]  # [B, 4 (+1), C - 1, H, W], a copy: colour, classes, person
     for k, (thigh, shin) in enumerate(pairs):
         pieces[:, 2 * k : 2 * k + 2, 3:-1] = (stack[:, thigh, 3:-2] + stack[:, shin, 3:-2])[:, None]
     if skirt:
         classes = pieces[:, -1, 3:-1]  # [B, 8, H, W]: the torso's skirt alone, and its person
-        kept = classes[:, ADGAN_CLASSES.index("skirt")].clone()
-        classes.zero_()[:, ADGAN_CLASSES.index("skirt")] = kept
+        kept = classes[:, SKIRT].clone()
+        classes.zero_()[:, SKIRT] = kept
         pieces[:, -1, -1] = kept
     edge = F.grid_sample(
         pieces.reshape(b * len(going_on), c - 1, h, w),
@@ -842,15 +842,13 @@ def warp_parts(
         others = [i for i in range(n_seg) if i != head]
         logits[:, others, face] += torch.log((1 - in_head).clamp_min(1e-12))[:, None]
     own = torch.softmax(logits, 1)  # [B, S, 8, H, W] per class
-    skirt = ADGAN_CLASSES.index("skirt")
     if cfg.skirt_in_one_piece:  # the torso alone carries a skirt hanging from the hips
-        torso = SEGMENT_NAMES.index("torso")
-        hanging = _hanging_from_hips(probs[:, skirt], dist[:, torso])[:, None]  # [B, 1, H, W]
+        hanging = _hanging_from_hips(probs[:, SKIRT], dist[:, TORSO])[:, None]  # [B, 1, H, W]
         if hanging.amax() > 0:
-            alone = torch.zeros_like(own[:1, :, skirt])  # [1, S, H, W]
-            alone[:, torso] = 1.0
+            alone = torch.zeros_like(own[:1, :, SKIRT])  # [1, S, H, W]
+            alone[:, TORSO] = 1.0
             own = own.clone()
-            own[:, :, skirt] = torch.lerp(own[:, :, skirt], alone, hanging)
+            own[:, :, SKIRT] = torch.lerp(own[:, :, SKIRT], alone, hanging)
     person_probs = probs.clone()
     person_probs[:, 0] = 0
     owned = own * person_probs[:, None] * src_avail[..., None, None, None]  # [B, S, 8, H, W]
@@ -869,10 +867,9 @@ def warp_parts(
     anyone = person_probs.sum(1, keepdim=True)[:, None].expand(b, n_seg, 1, h, w)
     stack = torch.cat([source[:, None].expand(b, n_seg, 3, h, w), owned, anyone, ones], 2)
     if cfg.torso_under_arms > 0:  # the torso's garment under the arms (a fresh stack: in place)
-        torso = SEGMENT_NAMES.index("torso")
         colour, cloth = _torso_under_arms(source, owned, dist, src_avail, cfg)
-        stack[:, torso, :3] = colour
-        stack[:, torso, [3 + c for c in CLOTH]] = cloth
+        stack[:, TORSO, :3] = colour
+        stack[:, TORSO, [3 + c for c in CLOTH]] = cloth
     warped = F.grid_sample(
         stack.reshape(b * n_seg, 5 + NUM_ADGAN_CLASSES, h, w),
         sample_grid,
@@ -891,13 +888,12 @@ def warp_parts(
     dist = _support_distance(tgt, grid, cfg)
     support = _soft_support(dist, tgt_avail, cfg)  # [B, S, H, W]
     valid = carried.sum(2).clamp(0, 1)  # [B, S, H, W]
-    if cfg.skirt_in_one_piece and carried[:, SEGMENT_NAMES.index("torso"), skirt].amax() > 0:
+    if cfg.skirt_in_one_piece and carried[:, TORSO, SKIRT].amax() > 0:
         # the torso's support reaches the legs' envelope where it carries a skirt
-        torso = SEGMENT_NAMES.index("torso")
-        skirt_share = carried[:, torso, skirt] / valid[:, torso].clamp_min(1e-6)
-        cone = _skirt_envelope(tgt, grid, cfg) * tgt_avail[:, torso, None, None]
+        skirt_share = carried[:, TORSO, SKIRT] / valid[:, TORSO].clamp_min(1e-6)
+        cone = _skirt_envelope(tgt, grid, cfg) * tgt_avail[:, TORSO, None, None]
         support = support.clone()
-        support[:, torso] = torch.maximum(support[:, torso], cone * skirt_share.clamp(0, 1))
+        support[:, TORSO] = torch.maximum(support[:, TORSO], cone * skirt_share.clamp(0, 1))
     # what the source cannot show: the segment is missing there, or its transform reaches
     # outside the source frame
     missing = (tgt_avail * (1 - src_avail))[..., None, None]  # [B, S, 1, 1]
