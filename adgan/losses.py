@@ -75,8 +75,13 @@ def contextual_loss(
 
 def ssim_loss(generated: torch.Tensor, target: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
     """1 - mean SSIM of images [B, 3, H, W] in [-1, 1] (data range 2), Gaussian window as
-    `adgan.metrics.ssim` (valid region), differentiable."""
-    x, y = generated.float(), target.float()
+    `adgan.metrics.ssim` (valid region), differentiable. Always fp32, autocast or not:
+    the variances are differences of near-equal means, which bf16 cancels to noise."""
+    with torch.autocast(generated.device.type, enabled=False):
+        return _ssim_loss(generated.float(), target.float(), sigma)
+
+
+def _ssim_loss(x: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:
     radius = int(3.5 * sigma + 0.5)
     t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     g = torch.exp(-(t**2) / (2 * sigma**2))

@@ -303,7 +303,11 @@ class PartWarpGenerator(PoseGenerator):
     def warp(
         self, appearance: Appearance, keypoints: torch.Tensor, *, layout: bool = False
     ) -> PartWarp:
-        return warp_rows(appearance, keypoints, self.config.warp, layout=layout)
+        # The geometry in fp32 whatever the autocast: bf16's 8-bit mantissa puts a pixel
+        # coordinate at 256 rows a pixel off, and linalg.solve has no bf16 kernel.
+        with torch.autocast(keypoints.device.type, enabled=False):
+            rows = {k: v.float() if v.is_floating_point() else v for k, v in appearance.items()}
+            return warp_rows(rows, keypoints.float(), self.config.warp, layout=layout)
 
     def decode(self, appearance: Appearance, keypoints: torch.Tensor) -> torch.Tensor:
         return self.render(appearance, keypoints)[0]

@@ -10,7 +10,12 @@ import torch.nn.functional as F
 from adgan.discriminator import Discriminator, DiscriminatorConfig
 from adgan.generators import build_generator, mix_appearance, take
 from adgan.importer import ImportMismatch, convert_official, official_config
-from adgan.losses import contextual_loss, discriminator_gan_loss, generator_gan_loss
+from adgan.losses import (
+    contextual_loss,
+    discriminator_gan_loss,
+    generator_gan_loss,
+    ssim_loss,
+)
 from adgan.metrics import FIDInception, frechet_distance, inception_score, l1, ssim
 from adgan.model import Generator, GeneratorConfig
 from adgan.vgg import LAYERS, VGGTrunk
@@ -387,3 +392,17 @@ def test_importer_names_what_does_not_fit():
     text = str(err.value)
     assert "mlp.model.2.fc.weight (4096, 256) -> mlp.4.weight (8192, 256)" in text
     assert "enc_style.extra.weight" in text and "fuse.0.bias" in text
+
+
+def test_ssim_loss_is_fp32_under_bf16_autocast():
+    """Its variances are differences of near-equal means: in bf16 they are noise."""
+    torch.manual_seed(0)
+    target = F.avg_pool2d(torch.rand(2, 3, 64, 44) * 2 - 1, 9, 1, 4)  # smooth, photo-like
+    generated = (target + 0.02 * torch.randn_like(target)).requires_grad_()
+    plain = ssim_loss(generated, target)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half = ssim_loss(generated, target)
+    assert half.dtype == torch.float32
+    torch.testing.assert_close(half, plain)
+    half.backward()
+    assert torch.isfinite(generated.grad).all()

@@ -272,3 +272,45 @@ def test_a_tiny_model_overfits_a_few_pairs(pairs):
         losses.append(loss.item())
     assert losses[-1] < 0.6 * losses[0]
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
+
+
+def test_under_bf16_autocast_the_warp_stays_fp32(pairs):
+    """A GPU or an AMX CPU runs the network in bf16; the geometry must not follow (bf16
+    puts a coordinate at 256 rows a pixel off, and linalg.solve refuses it)."""
+    torch.manual_seed(0)
+    gen = build_generator(TINY).eval()
+    inputs = (pairs["source"], pairs["source_parsing"], pairs["source_keypoints"])
+    with torch.no_grad():
+        look = gen.encode(*inputs)
+        plain = composite(gen.warp(look, pairs["target_keypoints"]))
+        picture = run(gen, pairs)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            warped = gen.warp(gen.encode(*inputs), pairs["target_keypoints"])
+            half = run(gen, pairs)
+    rough = composite(warped)
+    assert rough.dtype == torch.float32
+    torch.testing.assert_close(rough, plain)
+    assert (half.float() - picture).abs().max() < 0.05
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
+def test_on_cuda_the_generator_draws_what_it_draws_on_the_cpu(pairs, channels_last):
+    """The training loop hands a GPU its batches channels_last and runs under bf16
+    autocast: neither may change the picture beyond bf16's rounding."""
+    torch.manual_seed(0)
+    gen = build_generator(TINY).eval()
+    with torch.no_grad():
+        expected = run(gen, pairs)
+        gen = gen.cuda()
+        batch = {k: v.cuda() for k, v in pairs.items()}
+        if channels_last:
+            gen = gen.to(memory_format=torch.channels_last)
+            batch = {
+                k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v
+                for k, v in batch.items()
+            }
+        torch.testing.assert_close(run(gen, batch).cpu(), expected, atol=1e-3, rtol=1e-3)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            half = run(gen, batch).float().cpu()
+    assert (half - expected).abs().max() < 0.05
