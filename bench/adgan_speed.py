@@ -1,10 +1,12 @@
-"""ADGAN speed: `python bench/adgan_speed.py [--size 256x176] [--device cpu|cuda]`.
+"""Generator speed: `python bench/adgan_speed.py [--arch adgan|partwarp] [--size 256x176]
+[--device cpu|cuda]`.
 
 Prints, on the device, in the training loop's precision (bf16 autocast and channels_last on
 CUDA and on CPUs with bf16 units, AMX; fp32 elsewhere, or with `--fp32`):
-- training steps/s and images/s (G + both D updates, all losses) at `--train-batch`, for
-  this implementation and for the reference's structure (its component encoder runs the 8
-  masked images one after another through the whole VGG-19), side by side in one run;
+- training steps/s and images/s (one step of `adgan.task` with the architecture's default
+  losses: G and both D updates for ADGAN) at `--train-batch`; for ADGAN also the
+  reference's structure (its component encoder runs the 8 masked images one after another
+  through the whole VGG-19), side by side in one run;
 - on CUDA, the largest training batch that fits (doubling until out of memory);
 - inference images/s at each `--infer-batch`; peak memory of each row.
 Weights do not matter for speed: everything is random. CPU defaults are small (128x88,
@@ -69,19 +71,22 @@ def sync(device: torch.device) -> None:
 def fake_batch(batch: int, size: tuple[int, int], device: torch.device) -> dict:
     h, w = size
     g = torch.Generator().manual_seed(0)
-    kp = torch.rand(batch, 18, 2, generator=g) * torch.tensor([w - 1.0, h - 1.0])
+    scale = torch.tensor([w - 1.0, h - 1.0])
     labels = torch.randint(0, 8, (batch, h, w), generator=g)
     return {
         "source": (torch.rand(batch, 3, h, w, generator=g) * 2 - 1).to(device),
         "target": (torch.rand(batch, 3, h, w, generator=g) * 2 - 1).to(device),
         "source_parsing": nn.functional.one_hot(labels, 8).permute(0, 3, 1, 2).float().to(device),
-        "target_keypoints": kp.to(device),
+        "source_keypoints": (torch.rand(batch, 18, 2, generator=g) * scale).to(device),
+        "target_keypoints": (torch.rand(batch, 18, 2, generator=g) * scale).to(device),
     }
 
 
-def make_task(size, batch, device_name, reference: bool, amp: bool = True):
-    cfg = AdganConfig()
-    cfg.model.image_size = size
+def make_task(size, batch, device_name, reference: bool, amp: bool = True, arch: str = "adgan"):
+    cfg = AdganConfig(model={"arch": arch, "image_size": list(size)})
+    if arch != "adgan":  # the part-warp configs' losses: no VGG terms, no discriminators
+        cfg.loss.perceptual = cfg.loss.contextual = cfg.loss.adversarial = 0.0
+        cfg.loss.ssim = 1.0
     cfg.train = TrainConfig(device=device_name, batch_size=batch, steps=10**6, amp=amp)
     ctx = make_context(cfg.train, Path("."))
     task = AdganTask(cfg)
@@ -95,9 +100,9 @@ def make_task(size, batch, device_name, reference: bool, amp: bool = True):
 
 
 def time_training(
-    size, batch, device_name, steps, reference=False, amp=True
+    size, batch, device_name, steps, reference=False, amp=True, arch="adgan"
 ) -> tuple[float, float]:
-    task, ctx = make_task(size, batch, device_name, reference, amp)
+    task, ctx = make_task(size, batch, device_name, reference, amp, arch)
     data = ctx.to_device(fake_batch(batch, size, ctx.device))
     task.train_step(data, ctx)  # warm-up
     sync(ctx.device)
@@ -110,11 +115,11 @@ def time_training(
     return steps / (time.perf_counter() - start), peak_mb(ctx.device)
 
 
-def largest_training_batch(size, device_name, start: int = 8, cap: int = 512) -> int:
+def largest_training_batch(size, device_name, arch: str, start: int = 8, cap: int = 512) -> int:
     best, batch = 0, start
     while batch <= cap:
         try:
-            time_training(size, batch, device_name, steps=1)
+            time_training(size, batch, device_name, steps=1, arch=arch)
             best, batch = batch, batch * 2
         except torch.cuda.OutOfMemoryError:
             break
@@ -124,17 +129,19 @@ def largest_training_batch(size, device_name, start: int = 8, cap: int = 512) ->
 
 
 @torch.no_grad()
-def time_inference(size, batch, device_name, repeats, amp=True) -> tuple[float, float, float]:
-    task, ctx = make_task(size, 1, device_name, reference=False, amp=amp)
+def time_inference(
+    size, batch, device_name, repeats, amp=True, arch="adgan"
+) -> tuple[float, float, float]:
+    task, ctx = make_task(size, 1, device_name, reference=False, amp=amp, arch=arch)
     generator = task.generator.eval()
     data = ctx.to_device(fake_batch(batch, size, ctx.device))
-    pose = task.pose(data["target_keypoints"], ctx)
+    inputs = ("source", "source_parsing", "source_keypoints", "target_keypoints")
     times = []
     for i in range(repeats + 1):
         sync(ctx.device)
         start = time.perf_counter()
         with ctx.autocast():
-            generator(pose, data["source"], data["source_parsing"])
+            generator(*(data[k] for k in inputs))
         sync(ctx.device)
         if i:  # the first call warms up
             times.append(time.perf_counter() - start)
@@ -145,6 +152,7 @@ def time_inference(size, batch, device_name, repeats, amp=True) -> tuple[float, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--arch", default="adgan", help="a generator architecture (registry)")
     parser.add_argument("--size", help="HxW (default 256x176 on CUDA, 128x88 on CPU)")
     parser.add_argument("--train-batch", type=int, default=8)
     parser.add_argument("--train-steps", type=int, help="timed steps (default 20 CUDA, 2 CPU)")
@@ -161,30 +169,30 @@ def main(argv: list[str] | None = None) -> int:
     bf16 = make_context(TrainConfig(device=args.device, amp=amp), Path(".")).amp_dtype
     print(machine_line(args.device))
     print(
-        f"ADGAN at {size[0]}x{size[1]} on {'the GPU' if cuda else 'the CPU'}, "
+        f"{args.arch} generator at {size[0]}x{size[1]} on {'the GPU' if cuda else 'the CPU'}, "
         f"{'bf16 autocast, channels_last' if bf16 else 'fp32'}"
     )
     print("| what | batch | steps/s | images/s | peak MB |")
     print("|---|---|---|---|---|")
-    ours, mem = time_training(size, args.train_batch, args.device, steps, amp=amp)
+    train = (size, args.train_batch, args.device, steps)
+    ours, mem = time_training(*train, amp=amp, arch=args.arch)
     print(
         f"| training step, ours | {args.train_batch} | {ours:.2f} | "
         f"{ours * args.train_batch:.1f} | {mem:.0f} |"
     )
-    ref, mem = time_training(size, args.train_batch, args.device, steps, True, amp)
-    print(
-        f"| training step, reference structure | {args.train_batch} | {ref:.2f} | "
-        f"{ref * args.train_batch:.1f} | {mem:.0f} |"
-    )
-    print(f"| speed-up | | {ours / ref:.2f}x | | |")
-    if cuda:
+    if args.arch == "adgan":
+        ref, mem = time_training(*train, True, amp)
         print(
-            f"| largest training batch that fits | {largest_training_batch(size, args.device)} "
-            "| | | |"
+            f"| training step, reference structure | {args.train_batch} | {ref:.2f} | "
+            f"{ref * args.train_batch:.1f} | {mem:.0f} |"
         )
+        print(f"| speed-up | | {ours / ref:.2f}x | | |")
     for batch in infer:
-        rate, ms, mem = time_inference(size, batch, args.device, repeats, amp)
+        rate, ms, mem = time_inference(size, batch, args.device, repeats, amp, args.arch)
         print(f"| inference ({ms:.1f} ms per batch) | {batch} | | {rate:.1f} | {mem:.0f} |")
+    if cuda:  # last: the search is the slowest row
+        largest = largest_training_batch(size, args.device, args.arch)
+        print(f"| largest training batch that fits | {largest} | | | |")
     return 0
 
 

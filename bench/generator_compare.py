@@ -150,15 +150,14 @@ def main(argv: list[str] | None = None) -> int:
         f"# {args.data} split {args.split} at {args.size[0]}x{args.size[1]}: {args.pairs or 'all'} "
         f"pairs, {args.swaps} swaps; PCKh by {args.keypoints}"
     )
-    rows = [evaluate(entry, args, estimator) for entry in args.entries]
-    peak = peak_mb(args.device)
     cols = ["generator", "arch", "size", "ssim", "mask_ssim", "l1", "swap_closer", "pckh", "ms/img"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
-    for r in rows:
+    for entry in args.entries:  # each row as it is measured: a run cut short keeps them
+        r = evaluate(entry, args, estimator)
         cells = [r[c] if isinstance(r[c], str) else f"{r[c]:.3f}" for c in cols[:-1]]
-        print("| " + " | ".join([*cells, f"{r['ms/img']:.0f}"]) + " |")
-    print(f"# peak RSS {peak:.0f} MB (the whole run)")
+        print("| " + " | ".join([*cells, f"{r['ms/img']:.0f}"]) + " |", flush=True)
+    print(f"# peak RSS {peak_mb(args.device):.0f} MB (the whole run)")
     return 0
 
 

@@ -1,8 +1,11 @@
-"""Dense-network inference speed: `python bench/parsing_speed.py [--config C | --checkpoint R]`.
+"""Dense-network inference speed: `python bench/parsing_speed.py [--config C | --checkpoint R
+| --schp]`.
 
 Prints crops/s and latency (mean, p50, p95) at batch 1 and larger batches, and peak memory,
 on CPU and, when one is visible, on the GPU (bf16 autocast, channels_last). Weights do not
-matter for speed: a config alone is enough (`--heads parsing densepose` for both heads).
+matter for speed: a config alone is enough (`--heads parsing densepose` for both heads). A
+guided parser's config gets its guide channels (the no-keypoint guides `ParserNet` makes);
+`--schp` times the public SCHP LIP network (ResNet-101) at its 473x473 crop.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.timing import machine_line, peak_mb, summarize
 from common.config import load_config
 from parsing.model import ParserNet
+from parsing.schp import SCHPNet
 from parsing.task import DenseConfig
 
 
-def bench(model: ParserNet, device: str, batches: list[int], repeats: int) -> list[tuple]:
+def bench(model: ParserNet | SCHPNet, device: str, batches: list[int], repeats: int) -> list[tuple]:
     rows = []
     h, w = model.config.input_size
     cuda = device == "cuda"
@@ -56,8 +60,12 @@ def main() -> None:
     p.add_argument("--size", default="256x176", help="input HxW (with --config)")
     p.add_argument("--heads", nargs="+", default=None)
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--schp", action="store_true", help="the public SCHP LIP network instead")
+    p.add_argument("--gpu-only", action="store_true", help="skip the CPU rows")
     args = p.parse_args()
-    if args.checkpoint:
+    if args.schp:
+        model = SCHPNet()
+    elif args.checkpoint:
         model = ParserNet.from_checkpoint(args.checkpoint)
     else:
         h, w = (int(v) for v in args.size.split("x"))
@@ -65,15 +73,21 @@ def main() -> None:
         if args.heads:
             overrides.append(f"model.heads=[{', '.join(args.heads)}]")
         model = ParserNet(load_config(DenseConfig, args.config, overrides).model)
-    rows = bench(model, "cpu", [1, 16], args.repeats)
-    if torch.cuda.is_available():
+    cuda = torch.cuda.is_available()
+    rows = [] if args.gpu_only and cuda else bench(model, "cpu", [1, 16], args.repeats)
+    if cuda:
         rows += bench(model, "cuda", [1, 64, 256], args.repeats)
     c = model.config
-    print(machine_line("cuda" if torch.cuda.is_available() else "cpu"))
-    print(
-        f"ParserNet {c.arch}/{c.encoder} heads {list(c.heads)} at "
-        f"{c.input_size[0]}x{c.input_size[1]}"
-    )
+    print(machine_line("cuda" if cuda else "cpu"))
+    if args.schp:
+        depth = sum(c.blocks) * 3 + 2
+        print(f"SCHP (ResNet-{depth}, PSP, edge, fusion) at {c.input_size[0]}x{c.input_size[1]}")
+    else:
+        guides = f", guides {list(c.guides)}" if c.guides else ""
+        print(
+            f"ParserNet {c.arch}/{c.encoder} heads {list(c.heads)}{guides} at "
+            f"{c.input_size[0]}x{c.input_size[1]}"
+        )
     print("| device | batch | crops/s | ms/batch mean | p50 | p95 | peak MB |")
     print("|---|---|---|---|---|---|---|")
     for d, b, rate, mean, p50, p95, peak in rows:

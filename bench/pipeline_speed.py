@@ -135,16 +135,18 @@ def main() -> None:
     )
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.add_argument("--backdrop", type=parse_colour, help="cards on a plain colour (white, ...)")
+    p.add_argument("--gpu-only", action="store_true", help="skip the CPU rows")
     args = p.parse_args()
+    cuda = torch.cuda.is_available()
     with tempfile.TemporaryDirectory() as tmp:
         if args.full_size:
             args.bundle = full_size_bundle(Path(tmp) / "bundle")
-        print(machine_line("cuda" if torch.cuda.is_available() else "cpu"))
+        print(machine_line("cuda" if cuda else "cpu"))
         print(f"# bundle {'random, full size' if args.full_size else args.bundle}")
         photos = (args.source, args.pose)
         common = (args.repeats, photos, args.full_size, args.precision, args.backdrop)
-        rows = bench(args.bundle, "cpu", args.batches, *common)
-        if torch.cuda.is_available():
+        rows = [] if args.gpu_only and cuda else bench(args.bundle, "cpu", args.batches, *common)
+        if cuda:
             rows += bench(args.bundle, "cuda", args.gpu_batches, *common)
     print("| device | batch | stage | cards/s | mean ms/batch | p50 ms | p95 ms | peak MB |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")

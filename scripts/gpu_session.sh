@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU numbers of issues 3-6 in a few device calls of at most 10 minutes each.
+# The GPU numbers of the project's issues in a few device calls of at most 10 minutes each.
 #
 #   bash scripts/gpu_session.sh STAGE [ARGS]
 #
@@ -9,6 +9,19 @@
 #   train TASK [KEY=VALUE]  python train.py --config configs/TASK-synth-gpu.yaml KEY=VALUE...
 #                           (TASK: keypoints, parsing, densepose, adgan); the run's own final
 #                           evaluation is the number to report
+#   product                 tests/test_partwarp.py's CUDA checks (the generator on the GPU,
+#                           channels_last and bf16, against the CPU); the product's networks
+#                           at batch 64 in bf16 (the part-warp generator, every keypoint
+#                           backend, the guided and SCHP parsers, the whole pipeline;
+#                           PRODUCT_BENCH=generator: the generator and the pipeline only);
+#                           then the part-warp generator trained from scratch at 256x176
+#                           (configs/adgan-partwarp-256-gpu.yaml) for what is left of DEADLINE
+#                           seconds (default 540), its steps set from the measured step rate so
+#                           that the learning rate decays to zero; then
+#                           bench/generator_compare.py on the CPU route's 1,000 held-out pairs.
+#                           The generator comes back in $OUT/gpu-generator/. Example call
+#                           (carry [".whl"], timeout_s 590):
+#                             DEADLINE=520 RESERVE=150 bash scripts/gpu_session.sh product
 #
 # Every stage runs `prepare` first (a fresh machine has neither wheels nor data) and writes
 # its log to $OUT/STAGE[-TASK].log, which the device tool brings back. The training schedules
@@ -33,6 +46,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-out}
 DATA=${DATA:-data/synthfashion}
 IDENTITIES=${IDENTITIES:-4000}
+SYNTH_SET=${SYNTH_SET:-}  # more `--set KEY=VALUE` for the renderer
 SMOKE=${SMOKE:-0}
 WORKERS=$(nproc)
 mkdir -p "$OUT"
@@ -43,17 +57,26 @@ if [[ $SMOKE == 1 ]]; then
     IDENTITIES=20
 fi
 
-prepare() {
+install() {
     if [[ -d .whl ]] && ! python3 -c "import segmentation_models_pytorch, kornia, lpips, pycocotools, pytorch_fid" 2>/dev/null; then
         python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
             --target /tmp/site .whl/*.whl
     fi
     export PYTHONPATH=/tmp/site:.
+}
+
+render() {
     if [[ ! -f $DATA/manifest.json ]]; then
         # faces are for the face-parsing configs, not these; the swap set is ADGAN's test
+        # shellcheck disable=SC2086
         python3 -m synth --out "$DATA" --identities "$IDENTITIES" --poses 4 --size 256x176 \
-            --seed 0 --set dataset.faces=false --workers "$WORKERS"
+            --seed 0 --set dataset.faces=false $SYNTH_SET --workers "${1:-$WORKERS}" --quiet
     fi
+}
+
+prepare() {
+    install
+    render
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
     python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 }
@@ -93,7 +116,73 @@ train() {
     python3 train.py "${args[@]}" "$@"
 }
 
-stage=${1:?usage: scripts/gpu_session.sh prepare|bench|train TASK [KEY=VALUE ...]}
+product_bench() {
+    local quick=() gen=(--size 256x176 --train-batch 32 --infer-batch 1 64 256)
+    [[ $SMOKE == 1 ]] && quick=(--repeats 1) && gen=(--size 64x44 --train-batch 2 --train-steps 1 --infer-batch 1 --repeats 1)
+    # each row bounded: a slow one must not eat the training's minutes
+    timeout 90 python3 bench/adgan_speed.py --arch partwarp "${gen[@]}" || true
+    if [[ ${PRODUCT_BENCH:-all} == generator ]]; then  # the generator and the pipeline only
+        timeout 60 python3 bench/pipeline_speed.py --gpu-only --gpu-batches 1 64 --repeats 3 || true
+        return
+    fi
+    timeout 40 python3 bench/keypoints_speed.py --gpu-only "${quick[@]}" \
+        --config configs/keypoints-synth-256-cpu.yaml || true
+    timeout 40 python3 bench/keypoints_speed.py --gpu-only --openpose "${quick[@]}" || true
+    timeout 60 python3 bench/blazepose_speed.py --gpu-only "${quick[@]}" || true
+    timeout 40 python3 bench/parsing_speed.py --gpu-only "${quick[@]}" \
+        --config configs/parsing-guided-192-cpu.yaml --size 192x132 || true
+    timeout 40 python3 bench/parsing_speed.py --gpu-only --schp "${quick[@]}" || true
+    [[ $SMOKE == 1 ]] && return
+    timeout 60 python3 bench/pipeline_speed.py --gpu-only --gpu-batches 1 64 --repeats 3 || true
+}
+
+product() {
+    local start=$SECONDS deadline=${DEADLINE:-540} reserve=${RESERVE:-110}
+    install
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+    # the generator on CUDA (channels_last, bf16) against the CPU first: a few seconds
+    python3 -m pytest -q -p no:cacheprovider tests/test_partwarp.py -k cuda || true
+    # the data renders on 12 of the cores while the (GPU-bound) benches run
+    render $((WORKERS > 4 ? WORKERS - 4 : 1)) > "$OUT/prepare.log" 2>&1 &
+    local renderer=$!
+    product_bench 2>&1 | tee "$OUT/bench.log"
+    wait $renderer
+    tail -n 1 "$OUT/prepare.log"
+    # the step rate on random data; the loader and the logging take some of it
+    local rate left steps runs=${RUNS:-runs}
+    rate=$(grep -m1 '| training step, ours |' "$OUT/bench.log" | awk -F'|' '{print $4}' || true)
+    left=$((deadline - (SECONDS - start) - reserve))
+    [[ $SMOKE == 1 ]] && rate=1 left=60
+    if [[ -z $rate || $left -lt 60 ]]; then
+        echo "no time left to train (rate '$rate', $left s)" >&2
+        return 1
+    fi
+    steps=$(python3 -c "print(max(20, int($rate * 0.8 * $left)))")
+    echo "training $steps steps in at most $left s (step rate $rate/s at batch 32)"
+    local args=(--config configs/adgan-partwarp-256-gpu.yaml --runs "$runs" "data.root=$DATA"
+        "train.steps=$steps" "train.max_minutes=$(python3 -c "print($left / 60)")"
+        eval.max_pairs=200 eval.max_swaps=100)  # the comparison below scores 1,000 and 400
+    if [[ $SMOKE == 1 ]]; then
+        args+=(train.device=cpu train.steps=2 train.batch_size=2 train.num_workers=0
+            train.checkpoint_every=2 eval.max_pairs=2 eval.max_swaps=2 eval.batch_size=2)
+    fi
+    python3 train.py "${args[@]}" 2>&1 | tee "$OUT/train.log" | grep -v '^adgan:' || true
+    local run
+    run=$(ls -d "$runs"/adgan/*-adgan-partwarp-256-gpu | sort | tail -n 1)
+    local ckpt
+    ckpt=$(python3 -c "from common.checkpoint import find_checkpoint; print(find_checkpoint('$run'))")
+    mkdir -p "$OUT/gpu-generator"
+    cp "$ckpt/config.json" "$ckpt/generator.safetensors" "$OUT/gpu-generator/"
+    local sample
+    sample=$(ls "$run"/samples/*.png 2>/dev/null | sort | tail -n 1 || true)
+    [[ -n $sample ]] && cp "$sample" "$OUT/gpu-sample.png"
+    local compare=(--pairs 1000 --swaps 400 --batch-size 64 --device cuda)
+    [[ $SMOKE == 1 ]] && compare=(--pairs 4 --swaps 2 --batch-size 2 --device cpu)
+    python3 bench/generator_compare.py copy warponly bundles/demo "$run" --data "$DATA" \
+        --size 256x176 "${compare[@]}" 2>&1 | tee "$OUT/compare.log"
+}
+
+stage=${1:?usage: scripts/gpu_session.sh prepare|bench|train TASK|product [KEY=VALUE ...]}
 shift
 case $stage in
     prepare) prepare 2>&1 | tee "$OUT/prepare.log" ;;
@@ -103,8 +192,14 @@ case $stage in
         shift
         { prepare && train "$task" "$@"; } 2>&1 | tee "$OUT/train-$task.log"
         ;;
+    product)
+        # the CPU route's data (scripts/train_partwarp.sh), so the held-out pairs are its own
+        [[ $SMOKE == 1 ]] || DATA=data/synthfashion-256 IDENTITIES=10000
+        SYNTH_SET="--set dataset.background_fraction=0.0"
+        product
+        ;;
     *)
-        echo "unknown stage $stage: prepare, bench or train" >&2
+        echo "unknown stage $stage: prepare, bench, train or product" >&2
         exit 2
         ;;
 esac
