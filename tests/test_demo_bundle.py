@@ -60,3 +60,15 @@ def test_a_small_person_in_a_wide_photo_is_found():
     assert overlap / (150 * 218) > 0.9 and bw * bh < 3 * 150 * 218
     with pytest.raises(NoPersonError, match=r"blank\.jpg"):
         pipe.person(np.full((436, 1000, 3), 235, np.uint8), "blank.jpg")
+
+
+@pytest.mark.slow
+def test_in_bf16_the_demo_card_is_the_fp32_card():
+    """`auto` precision is bf16 on a GPU and on a CPU with AMX: there the demo's generator
+    must draw what it draws in fp32 (its warp stays fp32; the network's rounding is all)."""
+    cards = []
+    for precision in ("fp32", "bf16"):
+        pipe = Pipeline.from_bundle(DEMO, precision=precision)
+        people = [pipe.person(load_image(EXAMPLES / f), f) for f in ("model.jpg", "shopper.jpg")]
+        cards.append(pipe.generate(*people).astype(int))
+    assert np.abs(cards[0] - cards[1]).mean() < 1.0  # levels of 255
