@@ -179,7 +179,8 @@ product() {
     [[ -n $sample ]] && cp "$sample" "$OUT/gpu-sample.png"
     local compare=(--pairs 1000 --swaps 400 --batch-size 64 --device cuda)
     [[ $SMOKE == 1 ]] && compare=(--pairs 4 --swaps 2 --batch-size 2 --device cpu)
-    python3 bench/generator_compare.py copy warponly bundles/demo "$run" --data "$DATA" \
+    # the new run first: each row prints as it is measured, and the time may run out
+    python3 bench/generator_compare.py "$run" bundles/demo warponly copy --data "$DATA" \
         --size 256x176 "${compare[@]}" 2>&1 | tee "$OUT/compare.log"
 }
 

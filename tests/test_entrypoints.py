@@ -160,3 +160,22 @@ def test_gpu_config_trains_a_step_at_full_size_on_cpu(task, synth_dataset, tmp_p
     run = next((tmp_path / task).iterdir())
     assert (run / "checkpoints" / "step-00000001").is_dir()
     assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["adgan", "partwarp"])
+def test_the_generator_speed_bench_runs(arch):
+    """It times `AdganTask.train_step` and the generator's forward on made-up batches: a
+    change of either's interface must not leave it broken unseen."""
+    root = Path(__file__).resolve().parent.parent
+    args = ["--arch", arch, "--size", "64x44", "--train-batch", "2", "--train-steps", "1"]
+    args += ["--infer-batch", "1", "--repeats", "1", "--device", "cpu"]
+    done = subprocess.run(
+        [sys.executable, str(root / "bench" / "adgan_speed.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| training step, ours | 2 |" in done.stdout
+    assert "| inference (" in done.stdout
