@@ -1,3 +1,4 @@
+import csv
 import math
 
 import numpy as np
@@ -37,7 +38,15 @@ def test_bank_rebuilds_from_the_real_csv(shared_data, tmp_path):
 
     bank = build_bank(shared_data / "deepfashion" / "fashion-resize-annotation-test.csv")
     write_bank(tmp_path / "bank.csv", bank)
-    assert (tmp_path / "bank.csv").read_bytes() == BANK_PATH.read_bytes()
+    rebuilt = list(csv.reader((tmp_path / "bank.csv").open()))
+    committed = list(csv.reader(BANK_PATH.open()))
+    assert rebuilt[0] == committed[0] and len(rebuilt) == len(committed)
+    for new, old in zip(rebuilt[1:], committed[1:], strict=True):
+        assert new[:4] == old[:4]  # name, split, view, observed
+        # The head's fit is an optimisation: another CPU's float path may move its printed
+        # last digit (seen on an AMD EPYC without AVX-512: 2 of 3,154 rows by 1e-4).
+        for a, b in zip(new[4:], old[4:], strict=True):
+            assert abs(float(a) - float(b)) <= 1.01 * 10.0 ** -len(b.split(".")[1]), (new, old)
 
 
 def test_completion_continues_missing_legs_downwards():
