@@ -1,10 +1,10 @@
-"""Generator speed: `python bench/adgan_speed.py [--arch adgan|partwarp] [--size 256x176]
-[--device cpu|cuda]`.
+"""Generator speed: `python bench/adgan_speed.py [--config configs/adgan-*.yaml]
+[--size 256x176] [--device cpu|cuda]`.
 
 Prints, on the device, in the training loop's precision (bf16 autocast and channels_last on
 CUDA and on CPUs with bf16 units, AMX; fp32 elsewhere, or with `--fp32`):
-- training steps/s and images/s (one step of `adgan.task` with the architecture's default
-  losses: G and both D updates for ADGAN) at `--train-batch`; for ADGAN also the
+- training steps/s and images/s (one step of `adgan.task`: the config's generator and
+  losses, ADGAN's defaults without one) at `--train-batch`; for ADGAN also the
   reference's structure (its component encoder runs the 8 masked images one after another
   through the whole VGG-19), side by side in one run;
 - on CUDA, the largest training batch that fits (doubling until out of memory);
@@ -16,6 +16,7 @@ inference batches 1 and 8) so that the script ends in minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 import warnings
@@ -27,10 +28,12 @@ from torchvision.models import vgg19
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from adgan.generators import DEFAULT_ARCH
 from adgan.model import ENCODER_TAPS, ComponentEncoder
 from adgan.task import AdganConfig, AdganTask
 from adgan.vgg import LAYERS
 from bench.timing import machine_line, peak_mb
+from common.config import load_config
 from common.training import TrainConfig, make_context
 
 warnings.filterwarnings("ignore", message=".*no VGG-19 weights")
@@ -82,11 +85,8 @@ def fake_batch(batch: int, size: tuple[int, int], device: torch.device) -> dict:
     }
 
 
-def make_task(size, batch, device_name, reference: bool, amp: bool = True, arch: str = "adgan"):
-    cfg = AdganConfig(model={"arch": arch, "image_size": list(size)})
-    if arch != "adgan":  # the part-warp configs' losses: no VGG terms, no discriminators
-        cfg.loss.perceptual = cfg.loss.contextual = cfg.loss.adversarial = 0.0
-        cfg.loss.ssim = 1.0
+def make_task(base: AdganConfig, batch, device_name, reference: bool, amp: bool = True):
+    cfg = copy.deepcopy(base)
     cfg.train = TrainConfig(device=device_name, batch_size=batch, steps=10**6, amp=amp)
     ctx = make_context(cfg.train, Path("."))
     task = AdganTask(cfg)
@@ -100,9 +100,10 @@ def make_task(size, batch, device_name, reference: bool, amp: bool = True, arch:
 
 
 def time_training(
-    size, batch, device_name, steps, reference=False, amp=True, arch="adgan"
+    cfg: AdganConfig, batch, device_name, steps, reference=False, amp=True
 ) -> tuple[float, float]:
-    task, ctx = make_task(size, batch, device_name, reference, amp, arch)
+    size = tuple(cfg.model.image_size)
+    task, ctx = make_task(cfg, batch, device_name, reference, amp)
     data = ctx.to_device(fake_batch(batch, size, ctx.device))
     task.train_step(data, ctx)  # warm-up
     sync(ctx.device)
@@ -115,11 +116,11 @@ def time_training(
     return steps / (time.perf_counter() - start), peak_mb(ctx.device)
 
 
-def largest_training_batch(size, device_name, arch: str, start: int = 8, cap: int = 512) -> int:
+def largest_training_batch(cfg: AdganConfig, device_name, start: int = 8, cap: int = 512) -> int:
     best, batch = 0, start
     while batch <= cap:
         try:
-            time_training(size, batch, device_name, steps=1, arch=arch)
+            time_training(cfg, batch, device_name, steps=1)
             best, batch = batch, batch * 2
         except torch.cuda.OutOfMemoryError:
             break
@@ -130,11 +131,11 @@ def largest_training_batch(size, device_name, arch: str, start: int = 8, cap: in
 
 @torch.no_grad()
 def time_inference(
-    size, batch, device_name, repeats, amp=True, arch="adgan"
+    cfg: AdganConfig, batch, device_name, repeats, amp=True
 ) -> tuple[float, float, float]:
-    task, ctx = make_task(size, 1, device_name, reference=False, amp=amp, arch=arch)
+    task, ctx = make_task(cfg, 1, device_name, reference=False, amp=amp)
     generator = task.generator.eval()
-    data = ctx.to_device(fake_batch(batch, size, ctx.device))
+    data = ctx.to_device(fake_batch(batch, tuple(cfg.model.image_size), ctx.device))
     inputs = ("source", "source_parsing", "source_keypoints", "target_keypoints")
     times = []
     for i in range(repeats + 1):
@@ -152,7 +153,7 @@ def time_inference(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--arch", default="adgan", help="a generator architecture (registry)")
+    parser.add_argument("--config", type=Path, help="a training config (default: ADGAN's)")
     parser.add_argument("--size", help="HxW (default 256x176 on CUDA, 128x88 on CPU)")
     parser.add_argument("--train-batch", type=int, default=8)
     parser.add_argument("--train-steps", type=int, help="timed steps (default 20 CUDA, 2 CPU)")
@@ -167,20 +168,27 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (20 if cuda else 3)
     amp = not args.fp32
     bf16 = make_context(TrainConfig(device=args.device, amp=amp), Path(".")).amp_dtype
+    h, w = size
+    if args.config:
+        cfg = load_config(AdganConfig, args.config, [f"model.image_size=[{h}, {w}]"])
+    else:
+        cfg = AdganConfig(model={"arch": DEFAULT_ARCH, "image_size": [h, w]})
+    arch = cfg.model.arch
     print(machine_line(args.device))
     print(
-        f"{args.arch} generator at {size[0]}x{size[1]} on {'the GPU' if cuda else 'the CPU'}, "
+        f"{arch} generator ({args.config or 'ADGAN defaults'}) at {h}x{w} on "
+        f"{'the GPU' if cuda else 'the CPU'}, "
         f"{'bf16 autocast, channels_last' if bf16 else 'fp32'}"
     )
     print("| what | batch | steps/s | images/s | peak MB |")
     print("|---|---|---|---|---|")
-    train = (size, args.train_batch, args.device, steps)
-    ours, mem = time_training(*train, amp=amp, arch=args.arch)
+    train = (cfg, args.train_batch, args.device, steps)
+    ours, mem = time_training(*train, amp=amp)
     print(
         f"| training step, ours | {args.train_batch} | {ours:.2f} | "
         f"{ours * args.train_batch:.1f} | {mem:.0f} |"
     )
-    if args.arch == "adgan":
+    if arch == "adgan":
         ref, mem = time_training(*train, True, amp)
         print(
             f"| training step, reference structure | {args.train_batch} | {ref:.2f} | "
@@ -188,10 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"| speed-up | | {ours / ref:.2f}x | | |")
     for batch in infer:
-        rate, ms, mem = time_inference(size, batch, args.device, repeats, amp, args.arch)
+        rate, ms, mem = time_inference(cfg, batch, args.device, repeats, amp)
         print(f"| inference ({ms:.1f} ms per batch) | {batch} | | {rate:.1f} | {mem:.0f} |")
     if cuda:  # last: the search is the slowest row
-        largest = largest_training_batch(size, args.device, args.arch)
+        largest = largest_training_batch(cfg, args.device)
         print(f"| largest training batch that fits | {largest} | | | |")
     return 0
 

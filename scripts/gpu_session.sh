@@ -120,7 +120,8 @@ product_bench() {
     local quick=() gen=(--size 256x176 --train-batch 32 --infer-batch 1 64 256)
     [[ $SMOKE == 1 ]] && quick=(--repeats 1) && gen=(--size 64x44 --train-batch 2 --train-steps 1 --infer-batch 1 --repeats 1)
     # each row bounded: a slow one must not eat the training's minutes
-    timeout 90 python3 bench/adgan_speed.py --arch partwarp "${gen[@]}" || true
+    timeout 90 python3 bench/adgan_speed.py --config configs/adgan-partwarp-256-gpu.yaml \
+        "${gen[@]}" || true
     if [[ ${PRODUCT_BENCH:-all} == generator ]]; then  # the generator and the pipeline only
         timeout 60 python3 bench/pipeline_speed.py --gpu-only --gpu-batches 1 64 --repeats 3 || true
         return

@@ -163,18 +163,19 @@ def test_gpu_config_trains_a_step_at_full_size_on_cpu(task, synth_dataset, tmp_p
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", ["adgan", "partwarp"])
-def test_the_generator_speed_bench_runs(arch):
+@pytest.mark.parametrize("config", [[], ["--config", "configs/adgan-partwarp-256-gpu.yaml"]])
+def test_the_generator_speed_bench_runs(config):
     """It times `AdganTask.train_step` and the generator's forward on made-up batches: a
     change of either's interface must not leave it broken unseen."""
     root = Path(__file__).resolve().parent.parent
-    args = ["--arch", arch, "--size", "64x44", "--train-batch", "2", "--train-steps", "1"]
+    args = [*config, "--size", "64x44", "--train-batch", "2", "--train-steps", "1"]
     args += ["--infer-batch", "1", "--repeats", "1", "--device", "cpu"]
     done = subprocess.run(
         [sys.executable, str(root / "bench" / "adgan_speed.py"), *args],
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=root,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| training step, ours | 2 |" in done.stdout
