@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 import segmentation_models_pytorch as smp
@@ -115,6 +115,10 @@ class FlipTestParsing:
 class ParserNet(FlipTestParsing, nn.Module):
     """RGB [B, 3, H, W] in [0, 1] (and, if the config names guides, their channels
     [B, G, H, W]) -> {head name: logits/values at [B, C, H, W]}."""
+
+    # Config fields a bundle may set (`studio.bundle --parser-set`): fully convolutional,
+    # the size it reads a crop at changes no weight.
+    INFERENCE_SETTINGS: ClassVar[tuple[str, ...]] = ("input_size",)
 
     def __init__(self, config: ParserNetConfig) -> None:
         super().__init__()

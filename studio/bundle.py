@@ -152,20 +152,21 @@ def _stored_as(module: nn.Module, dtype: str) -> str:
     return dtype
 
 
-def with_settings(generator: PoseGenerator, settings: list[str]) -> PoseGenerator:
-    """`generator` with inference settings (`key=value`, the architecture's
-    `INFERENCE_SETTINGS`) changed; a field that shapes the weights is refused."""
-    allowed = type(generator).INFERENCE_SETTINGS
+def with_settings(module: nn.Module, settings: list[str], what: str) -> nn.Module:
+    """`module` (the bundle's `what`) with inference settings (`key=value`, its class's
+    `INFERENCE_SETTINGS`) changed in its config; a field that shapes the weights is refused."""
+    allowed = getattr(type(module), "INFERENCE_SETTINGS", ())
     for text in settings:
         keys, _ = parse_override(text)
         if ".".join(keys) not in allowed:
+            kind = getattr(module.config, "arch", type(module).__name__)
             raise ConfigError(
-                f"generator setting {text!r}: a {generator.config.arch} generator's inference "
-                f"settings are {', '.join(allowed) or 'none'}"
+                f"{what} setting {text!r}: a {kind} {what}'s inference settings are "
+                f"{', '.join(allowed) or 'none'}"
             )
-    data = apply_overrides(to_dict(generator.config), settings)
-    generator.config = from_dict(type(generator.config), data, where="generator")
-    return generator
+    data = apply_overrides(to_dict(module.config), settings)
+    module.config = from_dict(type(module.config), data, where=what)
+    return module
 
 
 def make_bundle(
@@ -179,22 +180,28 @@ def make_bundle(
     synthetic_only: bool = False,
     sources: dict[str, str] | None = None,
     generator_settings: list[str] | None = None,
+    parser_settings: list[str] | None = None,
 ) -> Path:
     """Assemble a bundle from three checkpoints (run, checkpoint, import or bundle folders):
     any registered keypoint backend, any registered parser with the 8 ADGAN classes, any
     generator architecture. `keypoints` may also name a backend with built-in weights
     (`blazepose`) where no folder of that name exists. `sources`: where a part came from,
     when that is not the folder given (an import in a temporary folder).
-    `generator_settings`: `key=value` inference settings of the generator (`with_settings`)."""
+    `generator_settings`, `parser_settings`: `key=value` inference settings of the generator
+    and the parser (`with_settings`)."""
     if dtype not in STORAGE:
         raise ValueError(f"dtype must be one of {', '.join(STORAGE)}, got {dtype!r}")
     keypoint_backend, keypoint_module, keypoint_source = _keypoint_part(keypoints)
     parts = {
         "keypoints": keypoint_module,
-        "parser": parser_from_checkpoint(
-            parser, name=stored_module_name(parser, ("model", "parser"))
+        "parser": with_settings(
+            parser_from_checkpoint(parser, name=stored_module_name(parser, ("model", "parser"))),
+            parser_settings or [],
+            "parser",
         ),
-        "generator": with_settings(generator_from_checkpoint(generator), generator_settings or []),
+        "generator": with_settings(
+            generator_from_checkpoint(generator), generator_settings or [], "generator"
+        ),
     }
     _check_parts(parts["parser"], parts["generator"], "bundle")
     config = {
@@ -290,6 +297,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="a generator inference setting, e.g. warp_trust=1.0 for partwarp (repeatable)",
     )
+    p.add_argument(
+        "--parser-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parser inference setting, e.g. input_size=[176,121]: the crop it reads",
+    )
     args = p.parse_args(argv)
     try:
         out = make_bundle(
@@ -301,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             notes=args.notes,
             synthetic_only=args.synthetic_only,
             generator_settings=args.generator_set,
+            parser_settings=args.parser_set,
         )
         load_bundle(out)  # what was written must load
     except (CheckpointError, ConfigError, FileNotFoundError) as exc:

@@ -165,3 +165,20 @@ def test_a_bundle_sets_only_the_generators_inference_settings(parts, tmp_path, c
     assert bundle.main([*args, adgan, "--out", str(tmp_path / "y"), *setting]) == 2
     assert "inference settings are none" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_a_bundle_sets_the_size_its_parser_reads_a_crop_at(parts, tmp_path, capsys):
+    kp, parser, generator = parts["keypoints"], parts["parser"], parts["generator"]
+    args = ["--keypoints", str(kp), "--parser", str(parser), "--generator", str(generator)]
+    smaller = tmp_path / "smaller"
+    assert bundle.main([*args, "--out", str(smaller), "--parser-set", "input_size=[48,33]"]) == 0
+    read = load_bundle(smaller).parser
+    assert tuple(read.config.input_size) == (48, 33)
+    as_trained = load_bundle(make_bundle(kp, parser, generator, tmp_path / "as-trained")).parser
+    for name, weights in read.state_dict().items():  # the weights are the same
+        torch.testing.assert_close(weights, as_trained.state_dict()[name])
+    capsys.readouterr()
+    out = tmp_path / "x"
+    assert bundle.main([*args, "--out", str(out), "--parser-set", "parsing_classes=3"]) == 2
+    assert "parser's inference settings are input_size" in capsys.readouterr().err
+    assert not out.exists()
