@@ -155,6 +155,8 @@ def _stored_as(module: nn.Module, dtype: str) -> str:
 def with_settings(module: nn.Module, settings: list[str], what: str) -> nn.Module:
     """`module` (the bundle's `what`) with inference settings (`key=value`, its class's
     `INFERENCE_SETTINGS`) changed in its config; a field that shapes the weights is refused."""
+    if not settings:
+        return module
     allowed = getattr(type(module), "INFERENCE_SETTINGS", ())
     for text in settings:
         keys, _ = parse_override(text)
