@@ -16,12 +16,13 @@
 #                           PRODUCT_BENCH=generator: the generator and the pipeline only);
 #                           then the part-warp generator trained from scratch at 256x176
 #                           (configs/adgan-partwarp-256-gpu.yaml) for what is left of DEADLINE
-#                           seconds (default 540), its steps set from the measured step rate so
+#                           seconds (default 520, of which RESERVE, 150, for what follows the
+#                           training), its steps set from the measured step rate so
 #                           that the learning rate decays to zero; then
 #                           bench/generator_compare.py on the CPU route's 1,000 held-out pairs.
 #                           The generator comes back in $OUT/gpu-generator/. Example call
 #                           (carry [".whl"], timeout_s 590):
-#                             DEADLINE=520 RESERVE=150 bash scripts/gpu_session.sh product
+#                             bash scripts/gpu_session.sh product
 #
 # Every stage runs `prepare` first (a fresh machine has neither wheels nor data) and writes
 # its log to $OUT/STAGE[-TASK].log, which the device tool brings back. The training schedules
@@ -122,23 +123,22 @@ product_bench() {
     # each row bounded: a slow one must not eat the training's minutes
     timeout 90 python3 bench/adgan_speed.py --config configs/adgan-partwarp-256-gpu.yaml \
         "${gen[@]}" || true
-    if [[ ${PRODUCT_BENCH:-all} == generator ]]; then  # the generator and the pipeline only
-        timeout 60 python3 bench/pipeline_speed.py --gpu-only --gpu-batches 1 64 --repeats 3 || true
-        return
+    if [[ ${PRODUCT_BENCH:-all} != generator ]]; then  # generator: it and the pipeline only
+        timeout 40 python3 bench/keypoints_speed.py --gpu-only "${quick[@]}" \
+            --config configs/keypoints-synth-256-cpu.yaml || true
+        timeout 40 python3 bench/keypoints_speed.py --gpu-only --openpose "${quick[@]}" || true
+        timeout 60 python3 bench/blazepose_speed.py --gpu-only "${quick[@]}" || true
+        timeout 40 python3 bench/parsing_speed.py --gpu-only "${quick[@]}" \
+            --config configs/parsing-guided-192-cpu.yaml --size 192x132 || true
+        timeout 40 python3 bench/parsing_speed.py --gpu-only --schp "${quick[@]}" || true
     fi
-    timeout 40 python3 bench/keypoints_speed.py --gpu-only "${quick[@]}" \
-        --config configs/keypoints-synth-256-cpu.yaml || true
-    timeout 40 python3 bench/keypoints_speed.py --gpu-only --openpose "${quick[@]}" || true
-    timeout 60 python3 bench/blazepose_speed.py --gpu-only "${quick[@]}" || true
-    timeout 40 python3 bench/parsing_speed.py --gpu-only "${quick[@]}" \
-        --config configs/parsing-guided-192-cpu.yaml --size 192x132 || true
-    timeout 40 python3 bench/parsing_speed.py --gpu-only --schp "${quick[@]}" || true
-    [[ $SMOKE == 1 ]] && return
-    timeout 60 python3 bench/pipeline_speed.py --gpu-only --gpu-batches 1 64 --repeats 3 || true
+    if [[ $SMOKE != 1 ]]; then
+        timeout 60 python3 bench/pipeline_speed.py --gpu-only --gpu-batches 1 64 --repeats 3 || true
+    fi
 }
 
 product() {
-    local start=$SECONDS deadline=${DEADLINE:-540} reserve=${RESERVE:-110}
+    local start=$SECONDS deadline=${DEADLINE:-520} reserve=${RESERVE:-150}
     install
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
     # the generator on CUDA (channels_last, bf16) against the CPU first: a few seconds
