@@ -19,6 +19,7 @@ import torch
 from adgan.generators import Appearance, PoseGenerator, register
 from adgan.partwarp import frame_rows, person_rows, warp_rows
 from adgan.warp import WarpConfig, composite
+from common.tensor_ops import class_map
 
 
 @dataclass
@@ -71,7 +72,7 @@ class WarpOnly(PoseGenerator):
     def encode(
         self, image: torch.Tensor, parsing: torch.Tensor, keypoints: torch.Tensor
     ) -> Appearance:
-        labels = parsing.argmax(1) if parsing.dim() == 4 else parsing.long()
+        labels = class_map(parsing) if parsing.dim() == 4 else parsing.long()
         return person_rows(image, labels, keypoints, self.config.components)
 
     def with_frame(self, appearance: Appearance, frame: torch.Tensor) -> Appearance:

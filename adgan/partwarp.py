@@ -34,6 +34,7 @@ from torch import nn
 
 from adgan.generators import Appearance, PoseGenerator, register
 from adgan.warp import PartWarp, WarpConfig, body_layout, composite, fill_background, warp_parts
+from common.tensor_ops import class_map
 from parsing.labels import ADGAN_INDEX
 
 GARMENTS = tuple(ADGAN_INDEX[n] for n in ("pants", "skirt", "upper_clothes"))
@@ -292,7 +293,7 @@ class PartWarpGenerator(PoseGenerator):
         self, image: torch.Tensor, parsing: torch.Tensor, keypoints: torch.Tensor
     ) -> Appearance:
         k = self.config.components
-        labels = parsing.argmax(1) if parsing.dim() == 4 else parsing.long()  # [B, H, W]
+        labels = class_map(parsing) if parsing.dim() == 4 else parsing.long()  # [B, H, W]
         rows = person_rows(image, labels, keypoints, k)
         rows["codes"] = self.codes(image, _labels_to_one_hot(labels, k))
         return rows

@@ -4,8 +4,9 @@
 executor transposes the input once to NCHW, keeps 4-D activations NCHW (what torch's
 convolutions want) and goes back to NHWC only where the graph's semantics need it (RESHAPE,
 CONCATENATION of 4-D tensors' channels, the outputs). TFLite's SAME padding puts the odd pixel
-at the bottom/right, unlike torch's symmetric `padding=`, so it is an explicit F.pad before
-each strided op. Batch: the graph says 1; any batch runs, on any device or dtype.
+at the bottom/right, unlike torch's symmetric `padding=`: where it is uneven (strided ops) it
+is an explicit F.pad, elsewhere the convolution's own padding. Batch: the graph says 1; any
+batch runs, on any device or dtype.
 
 It is strict because a silent mismatch would give plausible but wrong keypoints: an unknown
 op, a tensor read before it is made, a missing or extra constant, a constant or an
@@ -28,12 +29,13 @@ from common.checkpoint import CheckpointError, read_weights
 
 GRAPH_FORMAT = "tflite-graph/1"
 NHWC_TO_NCHW_AXIS = {0: 0, 1: 2, 2: 3, 3: 1}
+# In place: each op applies its fused activation to the tensor it has just made.
 ACTIVATIONS: dict[str | None, Callable[[torch.Tensor], torch.Tensor]] = {
     None: lambda x: x,
-    "RELU": F.relu,
-    "RELU6": lambda x: x.clamp(0.0, 6.0),
-    "RELU_N1_TO_1": lambda x: x.clamp(-1.0, 1.0),
-    "TANH": torch.tanh,
+    "RELU": torch.relu_,
+    "RELU6": lambda x: x.clamp_(0.0, 6.0),
+    "RELU_N1_TO_1": lambda x: x.clamp_(-1.0, 1.0),
+    "TANH": torch.tanh_,
 }
 
 
@@ -206,9 +208,19 @@ def _conv(graph: TfliteGraph, i: int, op: dict, values: dict):
         groups = x.shape[1]
         if w.shape[0] != groups * o["depth_multiplier"]:
             raise GraphError(f"{graph.name}: op {i}: depthwise weight does not fit its input")
+    padding = (0, 0)
     if o["padding"] == "SAME":
-        x = _pad_same(x, tuple(w.shape[2:]), o["stride"], o["dilation"])
-    y = F.conv2d(x, w, b, stride=o["stride"], dilation=o["dilation"], groups=groups)
+        sides = [
+            same_padding(x.shape[axis], w.shape[axis], o["stride"][k], o["dilation"][k])
+            for k, axis in enumerate((2, 3))
+        ]
+        if all(before == after for before, after in sides):  # torch's own padding: no copy
+            padding = (sides[0][0], sides[1][0])
+        else:
+            x = _pad_same(x, tuple(w.shape[2:]), o["stride"], o["dilation"])
+    y = F.conv2d(
+        x, w, b, stride=o["stride"], padding=padding, dilation=o["dilation"], groups=groups
+    )
     return ACTIVATIONS[o["activation"]](y), "nchw"
 
 
@@ -308,8 +320,7 @@ def _prelu(graph: TfliteGraph, i: int, op: dict, values: dict):
         raise GraphError(
             f"{graph.name}: op {i} (PRELU): {slope.numel()} slopes, {x.shape[1]} channels"
         )
-    slope = slope.reshape(1, -1, 1, 1).to(x.dtype)
-    return torch.where(x >= 0, x, x * slope), "nchw"
+    return F.prelu(x, slope.flatten().to(x.dtype)), "nchw"
 
 
 OPS: dict[str, Callable[[TfliteGraph, int, dict, dict], tuple[torch.Tensor, str]]] = {

@@ -24,6 +24,7 @@ import torch
 from common.checkpoint import CheckpointError, find_checkpoint, read_config
 from common.config import ConfigError, apply_overrides, from_dict
 from common.image_io import ImageError, save_image
+from common.tensor_ops import class_map
 from parsing.labels import label_set, overlay
 from parsing.model import ParserNet, predicted_iuv
 from parsing.task import DenseConfig, DenseTask, evaluate_dense, iuv_picture
@@ -40,7 +41,7 @@ def write_overlays(folder: Path, model, data, config: DenseConfig, count: int) -
             out = model(sample["image"][None], guides)
         tiles = [image]
         if "parsing" in out:
-            tiles.append(overlay(image, out["parsing"].argmax(1)[0].numpy(), palette))
+            tiles.append(overlay(image, class_map(out["parsing"])[0].numpy(), palette))
         if "index" in out:
             tiles.append(iuv_picture(*(a[0] for a in predicted_iuv(out))))
         save_image(folder / f"{i:04d}.png", np.concatenate(tiles, axis=1))

@@ -38,6 +38,7 @@ from torch import nn
 
 from common.checkpoint import load_module
 from common.config import from_dict
+from common.tensor_ops import class_map
 from parsing.densepose import NUM_COARSE, NUM_PARTS
 from parsing.guides import guide_channels, guide_maps, mirror_guides
 from parsing.labels import flip_table, label_set
@@ -237,7 +238,7 @@ def predicted_iuv(out: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray,
     The part head learns only at annotated points, all on the body, so it names a part
     everywhere; the coarse mask, trained on every pixel, decides where the body is, as
     detectron2's DensePose inference does (fine argmax times coarse foreground)."""
-    index = out["index"].argmax(1) * (out["coarse"].argmax(1) > 0)  # [B, H, W]
+    index = class_map(out["index"]) * (class_map(out["coarse"]) > 0)  # [B, H, W]
     chart = (index - 1).clamp_min(0)[:, None]
     u = out["u"].gather(1, chart)[:, 0] * (index > 0)
     v = out["v"].gather(1, chart)[:, 0] * (index > 0)

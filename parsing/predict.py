@@ -34,6 +34,7 @@ from common.geometry import (
     warp,
 )
 from common.image_io import ImageError, load_image, save_image, write_label_png
+from common.tensor_ops import class_map
 from keypoints.estimators import builtin_backend
 from parsing.densepose import save_iuv
 from parsing.guides import guide_maps
@@ -273,10 +274,10 @@ class DensePredictor:
     def _labels(self, probs: torch.Tensor, masks: list[np.ndarray | None]) -> np.ndarray:
         """uint8 [B, H, W] class ids from probabilities [B, K, H, W] (class 0 background)
         and each crop's person mask, where given (see `mask_threshold`)."""
-        labels = probs.argmax(1).cpu().numpy().astype(np.uint8)
+        labels = class_map(probs).cpu().numpy().astype(np.uint8)
         if self.mask_threshold is None:
             return labels
-        person = (probs[:, 1:].argmax(1) + 1).cpu().numpy().astype(np.uint8)
+        person = (class_map(probs[:, 1:]) + 1).cpu().numpy().astype(np.uint8)
         for i, mask in enumerate(masks):
             if mask is not None:
                 labels[i] = np.where(mask >= self.mask_threshold, person[i], 0)

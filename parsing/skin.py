@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from common.tensor_ops import class_map
+
 MIN_FACE_PIXELS = 15  # fewer face pixels than this (a back view): no rule
 # Added to the face's chromaticity covariance (percentage points squared): an evenly lit
 # face must still allow the spread of skin over arms and legs in other light.
@@ -60,7 +62,7 @@ def forbid_unlike_skin(
     lies more than `threshold` (standard deviations) from the face's chromaticity; images
     [B, 3, H, W] in [0, 1], at the probabilities' size."""
     out = probs.clone()
-    faces = (probs.argmax(1) == face).cpu().numpy()
+    faces = (class_map(probs) == face).cpu().numpy()
     pictures = images.permute(0, 2, 3, 1).float().cpu().numpy()
     for i, (picture, seen) in enumerate(zip(pictures, faces, strict=True)):
         distance = skin_distance(picture, seen)

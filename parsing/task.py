@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from common.augment import AugmentConfig
+from common.tensor_ops import class_map
 from common.training import (
     OptimConfig,
     RunContext,
@@ -233,7 +234,7 @@ class DenseTask(TrainingTask):
         if "parsing" in out:
             palette = label_set(self.config.model.label_set).palette
             rows.append(
-                np.stack([colorize(p, palette) for p in out["parsing"].argmax(1).cpu().numpy()])
+                np.stack([colorize(p, palette) for p in class_map(out["parsing"]).cpu().numpy()])
             )
         if "index" in out:
             rows.append(
@@ -279,14 +280,16 @@ def evaluate_dense(
                     out["parsing"] = model.parsing_probabilities(
                         batch["image"], True, logits=out["parsing"], guides=guides
                     )
-            matrix += confusion(out["parsing"].argmax(1).cpu(), batch["labels"].cpu(), len(classes))
+            matrix += confusion(
+                class_map(out["parsing"]).cpu(), batch["labels"].cpu(), len(classes)
+            )
         if "densepose" in heads:
             losses.append(float(densepose_losses(out, batch)["densepose_loss"]))
             body = batch["coarse"].cpu()
             body = torch.where(body == IGNORE, body, (body > 0).to(body.dtype))
-            foreground += confusion((out["coarse"].argmax(1) > 0).cpu(), body, 2)
+            foreground += confusion((class_map(out["coarse"]) > 0).cpu(), body, 2)
             valid = batch["point_valid"]
-            index = sample_at(out["index"], batch["points"]).argmax(1)  # [B, N]
+            index = class_map(sample_at(out["index"], batch["points"]))  # [B, N]
             true = batch["point_index"].clamp(1, 24) - 1
             u = sample_at(out["u"], batch["points"]).gather(1, true[:, None])[:, 0]
             v = sample_at(out["v"], batch["points"]).gather(1, true[:, None])[:, 0]

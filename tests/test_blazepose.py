@@ -71,26 +71,34 @@ def test_same_padding_puts_the_odd_pixel_after():
     assert same_padding(8, 1, 1, 1) == (0, 0)
 
 
-@pytest.mark.parametrize("size", [(6, 7), (5, 8)])
-def test_conv_same_stride2_matches_explicit_padding(size):
+@pytest.mark.parametrize(
+    "size, stride",
+    [((6, 7), 2), ((5, 8), 2), ((5, 7), 2), ((6, 7), 1)],  # uneven, mixed, even, stride 1
+)
+def test_conv_same_matches_explicit_padding(size, stride):
     torch.manual_seed(0)
     h, w = size
     x = torch.randn(2, h, w, 3)
     weight = torch.randn(4, 3, 3, 3)  # OHWI, as TFLite
     bias = torch.randn(4)
-    oh, ow = -(-h // 2), -(-w // 2)
+    oh, ow = -(-h // stride), -(-w // stride)
     graph = one_op_graph(
         "CONV_2D",
-        {"padding": "SAME", "stride": [2, 2], "dilation": [1, 1], "activation": "RELU6"},
+        {
+            "padding": "SAME",
+            "stride": [stride, stride],
+            "dilation": [1, 1],
+            "activation": "RELU6",
+        },
         [1, h, w, 3],
         [1, oh, ow, 4],
         {2: weight, 3: bias},
         (2, 3),
     )
-    top, bottom = same_padding(h, 3, 2, 1)
-    left, right = same_padding(w, 3, 2, 1)
+    top, bottom = same_padding(h, 3, stride, 1)
+    left, right = same_padding(w, 3, stride, 1)
     padded = F.pad(nchw(x), (left, right, top, bottom))
-    expected = F.conv2d(padded, weight.permute(0, 3, 1, 2), bias, stride=2).clamp(0, 6)
+    expected = F.conv2d(padded, weight.permute(0, 3, 1, 2), bias, stride=stride).clamp(0, 6)
     torch.testing.assert_close(graph(x)["y"], nhwc(expected), atol=1e-5, rtol=1e-5)
 
 

@@ -237,6 +237,28 @@ def test_a_batch_equals_one_at_a_time(people, overrides):
         torch.testing.assert_close(composite(one), composite(whole)[j : j + 1], atol=1e-4, rtol=0)
 
 
+def test_a_back_view_target_gets_no_face_and_its_batch_neighbour_keeps_one(people):
+    """A target without nose and eyes shows the back of the head: the source's face is not
+    carried there (a hole, hair the best guess), while a front-view target in the same batch
+    keeps its face, as warped alone."""
+    src, parsing, kp = _tensors(people[:2])
+    tgt = kp.clone()
+    tgt[0, [0, 14, 15]] = -1  # the first target is seen from behind
+    face = ADGAN_INDEX["face"]
+    cfg = WarpConfig(back_of_head=True)
+    both = warp_parts(src, parsing, kp, tgt, cfg)
+    front = warp_parts(src[1:], parsing[1:], kp[1:], tgt[1:], cfg)
+    plain = warp_parts(src[:1], parsing[:1], kp[:1], tgt[:1], WarpConfig(back_of_head=False))
+    face_px = plain.masks[0, face, 0] > 0.5
+    assert face_px.sum() > 20  # without the rule the face is carried onto the back
+    # the head's face goes (what the torso owns of the chin stays)
+    carried = both.masks[0, face, 0][face_px].sum()
+    assert carried < 0.5 * plain.masks[0, face, 0][face_px].sum()
+    assert both.holes[0, 0][face_px].mean() > 0.4
+    torch.testing.assert_close(both.masks[1:], front.masks, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(both.holes[1:], front.holes, atol=1e-5, rtol=1e-4)
+
+
 def test_warp_moves_the_person_towards_the_target(people):
     """Another pose of a person beats the source photo, against the target rendered."""
     a, b = people[0], people[1]
