@@ -2,7 +2,8 @@
 | --schp]`.
 
 Prints crops/s and latency (mean, p50, p95) at batch 1 and larger batches, and peak memory,
-on CPU and, when one is visible, on the GPU (bf16 autocast, channels_last). Weights do not
+on CPU and, when one is visible, on the GPU (bf16 autocast); channels_last, as the product
+runs them (`--contiguous` for NCHW, to see what the layout gains). Weights do not
 matter for speed: a config alone is enough (`--heads parsing densepose` for both heads). A
 guided parser's config gets its guide channels (the no-keypoint guides `ParserNet` makes);
 `--schp` times the public SCHP LIP network (ResNet-101) at its 473x473 crop.
@@ -26,17 +27,20 @@ from parsing.schp import SCHPNet
 from parsing.task import DenseConfig
 
 
-def bench(model: ParserNet | SCHPNet, device: str, batches: list[int], repeats: int) -> list[tuple]:
+def bench(
+    model: ParserNet | SCHPNet,
+    device: str,
+    batches: list[int],
+    repeats: int,
+    memory_format: torch.memory_format = torch.channels_last,
+) -> list[tuple]:
     rows = []
     h, w = model.config.input_size
     cuda = device == "cuda"
-    model = model.to(device).eval()
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(device).eval().to(memory_format=memory_format)
     for batch in batches:
-        x = torch.rand(batch, 3, h, w, device=device)
+        x = torch.rand(batch, 3, h, w, device=device).contiguous(memory_format=memory_format)
         if cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
             torch.cuda.reset_peak_memory_stats()
         times = []
         for i in range(repeats + 3):
@@ -62,7 +66,13 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--schp", action="store_true", help="the public SCHP LIP network instead")
     p.add_argument("--gpu-only", action="store_true", help="skip the CPU rows")
+    p.add_argument(
+        "--contiguous",
+        action="store_true",
+        help="NCHW-contiguous tensors instead of channels_last (what the product runs)",
+    )
     args = p.parse_args()
+    layout = torch.contiguous_format if args.contiguous else torch.channels_last
     if args.schp:
         model = SCHPNet()
     elif args.checkpoint:
@@ -74,11 +84,12 @@ def main() -> None:
             overrides.append(f"model.heads=[{', '.join(args.heads)}]")
         model = ParserNet(load_config(DenseConfig, args.config, overrides).model)
     cuda = torch.cuda.is_available()
-    rows = [] if args.gpu_only and cuda else bench(model, "cpu", [1, 16], args.repeats)
+    rows = [] if args.gpu_only and cuda else bench(model, "cpu", [1, 16], args.repeats, layout)
     if cuda:
-        rows += bench(model, "cuda", [1, 64, 256], args.repeats)
+        rows += bench(model, "cuda", [1, 64, 256], args.repeats, layout)
     c = model.config
     print(machine_line("cuda" if cuda else "cpu"))
+    print(f"# layout: {'NCHW-contiguous' if args.contiguous else 'channels_last'}")
     if args.schp:
         depth = sum(c.blocks) * 3 + 2
         print(f"SCHP (ResNet-{depth}, PSP, edge, fusion) at {c.input_size[0]}x{c.input_size[1]}")

@@ -136,7 +136,9 @@ class DensePredictor:
         (`parsing.neighbours`). None: the parser alone decides."""
         if not models:
             raise ValueError("need at least one model")
-        self.models = [m.to(device).eval() for m in models]
+        # channels_last: ParserNet runs 1.4x faster so on a CPU at batch 1, 1.1-1.3x at 16
+        # (192x132; bench/parsing_speed.py against --contiguous); SCHP as fast either way
+        self.models = [m.to(device).eval().to(memory_format=torch.channels_last) for m in models]
         self.device = torch.device(device)
         self.flip_test = flip_test  # parsing averaged with the mirrored photo's
         self.mask_threshold = mask_threshold
@@ -207,7 +209,7 @@ class DensePredictor:
                 if names:
                     maps.append(guide_maps(names, size, kp, mk, model.config.guide_sigma))
             x = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).copy()).float() / 255
-            x = x.to(self.device)
+            x = x.to(self.device).contiguous(memory_format=torch.channels_last)
             g = torch.stack(maps).to(self.device) if names else None
             out = model(x, g)
             labels = parts = None
