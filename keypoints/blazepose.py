@@ -460,12 +460,11 @@ class BlazePose:
         at 16, its activations out of cache; 64 on a GPU). pick: which of several people
         found gets the landmarks: "largest" (the detector box of largest area: the photo's
         subject) or "surest" (the highest detector score, as mediapipe); the others' boxes
-        are reported in
-        `KeypointResult.others`. face: the face landmark graph (`keypoints.face`); None: no
-        face outlines. looks: landmark passes per person: 1 from the detector's ROI only
-        (mediapipe on a still photo), 2 once more from the ROI of the first pass's own
-        alignment points (what mediapipe's tracking does on a video's next frame: on the
-        COCO people 0.731 -> 0.782 PCKh, bench/real_photos.py)."""
+        are reported in `KeypointResult.others`. face: the face landmark graph
+        (`keypoints.face`); None: no face outlines. looks: landmark passes per person: 1
+        from the detector's ROI only (mediapipe on a still photo), 2 once more from the ROI
+        of the first pass's own alignment points (what mediapipe's tracking does on a
+        video's next frame: on the COCO people 0.731 -> 0.782 PCKh, bench/real_photos.py)."""
         if looks < 1:
             raise ValueError(f"looks must be at least 1, got {looks}")
         self.looks = looks
