@@ -45,7 +45,7 @@ def timed(fn, repeats: int, device: str) -> np.ndarray:
 def bench(model: BlazePose, photo: np.ndarray, device: str, batches: list[int], repeats: int):
     rows = []
     face = model.face.graph if model.face is not None else None
-    model = BlazePose(model.detector, model.landmark, face, device=device, batch_size=max(batches))
+    model = BlazePose(model.detector, model.landmark, face, device=device)  # its own chunks
     graphs = [("detector", model.detector, 224), ("landmark", model.landmark, 256)]
     if face is not None:
         graphs.append(("face", face, 192))
