@@ -19,7 +19,7 @@ import torch
 from adgan.generators import Appearance, PoseGenerator, register
 from adgan.partwarp import frame_rows, person_rows, warp_rows
 from adgan.warp import WarpConfig, composite
-from common.tensor_ops import class_map
+from parsing.labels import class_map
 
 
 @dataclass

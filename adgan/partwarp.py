@@ -34,8 +34,7 @@ from torch import nn
 
 from adgan.generators import Appearance, PoseGenerator, register
 from adgan.warp import PartWarp, WarpConfig, body_layout, composite, fill_background, warp_parts
-from common.tensor_ops import class_map
-from parsing.labels import ADGAN_INDEX
+from parsing.labels import ADGAN_INDEX, class_map
 
 GARMENTS = tuple(ADGAN_INDEX[n] for n in ("pants", "skirt", "upper_clothes"))
 SKIN = tuple(ADGAN_INDEX[n] for n in ("arms", "legs"))

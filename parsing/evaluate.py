@@ -24,8 +24,7 @@ import torch
 from common.checkpoint import CheckpointError, find_checkpoint, read_config
 from common.config import ConfigError, apply_overrides, from_dict
 from common.image_io import ImageError, save_image
-from common.tensor_ops import class_map
-from parsing.labels import label_set, overlay
+from parsing.labels import class_map, label_set, overlay
 from parsing.model import ParserNet, predicted_iuv
 from parsing.task import DenseConfig, DenseTask, evaluate_dense, iuv_picture
 

@@ -38,10 +38,9 @@ from torch import nn
 
 from common.checkpoint import load_module
 from common.config import from_dict
-from common.tensor_ops import class_map
 from parsing.densepose import NUM_COARSE, NUM_PARTS
 from parsing.guides import guide_channels, guide_maps, mirror_guides
-from parsing.labels import flip_table, label_set
+from parsing.labels import class_map, flip_table, label_set
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -34,11 +34,10 @@ from common.geometry import (
     warp,
 )
 from common.image_io import ImageError, load_image, save_image, write_label_png
-from common.tensor_ops import class_map
 from keypoints.estimators import builtin_backend
 from parsing.densepose import save_iuv
 from parsing.guides import guide_maps
-from parsing.labels import label_set, overlay
+from parsing.labels import class_map, label_set, overlay
 from parsing.model import Parser, parser_from_checkpoint, predicted_iuv
 from parsing.neighbours import drop_other_heads
 from parsing.skin import forbid_unlike_skin

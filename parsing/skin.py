@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from common.tensor_ops import class_map
+from parsing.labels import class_map
 
 MIN_FACE_PIXELS = 15  # fewer face pixels than this (a back view): no rule
 # Added to the face's chromaticity covariance (percentage points squared): an evenly lit

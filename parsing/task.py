@@ -18,7 +18,6 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from common.augment import AugmentConfig
-from common.tensor_ops import class_map
 from common.training import (
     OptimConfig,
     RunContext,
@@ -33,7 +32,7 @@ from parsing.data import (
 )
 from parsing.densepose import encode_iuv
 from parsing.guides import GuideNoiseConfig
-from parsing.labels import colorize, label_set
+from parsing.labels import class_map, colorize, label_set
 from parsing.losses import densepose_losses, parsing_loss, sample_at
 from parsing.metrics import IGNORE, confusion, densepose_point_metrics, iou_report
 from parsing.model import ParserNet, ParserNetConfig, predicted_iuv

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from common.image_io import ImageError
@@ -11,6 +12,7 @@ from parsing.labels import (
     LABEL_SETS,
     LIP_CLASSES,
     MERGE_TABLES,
+    class_map,
     colorize,
     label_set,
     merge_labels,
@@ -111,3 +113,13 @@ def test_read_label_png_refuses_bad_values(tmp_path):
     Image.fromarray(np.array([[0, 25]], np.uint8)).save(tmp_path / "bad.png")
     with pytest.raises(ImageError, match=r"bad\.png: label values 25 are outside 0\.\.19"):
         read_label_png(tmp_path / "bad.png", "lip")
+
+
+def test_class_map_is_argmax_over_the_classes_first_on_ties():
+    torch.manual_seed(0)
+    scores = torch.rand(2, 8, 5, 7)
+    assert torch.equal(class_map(scores), scores.argmax(1))
+    tied = torch.zeros(1, 8, 2, 2)
+    tied[:, 3] = tied[:, 5] = 1.0
+    assert (class_map(tied) == 3).all()
+    assert (class_map(torch.zeros(1, 4, 3)) == 0).all()  # all equal: the first class
