@@ -48,7 +48,7 @@ from torch import nn
 
 from common.checkpoint import read_weights
 from common.config import from_dict
-from common.geometry import Box
+from common.geometry import Box, warp
 from keypoints.estimators import Backend, KeypointResult, register_backend
 from keypoints.face import Face, FaceLandmarks
 from keypoints.roi import Roi, rect_matrix, rotation_of
@@ -143,14 +143,16 @@ class BlazePoseResult(KeypointResult):
 
     box: Box | None  # the detector's person box, photo pixels
     detection_score: float
-    mask: np.ndarray  # [H, W] float32 in 0..1
+    # [H, W] float32 in 0..1; None where no mask was asked for (`BlazePose.masks`)
+    mask: np.ndarray | None
     landmarks: PoseLandmarks | None
+    image_size: tuple[int, int]  # (H, W) of the photo
     face: Face | None = None  # the face model's points, where it was run and found a face
 
     @property
     def face_mask(self) -> np.ndarray | None:
         """[H, W] float32: 1 inside the face's outline; None where no face was found."""
-        return None if self.face is None else self.face.mask(self.mask.shape)
+        return None if self.face is None else self.face.mask(self.image_size)
 
     @property
     def hands_mask(self) -> np.ndarray | None:
@@ -158,7 +160,7 @@ class BlazePoseResult(KeypointResult):
         where no hand is."""
         if self.landmarks is None:
             return None
-        return hand_outlines(self.landmarks.points, self.landmarks.visibility, self.mask.shape)
+        return hand_outlines(self.landmarks.points, self.landmarks.visibility, self.image_size)
 
     def to_json(self) -> dict:
         out = super().to_json()
@@ -449,6 +451,7 @@ class BlazePose:
         batch_size: int | None = None,
         pick: str = "largest",
         looks: int = 2,
+        masks: bool = True,
     ) -> None:
         """visibility_threshold: an 18-point keypoint below it is missing. back_view_depth: see
         `BlazePoseConfig` (None: keep the face points of a head seen from behind).
@@ -464,10 +467,12 @@ class BlazePose:
         (`keypoints.face`); None: no face outlines. looks: landmark passes per person: 1
         from the detector's ROI only (mediapipe on a still photo), 2 once more from the ROI
         of the first pass's own alignment points (what mediapipe's tracking does on a
-        video's next frame: on the COCO people 0.731 -> 0.782 PCKh, bench/real_photos.py)."""
+        video's next frame: on the COCO people 0.731 -> 0.782 PCKh, bench/real_photos.py).
+        masks: whether results carry the person mask (a photo-sized float map each)."""
         if looks < 1:
             raise ValueError(f"looks must be at least 1, got {looks}")
         self.looks = looks
+        self.masks = masks
         if pick not in PICKS:
             raise ValueError(f"pick must be one of {', '.join(PICKS)}, got {pick!r}")
         self.pick = pick
@@ -522,12 +527,15 @@ class BlazePose:
 
     def finder(self) -> BlazePose:
         """This estimator as the pipeline's first look wants it, which only finds the person
-        in the whole photo and sets the crop: no face model, and one landmark look (with the
+        in the whole photo and sets the crop: no face model, one landmark look (with the
         later look, the crops of 7 of the 15 real CIHP people of bench/real_parsing.py
-        changed, one onto the background, and their parse fell 0.424 -> 0.361)."""
+        changed, one onto the background, and their parse fell 0.424 -> 0.361), and no
+        mask: a photo-sized float map per look, and the window search over a 17-megapixel
+        photo looks 48 times (3.2 GB and 7.5 s of mask warps, for masks nobody reads)."""
         quick = copy.copy(self)
         quick.face = None
         quick.looks = 1
+        quick.masks = False
         return quick
 
     @torch.no_grad()
@@ -557,10 +565,7 @@ class BlazePose:
                 raise ValueError(f"image {n}: box {box} has no area")
             side = max(bw, bh)  # mediapipe's PadRoi: the letterbox is a square around the box
             m = rect_matrix((x + bw / 2, y + bh / 2), (side, side), 0.0, (DETECTOR_SIZE,) * 2)
-            crop = cv2.warpAffine(
-                image, m, (DETECTOR_SIZE, DETECTOR_SIZE), flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0),
-            )  # fmt: skip
+            crop = warp(image, m, (DETECTOR_SIZE, DETECTOR_SIZE), (0, 0, 0))
             crops.append(crop.astype(np.float32) / 127.5 - 1.0)
             inverse.append(cv2.invertAffineTransform(m))
         out = self._run(self.detector, np.stack(crops))
@@ -636,10 +641,7 @@ class BlazePose:
             if not roi.size > 0:
                 raise ValueError(f"ROI {n} has no area: {roi}")
             m = roi.matrix(LANDMARK_SIZE)
-            crop = cv2.warpAffine(
-                image, m, (LANDMARK_SIZE, LANDMARK_SIZE), flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_REPLICATE,
-            )  # fmt: skip
+            crop = warp(image, m, (LANDMARK_SIZE, LANDMARK_SIZE), replicate=True)
             crops.append(crop.astype(np.float32) / 255.0)
             matrices.append(m)
         out = self._run(self.landmark, np.stack(crops))
@@ -712,11 +714,12 @@ class BlazePose:
         images: Sequence[np.ndarray],
         boxes: Sequence[Box | None] | None = None,
         *,
-        with_mask: bool = True,
+        with_mask: bool | None = None,
     ) -> list[BlazePoseResult]:
         """The most confident person of each photo (or of each given box): 18 keypoints, scores,
         person score, box, mask and face outline in photo pixels. A few batched network calls
-        in all (detector, landmarks, the face model's looks)."""
+        in all (detector, landmarks, the face model's looks). with_mask: None: `masks`."""
+        with_mask = self.masks if with_mask is None else with_mask
         boxes = list(boxes) if boxes is not None else [None] * len(images)
         detections = self.detect(images, boxes)
         todo, rois, picked = [], [], []
@@ -784,8 +787,9 @@ class BlazePose:
                         person_score=0.0,
                         box=det.box if det is not None else None,
                         detection_score=det.score if det is not None else 0.0,
-                        mask=np.zeros((h, w), np.float32),
+                        mask=np.zeros((h, w), np.float32) if with_mask else None,
                         landmarks=None,
+                        image_size=(h, w),
                         others=others,
                     )
                 )
@@ -804,8 +808,9 @@ class BlazePose:
                     person_score=pose.person_score,
                     box=det.box if det is not None else boxes[n],
                     detection_score=det.score if det is not None else 0.0,
-                    mask=pose.mask if pose.mask is not None else np.zeros((h, w), np.float32),
+                    mask=pose.mask,
                     landmarks=pose,
+                    image_size=(h, w),
                     face=face,
                     others=others,
                 )

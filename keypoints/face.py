@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 import torch
 
+from common.geometry import warp
 from keypoints.roi import Roi, rotation_of
 from keypoints.tflite_graph import GraphError, TfliteGraph
 
@@ -138,13 +139,7 @@ class FaceLandmarks:
         if not rois:
             return []
         crops = [
-            cv2.warpAffine(
-                image,
-                roi.matrix(FACE_SIZE),
-                (FACE_SIZE, FACE_SIZE),
-                flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
+            warp(image, roi.matrix(FACE_SIZE), (FACE_SIZE, FACE_SIZE), replicate=True)
             for image, roi in zip(images, rois, strict=True)
         ]
         x = torch.from_numpy(np.stack(crops).astype(np.float32) / 255.0).to(self.device)

@@ -479,3 +479,17 @@ def test_a_second_look_starts_from_the_landmarks_own_roi(blazepose):
     assert np.median(moved) < 0.05 * photo.shape[0]  # a clean photo: the same person
     with pytest.raises(ValueError, match="looks"):
         BlazePose.from_folder(looks=0)
+
+
+def test_a_photo_of_many_megapixels_shows_the_person_its_smaller_copy_shows(shared_data, blazepose):
+    """The whole photo into the 224x224 detector is a 10-25x shrink for a phone photo:
+    without averaging first, the samples alias and the detector found nobody in the
+    DensePose street photo at 2x its size and more (upsampled, so no detail is added)."""
+    photo = load_image(shared_data / "real-formats" / "densepose" / "demo_im.jpg")
+    necks = []
+    for k in (2, 8):  # 2232x1200 and 8928x4800
+        big = cv2.resize(photo, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
+        found = blazepose.finder().predict(big)
+        assert (found.keypoints[:, 0] >= 0).sum() >= 12 and found.person_score > 0.5
+        necks.append(found.keypoints[1] / k)
+    assert np.hypot(*(necks[0] - necks[1])) < 10  # the same person, in the same place

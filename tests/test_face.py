@@ -118,10 +118,14 @@ def test_a_module_stored_before_the_face_model_still_loads():
     assert any(k.startswith("face.") for k in BlazePoseNets().state_dict())
 
 
-def test_the_finder_is_one_look_without_the_face_model(blazepose, model_photo):
+def test_the_finder_is_one_look_without_the_face_model_or_mask(blazepose, model_photo):
     finder = blazepose.finder()
     assert finder.face is None and blazepose.face is not None
     one_look = BlazePose.from_folder(looks=1)
     quick, full = finder.predict(model_photo), one_look.predict(model_photo)
     assert quick.face is None and full.face is not None
+    assert quick.mask is None and full.mask.shape == model_photo.shape[:2]
     np.testing.assert_array_equal(quick.keypoints, full.keypoints)
+    # the hands' outline needs no mask: the photo's size is in the result
+    assert quick.image_size == model_photo.shape[:2]
+    np.testing.assert_array_equal(quick.hands_mask, full.hands_mask)

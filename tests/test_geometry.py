@@ -1,0 +1,66 @@
+"""common.geometry: crops through affine matrices, and the averaging before a large shrink."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from common.geometry import PREFILTER_BELOW, area_prefilter, box_to_input, warp
+
+
+def _checkerboard(h: int, w: int) -> np.ndarray:
+    """One-pixel black and white squares: what bilinear sampling aliases worst."""
+    board = ((np.indices((h, w)).sum(0) % 2) * 255).astype(np.uint8)
+    return np.repeat(board[..., None], 3, 2)
+
+
+def test_a_warp_that_shrinks_little_is_cv2s_own():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    matrix = box_to_input((10.0, 20.0, 150.0, 220.0), (256, 176))  # a 0.86x shrink
+    assert np.sqrt(np.linalg.det(matrix[:, :2])) > PREFILTER_BELOW
+    plain = cv2.warpAffine(
+        image, matrix, (176, 256), flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255)
+    )
+    np.testing.assert_array_equal(warp(image, matrix, (256, 176)), plain)
+
+
+def test_a_large_shrink_averages_the_pixels_instead_of_aliasing():
+    image = _checkerboard(2000, 3000)
+    matrix = box_to_input((0.0, 0.0, 3000.0, 2000.0), (128, 192))  # a 15.6x shrink
+    plain = cv2.warpAffine(image, matrix, (192, 128), flags=cv2.INTER_LINEAR)
+    ours = warp(image, matrix, (128, 192), 0)
+    inner = (slice(2, -2), slice(2, -2))
+    assert plain[inner].std() > 40  # moire: the samples land on single squares
+    assert abs(float(ours[inner].mean()) - 127.5) < 2 and ours[inner].std() < 2
+
+
+def test_the_averaged_warp_keeps_the_geometry():
+    """A smooth ramp and a dot land where the plain warp puts them."""
+    h, w = 1500, 2400
+    ramp = np.tile(np.linspace(0, 255, w), (h, 1))
+    image = np.repeat(ramp[..., None], 3, 2).astype(np.float32)
+    matrix = box_to_input((300.0, 100.0, 1800.0, 1300.0), (160, 200))  # rotated below too
+    angle = cv2.getRotationMatrix2D((100.0, 80.0), 20.0, 1.0)
+    matrix = (np.vstack([angle, [0, 0, 1]]) @ np.vstack([matrix, [0, 0, 1]]))[:2]
+    plain = cv2.warpAffine(image, matrix, (200, 160), flags=cv2.INTER_LINEAR, borderValue=-1)
+    ours = warp(image, matrix, (160, 200), -1.0)
+    inside = (plain[..., 0] >= 0) & (ours[..., 0] >= 0)
+    inside = cv2.erode(inside.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert inside.sum() > 20000
+    assert np.abs(plain - ours)[inside].max() < 1.0  # of 255 across the ramp
+    small, _ = area_prefilter(image, matrix, (160, 200))
+    assert small.shape[0] < h / 4 and small.shape[1] < w / 4  # only the part read, shrunk
+    dot = np.zeros((h, w), np.float32)
+    dot[700:740, 1200:1240] = 1.0
+    centre = np.array([1219.5, 719.5, 1.0]) @ matrix.T
+    got = warp(dot, matrix, (160, 200), 0.0)
+    ys, xs = np.nonzero(got > 0.5 * got.max())
+    assert np.hypot(xs.mean() - centre[0], ys.mean() - centre[1]) < 0.5
+
+
+def test_label_maps_are_never_averaged():
+    labels = (np.indices((1000, 1000)).sum(0) % 3).astype(np.uint8)
+    matrix = box_to_input((0.0, 0.0, 1000.0, 1000.0), (64, 64))
+    out = warp(labels, matrix, (64, 64), 0, nearest=True)
+    assert set(np.unique(out)) <= {0, 1, 2}
