@@ -190,7 +190,9 @@ GENERATE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "X-Batch-Size (requests that shared the model batch), X-Queue-Ms, X-Run-Ms; "
         "X-Warning, the bundle's own; where a photo showed several people, X-Note (which "
         "one was used, the others' boxes) and X-People, the same as JSON: photo field -> "
-        '{"used": [x, y, w, h], "others": [[x, y, w, h], ...]}.',
+        '{"used": [x, y, w, h], "others": [[x, y, w, h], ...], "frame": [width, height]}, '
+        "the boxes in the pixels of the photo as the service read it (its longer side shrunk "
+        "to work_side), whose size is the frame.",
         "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
     },
     400: _error("Malformed multipart body."),
@@ -233,8 +235,10 @@ GENERATE_BODY = {
                             f"{role}_box": {
                                 "type": "string",
                                 "description": f"Which person of the {what} photo to use when "
-                                "it shows several: a box around them, x,y,w,h in photo pixels "
-                                "(the X-Note header of an answer lists the boxes found). "
+                                "it shows several: a box around them, x,y,w,h in the pixels of the "
+                                "photo as the service reads it (its longer side shrunk to "
+                                "work_side, in /healthz's limits, if it was longer): the X-Note "
+                                "header of an answer lists the boxes found in that frame. "
                                 "Default: the largest.",
                             }
                             for role, what in (("source", "catalogue"), ("pose", "shopper's"))
@@ -243,7 +247,8 @@ GENERATE_BODY = {
                             f"swap_{c}_box": {
                                 "type": "string",
                                 "description": f"Which person of the swap_{c} photo to take the "
-                                f"{c} from when it shows several: a box, x,y,w,h in photo pixels.",
+                                f"{c} from when it shows several: a box, x,y,w,h, in the frame of "
+                                "source_box.",
                             }
                             for c in COMPONENTS
                         },
@@ -465,6 +470,7 @@ def create_app(
                 "max_pixels": s.max_pixels,
                 "max_side": s.max_side,
                 "min_side": s.min_side,
+                "work_side": s.work_side,
                 "max_swaps": s.max_swaps,
                 "client_rate": s.client_rate,
                 "client_burst": s.client_burst,

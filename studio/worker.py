@@ -65,7 +65,8 @@ class Result:
     run_s: float  # the batch's model time
     notes: list[str] = field(default_factory=list)  # which of several people each photo gave
     # per photo field with several people in it ("source", "pose", "swap_<component>"): the
-    # box of the person used and the others' boxes, photo pixels (what the page offers)
+    # box of the person used and the others' boxes, in the pixels of the photo as the service
+    # read it, and that photo's [width, height] (what the page offers)
     people: dict[str, dict[str, list]] = field(default_factory=dict)
 
 
@@ -246,7 +247,9 @@ def _people(request: GenerateRequest, views: list[PersonView]) -> dict[str, dict
         f: {
             "used": [round(v) for v in view.box],
             "others": [[round(v) for v in b] for b in view.others],
+            # the boxes' frame: the photo as the service read it (shrunk to `work_side`)
+            "frame": [photo.image.shape[1], photo.image.shape[0]],
         }
-        for f, view in zip(fields, views, strict=True)
+        for f, photo, view in zip(fields, request.photos(), views, strict=True)
         if view.others
     }

@@ -219,7 +219,7 @@ def test_a_request_picks_a_person_by_box_and_hears_of_the_others(pipe, bundle, m
         assert "pose.png): 2 people found" in note and "40,10,30,60" in note
         offered = json.loads(answer.headers["X-People"])  # the same, for the page
         assert list(offered) == ["pose"] and offered["pose"]["others"] == [[40, 10, 30, 60]]
-        assert len(offered["pose"]["used"]) == 4
+        assert len(offered["pose"]["used"]) == 4 and offered["pose"]["frame"] == [80, 100]
         bad = [("pose_box", (None, b"10,20", None))]
         refused = client.post("/v1/generate", files=files(**GOOD) + bad)
         assert refused.status_code == 422 and "pose_box" in refused.json()["detail"]
@@ -231,6 +231,11 @@ def test_a_request_picks_a_person_by_box_and_hears_of_the_others(pipe, bundle, m
         refused = client.post("/v1/generate", files=files(**GOOD) + stray)
         assert refused.status_code == 422
         assert "no 'swap_hair' photo" in refused.json()["detail"]
+    # a photo longer than work_side is read shrunk: the boxes' frame says so, for the page
+    with client_for(pipe, bundle, work_side=50) as client:
+        answer = client.post("/v1/generate", files=files(**GOOD))
+        assert answer.status_code == 200, answer.text
+        assert json.loads(answer.headers["X-People"])["pose"]["frame"] == [40, 50]
 
 
 BAD_CASES = {
@@ -544,6 +549,7 @@ def test_healthz_page_and_openapi(client, bundle):
     health = client.get("/healthz").json()
     assert health["bundle"]["version"] == read_config(bundle)["version"]
     assert health["image_size"] == [32, 24] and health["limits"]["max_swaps"] == 2
+    assert health["limits"]["work_side"] > 0  # the frame of the boxes a request gives
     assert health["limits"]["refused_burst"] == 1000 and health["guard"]["uploads_reading"] == 0
     assert {"rate_limited", "slow_body", "slow_headers"} <= set(health["refused_by_reason"])
     page = client.get("/")

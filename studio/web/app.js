@@ -87,8 +87,11 @@ function photoField(field) {
   return null;
 }
 
-// A thumbnail of `box` (x, y, w, h in photo pixels) cut from the preview image.
-function thumbnail(img, [x, y, w, h]) {
+// A thumbnail of `box` (x, y, w, h in the pixels of the photo as the service read it, whose
+// size is `frame`: a large photo is shrunk there) cut from the preview image.
+function thumbnail(img, [x, y, w, h], [frameWidth, frameHeight]) {
+  const kx = img.naturalWidth / frameWidth, ky = img.naturalHeight / frameHeight;
+  [x, w, y, h] = [x * kx, w * kx, y * ky, h * ky];
   const canvas = document.createElement("canvas");
   canvas.width = 48;
   canvas.height = 64;
@@ -124,7 +127,7 @@ function showPeople(people) {
       button.dataset.box = box.join(",");
       button.setAttribute("aria-pressed", String(n === 0 && !place.box.value));
       button.title = n === 0 ? "the one used" : `the person in ${box.join(",")}`;
-      button.append(thumbnail(place.img, box));
+      button.append(thumbnail(place.img, box, found.frame));
       button.addEventListener("click", () => {
         place.box.value = n === 0 ? "" : button.dataset.box;
         for (const b of row.querySelectorAll("button")) {
