@@ -705,3 +705,39 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
     assert watched.generate_calls == [1, 1, 1, 1, 1, 1]
     assert watched.framings == ["source"] + ["pose"] * 5  # the service's default, then the page's
     assert failed == []  # the favicon too
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+)
+def test_the_pages_thumbnails_show_where_the_service_saw_the_people(
+    pipe, bundle, tmp_path, monkeypatch
+):
+    """A photo longer than work_side is read shrunk, and the people's boxes are in that
+    frame: the page cuts each thumbnail from its full-size preview at the scaled place."""
+    from playwright.sync_api import expect, sync_playwright
+
+    halves = np.zeros((240, 160, 3), np.uint8)
+    halves[:, :80] = (255, 0, 0)
+    halves[:, 80:] = (0, 0, 255)
+    Image.fromarray(halves).save(tmp_path / "halves.png")
+    # read at 53x80: a box at x 30..50 there is the blue half (x 90..150) of the preview
+    monkeypatch.setattr(pipe, "keypoints", StandingInACrowd((30, 20, 20, 40)))
+    app = create_app(pipe, ServeSettings(work_side=80), info=read_config(bundle))
+    with serving(app) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            page.set_input_files("#source-input", str(tmp_path / "halves.png"))
+            page.set_input_files("#pose-input", str(tmp_path / "halves.png"))
+            page.click("#generate")
+            expect(page.locator("#people-found")).to_be_visible(timeout=30_000)
+            other = page.locator('.people-row[data-field="source"] button.person canvas').nth(1)
+            centre = other.evaluate(
+                "c => Array.from(c.getContext('2d').getImageData(24, 32, 1, 1).data)"
+            )
+            assert centre[:3] == [0, 0, 255], centre
+        finally:
+            browser.close()
