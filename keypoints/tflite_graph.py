@@ -214,10 +214,11 @@ def _conv(graph: TfliteGraph, i: int, op: dict, values: dict):
             same_padding(x.shape[axis], w.shape[axis], o["stride"][k], o["dilation"][k])
             for k, axis in enumerate((2, 3))
         ]
-        if all(before == after for before, after in sides):  # torch's own padding: no copy
-            padding = (sides[0][0], sides[1][0])
+        (top, bottom), (left, right) = sides
+        if top == bottom and left == right:  # torch's own padding: no copy
+            padding = (top, left)
         else:
-            x = _pad_same(x, tuple(w.shape[2:]), o["stride"], o["dilation"])
+            x = F.pad(x, (left, right, top, bottom))
     y = F.conv2d(
         x, w, b, stride=o["stride"], padding=padding, dilation=o["dilation"], groups=groups
     )
