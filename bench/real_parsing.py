@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.timing import machine_line  # noqa: E402
 from common.checkpoint import DEMO_BUNDLE  # noqa: E402
-from common.geometry import box_to_input, warp  # noqa: E402
+from common.geometry import warp  # noqa: E402
 from common.image_io import load_image, save_image  # noqa: E402
 from parsing.data import DenseDataset, deepfashion_items  # noqa: E402
 from parsing.labels import ADGAN_CLASSES, colorize, merge_labels  # noqa: E402
@@ -87,7 +87,7 @@ def evaluate(pipe: Pipeline, data: Path, draw: Path | None) -> tuple[dict[str, f
                 print(f"  {stem}#{i}: {exc}")
                 continue
             found += 1
-            to_crop = box_to_input(view.box, view.labels.shape)
+            to_crop = view.photo_to_crop()
             gt = warp(truth_in_box(truth, box), to_crop, view.labels.shape, IGNORE, nearest=True)
             matrix += confusion(view.labels, gt, len(ADGAN_CLASSES))
             if draw is not None:

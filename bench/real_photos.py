@@ -1,7 +1,7 @@
 """Keypoint backends on the real photos in ../shared/data: `python bench/real_photos.py`.
 
     python bench/real_photos.py [--data ../shared/data] [--draw /work/scratch/real]
-        [--openpose DIR] [--keypoints DIR ...] [--int8] [--variants]
+        [--openpose DIR] [--keypoints DIR ...] [--int8] [--variants] [--turned]
 
 Prints, for each backend available (blazepose: the built-in weights; the demo bundle's own
 estimator where it is another; openpose: only with --openpose, an imported body-model
@@ -15,6 +15,9 @@ folder; --keypoints: any keypoint run, checkpoint or bundle, e.g. our synthetic 
    finds a person, and what it says when it does not or when it saw several people; with
    --draw, the pipeline's keypoints drawn on each photo (`<backend>-<photo>.png`).
 
+--turned: each photo with a person, turned by one, two and three quarter turns (a photo whose
+orientation tag was lost): is it read upright again (`Pipeline`'s upright_tolerance), and how
+far do the crop's keypoints and parse lie from the upright photo's.
 --variants adds what was tried for BlazePose's COCO PCKh (detector ROI vs the box's own ROI,
 ROI scale, visibility threshold, which detected person, one landmark look or two); --int8
 the keypoints of BlazePose with its weights through weight-only int8 against fp16 (max pixel
@@ -41,7 +44,7 @@ from common.checkpoint import (  # noqa: E402
     dequantize_state_dict,
     quantize_state_dict,
 )
-from common.geometry import apply_to_points, box_to_input, invert  # noqa: E402
+from common.geometry import apply_to_points, invert  # noqa: E402
 from common.image_io import load_image, save_image  # noqa: E402
 from keypoints.blazepose import BlazePose, BlazePoseNets, to_openpose18  # noqa: E402
 from keypoints.data import coco_items  # noqa: E402
@@ -170,9 +173,46 @@ def pipeline_finds(estimator: KeypointEstimator, photos: list[Path], draw: Path 
             continue
         rows.append((path.name, True, " ".join(view.notes)))
         if draw is not None:
-            back = invert(box_to_input(view.box, pipe.size))
+            back = invert(view.photo_to_crop())
             kp = apply_to_points(back, view.keypoints)
             save_image(draw / f"{tag}-{path.stem}.png", draw_skeleton(image, kp))
+    return rows
+
+
+def turned_photos(photos: list[Path]) -> list[tuple]:
+    """Per photo and quarter turn: (photo, turns, read upright, keypoints' median and max
+    distance in crop pixels from the upright photo's, share of parse labels alike)."""
+    from studio.pipeline import NoPersonError, Pipeline
+
+    pipe = Pipeline.from_bundle(DEMO_BUNDLE)
+    rows = []
+    for path in photos:
+        image = load_image(path)
+        views = pipe.people(
+            [(np.ascontiguousarray(np.rot90(image, t)), path.name) for t in range(4)]
+        )
+        upright = views[0]
+        if isinstance(upright, NoPersonError):
+            continue
+        shown = upright.keypoints[:, 0] >= 0
+        for turns, view in enumerate(views[1:], start=1):
+            if isinstance(view, NoPersonError):
+                rows.append((path.name, turns, "no person", "", "", ""))
+                continue
+            told = any("to stand them upright" in n for n in view.notes)
+            both = shown & (view.keypoints[:, 0] >= 0)
+            moved = np.linalg.norm(view.keypoints[both] - upright.keypoints[both], axis=1)
+            alike = float((view.labels == upright.labels).mean())
+            rows.append(
+                (
+                    path.name,
+                    turns,
+                    "yes" if told else "no",
+                    f"{np.median(moved):.1f}",
+                    f"{moved.max():.1f}",
+                    f"{alike:.3f}",
+                )
+            )
     return rows
 
 
@@ -188,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--variants", action="store_true", help="BlazePose ROI/threshold variants")
     p.add_argument("--int8", action="store_true", help="BlazePose int8 vs fp16 keypoints")
+    p.add_argument("--turned", action="store_true", help="the photos turned by quarter turns")
     p.add_argument("--skip-pipeline", action="store_true")
     args = p.parse_args(argv)
     if not (args.data / "real-formats").is_dir():
@@ -233,6 +274,18 @@ def main(argv: list[str] | None = None) -> int:
             print("|---|---|---|")
             for photo, ok, message in rows:
                 print(f"| {photo} | {'yes' if ok else 'no'} | {message} |")
+
+    if args.turned:
+        rows = turned_photos(photos)
+        told = sum(r[2] == "yes" for r in rows)
+        print(f"\nturned photos: {told} of {len(rows)} read upright again")
+        print(
+            "| photo | quarter turns | read upright | keypoints moved, median px | max px |"
+            " parse alike |"
+        )
+        print("|---|---|---|---|---|---|")
+        for row in rows:
+            print("| " + " | ".join(str(v) for v in row) + " |")
 
     if args.int8:
         print("\n| BlazePose int8 vs fp16: photo | max px difference | keypoints found by one |")

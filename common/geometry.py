@@ -104,6 +104,17 @@ def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     return (outer @ np.vstack([inner, [0.0, 0.0, 1.0]]))[:2]
 
 
+def quarter_turn(turns: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Matrix [2, 3] from the pixels of a photo of `shape` (H, W, ...) to those of the same
+    photo turned `turns` quarter turns anticlockwise (`np.rot90(photo, turns)`), exactly."""
+    h, w = shape[:2]
+    matrix = np.eye(3)
+    for _ in range(turns % 4):  # one quarter turn: x' = y, y' = W - 1 - x; then W and H swap
+        matrix = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, w - 1.0], [0.0, 0.0, 1.0]]) @ matrix
+        h, w = w, h
+    return matrix[:2]
+
+
 def invert(matrix: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(np.asarray(matrix, np.float64))
 

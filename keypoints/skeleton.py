@@ -142,6 +142,59 @@ def visible(keypoints: np.ndarray) -> np.ndarray:
     return (kp[..., 0] >= 0) & (kp[..., 1] >= 0)
 
 
+SHOULDERS_AGREE = 30.0  # degrees the head's direction may lie off the shoulders' normal
+
+
+def _degrees(vector: np.ndarray) -> float:
+    """Degrees clockwise from straight up (image y points down)."""
+    return float(np.degrees(np.arctan2(vector[0], -vector[1])))
+
+
+def body_angle(keypoints: np.ndarray) -> float | None:
+    """Degrees clockwise from straight up of the line from the lowest part of the body shown
+    (ankles, else knees, else hips) to the neck (or mid-shoulders): the whole body, not the
+    torso, since a person bending over has a level torso over upright legs (about 40
+    degrees), and neither torso nor legs alone holds on real photos (a lunge, a leaning
+    skater, legs guessed under a table: docs/product.md). Without hips, knees or ankles,
+    the line from the neck to the head, where it agrees with the normal of the shoulders'
+    line (alone it leans up to 64 degrees in upright DeepFashion photos: a side view's
+    nose, a head at the top edge). None with too little shown."""
+    kp = np.asarray(keypoints, np.float64)
+    shown = visible(kp)
+
+    def middle(points: tuple[int, ...]) -> np.ndarray | None:
+        seen = [i for i in points if shown[i]]
+        return kp[seen].mean(0) if seen else None
+
+    top = kp[1] if shown[1] else middle((2, 5))
+    if top is None:
+        return None
+    for lower in ((10, 13), (9, 12), (8, 11)):
+        bottom = middle(lower)
+        if bottom is not None and np.any(top != bottom):
+            return _degrees(top - bottom)
+    head = middle(HEAD_POINTS)
+    if head is None or not (shown[2] and shown[5]) or np.all(head == top):
+        return None
+    angle = _degrees(head - top)
+    normal = _degrees(kp[5] - kp[2]) - 90.0  # up for a front view, down for a back view
+    off = (angle - normal + 90.0) % 180.0 - 90.0
+    return angle if abs(off) <= SHOULDERS_AGREE else None
+
+
+def turns_to_upright(keypoints: np.ndarray, tolerance: float) -> int:
+    """Quarter turns anticlockwise (0-3) that stand a person upright whose body lies within
+    `tolerance` degrees of sideways or upside down (`body_angle`); 0 for anyone else: a
+    person leaning or bending is no photo on its side."""
+    angle = body_angle(keypoints)
+    if angle is None:
+        return 0
+    turns = round(angle / 90.0)
+    if abs(angle - 90.0 * turns) > tolerance:
+        return 0
+    return turns % 4
+
+
 def empty_keypoints() -> np.ndarray:
     return np.full((NUM_KEYPOINTS, 2), MISSING, dtype=np.float32)
 

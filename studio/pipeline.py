@@ -26,7 +26,10 @@ What a user can act on is said, naming the photo (`NoPersonError` and its kinds,
   ends (`studio.framing`);
 - several people: not an error; the estimator's pick is used (BlazePose: the largest) and
   `PersonView.notes` says which one and how to choose another (crop the photo, or pass
-  `box=` to `person` / `boxes=` to `people`).
+  `box=` to `person` / `boxes=` to `people`);
+- a person lying on their side or upside down (a photo whose orientation tag was lost, or a
+  camera held on its side): not an error; the crop is read from the photo turned upright by
+  quarter turns (the networks learnt upright people), and a note says so.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from common.geometry import (
     compose,
     expand_box,
     invert,
+    quarter_turn,
     warp,
 )
 from common.hardware import Precision
@@ -57,7 +61,7 @@ from keypoints.draw import draw_skeleton
 from keypoints.estimators import KeypointEstimator
 from keypoints.predict import LETTERBOX_FILL
 from keypoints.search import find_people
-from keypoints.skeleton import HEAD_POINTS, visible
+from keypoints.skeleton import HEAD_POINTS, turns_to_upright, visible
 from parsing.labels import ADGAN_INDEX, colorize, component_classes
 from parsing.predict import DensePredictor, Guide
 from studio.bundle import load_bundle
@@ -65,6 +69,7 @@ from studio.framing import DEFAULT_FRAMING, FRAMINGS, FramingConfig
 
 MIN_KEYPOINTS = 4  # fewer visible keypoints than this is not a person we can re-pose
 MIN_PERSON_HEIGHT = 120  # rows of the photo a person needs (see Pipeline.min_person_height)
+UPRIGHT_TOLERANCE = 30.0  # degrees from sideways or upside down a body is turned upright within
 HIP_POINTS = (8, 11)
 SHOULDER_POINTS = (1, 2, 5)  # the neck, or either shoulder
 PANEL_HEIGHT = 256  # rows of `Pipeline.panel`, at least
@@ -106,6 +111,15 @@ class PersonView:
     # uint8 [H, W]: 1 where the crop shows the photo, 0 on the letterbox past its edge (None:
     # all photo); the generator fills the letterbox as it fills the person's place
     frame: np.ndarray | None = None
+    # [2, 3] from photo pixels to crop pixels (None: the letterbox of `box`); a person lying
+    # sideways or upside down in the photo is cropped turned upright (`Pipeline`)
+    to_crop: np.ndarray | None = None
+
+    def photo_to_crop(self) -> np.ndarray:
+        """[2, 3] from the photo's pixels to the crop's."""
+        if self.to_crop is not None:
+            return self.to_crop
+        return box_to_input(self.box, self.crop.shape[:2])
 
 
 @dataclass
@@ -203,16 +217,22 @@ class Pipeline:
         margin: float = PERSON_MARGIN,
         min_person_height: int = MIN_PERSON_HEIGHT,
         framing: FramingConfig | None = None,
+        upright_tolerance: float | None = UPRIGHT_TOLERANCE,
     ) -> None:
         """min_person_height: rows a person must span in the photo to be read and re-posed;
         a generator smaller than that asks only its own height (a 64x44 demo generator has
         nothing to gain from a person taller than 64 rows). Where the keypoint estimator
         also gives a person mask and a face outline (BlazePose), the parser is given them
-        (`DensePredictor`: the mask decides person from background, the outline is face)."""
+        (`DensePredictor`: the mask decides person from background, the outline is face).
+        upright_tolerance: a person whose body lies within this many degrees of sideways or
+        upside down (`keypoints.skeleton.turns_to_upright`) is read from the photo turned
+        upright, and a note says so: a photo whose orientation tag was lost, or a camera
+        held on its side; the networks learnt upright people. None: never turned."""
         self.keypoints, self.parser, self.transfer = keypoints, parser, transfer
         self.size = transfer.size
         self.margin, self.framing = margin, framing or FramingConfig()
         self.min_person_height = min(min_person_height, self.size[0])
+        self.upright_tolerance = upright_tolerance
         sizes = [self.size, keypoints.input_size]
         sizes += [m.config.input_size for m in parser.models]
         self.detail_size = tuple(max(sizes, key=lambda s: s[0] * s[1]))  # the second look
@@ -267,7 +287,7 @@ class Pipeline:
         firsts = self._first_look([photos[i][0] for i in look], [boxes[i] for i in look])
         for i, f in zip(look, firsts, strict=True):
             found[i] = f
-        details, crop_boxes, to_details, where, subjects = [], [], [], [], []
+        details, crop_boxes, to_details, where, subjects, turns = [], [], [], [], [], []
         for i, ((photo, name), f) in enumerate(zip(photos, found, strict=True)):
             if f is None:  # its box was refused above
                 continue
@@ -279,7 +299,10 @@ class Pipeline:
                     f"use {what}, head to at least the hips"
                 )
                 continue
-            tall = person_height(f.keypoints)
+            turn = self._turns_to_upright(f.keypoints)
+            photo_to_upright = quarter_turn(turn, photo.shape)
+            upright = apply_to_points(photo_to_upright, f.keypoints)
+            tall = person_height(upright)
             if tall < self.min_person_height:
                 ph, pw = photo.shape[:2]
                 out[i] = PersonTooSmallError(
@@ -289,16 +312,19 @@ class Pipeline:
                     "of it"
                 )
                 continue
-            box = person_box(f.keypoints, w / h, self.margin)
+            box = person_box(upright, w / h, self.margin)  # in the upright photo's pixels
             detail = box_to_input(box, self.detail_size)
-            details.append(warp(photo, detail, self.detail_size, LETTERBOX_FILL))
+            details.append(
+                warp(photo, _after(detail, photo_to_upright), self.detail_size, LETTERBOX_FILL)
+            )
             # The closer look is told whom to look at: with a neighbour in the crop, the
             # estimator's own pick (the largest) may be the neighbour.
-            x, y, bw, bh = keypoint_box(f.keypoints)
+            x, y, bw, bh = keypoint_box(upright)
             corners = apply_to_points(detail, np.array([[x, y], [x + bw, y + bh]]))
             subjects.append((*corners[0], *(corners[1] - corners[0])))
             crop_boxes.append(box)
             to_details.append(detail)
+            turns.append(turn)
             where.append(i)
         if details:
             again = self.keypoints.predict_many(details, subjects)
@@ -312,25 +338,30 @@ class Pipeline:
                 for kp in again
             ]
             parsed = self.parser.predict_many(details, guides=guides)
-            looks = zip(where, crop_boxes, to_details, again, parsed, strict=True)
-            for i, box, to_detail, kp, parse in looks:
+            looks = zip(where, crop_boxes, to_details, turns, again, parsed, strict=True)
+            for i, box, to_detail, turn, kp, parse in looks:
                 photo, name = photos[i]
-                to_crop = box_to_input(box, self.size)
-                detail_to_crop = compose(np.vstack([to_crop, [0.0, 0.0, 1.0]]), invert(to_detail))
+                photo_to_upright = quarter_turn(turn, photo.shape)
+                upright_to_crop = box_to_input(box, self.size)
+                to_crop = _after(upright_to_crop, photo_to_upright)
+                detail_to_crop = _after(upright_to_crop, invert(to_detail))
                 if visible(kp.keypoints).sum() >= MIN_KEYPOINTS:
                     keypoints = apply_to_points(detail_to_crop, kp.keypoints)
                 else:  # the closer look lost the person: keep what the first one found
                     keypoints = apply_to_points(to_crop, found[i].keypoints)
+                in_photo = _box_back(box, photo_to_upright)
+                notes = [_turn_note(name, turn)] if turn else []
                 out[i] = PersonView(
                     name,
                     warp(photo, to_crop, self.size, LETTERBOX_FILL),
                     keypoints,
                     warp(parse.labels, detail_to_crop, self.size, 0, nearest=True),
-                    box,
+                    in_photo,
                     max(kp.person_score, found[i].person_score),
-                    self._several_people_note(name, found[i], box),
+                    notes + self._several_people_note(name, found[i], in_photo),
                     [tuple(float(v) for v in b) for b in getattr(found[i], "others", []) or []],
                     warp(np.ones(photo.shape[:2], np.uint8), to_crop, self.size, 0, nearest=True),
+                    to_crop,
                 )
         return out  # type: ignore[return-value]
 
@@ -355,6 +386,11 @@ class Pipeline:
             for i, f in zip(given, looks, strict=True):
                 found[i] = f
         return found
+
+    def _turns_to_upright(self, keypoints: np.ndarray) -> int:
+        if self.upright_tolerance is None:
+            return 0
+        return turns_to_upright(keypoints, self.upright_tolerance)
 
     def _several_people_note(self, name: str, found, box: Box) -> list[str]:
         others = list(getattr(found, "others", []) or [])
@@ -457,6 +493,33 @@ class Pipeline:
             _enlarge(result, k, cv2.INTER_CUBIC),
         ]
         return np.concatenate(columns, axis=1)
+
+
+def _after(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """[2, 3] `outer` after [2, 3] `inner`."""
+    return compose(np.vstack([outer, [0.0, 0.0, 1.0]]), inner)
+
+
+def _box_back(box: Box, photo_to_upright: np.ndarray) -> Box:
+    """A box in the upright photo's pixels as the box it covers in the photo's own."""
+    x, y, w, h = box
+    corners = np.array([[x, y], [x + w, y + h]]) - 0.5  # pixel edges -> pixel centres
+    back = invert(photo_to_upright)
+    (x0, y0), (x1, y1) = np.sort(corners @ back[:, :2].T + back[:, 2] + 0.5, axis=0)
+    return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+
+
+TURN_WORDS = {1: "a quarter turn anticlockwise", 2: "half a turn", 3: "a quarter turn clockwise"}
+
+
+def _turn_note(name: str, turns: int) -> str:
+    lies = "upside down" if turns == 2 else "on their side"
+    return (
+        f"{name}: the person in this photo lies {lies}, so the photo was read turned "
+        f"{TURN_WORDS[turns]} to stand them upright (as a photo whose orientation tag was "
+        "lost, or that was taken with the camera on its side, needs). If they really lie "
+        "so, use a photo of them standing or sitting"
+    )
 
 
 def _box_problem(box: Box, shape: tuple[int, int]) -> str | None:

@@ -152,3 +152,29 @@ class StandingInACrowd(StandingPerson):
             if boxes is None or boxes[n] is None:
                 f.others = [self.other]
         return found
+
+
+class LyingOnItsSide(StandingPerson):
+    """A photo turned a quarter turn clockwise (an orientation tag lost): the whole photo's
+    look sees `STANDING` lying with its head to the right, filling `box` (x, y, w, h) of the
+    photo turned upright (None: all of it); a look inside a box sees it upright, as
+    BlazePose does on the pipeline's upright crop."""
+
+    def __init__(self, box: tuple[float, float, float, float] | None = None) -> None:
+        self.box = box
+
+    def predict_many(self, images, boxes=None):
+        import numpy as np
+
+        from common.geometry import apply_to_points, invert, quarter_turn
+        from studio.stub import STANDING
+
+        found = super().predict_many(images, boxes)
+        for n, (f, image) in enumerate(zip(found, images, strict=True)):
+            if boxes is not None and boxes[n] is not None:
+                continue
+            h, w = image.shape[:2]  # upright, the photo is w rows by h columns
+            x, y, bw, bh = self.box or (0.0, 0.0, float(h), float(w))
+            upright = STANDING * np.array([bw, bh]) + np.array([x, y])
+            f.keypoints = apply_to_points(invert(quarter_turn(1, image.shape)), upright)
+        return found

@@ -8,6 +8,7 @@ import pytest
 
 import infer
 from common.image_io import load_image
+from keypoints.skeleton import visible
 from studio.bundle import load_bundle
 from studio.pipeline import NoPersonError, Pipeline
 
@@ -72,3 +73,21 @@ def test_in_bf16_the_demo_card_is_the_fp32_card():
         people = [pipe.person(load_image(EXAMPLES / f), f) for f in ("model.jpg", "shopper.jpg")]
         cards.append(pipe.generate(*people).astype(int))
     assert np.abs(cards[0] - cards[1]).mean() < 1.0  # levels of 255
+
+
+def test_a_photo_turned_on_its_side_or_upside_down_gives_the_upright_persons_view():
+    """The catalogue model turned by each quarter turn (a photo whose orientation tag was
+    lost): BlazePose finds the person lying, the pipeline reads the photo turned upright,
+    and the crop, keypoints and parse are the upright photo's, within a few pixels."""
+    pipe = Pipeline.from_bundle(DEMO)
+    photo = load_image(EXAMPLES / "model.jpg")
+    upright = pipe.person(photo, "model.jpg")
+    assert upright.notes == []
+    for turns in (1, 2, 3):
+        view = pipe.person(np.ascontiguousarray(np.rot90(photo, turns)), "turned.jpg")
+        assert len(view.notes) == 1 and "to stand them upright" in view.notes[0]
+        moved = np.linalg.norm(view.keypoints - upright.keypoints, axis=1)
+        assert (visible(view.keypoints) == visible(upright.keypoints)).all()
+        assert moved[visible(upright.keypoints)].max() < 10  # px in a 176x256 crop
+        assert np.abs(view.crop.astype(int) - upright.crop).mean() < 8  # levels of 255
+        assert (view.labels == upright.labels).mean() > 0.95

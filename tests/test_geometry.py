@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from common.geometry import PREFILTER_BELOW, area_prefilter, box_to_input, warp
+from common.geometry import PREFILTER_BELOW, area_prefilter, box_to_input, quarter_turn, warp
 
 
 def _checkerboard(h: int, w: int) -> np.ndarray:
@@ -64,3 +64,11 @@ def test_label_maps_are_never_averaged():
     matrix = box_to_input((0.0, 0.0, 1000.0, 1000.0), (64, 64))
     out = warp(labels, matrix, (64, 64), 0, nearest=True)
     assert set(np.unique(out)) <= {0, 1, 2}
+
+
+def test_a_quarter_turn_is_numpys_rot90_exactly():
+    image = np.arange(7 * 5 * 3, dtype=np.uint8).reshape(7, 5, 3)
+    for turns in range(-1, 6):
+        turned = np.rot90(image, turns)
+        matrix = quarter_turn(turns, image.shape)
+        assert np.array_equal(warp(image, matrix, turned.shape[:2], 0, nearest=True), turned)

@@ -16,6 +16,7 @@ from common.image_io import load_image
 from keypoints.predict import KeypointResult
 from keypoints.skeleton import visible
 from studio.pipeline import BoxError, Job, NoPersonError, PersonView, Pipeline, person_box
+from tests.conftest import LyingOnItsSide
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
 
@@ -368,3 +369,34 @@ def test_a_source_cut_at_the_thigh_frames_the_card_there(tiny_bundle, synth_data
     assert np.allclose(seen[0][0], card.keypoints)  # the generator draws the card's pose
     with pytest.raises(ValueError, match="framing 'tight'"):
         pipe.generate(half, pose, framing="tight")
+
+
+def test_a_person_on_their_side_is_read_upright_and_told(tiny_bundle):
+    """A photo whose orientation tag was lost: the crop is turned so the person stands
+    (the head, painted blue on the photo's right, at the crop's top), the box stays in the
+    photo's own pixels, and a note says what was done; `upright_tolerance=None` keeps the
+    photo as it is."""
+    photo = np.zeros((200, 300, 3), np.uint8)
+    photo[:, :150] = (200, 0, 0)  # the legs' half
+    photo[:, 150:] = (0, 0, 200)  # the head's half
+    pipe = Pipeline.from_bundle(tiny_bundle)
+    pipe.keypoints = LyingOnItsSide(box=(20, 20, 160, 260))
+    view = pipe.person(photo, "sideways.jpg")
+    (note,) = view.notes
+    assert "sideways.jpg: the person in this photo lies on their side" in note
+    assert "a quarter turn anticlockwise" in note
+    h = view.crop.shape[0]
+    top, bottom = view.crop[: h // 4].reshape(-1, 3), view.crop[-h // 4 :].reshape(-1, 3)
+    assert (top[:, 2] > top[:, 0]).mean() > 0.9 and (bottom[:, 0] > bottom[:, 2]).mean() > 0.9
+    assert view.keypoints[1, 1] < view.keypoints[8, 1]  # the neck above the hip
+    x, y, w, h = view.box  # where the crop lies in the photo: a landscape box
+    assert w > h and x < 150 < x + w
+    corners = np.array([[x, y], [x + w, y + h]]) - 0.5  # pixel edges -> pixel centres
+    matrix = view.photo_to_crop()
+    mapped = corners @ matrix[:, :2].T + matrix[:, 2]  # the box's corners, in the crop
+    crop_h, crop_w = view.crop.shape[:2]
+    assert np.allclose(np.sort(mapped[:, 0]), [-0.5, crop_w - 0.5], atol=1.0)
+    assert np.allclose(np.sort(mapped[:, 1]), [-0.5, crop_h - 0.5], atol=1.0)
+    pipe.upright_tolerance = None
+    kept = pipe.person(photo, "sideways.jpg")
+    assert kept.notes == [] and kept.box[2] < kept.box[3]
