@@ -114,6 +114,7 @@ class PersonView:
     # [2, 3] from photo pixels to crop pixels (None: the letterbox of `box`); a person lying
     # sideways or upside down in the photo is cropped turned upright (`Pipeline`)
     to_crop: np.ndarray | None = None
+    turns: int = 0  # quarter turns anticlockwise the photo was read turned by (0: as it is)
 
     def photo_to_crop(self) -> np.ndarray:
         """[2, 3] from the photo's pixels to the crop's."""
@@ -362,6 +363,7 @@ class Pipeline:
                     [tuple(float(v) for v in b) for b in getattr(found[i], "others", []) or []],
                     warp(np.ones(photo.shape[:2], np.uint8), to_crop, self.size, 0, nearest=True),
                     to_crop,
+                    turn,
                 )
         return out  # type: ignore[return-value]
 

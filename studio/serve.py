@@ -192,7 +192,9 @@ GENERATE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "one was used, the others' boxes) and X-People, the same as JSON: photo field -> "
         '{"used": [x, y, w, h], "others": [[x, y, w, h], ...], "frame": [width, height]}, '
         "the boxes in the pixels of the photo as the service read it (its longer side shrunk "
-        "to work_side), whose size is the frame.",
+        "to work_side), whose size is the frame. Where a photo's person lay on their side or "
+        "upside down (an orientation tag lost), the photo was read turned upright: X-Note "
+        'says so, and X-Turned as JSON: photo field -> quarter turns anticlockwise, {"pose": 1}.',
         "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
     },
     400: _error("Malformed multipart body."),
@@ -531,6 +533,8 @@ def create_app(
             headers["X-Note"] = _header_text(" | ".join(result.notes))
         if result.people:  # the same as data, for the page to offer the others
             headers["X-People"] = json.dumps(result.people, separators=(",", ":"))
+        if result.turned:  # photos read turned upright, for the page to say so
+            headers["X-Turned"] = json.dumps(result.turned, separators=(",", ":"))
         return Response(png, media_type="image/png", headers=headers)
 
     @app.post(

@@ -68,6 +68,9 @@ class Result:
     # box of the person used and the others' boxes, in the pixels of the photo as the service
     # read it, and that photo's [width, height] (what the page offers)
     people: dict[str, dict[str, list]] = field(default_factory=dict)
+    # per photo field read turned upright (its person lay on their side or upside down): the
+    # quarter turns anticlockwise (`PersonView.turns`)
+    turned: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -231,7 +234,9 @@ class ModelWorker:
             waited = start - item.submitted
             notes = [note for v in views for note in v.notes]
             people = _people(item.request, views)
-            item.future.set_result(Result(image, len(batch), waited, run_s, notes, people))
+            fields = _fields(item.request)
+            turned = {f: v.turns for f, v in zip(fields, views, strict=True) if v.turns}
+            item.future.set_result(Result(image, len(batch), waited, run_s, notes, people, turned))
 
     def _fail(self, items: list[_Item], exc: Exception) -> None:
         log.exception("model worker: a batch of %d failed", len(items), exc_info=exc)
@@ -240,9 +245,13 @@ class ModelWorker:
             item.future.set_exception(exc)
 
 
+def _fields(request: GenerateRequest) -> list[str]:
+    """The form field of each photo of `request`, in `photos()` order."""
+    return ["source", "pose", *(f"swap_{c}" for c in request.swaps)]
+
+
 def _people(request: GenerateRequest, views: list[PersonView]) -> dict[str, dict[str, list]]:
     """`Result.people`: the photos of `request` (in `photos()` order) that showed others."""
-    fields = ["source", "pose", *(f"swap_{c}" for c in request.swaps)]
     return {
         f: {
             "used": [round(v) for v in view.box],
@@ -250,6 +259,6 @@ def _people(request: GenerateRequest, views: list[PersonView]) -> dict[str, dict
             # the boxes' frame: the photo as the service read it (shrunk to `work_side`)
             "frame": [photo.image.shape[1], photo.image.shape[0]],
         }
-        for f, photo, view in zip(fields, request.photos(), views, strict=True)
+        for f, photo, view in zip(_fields(request), request.photos(), views, strict=True)
         if view.others
     }

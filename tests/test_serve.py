@@ -31,7 +31,7 @@ from studio.pipeline import Pipeline
 from studio.serve import ServeSettings, create_app, load_settings, server_config
 from studio.stub import StandingPerson
 from studio.worker import GenerateRequest, ModelWorker, Photo
-from tests.conftest import StandingInACrowd, uvicorn_in_thread
+from tests.conftest import LyingOnItsSide, StandingInACrowd, uvicorn_in_thread
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
 
@@ -236,6 +236,23 @@ def test_a_request_picks_a_person_by_box_and_hears_of_the_others(pipe, bundle, m
         answer = client.post("/v1/generate", files=files(**GOOD))
         assert answer.status_code == 200, answer.text
         assert json.loads(answer.headers["X-People"])["pose"]["frame"] == [40, 50]
+
+
+def test_a_photo_read_turned_upright_is_told(pipe, bundle, monkeypatch):
+    """A person lying on their side (an orientation tag lost): the service reads the photo
+    turned upright, X-Note says so, and X-Turned names the photo fields, for the page."""
+    monkeypatch.setattr(pipe, "keypoints", LyingOnItsSide())
+    with client_for(pipe, bundle) as client:
+        answer = client.post("/v1/generate", files=files(**GOOD))
+        assert answer.status_code == 200, answer.text
+        assert json.loads(answer.headers["X-Turned"]) == {"source": 1, "pose": 1}
+        assert (
+            "(source.png): the person in this photo lies on their side" in answer.headers["X-Note"]
+        )
+    monkeypatch.setattr(pipe, "keypoints", StandingPerson())
+    with client_for(pipe, bundle) as client:
+        answer = client.post("/v1/generate", files=files(**GOOD))
+        assert answer.status_code == 200 and "X-Turned" not in answer.headers
 
 
 BAD_CASES = {
@@ -739,5 +756,30 @@ def test_the_pages_thumbnails_show_where_the_service_saw_the_people(
                 "c => Array.from(c.getContext('2d').getImageData(24, 32, 1, 1).data)"
             )
             assert centre[:3] == [0, 0, 255], centre
+        finally:
+            browser.close()
+
+
+def test_the_page_says_which_photo_was_read_turned_upright(pipe, bundle, tmp_path, monkeypatch):
+    from playwright.sync_api import expect, sync_playwright
+
+    (tmp_path / "model.png").write_bytes(png(240, 160, seed=11))
+    monkeypatch.setattr(pipe, "keypoints", LyingOnItsSide())
+    app = create_app(pipe, ServeSettings(), info=read_config(bundle))
+    with serving(app) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            page.set_input_files("#source-input", str(tmp_path / "model.png"))
+            page.set_input_files("#pose-input", str(tmp_path / "model.png"))
+            page.click("#generate")
+            expect(page.locator("#result")).to_be_visible(timeout=30_000)
+            expect(page.locator("#note")).to_have_text(
+                "The person in the catalogue photo lay on their side: the photo was read "
+                "turned upright. The person in your photo lay on their side: the photo was "
+                "read turned upright."
+            )
+            expect(page.locator("#note")).not_to_contain_text("Several people")
         finally:
             browser.close()

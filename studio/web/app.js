@@ -200,11 +200,23 @@ $("form").addEventListener("submit", async (event) => {
     // A photo with several people: which one was used, and the others' boxes to pick from.
     // On the page, the people are thumbnails to click (the note's boxes are for scripts).
     const note = response.headers.get("X-Note");
-    const offered = showPeople(JSON.parse(response.headers.get("X-People") || "{}"));
-    $("note").textContent = offered.length
+    const people = JSON.parse(response.headers.get("X-People") || "{}");
+    const offered = showPeople(people);
+    const several = offered.length
       ? `Several people in the ${offered.join(" and ")}: the highlighted one was used. ` +
         "To use another, click it under \"Photos with several people\" and Generate again."
-      : note ? `Several people: ${note}` : "";
+      : Object.keys(people).length && note ? `Several people: ${note}` : "";
+    // A photo whose person lay on their side or upside down (an orientation tag lost) was
+    // read turned upright.
+    const turned = Object.entries(JSON.parse(response.headers.get("X-Turned") || "{}")).map(
+      ([field, turns]) => {
+        const what = photoField(field)?.what ?? field;
+        const photo = what.startsWith("your ") ? what : `the ${what}`;
+        const lay = turns === 2 ? "upside down" : "on their side";
+        return `The person in ${photo} lay ${lay}: the photo was read turned upright.`;
+      },
+    );
+    $("note").textContent = [several, ...turned].filter(Boolean).join(" ");
     $("note").hidden = !$("note").textContent;
     $("result-image").src = resultUrl;
     $("download").href = resultUrl;
