@@ -733,7 +733,7 @@ def test_the_pages_thumbnails_show_where_the_service_saw_the_people(
 ):
     """A photo longer than work_side is read shrunk, and the people's boxes are in that
     frame: the page cuts each thumbnail from its full-size preview at the scaled place."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     halves = np.zeros((240, 160, 3), np.uint8)
     halves[:, :80] = (255, 0, 0)
@@ -742,44 +742,44 @@ def test_the_pages_thumbnails_show_where_the_service_saw_the_people(
     # read at 53x80: a box at x 30..50 there is the blue half (x 90..150) of the preview
     monkeypatch.setattr(pipe, "keypoints", StandingInACrowd((30, 20, 20, 40)))
     app = create_app(pipe, ServeSettings(work_side=80), info=read_config(bundle))
-    with serving(app) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(url)
-            page.set_input_files("#source-input", str(tmp_path / "halves.png"))
-            page.set_input_files("#pose-input", str(tmp_path / "halves.png"))
-            page.click("#generate")
-            expect(page.locator("#people-found")).to_be_visible(timeout=30_000)
-            other = page.locator('.people-row[data-field="source"] button.person canvas').nth(1)
-            centre = other.evaluate(
-                "c => Array.from(c.getContext('2d').getImageData(24, 32, 1, 1).data)"
-            )
-            assert centre[:3] == [0, 0, 255], centre
-        finally:
-            browser.close()
+    with page_generating(app, tmp_path / "halves.png", tmp_path / "halves.png") as page:
+        expect(page.locator("#people-found")).to_be_visible(timeout=30_000)
+        other = page.locator('.people-row[data-field="source"] button.person canvas').nth(1)
+        centre = other.evaluate(
+            "c => Array.from(c.getContext('2d').getImageData(24, 32, 1, 1).data)"
+        )
+        assert centre[:3] == [0, 0, 255], centre
 
 
 def test_the_page_says_which_photo_was_read_turned_upright(pipe, bundle, tmp_path, monkeypatch):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     (tmp_path / "model.png").write_bytes(png(240, 160, seed=11))
     monkeypatch.setattr(pipe, "keypoints", LyingOnItsSide())
     app = create_app(pipe, ServeSettings(), info=read_config(bundle))
+    with page_generating(app, tmp_path / "model.png", tmp_path / "model.png") as page:
+        expect(page.locator("#result")).to_be_visible(timeout=30_000)
+        expect(page.locator("#note")).to_have_text(
+            "The person in the catalogue photo lay on their side: the photo was read "
+            "turned upright. The person in your photo lay on their side: the photo was "
+            "read turned upright."
+        )
+        expect(page.locator("#note")).not_to_contain_text("Several people")
+
+
+@contextmanager
+def page_generating(app: Any, source: Path, pose: Path) -> Iterator[Any]:
+    """The page of `app` in headless Chromium, `source` and `pose` chosen, Generate clicked."""
+    from playwright.sync_api import sync_playwright
+
     with serving(app) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             page.goto(url)
-            page.set_input_files("#source-input", str(tmp_path / "model.png"))
-            page.set_input_files("#pose-input", str(tmp_path / "model.png"))
+            page.set_input_files("#source-input", str(source))
+            page.set_input_files("#pose-input", str(pose))
             page.click("#generate")
-            expect(page.locator("#result")).to_be_visible(timeout=30_000)
-            expect(page.locator("#note")).to_have_text(
-                "The person in the catalogue photo lay on their side: the photo was read "
-                "turned upright. The person in your photo lay on their side: the photo was "
-                "read turned upright."
-            )
-            expect(page.locator("#note")).not_to_contain_text("Several people")
+            yield page
         finally:
             browser.close()
