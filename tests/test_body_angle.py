@@ -6,7 +6,7 @@ import pytest
 
 from common.geometry import apply_to_points, quarter_turn
 from keypoints.formats import read_annotations
-from keypoints.skeleton import body_angle, turns_to_upright
+from keypoints.skeleton import body_angle, legs_angle, torso_angle, turns_to_upright
 from studio.stub import STANDING
 from synth.posebank import read_bank
 
@@ -55,6 +55,23 @@ def test_leaning_and_bending_over_are_not_a_photo_on_its_side():
     assert turns_to_upright(_turned(standing, 1), TOLERANCE) == 3
     assert turns_to_upright(_turned(standing, 3), TOLERANCE) == 1
     assert turns_to_upright(_turned(standing, 2), TOLERANCE) == 2
+
+
+def test_a_crooked_body_line_falls_back_on_the_torso():
+    """Legs an estimator guessed off to the side (a child behind a table): the body's line
+    leans too far to decide, and the torso decides."""
+    crooked = STANDING * np.array([176.0, 256.0])
+    hips = crooked[[8, 11]].mean(0)
+    a = np.radians(75)  # knees and ankles swung to the side about the hips
+    legs = crooked[[9, 10, 12, 13]] - hips
+    rotation = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    crooked[[9, 10, 12, 13]] = hips + legs @ rotation.T
+    assert abs(body_angle(crooked)) > TOLERANCE and abs(torso_angle(crooked)) < 5
+    assert turns_to_upright(crooked, TOLERANCE) == 0
+    for turns in (1, 2, 3):  # stood up again, except where the turned legs stand upright
+        turned = _turned(crooked, turns)  # under a level torso: that is bending over
+        expected = 0 if abs(legs_angle(turned)) <= TOLERANCE else (4 - turns) % 4
+        assert turns_to_upright(turned, TOLERANCE) == expected
 
 
 def test_without_hips_the_head_counts_only_where_the_shoulders_agree():
