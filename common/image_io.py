@@ -1,7 +1,8 @@
 """The one image loader: every photo and label map in the project enters through here.
 
 Users upload whatever their phone or shop system makes, so the loader accepts anything PIL
-opens and normalises it: EXIF orientation applied, first frame of animations, alpha
+opens, HEIC/HEIF too (an iPhone's own format, through `pi_heif`), and normalises it: EXIF
+orientation applied, first frame of animations, alpha
 composited on white, palette, greyscale, CMYK, 16-bit and float converted to 8-bit RGB.
 Limits on side length and pixel count are checked from the header, before anything is
 decoded. Every failure is an `ImageError` whose message starts with the file's name.
@@ -20,11 +21,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+import pi_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from common.fileio import atomic_path, write_npy
 
 ImageSource = str | os.PathLike[str] | bytes | BinaryIO
+
+pi_heif.register_heif_opener()  # PIL then opens .heic/.heif (the web service's own allowlist
+# of JPEG, PNG and WebP, studio.uploads, is unchanged: phones' browsers convert for it)
 
 DEFAULT_MAX_PIXELS = 40_000_000  # a 8000x5000 photo; larger ones are refused, not decoded
 DEFAULT_MAX_SIDE = 16_384

@@ -1,4 +1,5 @@
 import io
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -6,6 +7,9 @@ import pytest
 from PIL import Image
 
 from common.image_io import ImageError, load_image, load_label_map, save_image
+
+DATA = Path(__file__).parent / "data"
+EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
 def _save(img: Image.Image, path, **kw):
@@ -115,6 +119,16 @@ def test_size_limits_are_checked_before_decoding(tmp_path):
     with pytest.raises(ImageError, match="side over the limit of 256"):
         load_image(path, max_side=256)
     assert load_image(path, max_pixels=120_000).shape == (300, 400, 3)
+
+
+def test_an_iphones_heic_photo_reads_as_its_jpeg_does():
+    """tests/data/model.heic is examples/model.jpg saved as HEIC (pillow-heif, quality 85)."""
+    heic = load_image(DATA / "model.heic")
+    jpeg = load_image(EXAMPLES / "model.jpg")
+    assert heic.shape == jpeg.shape == (256, 176, 3)
+    assert np.abs(heic.astype(int) - jpeg).mean() < 2  # levels of 255
+    with pytest.raises(ImageError, match="side over the limit of 200"):
+        load_image(DATA / "model.heic", max_side=200)
 
 
 def test_label_maps_keep_raw_values(tmp_path):

@@ -106,6 +106,7 @@ def files(**fields: bytes | tuple[str, bytes]) -> list[tuple[str, tuple[str, byt
 
 
 GOOD = {"source": png(seed=1), "pose": png(seed=2)}
+HEIC = (Path(__file__).parent / "data" / "model.heic").read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -262,6 +263,11 @@ BAD_CASES = {
         [("source", ("a.jpg", b"hello, I am text", "image/jpeg")), *files(pose=GOOD["pose"])],
         415,
         "catalogue photo (a.jpg): not a JPEG, PNG or WebP",
+    ),
+    "HEIC (the service reads JPEG, PNG, WebP; phones' browsers convert)": (
+        [("source", ("a.heic", HEIC, "image/heic")), *files(pose=GOOD["pose"])],
+        415,
+        "catalogue photo (a.heic): not a JPEG, PNG or WebP",
     ),
     "empty file": (files(source=b"", pose=GOOD["pose"]), 422, "the file is empty"),
     "photo over the byte limit": (
