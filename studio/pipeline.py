@@ -350,7 +350,7 @@ class Pipeline:
                     keypoints = apply_to_points(detail_to_crop, kp.keypoints)
                 else:  # the closer look lost the person: keep what the first one found
                     keypoints = apply_to_points(to_crop, found[i].keypoints)
-                in_photo = _box_back(box, photo_to_upright)
+                in_photo = _box_back(box, photo_to_upright) if turn else box
                 notes = [_turn_note(name, turn)] if turn else []
                 out[i] = PersonView(
                     name,
