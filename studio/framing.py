@@ -12,6 +12,13 @@ legs (or a pose photo already framed closer) keeps the pose photo's frame. A don
 clothes or legs counts as a source: a swapped pair of trousers shown to the ankles brings
 the legs back (a hair or face donor does not: a face close-up says nothing about legs).
 
+The top works the same way for a face. Catalogue photos are often cut at the mouth or the
+nose (the garment is the subject, not the model's face): there the card starts as far above
+the new pose's neck as the source's photo does (`head_cut`), instead of showing a face the
+generator would have to invent from a chin. A photo that shows the eyes keeps its card's
+head (hair cut by the photo's edge is painted, as before), and a hair or face donor shows
+the head, and keeps it.
+
 Framing `pose` keeps the pose photo's frame, whatever the source shows.
 """
 
@@ -27,6 +34,7 @@ from keypoints.skeleton import HEAD_POINTS, visible
 
 NOSE, NECK = 0, 1
 SHOULDERS, HIPS = (2, 5), (8, 11)
+EYES_AND_EARS = (14, 15, 16, 17)
 ARMS = ((3, 4), (6, 7))  # (elbow, wrist), right then left
 LEGS = ((8, 9, 10), (11, 12, 13))  # (hip, knee, ankle), right then left
 WHOLE_LEGS = 2.0  # body levels: -1 the neck, 0 the hips, 1 the knees, 2 the ankles
@@ -43,6 +51,8 @@ class FramingConfig:
     margin: float = 1.15  # the card's width over the body's (as the product's crops)
     min_gain: float = 0.9  # reframe only where the body shown takes at most this much height
     max_zoom: float = 2.5  # the card never enlarges the pose photo's crop more than this
+    head_top: float = 1.0  # a photo's top edge cuts the head below this, in torso lengths
+    # above the neck (higher, it cuts an arm raised above the head, or nothing)
 
 
 def _mean(keypoints: np.ndarray, indices: Sequence[int]) -> np.ndarray | None:
@@ -89,6 +99,36 @@ def body_shown(keypoints: np.ndarray, labels: np.ndarray, config: FramingConfig)
     hips = _mean(kp, HIPS)
     assert hips is not None  # _torso found them
     return float(np.clip((rows.max() - hips[1]) / bone, 0.0, 1.0))
+
+
+def head_cut(
+    keypoints: np.ndarray, labels: np.ndarray, frame: np.ndarray | None, config: FramingConfig
+) -> float | None:
+    """How far above the neck, in torso lengths, a person's photo cuts off their face at its
+    top edge (a catalogue photo cut at the mouth: about 0.3), where the person's labelled
+    pixels reach that edge above the shoulders and neither eye nor ear is shown; None
+    otherwise (a face shown, even if the photo cuts the hair above it: the card shows that
+    hair), or where the cut lies above `config.head_top`. `frame`: 1 where the crop shows
+    the photo (None: all of it), so the letterbox above a photo is no cut."""
+    kp = np.asarray(keypoints, np.float64)
+    shown = visible(kp)
+    neck = _neck(kp)
+    if neck is None or shown[list(EYES_AND_EARS)].any():
+        return None
+    width = float(np.linalg.norm(kp[2] - kp[5])) if shown[list(SHOULDERS)].all() else None
+    torso = _torso(kp) or (config.torso_per_shoulders * width if width else None)
+    if not torso:
+        return None
+    photo_rows = np.flatnonzero(frame.any(axis=1)) if frame is not None else np.arange(1)
+    if len(photo_rows) == 0:
+        return None
+    top = int(photo_rows[0])
+    half = 0.5 * width if width else 0.25 * torso  # the columns above the shoulders
+    x0, x1 = max(int(neck[0] - half), 0), int(neck[0] + half) + 1
+    if not (np.asarray(labels)[top, x0:x1] > 0).any():
+        return None
+    cut = (neck[1] - top) / torso
+    return float(cut) if cut <= config.head_top else None
 
 
 def _leg_point(keypoints: np.ndarray, leg: tuple[int, int, int], level: float, bone: float):
@@ -145,40 +185,65 @@ def frame_to_source(
     shown: Sequence[tuple[np.ndarray, np.ndarray]],
     size: tuple[int, int],
     config: FramingConfig,
+    head: float | None = None,
 ) -> np.ndarray | None:
-    """[2, 3] from the pose crop to a card that ends where the sources' people end; None to
-    keep the pose crop. `shown`: (keypoints, labels) of the source, then of each donor of
-    clothes or legs. A source whose legs cannot be measured keeps the frame; such a donor
-    does not count."""
+    """[2, 3] from the pose crop to a card that ends where the sources' people end, and
+    starts where the source's photo cuts its head (`head`, see `head_cut`; None: the head
+    whole); None to keep the pose crop. `shown`: (keypoints, labels) of the source, then of
+    each donor of clothes or legs. A source whose legs cannot be measured keeps the bottom
+    of the frame; such a donor does not count."""
     levels = [body_shown(kp, labels, config) for kp, labels in shown]
-    if not levels or levels[0] is None:
-        return None
-    level = max(v for v in levels if v is not None)
-    if level >= WHOLE_LEGS:
-        return None
+    level = WHOLE_LEGS
+    if levels and levels[0] is not None:
+        level = max(v for v in levels if v is not None)
     box = body_box(pose_keypoints, level, config)
     if box is None:
         return None
-    height, width = size
-    x, y, w, h = expand_box(box, config.margin, width / height)
-    cut = box[1] + box[3]
-    y = cut - h  # the margin goes above and to the sides, never below the cut
-    if h > config.min_gain * height:
+    top = _head_cut_row(pose_keypoints, head)
+    top = top if top is not None and top > box[1] else None  # a cut above the head: none
+    if level >= WHOLE_LEGS and top is None:
         return None
+    height, width = size
+    cut = box[1] + box[3] if level < WHOLE_LEGS else float(height)
+    if top is not None:  # the card starts at the head's cut; what the aspect adds goes below
+        x, _, w, h = expand_box((box[0], top, box[2], cut - top), config.margin, width / height)
+        y, h = top, max(h, cut - top)
+    else:  # the margin goes above and to the sides, never below the cut
+        x, y, w, h = expand_box(box, config.margin, width / height)
+        y = cut - h
+    if top is None and h > config.min_gain * height:  # too little to gain; a head the
+        return None  # source does not show is never worth inventing, however small the cut
     if h < height / config.max_zoom:
         grow = height / config.max_zoom / h
         x, w, h = x + w / 2 - w * grow / 2, w * grow, h * grow
-        y = cut - h
+        y = y if top is not None else cut - h
     return box_to_input((x, y, w, h), size)
 
 
+def _head_cut_row(pose_keypoints: np.ndarray, head: float | None) -> float | None:
+    """The row of the pose crop `head` torso lengths above the pose's neck (None: no cut)."""
+    if head is None:
+        return None
+    kp = np.asarray(pose_keypoints, np.float64)
+    neck, torso = _neck(kp), _torso(kp)
+    if neck is None or torso is None:
+        return None
+    return float(neck[1] - head * torso)
+
+
 Framing = Callable[
-    [np.ndarray, Sequence[tuple[np.ndarray, np.ndarray]], tuple[int, int], FramingConfig],
+    [
+        np.ndarray,
+        Sequence[tuple[np.ndarray, np.ndarray]],
+        tuple[int, int],
+        FramingConfig,
+        "float | None",
+    ],
     "np.ndarray | None",
 ]
 
 FRAMINGS: dict[str, Framing] = {
     "source": frame_to_source,
-    "pose": lambda pose_keypoints, shown, size, config: None,
+    "pose": lambda pose_keypoints, shown, size, config, head=None: None,
 }
 DEFAULT_FRAMING = "source"

@@ -65,7 +65,7 @@ from keypoints.skeleton import HEAD_POINTS, turns_to_upright, visible
 from parsing.labels import ADGAN_INDEX, colorize, component_classes
 from parsing.predict import DensePredictor, Guide
 from studio.bundle import load_bundle
-from studio.framing import DEFAULT_FRAMING, FRAMINGS, FramingConfig
+from studio.framing import DEFAULT_FRAMING, FRAMINGS, FramingConfig, head_cut
 
 MIN_KEYPOINTS = 4  # fewer visible keypoints than this is not a person we can re-pose
 MIN_PERSON_HEIGHT = 120  # rows of the photo a person needs (see Pipeline.min_person_height)
@@ -75,6 +75,7 @@ SHOULDER_POINTS = (1, 2, 5)  # the neck, or either shoulder
 PANEL_HEIGHT = 256  # rows of `Pipeline.panel`, at least
 # classes whose donor decides how far down the body a card shows (not hair, face or arms)
 BODY_CLOTHES = {ADGAN_INDEX[c] for c in ("upper_clothes", "pants", "skirt", "legs")}
+HEAD_CLASSES = {ADGAN_INDEX[c] for c in ("hair", "face")}  # a donor of these shows the head
 
 
 class NoPersonError(ValueError):
@@ -430,7 +431,14 @@ class Pipeline:
             raise ValueError(f"framing {job.framing!r}: choose one of {', '.join(FRAMINGS)}")
         donors = [v for c, v in job.swaps.items() if set(component_classes(c)) & BODY_CLOTHES]
         shown = [(v.keypoints, v.labels) for v in (job.source, *donors)]
-        return FRAMINGS[job.framing](job.pose.keypoints, shown, self.size, self.framing)
+        head_donors = [c for c in job.swaps if set(component_classes(c)) & HEAD_CLASSES]
+        source = job.source
+        cut = (
+            None
+            if head_donors
+            else head_cut(source.keypoints, source.labels, source.frame, self.framing)
+        )
+        return FRAMINGS[job.framing](job.pose.keypoints, shown, self.size, self.framing, cut)
 
     def card_pose(self, job: Job) -> PersonView:
         """The pose as the card frames it: its keypoints, and its crop for a panel."""

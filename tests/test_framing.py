@@ -1,13 +1,14 @@
 """The card's frame: a source cut at the thigh gives a card cut at the thigh of the new
 pose, the person larger, head and hands inside; a source that shows the legs, a donor that
-does, or framing "pose" keep the pose photo's frame."""
+does, or framing "pose" keep the pose photo's frame. A source cut at the mouth gives a card
+cut at the mouth, unless a hair or face donor shows the head."""
 
 import numpy as np
 import pytest
 
 import infer
 from common.geometry import apply_to_points, box_to_input
-from studio.framing import FRAMINGS, FramingConfig, body_shown, frame_to_source
+from studio.framing import FRAMINGS, FramingConfig, body_shown, frame_to_source, head_cut
 from studio.pipeline import person_box
 
 SIZE = (256, 176)
@@ -143,3 +144,48 @@ def test_a_source_cut_at_the_chest_cuts_the_card_on_the_torso():
     card = apply_to_points(matrix, pose)
     assert (card[[0, 14, 15, 16, 17], 1] > 0).all()  # the head inside
     assert (card[[4, 7, 8, 11], 1] > SIZE[0]).all()  # hands and hips below the card
+
+
+def photo_from(row: int) -> np.ndarray:
+    """`frame` of a crop whose photo starts at `row` (letterbox above)."""
+    frame = np.zeros(SIZE, np.uint8)
+    frame[row:] = 1
+    return frame
+
+
+def test_where_a_photo_cuts_the_head():
+    headless = standing()  # neck at row 62, hips at 132: a torso of 70 rows
+    headless[[0, 14, 15, 16, 17]] = -1  # a photo cut at the mouth: no head points
+    labels = labels_down_to(240)  # the person from row 20 down
+    assert head_cut(headless, labels, photo_from(50), CONFIG) == pytest.approx(12 / 70)
+    headless[0] = standing()[0]  # the nose at the photo's edge: still no eyes or ears
+    assert head_cut(headless, labels, photo_from(40), CONFIG) == pytest.approx(22 / 70)
+    assert head_cut(standing(), labels, photo_from(40), CONFIG) is None  # the eyes shown
+    assert head_cut(headless, labels, None, CONFIG) is None  # the photo starts at row 0
+    assert head_cut(headless, labels, photo_from(10), CONFIG) is None  # letterbox above
+    raised = np.zeros(SIZE, np.uint8)  # only a raised hand reaches the top, beside the head
+    raised[0:60, 130:140] = 1
+    raised[60:240, 60:116] = 1
+    assert head_cut(headless, raised, None, CONFIG) is None
+    low = headless.copy()
+    low[low[:, 0] >= 0, 1] += 80  # the neck 142 rows down: the top edge is no cut of this head
+    assert head_cut(low, np.ones(SIZE, np.uint8), None, CONFIG) is None
+
+
+def test_a_source_cut_at_the_mouth_cuts_the_card_there():
+    pose = standing()
+    cut = 0.2  # torso lengths above the neck: 14 rows, at row 48, under the nose (40)
+    for shown in ([(standing(), labels_down_to(240))], [cut_at_thigh()]):
+        matrix = frame_to_source(pose, shown, SIZE, CONFIG, head=cut)
+        assert matrix is not None
+        card = apply_to_points(matrix, pose)
+        top = apply_to_points(matrix, np.array([[88.0, 62 - cut * 70]]))[0, 1]
+        assert abs(top) < 1  # the card's first row
+        assert (card[[0, 14, 15, 16, 17], 1] < 0).all()  # nose, eyes and ears above it
+        assert (card[[2, 5], 1] > 0).all()  # the shoulders in it
+    # legs shown whole: the card runs down to the pose crop's foot; a cut above the head is
+    # none; framing "pose" keeps the pose's frame
+    whole = frame_to_source(pose, [(standing(), labels_down_to(240))], SIZE, CONFIG, head=cut)
+    assert apply_to_points(whole, pose)[[10, 13], 1].max() < SIZE[0]
+    assert frame_to_source(pose, [(standing(), labels_down_to(240))], SIZE, CONFIG, 0.9) is None
+    assert FRAMINGS["pose"](pose, [cut_at_thigh()], SIZE, CONFIG, cut) is None

@@ -11,7 +11,7 @@ import pytest
 import infer
 from adgan.data import DeepFashionPeople, load_person
 from common.colour import parse_colour
-from common.geometry import parse_box
+from common.geometry import apply_to_points, parse_box
 from common.image_io import load_image
 from keypoints.predict import KeypointResult
 from keypoints.skeleton import visible
@@ -400,3 +400,32 @@ def test_a_person_on_their_side_is_read_upright_and_told(tiny_bundle):
     pipe.upright_tolerance = None
     kept = pipe.person(photo, "sideways.jpg")
     assert kept.notes == [] and kept.box[2] < kept.box[3]
+
+
+def test_a_source_cut_at_the_mouth_frames_the_card_there_unless_a_donor_shows_the_head(
+    tiny_bundle,
+):
+    """A catalogue photo cut at the mouth: the card starts there too, the pose's eyes above
+    it; with a hair donor, the head is shown and the card keeps it."""
+    from tests.test_framing import standing
+
+    pipe = Pipeline.from_bundle(tiny_bundle)
+    h, w = pipe.size
+    scale = np.array([w / 176, h / 256], np.float32)
+    kp = standing() * scale
+    mouth = round(46 * h / 256)  # the photo starts there: letterbox above
+    labels = np.zeros((h, w), np.uint8)
+    labels[mouth:, w // 4 : 3 * w // 4] = 5  # upper clothes from the photo's first row down
+    frame = np.zeros((h, w), np.uint8)
+    frame[mouth:] = 1
+    crop = np.zeros((h, w, 3), np.uint8)
+    headless = kp.copy()
+    headless[[0, 14, 15, 16, 17]] = -1
+    source = PersonView("cut.jpg", crop, headless, labels, (0, 0, w, h), 1.0, frame=frame)
+    pose = PersonView("pose.jpg", crop, kp, labels, (0, 0, w, h), 1.0)
+    matrix = pipe.card_frame(Job(source, pose))
+    assert matrix is not None
+    eyes = apply_to_points(matrix, kp[[14, 15]])
+    assert (eyes[:, 1] < 0).all()  # above the card
+    donor = PersonView("hair.jpg", crop, kp, labels, (0, 0, w, h), 1.0)
+    assert pipe.card_frame(Job(source, pose, swaps={"hair": donor})) is None
