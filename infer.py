@@ -190,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=FRAMINGS,
         default=DEFAULT_FRAMING,
         help="source: the card ends where the source photo's person ends (a photo cut at the "
-        "thigh gives a card cut at the thigh, the person larger); pose: the pose photo's frame",
+        "thigh gives a card cut at the thigh, the person larger; one cut at the mouth, a card "
+        "from the chin down); pose: the pose photo's frame",
     )
     p.add_argument("--batch", type=Path, help="a jobs CSV for batch product cards")
     p.add_argument("--out-dir", type=Path, help="output folder for --batch")
