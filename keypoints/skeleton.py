@@ -150,9 +150,15 @@ def _degrees(vector: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(vector[0], -vector[1])))
 
 
-def _middle(kp: np.ndarray, shown: np.ndarray, points: tuple[int, ...]) -> np.ndarray | None:
-    seen = [i for i in points if shown[i]]
-    return kp[seen].mean(0) if seen else None
+def mean_point(keypoints: np.ndarray, indices: tuple[int, ...]) -> np.ndarray | None:
+    """The mean of those of `indices` that are shown (None: none is)."""
+    shown = [keypoints[i] for i in indices if visible(keypoints)[i]]
+    return np.mean(shown, axis=0) if shown else None
+
+
+def neck_point(keypoints: np.ndarray) -> np.ndarray | None:
+    """The neck, or the middle of the shoulders shown."""
+    return keypoints[1] if visible(keypoints)[1] else mean_point(keypoints, (2, 5))
 
 
 def _line_angle(low: np.ndarray | None, high: np.ndarray | None) -> float | None:
@@ -169,14 +175,13 @@ def body_angle(keypoints: np.ndarray) -> float | None:
     normal of the shoulders' line (alone it leans up to 64 degrees in upright DeepFashion
     photos: a side view's nose, a head at the top edge). None with too little shown."""
     kp = np.asarray(keypoints, np.float64)
-    shown = visible(kp)
-    top = kp[1] if shown[1] else _middle(kp, shown, (2, 5))
+    top = neck_point(kp)
     for lower in ((10, 13), (9, 12), (8, 11)):
-        angle = _line_angle(_middle(kp, shown, lower), top)
+        angle = _line_angle(mean_point(kp, lower), top)
         if angle is not None:
             return angle
-    head = _line_angle(top, _middle(kp, shown, HEAD_POINTS))
-    if head is None or not (shown[2] and shown[5]):
+    head = _line_angle(top, mean_point(kp, HEAD_POINTS))
+    if head is None or not visible(kp)[[2, 5]].all():
         return None
     normal = _degrees(kp[5] - kp[2]) - 90.0  # up for a front view, down for a back view
     off = (head - normal + 90.0) % 180.0 - 90.0
@@ -186,19 +191,16 @@ def body_angle(keypoints: np.ndarray) -> float | None:
 def torso_angle(keypoints: np.ndarray) -> float | None:
     """Degrees clockwise from straight up of the line from the hips to the neck."""
     kp = np.asarray(keypoints, np.float64)
-    shown = visible(kp)
-    top = kp[1] if shown[1] else _middle(kp, shown, (2, 5))
-    return _line_angle(_middle(kp, shown, (8, 11)), top)
+    return _line_angle(mean_point(kp, (8, 11)), neck_point(kp))
 
 
 def legs_angle(keypoints: np.ndarray) -> float | None:
     """Degrees clockwise from straight up of the line from the ankles (else the knees) to
     the hips."""
     kp = np.asarray(keypoints, np.float64)
-    shown = visible(kp)
-    feet = _middle(kp, shown, (10, 13))
-    feet = feet if feet is not None else _middle(kp, shown, (9, 12))
-    return _line_angle(feet, _middle(kp, shown, (8, 11)))
+    feet = mean_point(kp, (10, 13))
+    feet = feet if feet is not None else mean_point(kp, (9, 12))
+    return _line_angle(feet, mean_point(kp, (8, 11)))
 
 
 def _quarter(angle: float | None, tolerance: float) -> int | None:

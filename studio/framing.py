@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from common.geometry import Box, box_to_input, expand_box
-from keypoints.skeleton import HEAD_POINTS, visible
+from keypoints.skeleton import HEAD_POINTS, mean_point, neck_point, visible
 
 NOSE, NECK = 0, 1
 SHOULDERS, HIPS = (2, 5), (8, 11)
@@ -55,19 +55,10 @@ class FramingConfig:
     # above the neck (higher, it cuts an arm raised above the head, or nothing)
 
 
-def _mean(keypoints: np.ndarray, indices: Sequence[int]) -> np.ndarray | None:
-    shown = [keypoints[i] for i in indices if visible(keypoints)[i]]
-    return np.mean(shown, axis=0) if shown else None
-
-
-def _neck(keypoints: np.ndarray) -> np.ndarray | None:
-    return keypoints[NECK] if visible(keypoints)[NECK] else _mean(keypoints, SHOULDERS)
-
-
 def _torso(keypoints: np.ndarray) -> float | None:
     """Neck (or mid-shoulders) to mid-hip, in pixels."""
-    hips = _mean(keypoints, HIPS)
-    neck = _neck(keypoints)
+    hips = mean_point(keypoints, HIPS)
+    neck = neck_point(keypoints)
     if hips is None or neck is None:
         return None
     return float(np.linalg.norm(hips - neck))
@@ -85,7 +76,7 @@ def body_shown(keypoints: np.ndarray, labels: np.ndarray, config: FramingConfig)
     if len(rows) == 0:
         return None
     if torso is None:
-        neck = _neck(kp)
+        neck = neck_point(kp)
         if neck is None or not shown[list(SHOULDERS)].all():
             return None
         torso = config.torso_per_shoulders * float(np.linalg.norm(kp[2] - kp[5]))
@@ -93,10 +84,10 @@ def body_shown(keypoints: np.ndarray, labels: np.ndarray, config: FramingConfig)
     if shown[[10, 13]].any():
         return WHOLE_LEGS
     bone = config.thigh_per_torso * torso
-    knees = _mean(kp, (9, 12))
+    knees = mean_point(kp, (9, 12))
     if knees is not None:
         return 1.0 + float(np.clip((rows.max() - knees[1]) / bone, 0.0, 1.0))
-    hips = _mean(kp, HIPS)
+    hips = mean_point(kp, HIPS)
     assert hips is not None  # _torso found them
     return float(np.clip((rows.max() - hips[1]) / bone, 0.0, 1.0))
 
@@ -112,7 +103,7 @@ def head_cut(
     the photo (None: all of it), so the letterbox above a photo is no cut."""
     kp = np.asarray(keypoints, np.float64)
     shown = visible(kp)
-    neck = _neck(kp)
+    neck = neck_point(kp)
     if neck is None or shown[list(EYES_AND_EARS)].any():
         return None
     width = float(np.linalg.norm(kp[2] - kp[5])) if shown[list(SHOULDERS)].all() else None
@@ -161,7 +152,7 @@ def body_box(keypoints: np.ndarray, level: float, config: FramingConfig) -> Box 
         if shown[elbow] and shown[wrist]
     ]
     if level < 0.0:  # the cut is on the torso: nothing below it but what is raised above it
-        neck, hips = _neck(kp), _mean(kp, HIPS)
+        neck, hips = neck_point(kp), mean_point(kp, HIPS)
         assert neck is not None and hips is not None  # _torso found them
         cut = neck + (1.0 + level) * (hips - neck)
         points = [kp[i] for i in range(len(kp)) if shown[i] and kp[i, 1] <= cut[1]]
@@ -225,7 +216,7 @@ def _head_cut_row(pose_keypoints: np.ndarray, head: float | None) -> float | Non
     if head is None:
         return None
     kp = np.asarray(pose_keypoints, np.float64)
-    neck, torso = _neck(kp), _torso(kp)
+    neck, torso = neck_point(kp), _torso(kp)
     if neck is None or torso is None:
         return None
     return float(neck[1] - head * torso)

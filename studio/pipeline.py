@@ -326,7 +326,7 @@ class Pipeline:
             subjects.append((*corners[0], *(corners[1] - corners[0])))
             crop_boxes.append(box)
             to_details.append(detail)
-            turns.append(turn)
+            turns.append((turn, photo_to_upright))
             where.append(i)
         if details:
             again = self.keypoints.predict_many(details, subjects)
@@ -341,9 +341,8 @@ class Pipeline:
             ]
             parsed = self.parser.predict_many(details, guides=guides)
             looks = zip(where, crop_boxes, to_details, turns, again, parsed, strict=True)
-            for i, box, to_detail, turn, kp, parse in looks:
+            for i, box, to_detail, (turn, photo_to_upright), kp, parse in looks:
                 photo, name = photos[i]
-                photo_to_upright = quarter_turn(turn, photo.shape)
                 upright_to_crop = box_to_input(box, self.size)
                 to_crop = _after(upright_to_crop, photo_to_upright)
                 detail_to_crop = _after(upright_to_crop, invert(to_detail))
