@@ -199,7 +199,9 @@ def turned_photos(photos: list[Path]) -> list[tuple]:
             if isinstance(view, NoPersonError):
                 rows.append((path.name, turns, "no person", "", "", ""))
                 continue
-            told = any("to stand them upright" in n for n in view.notes)
+            # read upright again: turned back by as much as the photo was turned
+            upright_again = (view.turns + turns) % 4 == 0
+            told = "yes" if upright_again else "wrong turn" if view.turns else "no"
             both = shown & (view.keypoints[:, 0] >= 0)
             moved = np.linalg.norm(view.keypoints[both] - upright.keypoints[both], axis=1)
             alike = float((view.labels == upright.labels).mean())
@@ -207,7 +209,7 @@ def turned_photos(photos: list[Path]) -> list[tuple]:
                 (
                     path.name,
                     turns,
-                    "yes" if told else "no",
+                    told,
                     f"{np.median(moved):.1f}",
                     f"{moved.max():.1f}",
                     f"{alike:.3f}",
