@@ -26,7 +26,7 @@ from common.colour import parse_colour
 from common.geometry import Box, parse_box, parse_named_box
 from common.hardware import PRECISIONS
 from parsing.labels import ADGAN_CLASSES, canonical_component, component_classes
-from studio.framing import DEFAULT_FRAMING, FRAMINGS
+from studio.framing import CARD_SCALES, DEFAULT_FRAMING, FRAMINGS
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "bundles" / "demo"
 DEVICES = ("auto", "cpu", "cuda")  # auto: cuda if available (common.hardware.resolve_device)
@@ -117,7 +117,7 @@ def check_components(swaps: list[tuple[str, Path]], boxes: list[tuple[str, Box]]
         seen.add(component)
 
 
-def load_pipeline(bundle: Path, device: str, precision: str = "auto"):
+def load_pipeline(bundle: Path, device: str, precision: str = "auto", scale: int = 1):
     from common.checkpoint import CheckpointError
     from studio.pipeline import Pipeline
 
@@ -126,7 +126,7 @@ def load_pipeline(bundle: Path, device: str, precision: str = "auto"):
             f"no model bundle at {bundle}; assemble one from trained runs with "
             "python -m studio.bundle --help (a fresh clone has the demo bundle in bundles/demo)"
         )
-    return Pipeline.from_bundle(bundle, device, precision)
+    return Pipeline.from_bundle(bundle, device, precision, card_scale=scale)
 
 
 def bundle_warning(bundle: Path) -> str | None:
@@ -193,6 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
         "thigh gives a card cut at the thigh, the person larger; one cut at the mouth, a card "
         "from the chin down); pose: the pose photo's frame",
     )
+    p.add_argument(
+        "--scale",
+        type=int,
+        choices=CARD_SCALES,
+        default=1,
+        help="the card's size in multiples of 176x256 (2: 352x512): the person is carried "
+        "from the photo read at that size, sharp as far as the photo is; what the network "
+        "paints (unseen parts, the filled background) is enlarged",
+    )
     p.add_argument("--batch", type=Path, help="a jobs CSV for batch product cards")
     p.add_argument("--out-dir", type=Path, help="output folder for --batch")
     p.add_argument("--batch-size", type=int, default=16, help="cards per pass in --batch")
@@ -242,7 +251,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         if args.batch is not None:
             return main_batch(
-                lambda device: load_pipeline(args.bundle, device, args.precision),
+                lambda device: load_pipeline(args.bundle, device, args.precision, args.scale),
                 args.batch,
                 args.out_dir,
                 device,
@@ -257,7 +266,7 @@ def _run(args: argparse.Namespace) -> int:
             *((path, swap_boxes.get(component)) for component, path in args.swap),
         ]
         photos = [(load_image(path), path.name) for path, _ in wanted]
-        pipe = load_pipeline(args.bundle, device, args.precision)
+        pipe = load_pipeline(args.bundle, device, args.precision, args.scale)
         # every photo in one batch: a card's people are found and parsed together
         views = pipe.people(photos, [box for _, box in wanted])
         for view in views:

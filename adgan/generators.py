@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from common.checkpoint import load_module
@@ -57,6 +58,22 @@ def one_hot(labels: np.ndarray, classes: int = NUM_ADGAN_CLASSES) -> torch.Tenso
     """uint8 [H, W] -> float [classes, H, W]."""
     t = torch.from_numpy(labels.astype(np.int64))
     return torch.nn.functional.one_hot(t, classes).permute(2, 0, 1).float()
+
+
+def enlarge(tensor: torch.Tensor, scale: int, mode: str = "bilinear") -> torch.Tensor:
+    """[B, C, H, W] -> [B, C, sH, sW], pixel centres kept where they are (the image's
+    pixels become s x s blocks of the enlarged one, as `scale_keypoints` maps points)."""
+    if scale == 1:
+        return tensor
+    corners = None if mode == "nearest" else False
+    return F.interpolate(tensor.float(), scale_factor=scale, mode=mode, align_corners=corners)
+
+
+def scale_keypoints(keypoints: torch.Tensor, scale: int) -> torch.Tensor:
+    """Keypoints [..., 18, 2] in an image's pixels -> in the pixels of the image enlarged
+    `scale` times (pixel centres at integers: x -> s (x + 0.5) - 0.5); missing stay -1."""
+    present = (keypoints >= 0).all(-1, keepdim=True)
+    return torch.where(present, keypoints * scale + (scale - 1) / 2, keypoints)
 
 
 class PoseGenerator(nn.Module, abc.ABC):
@@ -95,6 +112,45 @@ class PoseGenerator(nn.Module, abc.ABC):
 
         picture = self.decode(appearance, keypoints)
         return picture, body_layout(keypoints, tuple(picture.shape[-2:])).to(picture)
+
+    # Whether `render_card` draws on `detail` rows (a crop of the photo at the card's size):
+    # a generator that warps the photo's own pixels does; one that paints every pixel does not.
+    uses_detail: ClassVar[bool] = False
+
+    def detail_rows(
+        self,
+        image: torch.Tensor,
+        labels: torch.Tensor,
+        keypoints: torch.Tensor,
+        frame: torch.Tensor | None = None,
+    ) -> Appearance:
+        """What `render_card` reads of each person at a larger size than the network's: image
+        [B, 3, sH, sW] in [-1, 1], labels [B, sH, sW], keypoints [B, 18, 2] in its pixels,
+        frame [B, sH, sW] or None. Rows per component, so that a swap mixes them as it
+        mixes `encode`'s. Only for a generator that `uses_detail`."""
+        raise NotImplementedError(f"{type(self).__name__} draws nothing from detail rows")
+
+    def render_card(
+        self,
+        appearance: Appearance,
+        keypoints: torch.Tensor,
+        *,
+        scale: int = 1,
+        detail: Appearance | None = None,
+        matte: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(the picture [B, 3, sH, sW] in [-1, 1], its matte [B, 1, sH, sW] or None unless
+        asked): `decode` (`decode_with_matte`) at `scale` times the network's size, keypoints
+        in the network's pixels. Here the network's picture enlarged (bicubic): a generator
+        that paints every pixel has no sharper one to give; `detail` is not read."""
+        if matte:
+            picture, mask = self.decode_with_matte(appearance, keypoints)
+        else:
+            picture, mask = self.decode(appearance, keypoints), None
+        if scale == 1:
+            return picture, mask
+        picture = enlarge(picture, scale, "bicubic").clamp(-1, 1)
+        return picture, None if mask is None else enlarge(mask, scale).clamp(0, 1)
 
     def forward(
         self,

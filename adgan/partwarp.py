@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adgan.generators import Appearance, PoseGenerator, register
+from adgan.generators import Appearance, PoseGenerator, enlarge, register, scale_keypoints
 from adgan.warp import PartWarp, WarpConfig, body_layout, composite, fill_background, warp_parts
 from parsing.labels import ADGAN_INDEX, class_map
 
@@ -261,6 +261,7 @@ class PartWarpGenerator(PoseGenerator):
         "warp.skirt_in_one_piece",
     )
     EVIDENCE = 3 + 1 + 3 + 1  # composite, holes, background, background mask (+ masks, pose)
+    uses_detail = True  # a card larger than the network is warped from the photo at its size
 
     def __init__(self, config: PartWarpConfig) -> None:
         super().__init__()
@@ -323,6 +324,54 @@ class PartWarpGenerator(PoseGenerator):
     ) -> tuple[torch.Tensor, PartWarp, torch.Tensor]:
         """(image [B, 3, H, W] in [-1, 1], the warp, the blend [B, 1, H, W]); layout: the
         warp carries the target body's layout (for a matte)."""
+        picture, blend, warped, rough = self._paint(appearance, keypoints, layout=layout)
+        blend = self._trusted(blend, warped)
+        return blend * rough + (1 - blend) * picture, warped, blend
+
+    def detail_rows(
+        self,
+        image: torch.Tensor,
+        labels: torch.Tensor,
+        keypoints: torch.Tensor,
+        frame: torch.Tensor | None = None,
+    ) -> Appearance:
+        rows = person_rows(image, labels, keypoints, self.config.components)
+        return rows if frame is None else frame_rows(rows, frame)
+
+    def render_card(
+        self,
+        appearance: Appearance,
+        keypoints: torch.Tensor,
+        *,
+        scale: int = 1,
+        detail: Appearance | None = None,
+        matte: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """At a larger scale the geometry is done again on `detail`, the photo read at the
+        card's size: the warp carries the photo's own pixels, so a person the photo shows
+        sharp stays sharp. The network paints at its own size, once, and its picture and its
+        blend are enlarged: what it paints (unseen parts, the filled background) has no
+        finer detail to give. Without detail rows, the network-size card enlarged."""
+        if scale == 1 or detail is None:
+            return super().render_card(appearance, keypoints, scale=scale, matte=matte)
+        picture, blend, _, _ = self._paint(appearance, keypoints)
+        fine = self.warp(detail, scale_keypoints(keypoints, scale), layout=matte)
+        with torch.autocast(keypoints.device.type, enabled=False):
+            blend = self._trusted(enlarge(blend, scale), fine)
+            card = blend * composite(fine) + (1 - blend) * enlarge(picture, scale)
+        return card, fine.matte.to(card) if matte else None
+
+    def _trusted(self, blend: torch.Tensor, warped: PartWarp) -> torch.Tensor:
+        """The learnt blend, raised to `warp_trust` wherever the warp shows the person."""
+        if self.config.warp_trust <= 0:
+            return blend
+        person = warped.masks[:, 1:, 0].sum(1, keepdim=True).clamp(0, 1)  # [B, 1, H, W]
+        return torch.maximum(blend, self.config.warp_trust * person.to(blend.dtype))
+
+    def _paint(
+        self, appearance: Appearance, keypoints: torch.Tensor, *, layout: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, PartWarp, torch.Tensor]:
+        """(the network's picture, its learnt blend, the warp, the warp's composite)."""
         # The warp has no weights: without gradients wanted through its inputs, it runs
         # without autograd's bookkeeping (training needs none; half the step's memory).
         inputs_need_grad = keypoints.requires_grad or any(
@@ -353,8 +402,4 @@ class PartWarpGenerator(PoseGenerator):
                 parts.append(torch.einsum("bkhw,bkc->bchw", m, next(maps)(codes)))
             x = block(torch.cat(parts, 1))
         out = self.head(x)
-        picture, blend = torch.tanh(out[:, :3]), torch.sigmoid(out[:, 3:])
-        if self.config.warp_trust > 0:
-            person = masks[:, 1:].sum(1, keepdim=True).clamp(0, 1)  # [B, 1, H, W]
-            blend = torch.maximum(blend, self.config.warp_trust * person.to(blend.dtype))
-        return blend * rough + (1 - blend) * picture, warped, blend
+        return torch.tanh(out[:, :3]), torch.sigmoid(out[:, 3:]), warped, rough

@@ -19,7 +19,15 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from adgan.generators import Appearance, PoseGenerator, mix_appearance, one_hot, to_image, to_tensor
+from adgan.generators import (
+    Appearance,
+    PoseGenerator,
+    mix_appearance,
+    one_hot,
+    scale_keypoints,
+    to_image,
+    to_tensor,
+)
 from common.colour import Colour
 from common.hardware import Precision, resolve_precision
 from parsing.labels import component_classes
@@ -99,23 +107,65 @@ class AttributeTransfer:
         return self.generate_many(np.asarray(keypoints)[None], appearance)[0]
 
     @torch.no_grad()
+    def detail_many(
+        self,
+        images: list[np.ndarray],
+        labels: list[np.ndarray],
+        keypoints: np.ndarray,
+        frames: Sequence[np.ndarray | None] | None = None,
+    ) -> Appearance | None:
+        """Rows for a card `scale` times the model's size (`generate_many`'s `detail`):
+        images uint8 at that size (the photo read there, not the model-size crop enlarged),
+        labels and keypoints [B, 18, 2] and frames at the model's size, as `encode_many`
+        takes them. None where the generator draws nothing from them."""
+        if not self.generator.uses_detail:
+            return None
+        scale = images[0].shape[0] // self.size[0]
+        big = (self.size[0] * scale, self.size[1] * scale)
+        for image, label in zip(images, labels, strict=True):
+            if image.shape[:2] != big or label.shape != self.size:
+                raise ValueError(
+                    f"detail image {image.shape[:2]} must be {big} (a whole multiple of the "
+                    f"generator's {self.size}) and labels {label.shape} {self.size}"
+                )
+
+        def blocks(values: np.ndarray) -> torch.Tensor:  # model pixels -> s x s blocks
+            return torch.from_numpy(values.repeat(scale, 0).repeat(scale, 1))
+
+        x = torch.stack([to_tensor(i) for i in images]).to(self.device)
+        lab = torch.stack([blocks(m.astype(np.int64)) for m in labels]).to(self.device)
+        kp = scale_keypoints(self._keypoints(keypoints), scale)
+        frame = None
+        if frames is not None and any(f is not None for f in frames):
+            shown = [np.ones(self.size, bool) if f is None else f > 0 for f in frames]
+            frame = torch.stack([blocks(f) for f in shown]).to(self.device, torch.float32)
+        return self.generator.detail_rows(x, lab, kp, frame)
+
+    @torch.no_grad()
     def generate_many(
         self,
         keypoints: np.ndarray,
         appearance: Appearance,
         backdrops: Sequence[Colour | None] | None = None,
+        *,
+        scale: int = 1,
+        detail: Appearance | None = None,
     ) -> list[np.ndarray]:
         """Keypoints [B, 18, 2] and (already mixed) appearances -> B uint8 images. Where a
         row's backdrop is a colour (RGB 0-255), its person stands on that plain colour
         instead of the generator's background (the source's, the person cut out and
-        filled: on a busy photo, a smeared scene)."""
+        filled: on a busy photo, a smeared scene). scale: the images are that many times
+        the model's size; `detail` (`detail_many`, mixed as the appearances are) gives the
+        generator the photos at that size to draw from (None: the model-size image
+        enlarged)."""
         look = {k: v.to(self.device) for k, v in appearance.items()}
         colours = list(backdrops) if backdrops is not None else []
+        plain_wanted = any(c is not None for c in colours)
         with self._autocast():
-            if not any(c is not None for c in colours):
-                out = self.generator.decode(look, self._keypoints(keypoints))
-            else:
-                out, matte = self.generator.decode_with_matte(look, self._keypoints(keypoints))
+            out, matte = self.generator.render_card(
+                look, self._keypoints(keypoints), scale=scale, detail=detail, matte=plain_wanted
+            )
+            if plain_wanted:
                 rgb = [c if c is not None else (0, 0, 0) for c in colours]
                 plain = torch.tensor(rgb, dtype=out.dtype, device=out.device) / 127.5 - 1
                 plain = plain[..., None, None]  # [B, 3, 1, 1]

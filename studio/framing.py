@@ -34,6 +34,8 @@ from keypoints.skeleton import HEAD_POINTS, mean_point, neck_point, visible
 
 NOSE, NECK = 0, 1
 SHOULDERS, HIPS = (2, 5), (8, 11)
+# A card is this many times the generator's size (176x256 at 1): `Pipeline.card_scale`.
+CARD_SCALES = (1, 2, 3)
 EYES_AND_EARS = (14, 15, 16, 17)
 ARMS = ((3, 4), (6, 7))  # (elbow, wrist), right then left
 LEGS = ((8, 9, 10), (11, 12, 13))  # (hip, knee, ankle), right then left

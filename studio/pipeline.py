@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 import torch
 
-from adgan.generators import concat, mix_appearance, take
+from adgan.generators import Appearance, concat, mix_appearance, take
 from adgan.transfer import AttributeTransfer
 from common.colour import Colour
 from common.geometry import (
@@ -65,7 +65,7 @@ from keypoints.skeleton import HEAD_POINTS, turns_to_upright, visible
 from parsing.labels import ADGAN_INDEX, colorize, component_classes
 from parsing.predict import DensePredictor, Guide
 from studio.bundle import load_bundle
-from studio.framing import DEFAULT_FRAMING, FRAMINGS, FramingConfig, head_cut
+from studio.framing import CARD_SCALES, DEFAULT_FRAMING, FRAMINGS, FramingConfig, head_cut
 
 MIN_KEYPOINTS = 4  # fewer visible keypoints than this is not a person we can re-pose
 MIN_PERSON_HEIGHT = 120  # rows of the photo a person needs (see Pipeline.min_person_height)
@@ -116,6 +116,9 @@ class PersonView:
     # sideways or upside down in the photo is cropped turned upright (`Pipeline`)
     to_crop: np.ndarray | None = None
     turns: int = 0  # quarter turns anticlockwise the photo was read turned by (0: as it is)
+    # uint8 RGB: the same crop read from the photo at `Pipeline.card_scale` times the size,
+    # which a larger card's warp draws from (None: a card at the generator's size)
+    fine_crop: np.ndarray | None = None
 
     def photo_to_crop(self) -> np.ndarray:
         """[2, 3] from the photo's pixels to the crop's."""
@@ -220,6 +223,7 @@ class Pipeline:
         min_person_height: int = MIN_PERSON_HEIGHT,
         framing: FramingConfig | None = None,
         upright_tolerance: float | None = UPRIGHT_TOLERANCE,
+        card_scale: int = 1,
     ) -> None:
         """min_person_height: rows a person must span in the photo to be read and re-posed;
         a generator smaller than that asks only its own height (a 64x44 demo generator has
@@ -229,8 +233,15 @@ class Pipeline:
         upright_tolerance: a person whose body lies within this many degrees of sideways or
         upside down (`keypoints.skeleton.turns_to_upright`) is read from the photo turned
         upright, and a note says so: a photo whose orientation tag was lost, or a camera
-        held on its side; the networks learnt upright people. None: never turned."""
+        held on its side; the networks learnt upright people. None: never turned.
+        card_scale: cards are this many times the generator's size; each person is also
+        read from the photo at that size (`PersonView.fine_crop`), from which the part-warp
+        generator carries the person's own pixels, and what its network paints is enlarged
+        (`PoseGenerator.render_card`)."""
+        if card_scale not in CARD_SCALES:
+            raise ValueError(f"card_scale must be one of {CARD_SCALES}, got {card_scale!r}")
         self.keypoints, self.parser, self.transfer = keypoints, parser, transfer
+        self.card_scale = card_scale
         self.size = transfer.size
         self.margin, self.framing = margin, framing or FramingConfig()
         self.min_person_height = min(min_person_height, self.size[0])
@@ -248,7 +259,11 @@ class Pipeline:
 
     @classmethod
     def from_bundle(
-        cls, path: str | Path, device: str | torch.device = "cpu", precision: Precision = "auto"
+        cls,
+        path: str | Path,
+        device: str | torch.device = "cpu",
+        precision: Precision = "auto",
+        card_scale: int = 1,
     ) -> Pipeline:
         """`precision` is the generator's (see `common.hardware.resolve_precision`)."""
         bundle = load_bundle(path, device)
@@ -256,7 +271,13 @@ class Pipeline:
             bundle.keypoint_estimator(device),
             DensePredictor([bundle.parser], device=device),
             AttributeTransfer(bundle.generator, device, precision),
+            card_scale=card_scale,
         )
+
+    @property
+    def card_size(self) -> tuple[int, int]:
+        """(height, width) of the cards this pipeline makes."""
+        return (self.size[0] * self.card_scale, self.size[1] * self.card_scale)
 
     def person(self, photo: np.ndarray, name: str = "photo", box: Box | None = None) -> PersonView:
         """The person of `photo` (inside `box`, x, y, w, h in photo pixels, if given: how a
@@ -364,8 +385,17 @@ class Pipeline:
                     warp(np.ones(photo.shape[:2], np.uint8), to_crop, self.size, 0, nearest=True),
                     to_crop,
                     turn,
+                    self._fine_crop(photo, to_crop),
                 )
         return out  # type: ignore[return-value]
+
+    def _fine_crop(self, photo: np.ndarray, to_crop: np.ndarray) -> np.ndarray | None:
+        """The crop read from the photo at `card_scale` times the size (None at 1)."""
+        s = self.card_scale
+        if s == 1:
+            return None
+        enlarge = np.array([[s, 0.0, (s - 1) / 2], [0.0, s, (s - 1) / 2], [0.0, 0.0, 1.0]])
+        return warp(photo, compose(enlarge, to_crop), self.card_size, LETTERBOX_FILL)
 
     def _first_look(self, photos: list[np.ndarray], boxes: list[Box | None]) -> list:
         """One KeypointResult per photo, photo pixels: the whole photo (with the window
@@ -469,13 +499,6 @@ class Pipeline:
             [people[k].frame for k in order],
         )
         row = {k: i for i, k in enumerate(order)}
-        mixed = []
-        for job in jobs:
-            look = take(looks, row[id(job.source)])
-            for component, donor in job.swaps.items():
-                donor_look = take(looks, row[id(donor)])
-                look = mix_appearance(look, donor_look, component_classes(component))
-            mixed.append(look)
         keypoints = np.stack(
             [
                 job.pose.keypoints if m is None else apply_to_points(m, job.pose.keypoints)
@@ -483,7 +506,34 @@ class Pipeline:
             ]
         )
         backdrops = [job.backdrop for job in jobs]
-        return self.transfer.generate_many(keypoints, concat(mixed), backdrops)
+        detail = self._detail([people[k] for k in order])
+        return self.transfer.generate_many(
+            keypoints,
+            _mixed(jobs, looks, row),
+            backdrops,
+            scale=self.card_scale,
+            detail=None if detail is None else _mixed(jobs, detail, row),
+        )
+
+    def _detail(self, views: list[PersonView]) -> Appearance | None:
+        """Each person's rows at the card's size (None at card_scale 1, or where the
+        generator draws nothing from them)."""
+        if self.card_scale == 1 or not self.transfer.generator.uses_detail:
+            return None
+        return self.transfer.detail_many(
+            [self._fine(v) for v in views],
+            [v.labels for v in views],
+            np.stack([v.keypoints for v in views]),
+            [v.frame for v in views],
+        )
+
+    def _fine(self, view: PersonView) -> np.ndarray:
+        """The view's crop at the card's size: as read from its photo, or (a view made by a
+        pipeline of another card_scale) its crop enlarged, with no detail to gain."""
+        if view.fine_crop is not None and view.fine_crop.shape[:2] == self.card_size:
+            return view.fine_crop
+        h, w = self.card_size
+        return cv2.resize(view.crop, (w, h), interpolation=cv2.INTER_CUBIC)
 
     def panel(self, source: PersonView, pose: PersonView, result: np.ndarray) -> np.ndarray:
         """source | target pose | source parsing | result, for a person to look at.
@@ -499,9 +549,21 @@ class Pipeline:
             _enlarge(source.crop, k, cv2.INTER_CUBIC),
             draw_skeleton(backdrop, kp, alpha=1.0),
             _enlarge(colorize(source.labels), k, cv2.INTER_NEAREST),
-            _enlarge(result, k, cv2.INTER_CUBIC),
+            _fit(result, (self.size[0] * k, self.size[1] * k)),
         ]
         return np.concatenate(columns, axis=1)
+
+
+def _mixed(jobs: Sequence[Job], rows: Appearance, row: dict[int, int]) -> Appearance:
+    """Per job, its source's rows with each swapped component's taken from its donor (`row`:
+    a person's index in `rows`, by the view's id)."""
+    mixed = []
+    for job in jobs:
+        look = take(rows, row[id(job.source)])
+        for component, donor in job.swaps.items():
+            look = mix_appearance(look, take(rows, row[id(donor)]), component_classes(component))
+        mixed.append(look)
+    return concat(mixed)
 
 
 def _after(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
@@ -541,6 +603,15 @@ def _box_problem(box: Box, shape: tuple[int, int]) -> str | None:
     if x >= width or y >= height or x + w <= 0 or y + h <= 0:
         return f"the person box {text} (x,y,w,h) lies outside the {width}x{height} photo"
     return None
+
+
+def _fit(result: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A card (at the generator's size or a multiple) at the panel's (height, width)."""
+    h, w = size
+    if result.shape[:2] == size:
+        return result
+    smaller = result.shape[0] > h
+    return cv2.resize(result, (w, h), interpolation=cv2.INTER_AREA if smaller else cv2.INTER_CUBIC)
 
 
 def _enlarge(image: np.ndarray, factor: int, interpolation: int) -> np.ndarray:

@@ -46,7 +46,7 @@ from common.hardware import Precision, resolve_device
 from common.image_io import encode_image
 from parsing.labels import ADGAN_CLASSES, COMPONENT_ALIASES, component_classes
 from studio.bundle import real_photo_warning
-from studio.framing import DEFAULT_FRAMING, FRAMINGS
+from studio.framing import CARD_SCALES, DEFAULT_FRAMING, FRAMINGS
 from studio.limits import GuardMiddleware, RequestGuard, guarded_h11
 from studio.pipeline import NoPersonError, Pipeline
 from studio.uploads import Upload, UploadError, clean_filename, decode_photo, read_form
@@ -115,6 +115,7 @@ class ServeSettings:
     keep_uploads: str = ""  # a folder: keep each request's photos and answer there
     backdrop: str = ""  # a plain colour behind the person (white, #rrggbb); "": the photo's
     framing: str = DEFAULT_FRAMING  # studio.framing: "source" (as far as it shows) or "pose"
+    card_scale: int = 1  # cards this many times the generator's size (Pipeline.card_scale)
     # The guard in front of the app (studio.limits.RequestGuard): budgets per client address
     client_rate: float = 2.0  # requests a second, sustained
     client_burst: int = 20  # requests at once (the page alone makes 5)
@@ -143,6 +144,8 @@ class ServeSettings:
             parse_colour(self.backdrop)
         if self.framing not in FRAMINGS:
             raise ValueError(f"framing {self.framing!r}: choose one of {', '.join(FRAMINGS)}")
+        if self.card_scale not in CARD_SCALES:
+            raise ValueError(f"card_scale {self.card_scale}: choose one of {CARD_SCALES}")
 
 
 class ErrorBody(BaseModel):
@@ -455,7 +458,7 @@ def create_app(
             status="ok",
             bundle={k: info[k] for k in ("format", "version", "dtype", "notes") if k in info},
             device=str(pipeline.transfer.device),
-            image_size=list(pipeline.size),
+            image_size=list(pipeline.card_size),
             queue_depth=worker.depth,
             max_queue=s.max_queue,
             max_batch=s.max_batch,
@@ -602,14 +605,15 @@ def load_settings(path: Path | None = None, overrides: list[str] | None = None) 
 
 
 def _bundle_pipeline(
-    bundle: Path, device: str, precision: Precision = "auto"
+    bundle: Path, device: str, precision: Precision = "auto", card_scale: int = 1
 ) -> tuple[Pipeline, dict[str, Any]]:
     if not (bundle / "config.json").is_file():
         raise CheckpointError(
             f"no model bundle at {bundle}; assemble one from trained runs with "
             "python -m studio.bundle --help"
         )
-    return Pipeline.from_bundle(bundle, resolve_device(device), precision), read_config(bundle)
+    pipeline = Pipeline.from_bundle(bundle, resolve_device(device), precision, card_scale)
+    return pipeline, read_config(bundle)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -628,7 +632,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep_uploads is not None:
             flags["keep_uploads"] = str(args.keep_uploads)
         settings = dataclasses.replace(settings, **{k: v for k, v in flags.items() if v})
-        pipeline, info = _bundle_pipeline(args.bundle, settings.device, settings.precision)
+        pipeline, info = _bundle_pipeline(
+            args.bundle, settings.device, settings.precision, settings.card_scale
+        )
     except (ConfigError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

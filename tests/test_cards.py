@@ -127,7 +127,7 @@ def test_ranks_take_disjoint_shares_of_the_rows(pipe, photos, tmp_path):
 
 
 def test_infer_batch_exit_status(pipe, photos, tmp_path, monkeypatch, capsys, tiny_bundle):
-    monkeypatch.setattr(infer, "load_pipeline", lambda bundle, device, precision: pipe)
+    monkeypatch.setattr(infer, "load_pipeline", lambda bundle, device, precision, scale: pipe)
     out = tmp_path / "cards"
     good = write_jobs(tmp_path / "good.csv", GOOD)
     assert infer.main(["--batch", str(good), "--out-dir", str(out)]) == 0

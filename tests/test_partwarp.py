@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from adgan.data import PairDataset
-from adgan.generators import build_generator, mix_appearance, take
+from adgan.generators import build_generator, enlarge, mix_appearance, scale_keypoints, take
 from adgan.partwarp import PartWarpGenerator, person_rows, warp_rows
 from adgan.warp import WarpConfig, composite
 from parsing.labels import ADGAN_INDEX, component_classes
@@ -314,3 +315,71 @@ def test_on_cuda_the_generator_draws_what_it_draws_on_the_cpu(pairs, channels_la
         with torch.autocast("cuda", dtype=torch.bfloat16):
             half = run(gen, batch).float().cpu()
     assert (half - expected).abs().max() < 0.05
+
+
+def _fine_source(source: torch.Tensor) -> torch.Tensor:
+    """The source as a photo read at twice the size would show it: the same picture, plus
+    a one-pixel checker that the network-size crop cannot hold (it averages out there)."""
+    big = enlarge(source, 2)
+    checker = (torch.arange(big.shape[-2])[:, None] + torch.arange(big.shape[-1])) % 2
+    return (big + 0.3 * (2 * checker - 1)).clamp(-1, 1)
+
+
+def _fine_detail(gen, pairs, image=None):
+    labels = pairs["source_parsing"].argmax(1)
+    return gen.detail_rows(
+        _fine_source(pairs["source"]) if image is None else image,
+        labels.repeat_interleave(2, 1).repeat_interleave(2, 2),
+        scale_keypoints(pairs["source_keypoints"], 2),
+    )
+
+
+def _checker_energy(image: torch.Tensor) -> torch.Tensor:
+    """[B, H, W] how far each pixel lies from the mean of its 2x2 block (0 where smooth)."""
+    blocks = F.avg_pool2d(image, 2)
+    return (image - enlarge(blocks, 2, "nearest")).abs().mean(1)
+
+
+def test_a_larger_card_carries_the_photo_at_its_size_and_agrees_with_the_small_one(pairs):
+    torch.manual_seed(0)
+    gen = build_generator({**TINY, "warp_trust": 1.0}).eval()
+    detail = _fine_detail(gen, pairs)
+    with torch.no_grad():
+        look = gen.encode(pairs["source"], pairs["source_parsing"], pairs["source_keypoints"])
+        for kp in (pairs["target_keypoints"], pairs["source_keypoints"]):
+            small = gen.decode(look, kp)
+            card, matte = gen.render_card(look, kp, scale=2, detail=detail)
+            enlarged, _ = gen.render_card(look, kp, scale=2)  # no detail: the small one enlarged
+            assert card.shape == (4, 3, 2 * SIZE[0], 2 * SIZE[1]) and matte is None
+            assert card.abs().max() <= 1
+            torch.testing.assert_close(enlarged, enlarge(small, 2, "bicubic").clamp(-1, 1))
+            # at the small card's size it is the small card (the checker averages out)
+            assert (F.avg_pool2d(card, 2) - small).abs().mean() < 0.05
+        # on the person's own pose the warp moves nothing: where it shows the person, the
+        # card shows the photo's finer detail, which the small card enlarged cannot
+        fine = gen.warp(detail, scale_keypoints(kp, 2))
+    person = fine.masks[:, 1:, 0].sum(1) > 0.999  # [B, 2H, 2W]
+    assert person.sum() > 400
+    assert _checker_energy(card)[person].mean() > 0.2
+    assert _checker_energy(enlarged)[person].mean() < 0.05
+
+
+def test_a_larger_card_takes_a_swapped_garment_from_the_donors_photo(pairs):
+    torch.manual_seed(0)
+    gen = build_generator({**TINY, "warp_trust": 1.0}).eval()
+    kp = pairs["target_keypoints"]
+    upper = component_classes("upper")
+    flipped = {k: v.flip(0) for k, v in pairs.items()}  # each sample's donor: another person
+    with torch.no_grad():
+        keys = ("source", "source_parsing", "source_keypoints")
+        look, donor = (gen.encode(*(b[k] for k in keys)) for b in (pairs, flipped))
+        swapped = mix_appearance(look, donor, upper)
+        detail = mix_appearance(_fine_detail(gen, pairs), _fine_detail(gen, flipped), upper)
+        small, small_matte = gen.decode_with_matte(swapped, kp)
+        card, matte = gen.render_card(swapped, kp, scale=2, detail=detail, matte=True)
+        unswapped = gen.render_card(swapped, kp, scale=2, detail=_fine_detail(gen, pairs))[0]
+    assert (gen.decode(look, kp) - small).abs().mean() > 0.02  # the swap changes the card
+    assert (F.avg_pool2d(card, 2) - small).abs().mean() < 0.05  # the same swap, larger
+    assert (F.avg_pool2d(unswapped, 2) - small).abs().mean() > 0.02  # the source's own top
+    assert matte.shape == (4, 1, 2 * SIZE[0], 2 * SIZE[1])
+    assert (F.avg_pool2d(matte, 2) - small_matte).abs().mean() < 0.05

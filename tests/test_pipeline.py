@@ -192,6 +192,8 @@ def test_infer_end_to_end(tiny_bundle, synth_dataset, tmp_path, monkeypatch, cap
     assert infer.main(args) == 0
     assert load_image(out).shape == (32, 24, 3) and load_image(panel).shape == (256, 768, 3)
     assert "wrote" in capsys.readouterr().out
+    assert infer.main([*args, "--scale", "2"]) == 0  # a card twice the size, the same panel
+    assert load_image(out).shape == (64, 48, 3) and load_image(panel).shape == (256, 768, 3)
     monkeypatch.undo()  # the real person finder: random weights find nobody
     assert infer.main(args) == 2
     assert "no person found" in capsys.readouterr().err
@@ -364,7 +366,7 @@ def test_a_source_cut_at_the_thigh_frames_the_card_there(tiny_bundle, synth_data
     assert all(pipe.card_pose(job) is pose for job in kept)
     seen = []
     real = pipe.transfer.generate_many
-    pipe.transfer.generate_many = lambda kp, *a: seen.append(kp) or real(kp, *a)
+    pipe.transfer.generate_many = lambda kp, *a, **kw: seen.append(kp) or real(kp, *a, **kw)
     pipe.generate(half, pose)
     assert np.allclose(seen[0][0], card.keypoints)  # the generator draws the card's pose
     with pytest.raises(ValueError, match="framing 'tight'"):
@@ -429,3 +431,35 @@ def test_a_source_cut_at_the_mouth_frames_the_card_there_unless_a_donor_shows_th
     assert (eyes[:, 1] < 0).all()  # above the card
     donor = PersonView("hair.jpg", crop, kp, labels, (0, 0, w, h), 1.0)
     assert pipe.card_frame(Job(source, pose, swaps={"hair": donor})) is None
+
+
+def test_a_larger_card_reads_the_person_from_the_photo_at_its_size(tiny_bundle, synth_dataset):
+    """card_scale 2: each person is also read from the photo at twice the crop's size (the
+    photo's own pixels, not the crop enlarged), and the card is twice the size."""
+    pipe = Pipeline.from_bundle(tiny_bundle, precision="fp32", card_scale=2)
+    pipe.keypoints = Seen(box=(20, 12, 24, 52))  # the crop: about 64 rows of the photo
+    y, x = np.mgrid[:80, :64]
+    smooth = np.stack([x * 4, y * 3, 255 - x * 4], -1).astype(np.uint8)
+    stripes = smooth.copy()
+    stripes[:, ::2] = 0  # one-pixel stripes: the photo's finest detail
+    person = pipe.person(smooth, "smooth.png")
+    h, w = person.crop.shape[:2]
+    assert pipe.card_size == (2 * h, 2 * w) and person.fine_crop.shape == (2 * h, 2 * w, 3)
+    # the same place of the photo: at the crop's size, the fine crop is the crop
+    small = cv2.resize(person.fine_crop, (w, h), interpolation=cv2.INTER_AREA).astype(int)
+    assert np.abs(small - person.crop.astype(int)).mean() < 3
+    # and it holds the photo's finer detail, which the crop enlarged does not
+    person = pipe.person(stripes, "stripes.png")
+    enlarged = cv2.resize(person.crop, (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC)
+    detail = [np.abs(np.diff(im.astype(int), axis=1)).mean() for im in (person.fine_crop, enlarged)]
+    assert detail[0] > 2 * detail[1]
+    cards = pipe.generate_many([Job(person, person), Job(person, person, backdrop=(0, 255, 0))])
+    assert all(card.shape == (2 * h, 2 * w, 3) for card in cards)
+    assert (cards[1][0, 0] == (0, 255, 0)).all()  # the plain colour reaches the corner
+    # a view made at the generator's size (no fine crop) still gives a card of this size
+    people = DeepFashionPeople(synth_dataset, "test")
+    other = view(people, sorted(people.annotations)[0])
+    assert other.fine_crop is None and pipe.generate(other, other).shape == (2 * h, 2 * w, 3)
+    assert pipe.panel(other, other, cards[0]).shape == (256, 4 * 8 * w, 3)
+    with pytest.raises(ValueError, match="card_scale"):
+        Pipeline.from_bundle(tiny_bundle, card_scale=4)

@@ -596,6 +596,9 @@ def test_settings_file_is_strict_and_matches_the_defaults():
     assert load_settings(overrides=["backdrop='#ffffff'"]).backdrop == "#ffffff"
     with pytest.raises(ConfigError, match="colour 'sky'"):
         load_settings(overrides=["backdrop=sky"])
+    assert load_settings(overrides=["card_scale=2"]).card_scale == 2
+    with pytest.raises(ConfigError, match="card_scale 5"):
+        load_settings(overrides=["card_scale=5"])
 
 
 def test_cli_without_a_bundle_says_so(tmp_path, capsys):
