@@ -40,6 +40,9 @@ GARMENTS = tuple(ADGAN_INDEX[n] for n in ("pants", "skirt", "upper_clothes"))
 SKIN = tuple(ADGAN_INDEX[n] for n in ("arms", "legs"))
 PANTS = ADGAN_INDEX["pants"]
 LOWER_LEG_POINTS = [9, 10, 12, 13]  # knees and ankles (OpenPose-18 order)
+# A larger card's warp runs on at most this many pixels at once (4 cards at 352x512): its
+# tensors hold a few dozen floats per pixel and body segment
+FINE_WARP_PIXELS = 4 * 512 * 352
 
 
 @dataclass
@@ -355,11 +358,19 @@ class PartWarpGenerator(PoseGenerator):
         if scale == 1 or detail is None:
             return super().render_card(appearance, keypoints, scale=scale, matte=matte)
         picture, blend, _, _ = self._paint(appearance, keypoints)
-        fine = self.warp(detail, scale_keypoints(keypoints, scale), layout=matte)
-        with torch.autocast(keypoints.device.type, enabled=False):
-            blend = self._trusted(enlarge(blend, scale), fine)
-            card = blend * composite(fine) + (1 - blend) * enlarge(picture, scale)
-        return card, fine.matte.to(card) if matte else None
+        big = scale_keypoints(keypoints, scale)
+        cards, mattes = [], []
+        step = max(1, FINE_WARP_PIXELS // (picture.shape[-2] * picture.shape[-1] * scale**2))
+        for i in range(0, len(big), step):  # the warp's memory grows with its pixels
+            rows = slice(i, i + step)
+            fine = self.warp({k: v[rows] for k, v in detail.items()}, big[rows], layout=matte)
+            with torch.autocast(keypoints.device.type, enabled=False):
+                trust = self._trusted(enlarge(blend[rows], scale), fine)
+                painted = enlarge(picture[rows], scale)
+                cards.append(trust * composite(fine) + (1 - trust) * painted)
+            if matte:
+                mattes.append(fine.matte.to(cards[-1]))
+        return torch.cat(cards), torch.cat(mattes) if matte else None
 
     def _trusted(self, blend: torch.Tensor, warped: PartWarp) -> torch.Tensor:
         """The learnt blend, raised to `warp_trust` wherever the warp shows the person."""

@@ -1,11 +1,12 @@
 """End-to-end speed of the photo-to-card pipeline: `python bench/pipeline_speed.py
-[--bundle bundles/demo | --full-size] [--batches 1 16 64] [--repeats 10]`.
+[--bundle bundles/demo | --full-size] [--batches 1 16 64] [--repeats 10] [--scale 1 2]`.
 
 Per photo pair: decode both photos, find and crop each person (keypoints on the photo),
 keypoints and parsing on the crops, encode, generate, encode the PNG: what `infer.py` does
 after loading the bundle. Printed per stage and in total, at batch 1 (latency) and larger
 batches (cards/s, what `infer.py --batch` and the web page's queue get), with peak memory; on
-the CPU always and on the GPU when one is visible (the generator in bf16).
+the CPU always and on the GPU when one is visible (the generator in bf16). `--scale`: cards
+that many times the generator's size (`infer.py --scale`), one table row set per scale.
 
 `--full-size` times a bundle of random networks of the shapes a real 256x176 bundle has
 (the CPU configs' keypoint and parsing networks at 256x176, the reference-size generator):
@@ -31,6 +32,7 @@ from bench.timing import machine_line, peak_mb, summarize
 from common.colour import parse_colour
 from common.hardware import PRECISIONS
 from common.image_io import encode_image, load_image
+from studio.framing import CARD_SCALES
 from studio.pipeline import Job, Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,9 +102,10 @@ def bench(
     stand_in: bool,
     precision: str,
     backdrop: tuple[int, int, int] | None = None,
+    scale: int = 1,
 ) -> list:
-    pipe = Pipeline.from_bundle(bundle, device, precision)
-    print(f"# {device}: generator in {pipe.transfer.precision}")
+    pipe = Pipeline.from_bundle(bundle, device, precision, card_scale=scale)
+    print(f"# {device}: generator in {pipe.transfer.precision}, cards {pipe.card_size}")
     if stand_in:
         from studio.stub import StandingPersonAfter
 
@@ -116,7 +119,7 @@ def bench(
         runs = runs[2:]
         for stage in ("decode", "people", "generate", "png", "total"):
             times = [sum(r.values()) if stage == "total" else r[stage] for r in runs]
-            rows.append((device, batch, stage, *summarize(times, batch), peak_mb(device)))
+            rows.append((device, scale, batch, stage, *summarize(times, batch), peak_mb(device)))
     return rows
 
 
@@ -136,6 +139,7 @@ def main() -> None:
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.add_argument("--backdrop", type=parse_colour, help="cards on a plain colour (white, ...)")
     p.add_argument("--gpu-only", action="store_true", help="skip the CPU rows")
+    p.add_argument("--scale", type=int, nargs="+", choices=CARD_SCALES, default=[1])
     args = p.parse_args()
     cuda = torch.cuda.is_available()
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,14 +149,19 @@ def main() -> None:
         print(f"# bundle {'random, full size' if args.full_size else args.bundle}")
         photos = (args.source, args.pose)
         common = (args.repeats, photos, args.full_size, args.precision, args.backdrop)
-        rows = [] if args.gpu_only and cuda else bench(args.bundle, "cpu", args.batches, *common)
-        if cuda:
-            rows += bench(args.bundle, "cuda", args.gpu_batches, *common)
-    print("| device | batch | stage | cards/s | mean ms/batch | p50 ms | p95 ms | peak MB |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|")
-    for device, batch, stage, rate, mean, p50, p95, peak in rows:
+        rows = []
+        for scale in args.scale:
+            if not (args.gpu_only and cuda):
+                rows += bench(args.bundle, "cpu", args.batches, *common, scale)
+            if cuda:
+                rows += bench(args.bundle, "cuda", args.gpu_batches, *common, scale)
+    print(
+        "| device | scale | batch | stage | cards/s | mean ms/batch | p50 ms | p95 ms | peak MB |"
+    )
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
+    for device, scale, batch, stage, rate, mean, p50, p95, peak in rows:
         print(
-            f"| {device} | {batch} | {stage} | {rate:.1f} | {mean:.1f} | {p50:.1f} | "
+            f"| {device} | {scale} | {batch} | {stage} | {rate:.1f} | {mean:.1f} | {p50:.1f} | "
             f"{p95:.1f} | {peak:.0f} |"
         )
 

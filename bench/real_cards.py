@@ -1,6 +1,7 @@
 """Cards from real photos: does a card show the asked pose? `python bench/real_cards.py`.
 
     python bench/real_cards.py [--data ../shared/data] [--bundle bundles/demo] [--draw DIR]
+                               [--scale 2]
 
 Every real photo of ../shared/data in which the pipeline finds a person is re-posed into
 every other one's pose (the demo bundle by default, on a plain backdrop) where the job is
@@ -12,6 +13,12 @@ photo's own estimate left out). No ground truth is involved: this says whether a
 pose model sees the asked pose in the card, which is what a shopper looks for. The same
 estimator on the pose photos' own crops is the yardstick's ceiling. Without ../shared/data
 it says so and exits 0.
+
+`--scale 2` (or 3) makes the cards that many times larger (`infer.py --scale`) and adds,
+per framing, how they compare with the same cards at the generator's size: the mean
+difference once shrunk back to it (0 would be the same picture), and how much more fine
+detail the person has than the small card enlarged (the mean absolute Laplacian of the
+card where it is not the plain backdrop, as a ratio: 1 would be no sharper).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,10 +36,11 @@ sys.path.insert(0, str(ROOT))
 from bench.real_photos import SHARED, real_photos  # noqa: E402
 from bench.timing import machine_line  # noqa: E402
 from common.checkpoint import DEMO_BUNDLE  # noqa: E402
+from common.geometry import apply_to_points  # noqa: E402
 from common.image_io import load_image, save_image  # noqa: E402
 from keypoints.metrics import pckh_counts  # noqa: E402
 from keypoints.skeleton import visible  # noqa: E402
-from studio.framing import FRAMINGS  # noqa: E402
+from studio.framing import CARD_SCALES, FRAMINGS  # noqa: E402
 from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job  # noqa: E402
 
 BACKDROP = (240, 240, 240)
@@ -61,25 +70,59 @@ def sheet(cards: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(rows, 0)
 
 
+def generate(pipe: Pipeline, jobs: list[Job], batch: int = 8) -> list[np.ndarray]:
+    """The cards, `batch` jobs per pass (a larger card's warp holds more memory)."""
+    return [
+        card for i in range(0, len(jobs), batch) for card in pipe.generate_many(jobs[i : i + batch])
+    ]
+
+
+def against_small_cards(
+    pipe: Pipeline, jobs: list[Job], cards: list[np.ndarray]
+) -> tuple[float, float]:
+    """(mean difference in levels of 255 of the cards shrunk to the generator's size from
+    the same jobs' cards made at that size, the cards' fine detail over that of the small
+    cards enlarged); see the module docstring."""
+    smalls = generate(Pipeline(pipe.keypoints, pipe.parser, pipe.transfer), jobs)
+    h, w = pipe.card_size
+    off, detail = [], []
+    for card, small in zip(cards, smalls, strict=True):
+        shrunk = cv2.resize(card, small.shape[1::-1], interpolation=cv2.INTER_AREA)
+        off.append(np.abs(shrunk.astype(float) - small).mean())
+        enlarged = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+        person = (np.abs(card.astype(int) - BACKDROP).max(-1) > 8) & (
+            np.abs(enlarged.astype(int) - BACKDROP).max(-1) > 8
+        )
+        fine = [
+            np.abs(cv2.Laplacian(c.astype(np.float32), cv2.CV_32F)).mean(-1)[person].mean()
+            for c in (card, enlarged)
+        ]
+        detail.append(fine[0] / fine[1])
+    return float(np.mean(off)), float(np.mean(detail))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=SHARED)
     p.add_argument("--bundle", type=Path, default=DEMO_BUNDLE)
     p.add_argument("--draw", type=Path, help="write each framing's cards as one sheet here")
+    p.add_argument("--scale", type=int, choices=CARD_SCALES, default=1, help="card size x")
     args = p.parse_args(argv)
     if not (args.data / "real-formats").is_dir():
         print(f"no {args.data / 'real-formats'}: nothing to measure")
         return 0
     print(machine_line())
-    pipe = Pipeline.from_bundle(args.bundle)
+    pipe = Pipeline.from_bundle(args.bundle, card_scale=args.scale)
     photos = real_photos(args.data)
     found = pipe.people([(load_image(path), path.name) for path in photos])
     people: list[PersonView] = [v for v in found if not isinstance(v, NoPersonError)]
     print(f"# {len(people)} of {len(photos)} real photos with a person")
     ceiling = [r.keypoints for r in pipe.keypoints.predict_many([v.crop for v in people])]
     ok, total, _ = pckh_counts(ceiling, [v.keypoints for v in people])
-    print("| framing | cards | PCKh@0.5 of the asked pose in the card | points |")
-    print("|---|---|---|---|")
+    larger = args.scale > 1
+    extra = " | shrunk, off the 1x card (levels) | detail vs the 1x card enlarged" if larger else ""
+    print(f"| framing | cards | PCKh@0.5 of the asked pose in the card | points{extra} |")
+    print("|---|---|---|---|" + "---|---|" * larger)
     print(f"| (the pose photos' own crops) | {len(people)} | {ok / total:.3f} | {total} |")
     for framing in FRAMINGS:
         jobs = [
@@ -89,11 +132,22 @@ def main(argv: list[str] | None = None) -> int:
             if pose is not source
         ]
         jobs = [job for job in jobs if usable(job)]
-        cards = pipe.generate_many(jobs)
-        asked = [inside_card(pipe.card_pose(job).keypoints, pipe.size) for job in jobs]
+        cards = [
+            card for i in range(0, len(jobs), 8) for card in pipe.generate_many(jobs[i : i + 8])
+        ]
+        enlarge = np.array(
+            [[args.scale, 0, (args.scale - 1) / 2], [0, args.scale, (args.scale - 1) / 2]]
+        )
+        asked = [
+            inside_card(apply_to_points(enlarge, pipe.card_pose(job).keypoints), pipe.card_size)
+            for job in jobs
+        ]
         seen = [r.keypoints for r in pipe.keypoints.predict_many(cards)]
         ok, total, skipped = pckh_counts(seen, asked)
-        print(f"| {framing} | {len(cards)} | {ok / total:.3f} | {total} ({skipped} skipped) |")
+        row = f"| {framing} | {len(cards)} | {ok / total:.3f} | {total} ({skipped} skipped) |"
+        if larger:
+            row += " {:.2f} | {:.2f}x |".format(*against_small_cards(pipe, jobs, cards))
+        print(row)
         if args.draw is not None:
             save_image(args.draw / f"cards-{framing}.png", sheet(cards))
     return 0

@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from adgan import partwarp
 from adgan.data import PairDataset
 from adgan.generators import build_generator, enlarge, mix_appearance, scale_keypoints, take
 from adgan.partwarp import PartWarpGenerator, person_rows, warp_rows
@@ -340,7 +341,9 @@ def _checker_energy(image: torch.Tensor) -> torch.Tensor:
     return (image - enlarge(blocks, 2, "nearest")).abs().mean(1)
 
 
-def test_a_larger_card_carries_the_photo_at_its_size_and_agrees_with_the_small_one(pairs):
+def test_a_larger_card_carries_the_photo_at_its_size_and_agrees_with_the_small_one(
+    pairs, monkeypatch
+):
     torch.manual_seed(0)
     gen = build_generator({**TINY, "warp_trust": 1.0}).eval()
     detail = _fine_detail(gen, pairs)
@@ -362,6 +365,11 @@ def test_a_larger_card_carries_the_photo_at_its_size_and_agrees_with_the_small_o
     assert person.sum() > 400
     assert _checker_energy(card)[person].mean() > 0.2
     assert _checker_energy(enlarged)[person].mean() < 0.05
+    # a batch too large for one warp at this size is warped a card at a time, alike
+    monkeypatch.setattr(partwarp, "FINE_WARP_PIXELS", 4 * SIZE[0] * SIZE[1])
+    with torch.no_grad():
+        one_by_one = gen.render_card(look, kp, scale=2, detail=detail)[0]
+    torch.testing.assert_close(one_by_one, card)
 
 
 def test_a_larger_card_takes_a_swapped_garment_from_the_donors_photo(pairs):
