@@ -61,19 +61,12 @@ def one_hot(labels: np.ndarray, classes: int = NUM_ADGAN_CLASSES) -> torch.Tenso
 
 
 def enlarge(tensor: torch.Tensor, scale: int, mode: str = "bilinear") -> torch.Tensor:
-    """[B, C, H, W] -> [B, C, sH, sW], pixel centres kept where they are (the image's
-    pixels become s x s blocks of the enlarged one, as `scale_keypoints` maps points)."""
+    """[B, C, H, W] -> [B, C, sH, sW]: the image's pixel (x, y) becomes the s x s block
+    whose centre is s (x + 0.5) - 0.5, as every warp here counts pixels."""
     if scale == 1:
         return tensor
     corners = None if mode == "nearest" else False
     return F.interpolate(tensor.float(), scale_factor=scale, mode=mode, align_corners=corners)
-
-
-def scale_keypoints(keypoints: torch.Tensor, scale: int) -> torch.Tensor:
-    """Keypoints [..., 18, 2] in an image's pixels -> in the pixels of the image enlarged
-    `scale` times (pixel centres at integers: x -> s (x + 0.5) - 0.5); missing stay -1."""
-    present = (keypoints >= 0).all(-1, keepdim=True)
-    return torch.where(present, keypoints * scale + (scale - 1) / 2, keypoints)
 
 
 class PoseGenerator(nn.Module, abc.ABC):
@@ -117,17 +110,10 @@ class PoseGenerator(nn.Module, abc.ABC):
     # a generator that warps the photo's own pixels does; one that paints every pixel does not.
     uses_detail: ClassVar[bool] = False
 
-    def detail_rows(
-        self,
-        image: torch.Tensor,
-        labels: torch.Tensor,
-        keypoints: torch.Tensor,
-        frame: torch.Tensor | None = None,
-    ) -> Appearance:
-        """What `render_card` reads of each person at a larger size than the network's: image
-        [B, 3, sH, sW] in [-1, 1], labels [B, sH, sW], keypoints [B, 18, 2] in its pixels,
-        frame [B, sH, sW] or None. Rows per component, so that a swap mixes them as it
-        mixes `encode`'s. Only for a generator that `uses_detail`."""
+    def detail_rows(self, image: torch.Tensor) -> Appearance:
+        """What `render_card` reads of each person at a larger size than the network's: the
+        photo read there, image [B, 3, sH, sW] in [-1, 1], as rows per component, so that a
+        swap mixes them as it mixes `encode`'s. Only for a generator that `uses_detail`."""
         raise NotImplementedError(f"{type(self).__name__} draws nothing from detail rows")
 
     def render_card(

@@ -32,17 +32,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adgan.generators import Appearance, PoseGenerator, enlarge, register, scale_keypoints
-from adgan.warp import PartWarp, WarpConfig, body_layout, composite, fill_background, warp_parts
+from adgan.generators import Appearance, PoseGenerator, enlarge, register
+from adgan.warp import (
+    PartWarp,
+    WarpConfig,
+    body_layout,
+    composite,
+    fill_background,
+    fine_detail,
+    warp_parts,
+)
 from parsing.labels import ADGAN_INDEX, class_map
 
 GARMENTS = tuple(ADGAN_INDEX[n] for n in ("pants", "skirt", "upper_clothes"))
 SKIN = tuple(ADGAN_INDEX[n] for n in ("arms", "legs"))
 PANTS = ADGAN_INDEX["pants"]
 LOWER_LEG_POINTS = [9, 10, 12, 13]  # knees and ankles (OpenPose-18 order)
-# A larger card's warp runs on at most this many pixels at once (4 cards at 352x512): its
-# tensors hold a few dozen floats per pixel and body segment
-FINE_WARP_PIXELS = 4 * 512 * 352
 
 
 @dataclass
@@ -138,12 +143,36 @@ def frame_rows(appearance: Appearance, frame: torch.Tensor) -> Appearance:
     return {**appearance, "frame": frame[:, None].expand(-1, k, -1, -1)}
 
 
+@dataclass
+class CarriedPixels:
+    """Where the warped person's colours come from, for a card larger than the warp
+    (`adgan.warp.fine_detail`): per segment of every person the card takes from, the
+    source pixel it takes at each target pixel, its share of the card's person colour
+    there (source pixels only), and the appearance row whose photo that person is."""
+
+    coords: torch.Tensor  # [B, N, H, W, 2]
+    shares: torch.Tensor  # [B, N, H, W]
+    rows: tuple[int, ...]  # N: the row of each
+
+
 def warp_rows(
     appearance: Appearance, keypoints: torch.Tensor, config: WarpConfig, *, layout: bool = False
 ) -> PartWarp:
     """Each component warped from its own row's person into the target pose: one warp for
     the person of row 0 (the background's), and one more per row a swap took from someone
     else. layout: the result carries the target body's layout (`warp_parts`)."""
+    return warp_rows_carrying(appearance, keypoints, config, layout=layout)[0]
+
+
+def warp_rows_carrying(
+    appearance: Appearance,
+    keypoints: torch.Tensor,
+    config: WarpConfig,
+    *,
+    layout: bool = False,
+    carried: bool = False,
+) -> tuple[PartWarp, CarriedPixels | None]:
+    """`warp_rows`, and with `carried`, where its person's colours come from."""
     image, labels, kp = appearance["image"], appearance["labels"], appearance["keypoints"]
     k = image.shape[1]
     target = keypoints.to(image.dtype)
@@ -163,14 +192,17 @@ def warp_rows(
         config,
         layout=layout or garment_swapped,
         frame=None if frame is None else frame[:, 0, None],
+        detail=carried,
     )
+    takes = [(0, base, None)]  # (row, its warp, [B] where it gives its row's class | None)
     layers, masks = list(base.layers.unbind(1)), list(base.masks.unbind(1))
     worn = torch.zeros_like(base.holes)  # [B, 1, H, W] the person's own replaced garments
     new = torch.zeros_like(base.holes)  # ... and the donors' garments in their place
     for c, other in swapped.items():
-        donor = warp_parts(image[:, c], labels[:, c], kp[:, c], target, config)
+        donor = warp_parts(image[:, c], labels[:, c], kp[:, c], target, config, detail=carried)
         if c == PANTS:
             donor = _trousers_past_the_edge(donor, labels[:, c], kp[:, c], target, config)
+        takes.append((c, donor, other))
         pick = other[:, None, None, None]
         if c in GARMENTS:
             worn = worn + torch.where(pick, masks[c], 0)
@@ -196,7 +228,32 @@ def warp_rows(
     background = (1 - person.sum(1) - holes).clamp_min(0)[:, None]
     masks = torch.cat([background, person], 1)  # [B, K, 1, H, W]
     layers = torch.stack(layers, 1)  # [B, K, 3, H, W]
-    return dataclasses.replace(base, layers=layers, masks=masks, holes=holes)
+    warped = dataclasses.replace(base, layers=layers, masks=masks, holes=holes)
+    return warped, _carried_pixels(takes, masks) if carried else None
+
+
+def _carried_pixels(
+    takes: list[tuple[int, PartWarp, torch.Tensor | None]], masks: torch.Tensor
+) -> CarriedPixels:
+    """Each warp's segments' shares of the final person colour: a class's colour is its
+    warp's segments' mixed by their weights, scaled to the class's final mask (a swapped
+    garment's skin under it, the room left by holes)."""
+    coords, shares, rows = [], [], []
+    donors = [(c, other) for c, _, other in takes[1:]]
+    for row, warp, other in takes:
+        gives = torch.zeros(masks.shape[:2], device=masks.device)  # [B, K]
+        if other is None:  # the person: every class no donor gives
+            gives[:, 1:] = 1.0
+            for c, by_donor in donors:
+                gives[:, c] = (~by_donor).to(gives)
+        else:
+            gives[:, row] = other.to(gives)
+        ratio = gives[..., None, None] * masks[:, :, 0] / warp.masks[:, :, 0].clamp_min(1e-6)
+        share = torch.einsum("bkhw,bskhw->bshw", ratio.clamp(0, 1), warp.weights)
+        coords.append(warp.coords)
+        shares.append(share)
+        rows += [row] * share.shape[1]
+    return CarriedPixels(torch.cat(coords, 1), torch.cat(shares, 1), tuple(rows))
 
 
 def _trousers_past_the_edge(
@@ -307,11 +364,23 @@ class PartWarpGenerator(PoseGenerator):
     def warp(
         self, appearance: Appearance, keypoints: torch.Tensor, *, layout: bool = False
     ) -> PartWarp:
+        return self._warp(appearance, keypoints, layout=layout)[0]
+
+    def _warp(
+        self,
+        appearance: Appearance,
+        keypoints: torch.Tensor,
+        *,
+        layout: bool = False,
+        carried: bool = False,
+    ) -> tuple[PartWarp, CarriedPixels | None]:
         # The geometry in fp32 whatever the autocast: bf16's 8-bit mantissa puts a pixel
         # coordinate at 256 rows a pixel off, and linalg.solve has no bf16 kernel.
         with torch.autocast(keypoints.device.type, enabled=False):
             rows = {k: v.float() if v.is_floating_point() else v for k, v in appearance.items()}
-            return warp_rows(rows, keypoints.float(), self.config.warp, layout=layout)
+            return warp_rows_carrying(
+                rows, keypoints.float(), self.config.warp, layout=layout, carried=carried
+            )
 
     def decode(self, appearance: Appearance, keypoints: torch.Tensor) -> torch.Tensor:
         return self.render(appearance, keypoints)[0]
@@ -327,19 +396,12 @@ class PartWarpGenerator(PoseGenerator):
     ) -> tuple[torch.Tensor, PartWarp, torch.Tensor]:
         """(image [B, 3, H, W] in [-1, 1], the warp, the blend [B, 1, H, W]); layout: the
         warp carries the target body's layout (for a matte)."""
-        picture, blend, warped, rough = self._paint(appearance, keypoints, layout=layout)
+        picture, blend, warped, rough, _ = self._paint(appearance, keypoints, layout=layout)
         blend = self._trusted(blend, warped)
         return blend * rough + (1 - blend) * picture, warped, blend
 
-    def detail_rows(
-        self,
-        image: torch.Tensor,
-        labels: torch.Tensor,
-        keypoints: torch.Tensor,
-        frame: torch.Tensor | None = None,
-    ) -> Appearance:
-        rows = person_rows(image, labels, keypoints, self.config.components)
-        return rows if frame is None else frame_rows(rows, frame)
+    def detail_rows(self, image: torch.Tensor) -> Appearance:
+        return {"image": image[:, None].expand(-1, self.config.components, -1, -1, -1)}
 
     def render_card(
         self,
@@ -350,27 +412,29 @@ class PartWarpGenerator(PoseGenerator):
         detail: Appearance | None = None,
         matte: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """At a larger scale the geometry is done again on `detail`, the photo read at the
-        card's size: the warp carries the photo's own pixels, so a person the photo shows
-        sharp stays sharp. The network paints at its own size, once, and its picture and its
-        blend are enlarged: what it paints (unseen parts, the filled background) has no
-        finer detail to give. Without detail rows, the network-size card enlarged."""
+        """At a larger scale the card is the network-size card enlarged, plus, where it shows
+        the warp, the fine detail of the photo read at the card's size (`detail`: that photo
+        less the network-size crop enlarged), carried by the same geometry
+        (`adgan.warp.fine_detail`): the person is as sharp as the photo, and what the
+        network paints (unseen parts, the filled background) is enlarged, having no finer
+        detail to give. Without detail rows, the network-size card enlarged."""
         if scale == 1 or detail is None:
             return super().render_card(appearance, keypoints, scale=scale, matte=matte)
-        picture, blend, _, _ = self._paint(appearance, keypoints)
-        big = scale_keypoints(keypoints, scale)
-        cards, mattes = [], []
-        step = max(1, FINE_WARP_PIXELS // (picture.shape[-2] * picture.shape[-1] * scale**2))
-        for i in range(0, len(big), step):  # the warp's memory grows with its pixels
-            rows = slice(i, i + step)
-            fine = self.warp({k: v[rows] for k, v in detail.items()}, big[rows], layout=matte)
-            with torch.autocast(keypoints.device.type, enabled=False):
-                trust = self._trusted(enlarge(blend[rows], scale), fine)
-                painted = enlarge(picture[rows], scale)
-                cards.append(trust * composite(fine) + (1 - trust) * painted)
-            if matte:
-                mattes.append(fine.matte.to(cards[-1]))
-        return torch.cat(cards), torch.cat(mattes) if matte else None
+        picture, blend, warped, rough, carried = self._paint(
+            appearance, keypoints, layout=matte, carried=True
+        )
+        with torch.autocast(keypoints.device.type, enabled=False):
+            blend = self._trusted(blend, warped).float()
+            card = enlarge(blend * rough + (1 - blend) * picture.float(), scale)
+            rows = torch.tensor(carried.rows, device=keypoints.device)
+            fine = torch.zeros_like(card)
+            for row in sorted(set(carried.rows)):
+                mine = rows == row
+                photo = detail["image"][:, row].float()
+                finer = photo - enlarge(appearance["image"][:, row], scale)  # [B, 3, sH, sW]
+                fine += fine_detail(carried.coords[:, mine], carried.shares[:, mine], finer, scale)
+            card = (card + enlarge(blend, scale) * fine).clamp(-1, 1)
+        return card, enlarge(warped.matte, scale).clamp(0, 1) if matte else None
 
     def _trusted(self, blend: torch.Tensor, warped: PartWarp) -> torch.Tensor:
         """The learnt blend, raised to `warp_trust` wherever the warp shows the person."""
@@ -380,16 +444,22 @@ class PartWarpGenerator(PoseGenerator):
         return torch.maximum(blend, self.config.warp_trust * person.to(blend.dtype))
 
     def _paint(
-        self, appearance: Appearance, keypoints: torch.Tensor, *, layout: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor, PartWarp, torch.Tensor]:
-        """(the network's picture, its learnt blend, the warp, the warp's composite)."""
+        self,
+        appearance: Appearance,
+        keypoints: torch.Tensor,
+        *,
+        layout: bool = False,
+        carried: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, PartWarp, torch.Tensor, CarriedPixels | None]:
+        """(the network's picture, its learnt blend, the warp, the warp's composite, and with
+        `carried` where the warp took its person's colours)."""
         # The warp has no weights: without gradients wanted through its inputs, it runs
         # without autograd's bookkeeping (training needs none; half the step's memory).
         inputs_need_grad = keypoints.requires_grad or any(
             v.requires_grad for k, v in appearance.items() if k != "codes"
         )
         with torch.set_grad_enabled(inputs_need_grad and torch.is_grad_enabled()):
-            warped = self.warp(appearance, keypoints, layout=layout)
+            warped, pixels = self._warp(appearance, keypoints, layout=layout, carried=carried)
             rough = composite(warped)  # [B, 3, H, W]
         masks = warped.masks[:, :, 0]  # [B, K, H, W]
         pose = self.pose_input(keypoints).to(rough.dtype)
@@ -413,4 +483,4 @@ class PartWarpGenerator(PoseGenerator):
                 parts.append(torch.einsum("bkhw,bkc->bchw", m, next(maps)(codes)))
             x = block(torch.cat(parts, 1))
         out = self.head(x)
-        return torch.tanh(out[:, :3]), torch.sigmoid(out[:, 3:]), warped, rough
+        return torch.tanh(out[:, :3]), torch.sigmoid(out[:, 3:]), warped, rough, pixels

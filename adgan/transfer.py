@@ -24,7 +24,6 @@ from adgan.generators import (
     PoseGenerator,
     mix_appearance,
     one_hot,
-    scale_keypoints,
     to_image,
     to_tensor,
 )
@@ -107,39 +106,23 @@ class AttributeTransfer:
         return self.generate_many(np.asarray(keypoints)[None], appearance)[0]
 
     @torch.no_grad()
-    def detail_many(
-        self,
-        images: list[np.ndarray],
-        labels: list[np.ndarray],
-        keypoints: np.ndarray,
-        frames: Sequence[np.ndarray | None] | None = None,
-    ) -> Appearance | None:
-        """Rows for a card `scale` times the model's size (`generate_many`'s `detail`):
-        images uint8 at that size (the photo read there, not the model-size crop enlarged),
-        labels and keypoints [B, 18, 2] and frames at the model's size, as `encode_many`
-        takes them. None where the generator draws nothing from them."""
+    def detail_many(self, images: list[np.ndarray]) -> Appearance | None:
+        """Rows for a card `scale` times the model's size (`generate_many`'s `detail`): each
+        person's photo read at that size (uint8, the same place as the model-size crop
+        `encode_many` took, not that crop enlarged), in `encode_many`'s order. None where
+        the generator draws nothing from them."""
         if not self.generator.uses_detail:
             return None
         scale = images[0].shape[0] // self.size[0]
         big = (self.size[0] * scale, self.size[1] * scale)
-        for image, label in zip(images, labels, strict=True):
-            if image.shape[:2] != big or label.shape != self.size:
+        for image in images:
+            if image.shape[:2] != big:
                 raise ValueError(
-                    f"detail image {image.shape[:2]} must be {big} (a whole multiple of the "
-                    f"generator's {self.size}) and labels {label.shape} {self.size}"
+                    f"detail image {image.shape[:2]} must be {big}, a whole multiple of the "
+                    f"generator's {self.size}"
                 )
-
-        def blocks(values: np.ndarray) -> torch.Tensor:  # model pixels -> s x s blocks
-            return torch.from_numpy(values.repeat(scale, 0).repeat(scale, 1))
-
         x = torch.stack([to_tensor(i) for i in images]).to(self.device)
-        lab = torch.stack([blocks(m.astype(np.int64)) for m in labels]).to(self.device)
-        kp = scale_keypoints(self._keypoints(keypoints), scale)
-        frame = None
-        if frames is not None and any(f is not None for f in frames):
-            shown = [np.ones(self.size, bool) if f is None else f > 0 for f in frames]
-            frame = torch.stack([blocks(f) for f in shown]).to(self.device, torch.float32)
-        return self.generator.detail_rows(x, lab, kp, frame)
+        return self.generator.detail_rows(x)
 
     @torch.no_grad()
     def generate_many(

@@ -277,6 +277,12 @@ class PartWarp:
     # comes from outside the source photo (legs below a crop: the network paints them)
     body: torch.Tensor | None = None
     core: torch.Tensor | None = None
+    # Only with `warp_parts(..., detail=True)` (a card larger than the warp, `fine_detail`),
+    # else None: [B, S, H, W, 2] the source pixel each segment takes at each target pixel,
+    # and [B, S, 8, H, W] how much of class c's colour there is segment s's own source pixel
+    # (not a fill: the torso's garment spread under the arms)
+    coords: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
     segment_names: tuple[str, ...] = SEGMENT_NAMES
 
     @property
@@ -703,12 +709,13 @@ def _torso_under_arms(
     dist: torch.Tensor,
     available: torch.Tensor,
     cfg: WarpConfig,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The torso's colour [B, 3, H, W] and its garment classes [B, 3, H, W] (`CLOTH`) with
-    the garment under the arms (`WarpConfig.torso_under_arms`): where the source's arms own
-    the pixels within that many torso radii (dist [B, S, H, W], in each segment's radii),
-    the torso carries its own garment's colour and classes there, spread from the pixels it
-    owns (a push-pull fill: a garment's mean colour, not its print)."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The torso's colour [B, 3, H, W], its garment classes [B, 3, H, W] (`CLOTH`) and how
+    much of its colour is the fill [B, 1, H, W], with the garment under the arms
+    (`WarpConfig.torso_under_arms`): where the source's arms own the pixels within that
+    many torso radii (dist [B, S, H, W], in each segment's radii), the torso carries its own
+    garment's colour and classes there, spread from the pixels it owns (a push-pull fill: a
+    garment's mean colour, not its print)."""
     arms = [i for i, s in enumerate(SEGMENTS) if s.kind in ("upper_arm", "forearm")]
     garment = owned[:, TORSO, list(CLOTH)]  # [B, 3, H, W]
     shown = garment.sum(1, keepdim=True).clamp(0, 1)  # [B, 1, H, W]
@@ -719,7 +726,7 @@ def _torso_under_arms(
     half = [F.avg_pool2d(t, 2, ceil_mode=True) for t in (source * shown, garment, shown)]
     filled = fill_background(torch.cat(half[:2], 1) / half[2].clamp_min(1e-6), half[2])
     filled = F.interpolate(filled, size=source.shape[-2:], mode="bilinear", align_corners=False)
-    return torch.lerp(source, filled[:, :3], under), garment + under * filled[:, 3:]
+    return torch.lerp(source, filled[:, :3], under), garment + under * filled[:, 3:], under
 
 
 def _legs_past_the_edge(
@@ -812,6 +819,7 @@ def warp_parts(
     *,
     layout: bool = False,
     frame: torch.Tensor | None = None,
+    detail: bool = False,
 ) -> PartWarp:
     """Warp the source person into the target pose, per ADGAN component.
 
@@ -819,7 +827,9 @@ def warp_parts(
     [B, H, W]; keypoints [B, 18, 2] (x, y) pixels of this size, -1 missing. layout: also
     the target body's `body` and `core` (a few ms at 256x176 that training and a plain
     card do not need). frame [B, 1, H, W]: 1 where the source crop shows its photo, 0 on
-    the letterbox past the photo's edge, whose fill is no background (None: all photo)."""
+    the letterbox past the photo's edge, whose fill is no background (None: all photo).
+    detail: also the `coords` and `weights` that carry a larger photo's detail
+    (`fine_detail`)."""
     cfg = config or WarpConfig()
     b, _, h, w = source.shape
     if source_keypoints.shape != (b, 18, 2) or target_keypoints.shape != (b, 18, 2):
@@ -882,8 +892,9 @@ def warp_parts(
     ones = torch.ones_like(owned[:, :, :1])
     anyone = person_probs.sum(1, keepdim=True)[:, None].expand(b, n_seg, 1, h, w)
     stack = torch.cat([source[:, None].expand(b, n_seg, 3, h, w), owned, anyone, ones], 2)
+    filled = None  # [B, 1, H, W] how much of the torso's colour is a fill, not the source
     if cfg.torso_under_arms > 0:  # the torso's garment under the arms (a fresh stack: in place)
-        colour, cloth = _torso_under_arms(source, owned, dist, src_avail, cfg)
+        colour, cloth, filled = _torso_under_arms(source, owned, dist, src_avail, cfg)
         stack[:, TORSO, :3] = colour
         stack[:, TORSO, [3 + c for c in CLOTH]] = cloth
     warped = F.grid_sample(
@@ -984,6 +995,14 @@ def warp_parts(
     masks[:, 0] = (1 - masks[:, 1:].sum(1) - holes[:, 0]).clamp_min(0)
     layers = layers.clone()
     layers[:, 0] = background
+    coords_kept = weights = None
+    if detail:
+        own = inside.clone()  # [B, S, H, W] the segment's colour is its source pixel's
+        if filled is not None:
+            torso_grid = sample_grid.reshape(b, n_seg, h, w, 2)[:, TORSO]
+            fill = F.grid_sample(filled, torso_grid, align_corners=True)[:, 0]
+            own[:, TORSO] = own[:, TORSO] * (1 - fill)
+        coords_kept, weights = coords, weight * own[:, :, None]
     body = core = None
     if layout:
         body = 1 - torch.prod(1 - support, 1, keepdim=True)
@@ -1000,7 +1019,37 @@ def warp_parts(
         segments=seen[:, :, None],
         body=body,
         core=core,
+        coords=coords_kept,
+        weights=weights,
     )
+
+
+def fine_detail(
+    coords: torch.Tensor, weights: torch.Tensor, detail: torch.Tensor, scale: int
+) -> torch.Tensor:
+    """What a card `scale` times the warp's size gains from a photo read at its size:
+    detail [B, 3, sH, sW] (that photo less the warp's source enlarged: its fine detail) taken
+    by each segment from where it takes its colour, coords [B, S, H, W, 2] enlarged, and
+    added up by weights [B, S, H, W] enlarged (each segment's share of the warped person's
+    colour at each pixel, source pixels only: `PartWarp.coords`, `PartWarp.weights` summed
+    over the classes a card shows). [B, 3, sH, sW]. The geometry stays the warp's: 4 bilinear
+    reads per segment and pixel instead of the whole warp again at the larger size."""
+    b, n_seg, h, w, _ = coords.shape
+    big_h, big_w = detail.shape[-2:]
+    # coarse pixels (centres at integers) -> fine ones -> grid_sample's [-1, 1]
+    where = coords.permute(0, 1, 4, 2, 3).reshape(b, n_seg * 2, h, w) * scale + (scale - 1) / 2
+    where = F.interpolate(where, size=(big_h, big_w), mode="bilinear", align_corners=False)
+    where = where.reshape(b, n_seg, 2, big_h, big_w).permute(0, 1, 3, 4, 2)
+    norm = torch.tensor([2 / max(big_w - 1, 1), 2 / max(big_h - 1, 1)]).to(where)
+    taken = F.grid_sample(
+        detail[:, None].expand(b, n_seg, 3, big_h, big_w).reshape(b * n_seg, 3, big_h, big_w),
+        (where * norm - 1).reshape(b * n_seg, big_h, big_w, 2),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=True,
+    ).reshape(b, n_seg, 3, big_h, big_w)
+    share = F.interpolate(weights, size=(big_h, big_w), mode="bilinear", align_corners=False)
+    return torch.einsum("bshw,bschw->bchw", share, taken)
 
 
 def composite(warp: PartWarp, hole_fill: str | torch.Tensor = "person") -> torch.Tensor:
@@ -1035,5 +1084,6 @@ __all__ = [
     "body_size",
     "composite",
     "fill_background",
+    "fine_detail",
     "warp_parts",
 ]

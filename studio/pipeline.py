@@ -520,12 +520,7 @@ class Pipeline:
         generator draws nothing from them)."""
         if self.card_scale == 1 or not self.transfer.generator.uses_detail:
             return None
-        return self.transfer.detail_many(
-            [self._fine(v) for v in views],
-            [v.labels for v in views],
-            np.stack([v.keypoints for v in views]),
-            [v.frame for v in views],
-        )
+        return self.transfer.detail_many([self._fine(v) for v in views])
 
     def _fine(self, view: PersonView) -> np.ndarray:
         """The view's crop at the card's size: as read from its photo, or (a view made by a
