@@ -198,9 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         choices=CARD_SCALES,
         default=1,
-        help="the card's size in multiples of 176x256 (2: 352x512): the person is carried "
-        "from the photo read at that size, sharp as far as the photo is; what the network "
-        "paints (unseen parts, the filled background) is enlarged",
+        help="the card's size in multiples of 176x256 (2: 352x512): the person's fine detail "
+        "is carried from the photo read at that size, sharp as far as the photo is; what "
+        "the network paints (unseen parts, the filled background) is enlarged",
     )
     p.add_argument("--batch", type=Path, help="a jobs CSV for batch product cards")
     p.add_argument("--out-dir", type=Path, help="output folder for --batch")

@@ -117,7 +117,7 @@ class PersonView:
     to_crop: np.ndarray | None = None
     turns: int = 0  # quarter turns anticlockwise the photo was read turned by (0: as it is)
     # uint8 RGB: the same crop read from the photo at `Pipeline.card_scale` times the size,
-    # which a larger card's warp draws from (None: a card at the generator's size)
+    # whose fine detail a larger card carries (None: a card at the generator's size)
     fine_crop: np.ndarray | None = None
 
     def photo_to_crop(self) -> np.ndarray:
@@ -235,9 +235,8 @@ class Pipeline:
         upright, and a note says so: a photo whose orientation tag was lost, or a camera
         held on its side; the networks learnt upright people. None: never turned.
         card_scale: cards are this many times the generator's size; each person is also
-        read from the photo at that size (`PersonView.fine_crop`), from which the part-warp
-        generator carries the person's own pixels, and what its network paints is enlarged
-        (`PoseGenerator.render_card`)."""
+        read from the photo at that size (`PersonView.fine_crop`), whose fine detail the
+        part-warp generator carries into the enlarged card (`PoseGenerator.render_card`)."""
         if card_scale not in CARD_SCALES:
             raise ValueError(f"card_scale must be one of {CARD_SCALES}, got {card_scale!r}")
         self.keypoints, self.parser, self.transfer = keypoints, parser, transfer
@@ -524,11 +523,11 @@ class Pipeline:
 
     def _fine(self, view: PersonView) -> np.ndarray:
         """The view's crop at the card's size: as read from its photo, or (a view made by a
-        pipeline of another card_scale) its crop enlarged, with no detail to gain."""
+        pipeline of another card_scale) its crop enlarged as the card is, no detail gained."""
         if view.fine_crop is not None and view.fine_crop.shape[:2] == self.card_size:
             return view.fine_crop
         h, w = self.card_size
-        return cv2.resize(view.crop, (w, h), interpolation=cv2.INTER_CUBIC)
+        return cv2.resize(view.crop, (w, h), interpolation=cv2.INTER_LINEAR)
 
     def panel(self, source: PersonView, pose: PersonView, result: np.ndarray) -> np.ndarray:
         """source | target pose | source parsing | result, for a person to look at.
