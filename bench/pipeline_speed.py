@@ -105,7 +105,7 @@ def bench(
     scale: int = 1,
 ) -> list:
     pipe = Pipeline.from_bundle(bundle, device, precision, card_scale=scale)
-    print(f"# {device}: generator in {pipe.transfer.precision}, cards {pipe.card_size}")
+    print(f"# {device}: generator in {pipe.transfer.precision}, cards {pipe.card_size()}")
     if stand_in:
         from studio.stub import StandingPersonAfter
 

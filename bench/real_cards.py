@@ -84,7 +84,7 @@ def against_small_cards(
     the same jobs' cards made at that size, the cards' fine detail over that of the small
     cards enlarged); see the module docstring."""
     smalls = generate(Pipeline(pipe.keypoints, pipe.parser, pipe.transfer), jobs)
-    h, w = pipe.card_size
+    h, w = pipe.card_size()
     off, detail = [], []
     for card, small in zip(cards, smalls, strict=True):
         shrunk = cv2.resize(card, small.shape[1::-1], interpolation=cv2.INTER_AREA)
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             [[args.scale, 0, (args.scale - 1) / 2], [0, args.scale, (args.scale - 1) / 2]]
         )
         asked = [
-            inside_card(apply_to_points(enlarge, pipe.card_pose(job).keypoints), pipe.card_size)
+            inside_card(apply_to_points(enlarge, pipe.card_pose(job).keypoints), pipe.card_size())
             for job in jobs
         ]
         seen = [r.keypoints for r in pipe.keypoints.predict_many(cards)]

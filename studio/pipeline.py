@@ -116,9 +116,9 @@ class PersonView:
     # sideways or upside down in the photo is cropped turned upright (`Pipeline`)
     to_crop: np.ndarray | None = None
     turns: int = 0  # quarter turns anticlockwise the photo was read turned by (0: as it is)
-    # uint8 RGB: the same crop read from the photo at `Pipeline.card_scale` times the size,
-    # whose fine detail a larger card carries (None: a card at the generator's size)
-    fine_crop: np.ndarray | None = None
+    # the photo the crop was read from (a reference, not a copy): a card larger than the
+    # generator reads the person from it again at its size (None: the crop enlarged)
+    photo: np.ndarray | None = None
 
     def photo_to_crop(self) -> np.ndarray:
         """[2, 3] from the photo's pixels to the crop's."""
@@ -141,6 +141,9 @@ class Job:
     # how the card frames the person (`studio.framing`): "source", as far down the body as
     # the source photo (and any donor) shows; "pose", the pose photo's frame
     framing: str = DEFAULT_FRAMING
+    # the card is this many times the generator's size (`CARD_SCALES`; None: the
+    # pipeline's `card_scale`)
+    scale: int | None = None
 
 
 def keypoint_box(keypoints: np.ndarray) -> Box:
@@ -234,9 +237,10 @@ class Pipeline:
         upside down (`keypoints.skeleton.turns_to_upright`) is read from the photo turned
         upright, and a note says so: a photo whose orientation tag was lost, or a camera
         held on its side; the networks learnt upright people. None: never turned.
-        card_scale: cards are this many times the generator's size; each person is also
-        read from the photo at that size (`PersonView.fine_crop`), whose fine detail the
-        part-warp generator carries into the enlarged card (`PoseGenerator.render_card`)."""
+        card_scale: cards are this many times the generator's size unless a job says
+        otherwise (`Job.scale`); the part-warp generator carries the person's fine detail
+        from the photo read at that size into the enlarged card
+        (`PoseGenerator.render_card`)."""
         if card_scale not in CARD_SCALES:
             raise ValueError(f"card_scale must be one of {CARD_SCALES}, got {card_scale!r}")
         self.keypoints, self.parser, self.transfer = keypoints, parser, transfer
@@ -273,10 +277,10 @@ class Pipeline:
             card_scale=card_scale,
         )
 
-    @property
-    def card_size(self) -> tuple[int, int]:
-        """(height, width) of the cards this pipeline makes."""
-        return (self.size[0] * self.card_scale, self.size[1] * self.card_scale)
+    def card_size(self, scale: int | None = None) -> tuple[int, int]:
+        """(height, width) of a card at `scale` (None: the pipeline's `card_scale`)."""
+        s = self.card_scale if scale is None else scale
+        return (self.size[0] * s, self.size[1] * s)
 
     def person(self, photo: np.ndarray, name: str = "photo", box: Box | None = None) -> PersonView:
         """The person of `photo` (inside `box`, x, y, w, h in photo pixels, if given: how a
@@ -384,17 +388,9 @@ class Pipeline:
                     warp(np.ones(photo.shape[:2], np.uint8), to_crop, self.size, 0, nearest=True),
                     to_crop,
                     turn,
-                    self._fine_crop(photo, to_crop),
+                    photo,
                 )
         return out  # type: ignore[return-value]
-
-    def _fine_crop(self, photo: np.ndarray, to_crop: np.ndarray) -> np.ndarray | None:
-        """The crop read from the photo at `card_scale` times the size (None at 1)."""
-        s = self.card_scale
-        if s == 1:
-            return None
-        enlarge = np.array([[s, 0.0, (s - 1) / 2], [0.0, s, (s - 1) / 2], [0.0, 0.0, 1.0]])
-        return warp(photo, compose(enlarge, to_crop), self.card_size, LETTERBOX_FILL)
 
     def _first_look(self, photos: list[np.ndarray], boxes: list[Box | None]) -> list:
         """One KeypointResult per photo, photo pixels: the whole photo (with the window
@@ -480,11 +476,15 @@ class Pipeline:
         )
 
     def generate_many(self, jobs: Sequence[Job]) -> list[np.ndarray]:
-        """Every job in one encoder batch (each distinct person once) and one decoder batch."""
+        """Every job in one encoder batch (each distinct person once) and one decoder batch
+        per card size."""
         if not jobs:
             return []
-        for job in jobs:
+        scales = [self.card_scale if job.scale is None else job.scale for job in jobs]
+        for job, scale in zip(jobs, scales, strict=True):
             check_job(job)
+            if scale not in CARD_SCALES:
+                raise ValueError(f"card scale {scale!r}: choose one of {CARD_SCALES}")
         frames = [self.card_frame(job) for job in jobs]  # before any network runs
         people: dict[int, PersonView] = {}
         for job in jobs:
@@ -504,30 +504,38 @@ class Pipeline:
                 for job, m in zip(jobs, frames, strict=True)
             ]
         )
-        backdrops = [job.backdrop for job in jobs]
-        detail = self._detail([people[k] for k in order])
-        return self.transfer.generate_many(
-            keypoints,
-            _mixed(jobs, looks, row),
-            backdrops,
-            scale=self.card_scale,
-            detail=None if detail is None else _mixed(jobs, detail, row),
-        )
+        cards: list[np.ndarray] = [None] * len(jobs)  # type: ignore[list-item]
+        for scale in sorted(set(scales)):
+            these = [i for i, s in enumerate(scales) if s == scale]
+            group = [jobs[i] for i in these]
+            detail = self._detail([people[k] for k in order], scale)
+            made = self.transfer.generate_many(
+                keypoints[these],
+                _mixed(group, looks, row),
+                [job.backdrop for job in group],
+                scale=scale,
+                detail=None if detail is None else _mixed(group, detail, row),
+            )
+            for i, card in zip(these, made, strict=True):
+                cards[i] = card
+        return cards
 
-    def _detail(self, views: list[PersonView]) -> Appearance | None:
-        """Each person's rows at the card's size (None at card_scale 1, or where the
-        generator draws nothing from them)."""
-        if self.card_scale == 1 or not self.transfer.generator.uses_detail:
+    def _detail(self, views: list[PersonView], scale: int) -> Appearance | None:
+        """Each person's rows at `scale` times the size (None at 1, or where the generator
+        draws nothing from them)."""
+        if scale == 1 or not self.transfer.generator.uses_detail:
             return None
-        return self.transfer.detail_many([self._fine(v) for v in views])
+        return self.transfer.detail_many([self.fine_crop(v, scale) for v in views])
 
-    def _fine(self, view: PersonView) -> np.ndarray:
-        """The view's crop at the card's size: as read from its photo, or (a view made by a
-        pipeline of another card_scale) its crop enlarged as the card is, no detail gained."""
-        if view.fine_crop is not None and view.fine_crop.shape[:2] == self.card_size:
-            return view.fine_crop
-        h, w = self.card_size
-        return cv2.resize(view.crop, (w, h), interpolation=cv2.INTER_LINEAR)
+    def fine_crop(self, view: PersonView, scale: int) -> np.ndarray:
+        """The view's crop at `scale` times the size: read again from its photo (the same
+        place, the photo's own pixels), or, without the photo, the crop enlarged as the
+        card is (no detail gained)."""
+        h, w = self.card_size(scale)
+        if view.photo is None:
+            return cv2.resize(view.crop, (w, h), interpolation=cv2.INTER_LINEAR)
+        grow = np.array([[scale, 0.0, (scale - 1) / 2], [0.0, scale, (scale - 1) / 2], [0, 0, 1]])
+        return warp(view.photo, compose(grow, view.photo_to_crop()), (h, w), LETTERBOX_FILL)
 
     def panel(self, source: PersonView, pose: PersonView, result: np.ndarray) -> np.ndarray:
         """source | target pose | source parsing | result, for a person to look at.

@@ -61,6 +61,7 @@ COMPONENTS = (*ADGAN_CLASSES[1:], *COMPONENT_ALIASES)  # what a swap_<component>
 TEXT_FIELDS = (
     "backdrop",
     "framing",
+    "scale",
     "source_box",
     "pose_box",
     *(f"swap_{c}_box" for c in COMPONENTS),
@@ -115,7 +116,7 @@ class ServeSettings:
     keep_uploads: str = ""  # a folder: keep each request's photos and answer there
     backdrop: str = ""  # a plain colour behind the person (white, #rrggbb); "": the photo's
     framing: str = DEFAULT_FRAMING  # studio.framing: "source" (as far as it shows) or "pose"
-    card_scale: int = 1  # cards this many times the generator's size (Pipeline.card_scale)
+    card_scale: int = 1  # cards this many times the generator's size, unless asked (`scale`)
     # The guard in front of the app (studio.limits.RequestGuard): budgets per client address
     client_rate: float = 2.0  # requests a second, sustained
     client_burst: int = 20  # requests at once (the page alone makes 5)
@@ -265,6 +266,13 @@ GENERATE_BODY = {
                             "thigh, the person larger); pose: the shopper's photo's frame. "
                             "Default: the server's.",
                         },
+                        "scale": {
+                            "type": "string",
+                            "enum": [str(s) for s in CARD_SCALES],
+                            "description": "The card's size in multiples of the generator's "
+                            "(176x256): 2 gives 352x512, the person's fine detail carried from "
+                            "the photo. Default: the server's card_scale.",
+                        },
                     },
                 }
             }
@@ -360,6 +368,16 @@ def _framing(text: str | None, default: str) -> str:
     if text.strip().lower() not in FRAMINGS:
         raise UploadError(422, f"field 'framing': {text!r}; choose one of {', '.join(FRAMINGS)}")
     return text.strip().lower()
+
+
+def _scale(text: str | None, default: int) -> int:
+    """A request's `scale` field: absent, the server's `card_scale`; else one of CARD_SCALES."""
+    if text is None:
+        return default
+    choices = ", ".join(str(s) for s in CARD_SCALES)
+    if text.strip() not in [str(s) for s in CARD_SCALES]:
+        raise UploadError(422, f"field 'scale': {text!r}; choose one of {choices}")
+    return int(text.strip())
 
 
 def _keep(folder: Path, uploads: list[Upload], status: int, detail: str, png: bytes) -> None:
@@ -458,7 +476,7 @@ def create_app(
             status="ok",
             bundle={k: info[k] for k in ("format", "version", "dtype", "notes") if k in info},
             device=str(pipeline.transfer.device),
-            image_size=list(pipeline.card_size),
+            image_size=list(pipeline.card_size(s.card_scale)),  # a card by default
             queue_depth=worker.depth,
             max_queue=s.max_queue,
             max_batch=s.max_batch,
@@ -491,6 +509,7 @@ def create_app(
             roles = _roles(uploads, s.max_swaps)
             backdrop = _backdrop(texts.get("backdrop"), default_backdrop)
             framing = _framing(texts.get("framing"), s.framing)
+            scale = _scale(texts.get("scale"), s.card_scale)
             boxes = {
                 role: _box(f"{role}_box", texts.get(f"{role}_box")) for role in ("source", "pose")
             }
@@ -514,7 +533,7 @@ def create_app(
         swaps = {f.removeprefix("swap_"): p for f, p in photos.items() if f.startswith("swap_")}
         try:
             request = GenerateRequest(
-                photos.pop("source"), photos.pop("pose"), swaps, backdrop, framing
+                photos.pop("source"), photos.pop("pose"), swaps, backdrop, framing, scale
             )
             future = worker.submit(request)
         except Busy as exc:
@@ -605,15 +624,14 @@ def load_settings(path: Path | None = None, overrides: list[str] | None = None) 
 
 
 def _bundle_pipeline(
-    bundle: Path, device: str, precision: Precision = "auto", card_scale: int = 1
+    bundle: Path, device: str, precision: Precision = "auto"
 ) -> tuple[Pipeline, dict[str, Any]]:
     if not (bundle / "config.json").is_file():
         raise CheckpointError(
             f"no model bundle at {bundle}; assemble one from trained runs with "
             "python -m studio.bundle --help"
         )
-    pipeline = Pipeline.from_bundle(bundle, resolve_device(device), precision, card_scale)
-    return pipeline, read_config(bundle)
+    return Pipeline.from_bundle(bundle, resolve_device(device), precision), read_config(bundle)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -632,9 +650,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep_uploads is not None:
             flags["keep_uploads"] = str(args.keep_uploads)
         settings = dataclasses.replace(settings, **{k: v for k, v in flags.items() if v})
-        pipeline, info = _bundle_pipeline(
-            args.bundle, settings.device, settings.precision, settings.card_scale
-        )
+        pipeline, info = _bundle_pipeline(args.bundle, settings.device, settings.precision)
     except (ConfigError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

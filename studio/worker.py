@@ -52,6 +52,7 @@ class GenerateRequest:
     swaps: dict[str, Photo] = field(default_factory=dict)
     backdrop: Colour | None = None  # see `studio.pipeline.Job`
     framing: str = DEFAULT_FRAMING  # see `studio.framing`
+    scale: int | None = None  # the card's size in generator sizes (None: the pipeline's)
 
     def photos(self) -> list[Photo]:
         return [self.source, self.pose, *self.swaps.values()]
@@ -59,7 +60,7 @@ class GenerateRequest:
 
 @dataclass
 class Result:
-    image: np.ndarray  # uint8 RGB at the generator's size
+    image: np.ndarray  # uint8 RGB, the card (the generator's size times the job's scale)
     batch_size: int  # how many requests shared the batch
     queued_s: float  # from submit to the start of the batch
     run_s: float  # the batch's model time
@@ -213,7 +214,7 @@ class ModelWorker:
             assert all(isinstance(v, PersonView) for v in views)
             swaps = dict(zip(item.request.swaps, donors, strict=True))
             request = item.request
-            job = Job(source, pose, swaps, request.backdrop, request.framing)  # type: ignore[arg-type]
+            job = Job(source, pose, swaps, request.backdrop, request.framing, request.scale)  # type: ignore[arg-type]
             try:
                 check_job(job)  # a pose without hips, a source without a torso:
             except NoPersonError as exc:  # this request fails, not the batch

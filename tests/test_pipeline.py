@@ -434,8 +434,9 @@ def test_a_source_cut_at_the_mouth_frames_the_card_there_unless_a_donor_shows_th
 
 
 def test_a_larger_card_reads_the_person_from_the_photo_at_its_size(tiny_bundle, synth_dataset):
-    """card_scale 2: each person is also read from the photo at twice the crop's size (the
-    photo's own pixels, not the crop enlarged), and the card is twice the size."""
+    """card_scale 2: the person is read again from the photo at twice the crop's size (the
+    photo's own pixels, not the crop enlarged), and the card is twice the size; a job may
+    ask for another size."""
     pipe = Pipeline.from_bundle(tiny_bundle, precision="fp32", card_scale=2)
     pipe.keypoints = Seen(box=(20, 12, 24, 52))  # the crop: about 64 rows of the photo
     y, x = np.mgrid[:80, :64]
@@ -444,22 +445,32 @@ def test_a_larger_card_reads_the_person_from_the_photo_at_its_size(tiny_bundle, 
     stripes[:, ::2] = 0  # one-pixel stripes: the photo's finest detail
     person = pipe.person(smooth, "smooth.png")
     h, w = person.crop.shape[:2]
-    assert pipe.card_size == (2 * h, 2 * w) and person.fine_crop.shape == (2 * h, 2 * w, 3)
+    fine = pipe.fine_crop(person, 2)
+    assert pipe.card_size() == (2 * h, 2 * w) and fine.shape == (2 * h, 2 * w, 3)
     # the same place of the photo: at the crop's size, the fine crop is the crop
-    small = cv2.resize(person.fine_crop, (w, h), interpolation=cv2.INTER_AREA).astype(int)
+    small = cv2.resize(fine, (w, h), interpolation=cv2.INTER_AREA).astype(int)
     assert np.abs(small - person.crop.astype(int)).mean() < 3
     # and it holds the photo's finer detail, which the crop enlarged does not
     person = pipe.person(stripes, "stripes.png")
     enlarged = cv2.resize(person.crop, (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC)
-    detail = [np.abs(np.diff(im.astype(int), axis=1)).mean() for im in (person.fine_crop, enlarged)]
+    fine = pipe.fine_crop(person, 2)
+    detail = [np.abs(np.diff(im.astype(int), axis=1)).mean() for im in (fine, enlarged)]
     assert detail[0] > 2 * detail[1]
     cards = pipe.generate_many([Job(person, person), Job(person, person, backdrop=(0, 255, 0))])
     assert all(card.shape == (2 * h, 2 * w, 3) for card in cards)
     assert (cards[1][0, 0] == (0, 255, 0)).all()  # the plain colour reaches the corner
-    # a view made at the generator's size (no fine crop) still gives a card of this size
+    # a view without its photo still gives a card of this size (its crop enlarged)
     people = DeepFashionPeople(synth_dataset, "test")
     other = view(people, sorted(people.annotations)[0])
-    assert other.fine_crop is None and pipe.generate(other, other).shape == (2 * h, 2 * w, 3)
+    assert other.photo is None and pipe.generate(other, other).shape == (2 * h, 2 * w, 3)
     assert pipe.panel(other, other, cards[0]).shape == (256, 4 * 8 * w, 3)
+    # each job its own size, in one call, in the jobs' order
+    sizes = pipe.generate_many(
+        [Job(person, person, scale=1), Job(person, person), Job(person, person, scale=3)]
+    )
+    assert [c.shape[:2] for c in sizes] == [(h, w), (2 * h, 2 * w), (3 * h, 3 * w)]
+    assert np.array_equal(sizes[1], cards[0])
+    with pytest.raises(ValueError, match="card scale 4"):
+        pipe.generate_many([Job(person, person, scale=4)])
     with pytest.raises(ValueError, match="card_scale"):
         Pipeline.from_bundle(tiny_bundle, card_scale=4)

@@ -201,6 +201,22 @@ def test_a_request_chooses_its_framing(pipe, bundle, monkeypatch):
         ServeSettings(framing="tight")
 
 
+def test_a_request_chooses_its_card_size(pipe, bundle):
+    def shape(client, asked=None):
+        sent = files(**GOOD) + ([("scale", (None, asked.encode(), None))] if asked else [])
+        r = client.post("/v1/generate", files=sent)
+        assert r.status_code == 200, r.text
+        return np.asarray(Image.open(io.BytesIO(r.content))).shape
+
+    with client_for(pipe, bundle) as client:
+        assert shape(client) == (32, 24, 3)  # the generator's size: card_scale 1
+        assert shape(client, "2") == (64, 48, 3)
+    with client_for(pipe, bundle, card_scale=3) as client:
+        assert shape(client) == (96, 72, 3)  # the server's default
+        assert shape(client, "1") == (32, 24, 3)
+        assert client.get("/healthz").json()["image_size"] == [96, 72]  # a card by default
+
+
 def test_a_request_picks_a_person_by_box_and_hears_of_the_others(pipe, bundle, monkeypatch):
     given: list = []
     people = pipe.people
@@ -335,6 +351,11 @@ BAD_CASES = {
         [*files(**GOOD), ("framing", (None, b"tight", None))],
         422,
         "field 'framing': 'tight'; choose one of source, pose",
+    ),
+    "a bad scale": (
+        [*files(**GOOD), ("scale", (None, b"4", None))],
+        422,
+        "field 'scale': '4'; choose one of 1, 2, 3",
     ),
 }
 
@@ -661,6 +682,7 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
             # and the pose photo's frame
             page.select_option("#backdrop", "white")
             page.select_option("#framing", "pose")
+            page.select_option("#scale", "2")
             page.click("#generate")
             corner = """() => {
                 const img = document.getElementById("result-image");
@@ -673,6 +695,8 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
                 return Array.from(context.getImageData(0, 0, 1, 1).data);
             }"""
             page.wait_for_function(f"({corner})()?.join() === '255,255,255,255'", timeout=30_000)
+            width = page.eval_on_selector("#result-image", "img => img.naturalWidth")
+            assert width == 48  # twice the generator's size, as chosen
 
             # which person of the catalogue photo, by the box typed on the page
             page.fill("#source-box", "10,20,60,70")

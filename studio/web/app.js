@@ -172,6 +172,7 @@ $("form").addEventListener("submit", async (event) => {
   }
   if ($("backdrop").value) form.append("backdrop", $("backdrop").value);
   if ($("framing").value) form.append("framing", $("framing").value);
+  if ($("scale").value) form.append("scale", $("scale").value);
   for (const role of ["source", "pose"]) {
     const box = $(`${role}-box`).value.trim();
     if (box) form.append(`${role}_box`, box);
