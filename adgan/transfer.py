@@ -19,14 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from adgan.generators import (
-    Appearance,
-    PoseGenerator,
-    mix_appearance,
-    one_hot,
-    to_image,
-    to_tensor,
-)
+from adgan.generators import Appearance, PoseGenerator, mix_appearance, one_hot, to_image, to_tensor
 from common.colour import Colour
 from common.hardware import Precision, resolve_precision
 from parsing.labels import component_classes
