@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -83,7 +84,7 @@ def against_small_cards(
     """(mean difference in levels of 255 of the cards shrunk to the generator's size from
     the same jobs' cards made at that size, the cards' fine detail over that of the small
     cards enlarged); see the module docstring."""
-    smalls = generate(Pipeline(pipe.keypoints, pipe.parser, pipe.transfer), jobs)
+    smalls = generate(pipe, [replace(job, scale=1) for job in jobs])
     h, w = pipe.card_size()
     off, detail = [], []
     for card, small in zip(cards, smalls, strict=True):

@@ -508,13 +508,17 @@ class Pipeline:
         for scale in sorted(set(scales)):
             these = [i for i, s in enumerate(scales) if s == scale]
             group = [jobs[i] for i in these]
-            detail = self._detail([people[k] for k in order], scale)
+            # only this size's people are read again from their photos, once each
+            theirs = list({id(v): None for j in group for v in (j.source, *j.swaps.values())})
+            detail = self._detail([people[k] for k in theirs], scale)
+            if detail is not None:
+                detail = _mixed(group, detail, {k: i for i, k in enumerate(theirs)})
             made = self.transfer.generate_many(
                 keypoints[these],
                 _mixed(group, looks, row),
                 [job.backdrop for job in group],
                 scale=scale,
-                detail=None if detail is None else _mixed(group, detail, row),
+                detail=detail,
             )
             for i, card in zip(these, made, strict=True):
                 cards[i] = card
