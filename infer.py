@@ -22,10 +22,10 @@ import sys
 from pathlib import Path
 
 # Nothing imported at the top pulls in torch: argument and file errors come back at once.
-from common.colour import parse_colour
 from common.geometry import Box, parse_box, parse_named_box
 from common.hardware import PRECISIONS
 from parsing.labels import ADGAN_CLASSES, canonical_component, component_classes
+from studio.backdrop import AUTO, parse_backdrop
 from studio.framing import CARD_SCALES, DEFAULT_FRAMING, FRAMINGS
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "bundles" / "demo"
@@ -67,9 +67,9 @@ def _swap_box_arg(text: str) -> tuple[str, Box]:
     return _canonical(component), box
 
 
-def _colour_arg(text: str) -> tuple[int, int, int]:
+def _backdrop_arg(text: str) -> tuple[int, int, int] | str:
     try:
-        return parse_colour(text)
+        return parse_backdrop(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -180,10 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--backdrop",
-        type=_colour_arg,
+        type=_backdrop_arg,
+        default=AUTO,
         metavar="COLOUR",
-        help="stand the person on a plain colour (white, studio, #rrggbb, r,g,b) instead of "
-        "the source photo's background with the person removed (best for busy photos)",
+        help="what the person stands on: a plain colour (white, studio, #rrggbb, r,g,b); "
+        "photo: the source photo's background with the person removed; auto (the default): "
+        "the source's own wall colour where it is plain (a studio photo), else photo",
     )
     p.add_argument(
         "--framing",

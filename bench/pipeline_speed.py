@@ -29,9 +29,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.timing import machine_line, peak_mb, summarize
-from common.colour import parse_colour
 from common.hardware import PRECISIONS
 from common.image_io import encode_image, load_image
+from studio.backdrop import AUTO, Backdrop, parse_backdrop
 from studio.framing import CARD_SCALES
 from studio.pipeline import Job, Pipeline
 
@@ -44,7 +44,7 @@ def _sync(device: str) -> None:
 
 
 def run_once(
-    pipe: Pipeline, source: bytes, pose: bytes, batch: int, device: str, backdrop=None
+    pipe: Pipeline, source: bytes, pose: bytes, batch: int, device: str, backdrop: Backdrop
 ) -> dict:
     """Seconds per stage for `batch` cards (each its own pair of photos)."""
     t = {"decode": time.perf_counter()}
@@ -101,7 +101,7 @@ def bench(
     photos: tuple,
     stand_in: bool,
     precision: str,
-    backdrop: tuple[int, int, int] | None = None,
+    backdrop: Backdrop = AUTO,
     scale: int = 1,
 ) -> list:
     pipe = Pipeline.from_bundle(bundle, device, precision, card_scale=scale)
@@ -137,7 +137,9 @@ def main() -> None:
         "--full-size", action="store_true", help="random networks of a 256x176 bundle's shapes"
     )
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
-    p.add_argument("--backdrop", type=parse_colour, help="cards on a plain colour (white, ...)")
+    p.add_argument(
+        "--backdrop", type=parse_backdrop, default=AUTO, help="auto, photo or a colour (white, ...)"
+    )
     p.add_argument("--gpu-only", action="store_true", help="skip the CPU rows")
     p.add_argument("--scale", type=int, nargs="+", choices=CARD_SCALES, default=[1])
     args = p.parse_args()

@@ -1,7 +1,7 @@
 """Cards from real photos: does a card show the asked pose? `python bench/real_cards.py`.
 
     python bench/real_cards.py [--data ../shared/data] [--bundle bundles/demo] [--draw DIR]
-                               [--scale 2]
+                               [--scale 2] [--walls]
 
 Every real photo of ../shared/data in which the pipeline finds a person is re-posed into
 every other one's pose (the demo bundle by default, on a plain backdrop) where the job is
@@ -13,6 +13,11 @@ photo's own estimate left out). No ground truth is involved: this says whether a
 pose model sees the asked pose in the card, which is what a shopper looks for. The same
 estimator on the pose photos' own crops is the yardstick's ceiling. Without ../shared/data
 it says so and exits 0.
+
+`--walls` prints instead, for each photo with a person and the examples' photos, how the
+default backdrop (`studio.backdrop`, `--backdrop auto`) judges the background around the
+person: how much of the crop is wall, its spread from its median colour, and whether the
+card stands the person on that colour or keeps the photo's scene.
 
 `--scale 2` (or 3) makes the cards that many times larger (`infer.py --scale`) and adds,
 per framing, how they compare with the same cards at the generator's size: the mean
@@ -41,6 +46,7 @@ from common.geometry import apply_to_points  # noqa: E402
 from common.image_io import load_image, save_image  # noqa: E402
 from keypoints.metrics import pckh_counts  # noqa: E402
 from keypoints.skeleton import visible  # noqa: E402
+from studio.backdrop import measure_wall, wall_colour  # noqa: E402
 from studio.framing import CARD_SCALES, FRAMINGS  # noqa: E402
 from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job  # noqa: E402
 
@@ -102,12 +108,26 @@ def against_small_cards(
     return float(np.mean(off)), float(np.mean(detail))
 
 
+def walls(pipe: Pipeline, people: list[PersonView]) -> None:
+    """The default backdrop's judgement of each person's background, as a table."""
+    rule = pipe.wall
+    print(f"| source | wall, share of the crop | spread, CIE76 at {rule.quantile:.0%} | card on |")
+    print("|---|---|---|---|")
+    for view in people:
+        wall = measure_wall(view.crop, view.labels, view.frame, rule)
+        colour = wall_colour(view.crop, view.labels, view.frame, rule)
+        share, spread = (wall.share, f"{wall.spread:.1f}") if wall else (0.0, "-")
+        on = "the photo's scene" if colour is None else "plain #{:02x}{:02x}{:02x}".format(*colour)
+        print(f"| {view.name} | {share:.2f} | {spread} | {on} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=SHARED)
     p.add_argument("--bundle", type=Path, default=DEMO_BUNDLE)
     p.add_argument("--draw", type=Path, help="write each framing's cards as one sheet here")
     p.add_argument("--scale", type=int, choices=CARD_SCALES, default=1, help="card size x")
+    p.add_argument("--walls", action="store_true", help="only the default backdrop's choice")
     args = p.parse_args(argv)
     if not (args.data / "real-formats").is_dir():
         print(f"no {args.data / 'real-formats'}: nothing to measure")
@@ -115,9 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     print(machine_line())
     pipe = Pipeline.from_bundle(args.bundle, card_scale=args.scale)
     photos = real_photos(args.data)
+    if args.walls:
+        photos += sorted((ROOT / "examples").glob("*.jpg"))
     found = pipe.people([(load_image(path), path.name) for path in photos])
     people: list[PersonView] = [v for v in found if not isinstance(v, NoPersonError)]
-    print(f"# {len(people)} of {len(photos)} real photos with a person")
+    print(f"# {len(people)} of {len(photos)} photos with a person")
+    if args.walls:
+        walls(pipe, people)
+        return 0
     ceiling = [r.keypoints for r in pipe.keypoints.predict_many([v.crop for v in people])]
     ok, total, _ = pckh_counts(ceiling, [v.keypoints for v in people])
     larger = args.scale > 1

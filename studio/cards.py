@@ -42,11 +42,11 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from tqdm import tqdm
 
-from common.colour import Colour
 from common.fileio import write_text
 from common.geometry import Box, parse_box, parse_named_box
 from common.image_io import ImageError, load_image, save_image
 from parsing.labels import canonical_component
+from studio.backdrop import AUTO, Backdrop
 from studio.framing import DEFAULT_FRAMING
 from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job
 
@@ -282,12 +282,12 @@ def run_cards(
     world: int = 1,
     progress: bool = True,
     on_batch: Callable[[list[CardRow]], None] | None = None,
-    backdrop: Colour | None = None,
+    backdrop: Backdrop = AUTO,
     framing: str = DEFAULT_FRAMING,
 ) -> Summary:
     """Make every card of `jobs` that is not in `out_dir` yet (this rank's share), on
-    `backdrop` (a plain colour; None: the source photo's background), framed by `framing`
-    (`studio.framing`)."""
+    `backdrop` (`studio.backdrop`: a plain colour, the source photo's own background, or
+    auto), framed by `framing` (`studio.framing`)."""
     rows, bad = read_jobs(jobs)
     rows = [r for r in rows if (r.number - 1) % world == rank]
     summary = Summary(failures=[b for b in bad if (b.number - 1) % world == rank])
@@ -360,7 +360,7 @@ def main_batch(
     device: str,
     batch_size: int,
     *,
-    backdrop: Colour | None = None,
+    backdrop: Backdrop = AUTO,
     framing: str = DEFAULT_FRAMING,
 ) -> int:
     """`infer.py --batch`: 0 when every row made its card, 1 when some failed, 2 when the

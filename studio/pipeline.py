@@ -64,6 +64,7 @@ from keypoints.search import find_people
 from keypoints.skeleton import HEAD_POINTS, turns_to_upright, visible
 from parsing.labels import ADGAN_INDEX, colorize, component_classes
 from parsing.predict import DensePredictor, Guide
+from studio.backdrop import AUTO, PHOTO, Backdrop, WallRule, wall_colour
 from studio.bundle import load_bundle
 from studio.framing import CARD_SCALES, DEFAULT_FRAMING, FRAMINGS, FramingConfig, head_cut
 
@@ -134,10 +135,10 @@ class Job:
     source: PersonView
     pose: PersonView
     swaps: dict[str, PersonView] = field(default_factory=dict)
-    # a plain colour (RGB 0-255) the person stands on, a product card's background; None
-    # keeps the generator's own: the source photo's scene with the person cut out and
-    # filled, clean on a studio photo and a smear on a busy one
-    backdrop: Colour | None = None
+    # what the person stands on (`studio.backdrop`): a plain colour (RGB 0-255); PHOTO, the
+    # generator's own background, the source photo's scene with the person cut out and
+    # filled; AUTO, the source's own wall colour where it is plain, else its scene
+    backdrop: Backdrop = AUTO
     # how the card frames the person (`studio.framing`): "source", as far down the body as
     # the source photo (and any donor) shows; "pose", the pose photo's frame
     framing: str = DEFAULT_FRAMING
@@ -227,6 +228,7 @@ class Pipeline:
         framing: FramingConfig | None = None,
         upright_tolerance: float | None = UPRIGHT_TOLERANCE,
         card_scale: int = 1,
+        wall: WallRule | None = None,
     ) -> None:
         """min_person_height: rows a person must span in the photo to be read and re-posed;
         a generator smaller than that asks only its own height (a 64x44 demo generator has
@@ -240,11 +242,12 @@ class Pipeline:
         card_scale: cards are this many times the generator's size unless a job says
         otherwise (`Job.scale`); the part-warp generator carries the person's fine detail
         from the photo read at that size into the enlarged card
-        (`PoseGenerator.render_card`)."""
+        (`PoseGenerator.render_card`).
+        wall: when a source's background counts as a plain wall (`Job.backdrop` AUTO)."""
         if card_scale not in CARD_SCALES:
             raise ValueError(f"card_scale must be one of {CARD_SCALES}, got {card_scale!r}")
         self.keypoints, self.parser, self.transfer = keypoints, parser, transfer
-        self.card_scale = card_scale
+        self.card_scale, self.wall = card_scale, wall or WallRule()
         self.size = transfer.size
         self.margin, self.framing = margin, framing or FramingConfig()
         self.min_person_height = min(min_person_height, self.size[0])
@@ -440,7 +443,7 @@ class Pipeline:
         source: PersonView,
         pose: PersonView,
         swaps: dict[str, PersonView] | None = None,
-        backdrop: Colour | None = None,
+        backdrop: Backdrop = AUTO,
         framing: str = DEFAULT_FRAMING,
     ) -> np.ndarray:
         """`source`'s person in `pose`'s pose, with each named component (upper, lower,
@@ -485,6 +488,8 @@ class Pipeline:
             check_job(job)
             if scale not in CARD_SCALES:
                 raise ValueError(f"card scale {scale!r}: choose one of {CARD_SCALES}")
+            if isinstance(job.backdrop, str) and job.backdrop not in (AUTO, PHOTO):
+                raise ValueError(f"backdrop {job.backdrop!r}: a colour, {AUTO!r} or {PHOTO!r}")
         frames = [self.card_frame(job) for job in jobs]  # before any network runs
         people: dict[int, PersonView] = {}
         for job in jobs:
@@ -516,13 +521,22 @@ class Pipeline:
             made = self.transfer.generate_many(
                 keypoints[these],
                 _mixed(group, looks, row),
-                [job.backdrop for job in group],
+                [self.backdrop_colour(job) for job in group],
                 scale=scale,
                 detail=detail,
             )
             for i, card in zip(these, made, strict=True):
                 cards[i] = card
         return cards
+
+    def backdrop_colour(self, job: Job) -> Colour | None:
+        """The plain colour `job`'s card stands on; None: the source photo's scene."""
+        if job.backdrop == PHOTO:
+            return None
+        if job.backdrop == AUTO:
+            source = job.source
+            return wall_colour(source.crop, source.labels, source.frame, self.wall)
+        return job.backdrop  # type: ignore[return-value]
 
     def _detail(self, views: list[PersonView], scale: int) -> Appearance | None:
         """Each person's rows at `scale` times the size (None at 1, or where the generator

@@ -38,13 +38,13 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from common.checkpoint import CheckpointError, read_config
-from common.colour import Colour, parse_colour
 from common.config import ConfigError, load_config
 from common.fileio import write_bytes, write_json
 from common.geometry import Box, parse_box
 from common.hardware import Precision, resolve_device
 from common.image_io import encode_image
 from parsing.labels import ADGAN_CLASSES, COMPONENT_ALIASES, component_classes
+from studio.backdrop import AUTO, Backdrop, parse_backdrop
 from studio.bundle import real_photo_warning
 from studio.framing import CARD_SCALES, DEFAULT_FRAMING, FRAMINGS
 from studio.limits import GuardMiddleware, RequestGuard, guarded_h11
@@ -114,7 +114,7 @@ class ServeSettings:
     max_queue: int = 64  # waiting requests beyond which the service answers 429
     retry_after_s: int = 2  # for a full queue
     keep_uploads: str = ""  # a folder: keep each request's photos and answer there
-    backdrop: str = ""  # a plain colour behind the person (white, #rrggbb); "": the photo's
+    backdrop: str = AUTO  # studio.backdrop: a plain colour (white, #rrggbb), photo or auto
     framing: str = DEFAULT_FRAMING  # studio.framing: "source" (as far as it shows) or "pose"
     card_scale: int = 1  # cards this many times the generator's size, unless asked (`scale`)
     # The guard in front of the app (studio.limits.RequestGuard): budgets per client address
@@ -141,8 +141,7 @@ class ServeSettings:
             )
         if min(self.client_burst, self.refused_burst, self.max_reading_per_client) < 1:
             raise ValueError("client_burst, refused_burst, max_reading_per_client must be >= 1")
-        if self.backdrop:
-            parse_colour(self.backdrop)
+        parse_backdrop(self.backdrop)
         if self.framing not in FRAMINGS:
             raise ValueError(f"framing {self.framing!r}: choose one of {', '.join(FRAMINGS)}")
         if self.card_scale not in CARD_SCALES:
@@ -234,8 +233,10 @@ GENERATE_BODY = {
                         "backdrop": {
                             "type": "string",
                             "description": "A plain colour to stand the person on (white, "
-                            "studio, #rrggbb or r,g,b), or photo: the source photo's "
-                            "background with the person removed. Default: the server's.",
+                            "studio, #rrggbb or r,g,b); photo: the source photo's "
+                            "background with the person removed; auto: the source's own "
+                            "wall colour where it is plain, else photo. Default: the "
+                            "server's.",
                         },
                         **{
                             f"{role}_box": {
@@ -319,17 +320,15 @@ def _roles(uploads: list[Upload], max_swaps: int) -> dict[str, tuple[Upload, str
     return out
 
 
-def _backdrop(text: str | None, default: Colour | None) -> Colour | None:
-    """A request's `backdrop` field: absent, the server's setting; "photo", the source
-    photo's background; else a colour (`common.colour.parse_colour`)."""
+def _backdrop(text: str | None, default: Backdrop) -> Backdrop:
+    """A request's `backdrop` field: absent, the server's setting; else a colour, "photo"
+    or "auto" (`studio.backdrop.parse_backdrop`)."""
     if text is None:
         return default
-    if text.strip().lower() == "photo":
-        return None
     try:
-        return parse_colour(text)
+        return parse_backdrop(text)
     except ValueError as exc:
-        raise UploadError(422, f"field 'backdrop': {exc}, or photo") from None
+        raise UploadError(422, f"field 'backdrop': {exc}") from None
 
 
 def _swap_boxes(texts: dict[str, str], roles: dict[str, tuple[Upload, str]]) -> dict[str, Box]:
@@ -416,7 +415,7 @@ def create_app(
     info = info or {}
     warning = real_photo_warning(info)
     keep = Path(s.keep_uploads) if s.keep_uploads else None
-    default_backdrop = parse_colour(s.backdrop) if s.backdrop else None
+    default_backdrop = parse_backdrop(s.backdrop)
     refused = dict.fromkeys(REASONS, 0)
     decoding = asyncio.Semaphore(s.max_decoding)
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from common.colour import Colour
 from common.geometry import Box
+from studio.backdrop import AUTO, Backdrop
 from studio.framing import DEFAULT_FRAMING
 from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job
 
@@ -50,7 +50,7 @@ class GenerateRequest:
     source: Photo
     pose: Photo
     swaps: dict[str, Photo] = field(default_factory=dict)
-    backdrop: Colour | None = None  # see `studio.pipeline.Job`
+    backdrop: Backdrop = AUTO  # see `studio.pipeline.Job`
     framing: str = DEFAULT_FRAMING  # see `studio.framing`
     scale: int | None = None  # the card's size in generator sizes (None: the pipeline's)
 

@@ -15,6 +15,7 @@ from common.geometry import apply_to_points, parse_box
 from common.image_io import load_image
 from keypoints.predict import KeypointResult
 from keypoints.skeleton import visible
+from studio.backdrop import PHOTO
 from studio.pipeline import BoxError, Job, NoPersonError, PersonView, Pipeline, person_box
 from tests.conftest import LyingOnItsSide
 
@@ -154,6 +155,32 @@ def test_a_backdrop_takes_the_background_and_keeps_the_person(tiny_bundle, synth
     assert np.abs(both[1].astype(int) - own).max() <= 1
 
 
+def test_the_default_backdrop_is_the_sources_wall_where_it_is_plain(tiny_bundle, synth_dataset):
+    pipe = Pipeline.from_bundle(tiny_bundle, precision="fp32")
+    people = DeepFashionPeople(synth_dataset, "test")
+    source, pose = (view(people, n) for n in sorted(people.annotations)[:2])
+    wall = (source.labels == 0)[..., None]
+    plain = replace(source, crop=np.where(wall, np.uint8([200, 180, 160]), source.crop))
+    noise = np.random.default_rng(0).integers(0, 256, source.crop.shape, dtype=np.uint8)
+    busy = replace(source, crop=np.where(wall, noise, source.crop))
+    assert pipe.backdrop_colour(Job(plain, pose)) == (200, 180, 160)
+    assert pipe.backdrop_colour(Job(busy, pose)) is None
+    assert pipe.backdrop_colour(Job(plain, pose, backdrop=PHOTO)) is None
+    cards = pipe.generate_many(
+        [
+            Job(plain, pose),
+            Job(plain, pose, backdrop=(200, 180, 160)),
+            Job(busy, pose),
+            Job(busy, pose, backdrop=PHOTO),
+        ]
+    )
+    np.testing.assert_array_equal(cards[0], cards[1])  # on the wall's colour
+    np.testing.assert_array_equal(cards[2], cards[3])  # the photo's scene
+    assert (cards[0][0, 0] == (200, 180, 160)).all()
+    with pytest.raises(ValueError, match="backdrop 'sky'"):
+        pipe.generate_many([Job(plain, pose, backdrop="sky")])
+
+
 def test_backdrop_colours_are_parsed_and_a_bad_one_is_refused(capsys):
     assert parse_colour("white") == (255, 255, 255)
     assert parse_colour("#F0e0d0") == (240, 224, 208)
@@ -164,7 +191,8 @@ def test_backdrop_colours_are_parsed_and_a_bad_one_is_refused(capsys):
     with pytest.raises(SystemExit) as exit_:
         infer.main(["--source", "a.jpg", "--pose", "b.jpg", "--backdrop", "blue"])
     assert exit_.value.code == 2
-    assert "--backdrop" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--backdrop" in err and "auto or photo" in err
 
 
 def test_infer_end_to_end(tiny_bundle, synth_dataset, tmp_path, monkeypatch, capsys):

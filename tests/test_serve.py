@@ -175,6 +175,7 @@ def test_a_request_chooses_its_backdrop(pipe, bundle):
     with client_for(pipe, bundle) as client:
         assert corner(client, "#00ff00") == (0, 255, 0)
         assert corner(client) not in ((0, 255, 0), (0, 0, 255))  # the photo's background
+        assert corner(client, "auto") == corner(client)  # the service's default: auto
     with client_for(pipe, bundle, backdrop="0,0,255") as client:
         assert corner(client) == (0, 0, 255)  # the server's default
         assert corner(client, "photo") != (0, 0, 255)  # a request keeps the photo's
@@ -615,6 +616,7 @@ def test_settings_file_is_strict_and_matches_the_defaults():
     with pytest.raises(ConfigError, match="valid keys for ServeSettings: backdrop, body_min_rate"):
         load_settings(overrides=["max_batches=4"])
     assert load_settings(overrides=["backdrop='#ffffff'"]).backdrop == "#ffffff"
+    assert load_settings().backdrop == "auto"
     with pytest.raises(ConfigError, match="colour 'sky'"):
         load_settings(overrides=["backdrop=sky"])
     assert load_settings(overrides=["card_scale=2"]).card_scale == 2
