@@ -538,6 +538,15 @@ class BlazePose:
         quick.masks = False
         return quick
 
+    def searcher(self) -> BlazePose:
+        """The finder for boxes nobody vouched for (the pipeline's window search): only a
+        person the detector finds in a box counts, with no look at the box itself. With that
+        fallback the landmark model, told someone is there, found a person in a DensePose UV
+        atlas and in a sheet of hand textures, and the pipeline made cards of them."""
+        strict = self.finder()
+        strict.box_fallback = False
+        return strict
+
     @torch.no_grad()
     def _run(self, graph: TfliteGraph, crops: np.ndarray) -> dict[str, np.ndarray]:
         """crops [N, H, W, 3] float32 -> the graph's outputs as numpy, in chunks."""

@@ -54,7 +54,10 @@ class KeypointResult:
 
 class KeypointEstimator(Protocol):
     """May also offer `finder()`: a cheaper estimator for only finding the person in a whole
-    photo (BlazePose without its face model), which the pipeline's first look uses."""
+    photo (BlazePose without its face model), which the pipeline's first look uses; and
+    `searcher()`: the finder for the windows the pipeline's search picks itself, which
+    answers only where it detects a person (BlazePose without its box fallback: a box
+    nobody vouched for is no reason to look for a person in it)."""
 
     input_size: tuple[int, int]  # (H, W) of the crop it reads a person best at
 

@@ -6,6 +6,10 @@ estimator's aspect (heights 1, 3/4 and 1/2 of the photo's, overlapping by half) 
 the most complete person (a window cut at the knees loses to one that holds the feet), then
 the surest, among windows with a person score of at least SEARCH_THRESHOLD: stricter than
 the estimator's own 0.5, since dozens of windows give a busy background dozens of chances.
+Those windows are boxes nobody vouched for, so an estimator that, told a box, looks inside
+it even where its detector saw nobody (BlazePose's box fallback, which a user's box
+deserves) answers them through a stricter self (`searcher`): with the fallback, BlazePose's
+landmark model found a "person" in a DensePose UV atlas and a sheet of hand textures.
 """
 
 from __future__ import annotations
@@ -45,10 +49,13 @@ def find_people(
     scales: Sequence[float] = SEARCH_SCALES,
     threshold: float = SEARCH_THRESHOLD,
     min_keypoints: int = 4,
+    searcher: KeypointEstimator | None = None,
 ) -> list[KeypointResult]:
     """One person per photo, keypoints in photo pixels: the whole photo's look, or where
     that shows fewer than `min_keypoints`, the best window if one is sure enough (else the
-    whole photo's answer stands). All windows of all photos go in one batch."""
+    whole photo's answer stands). All windows of all photos go in one batch, through
+    `searcher` (None: `estimator`)."""
+    searcher = searcher or estimator
     found = estimator.predict_many(list(photos))
     images, boxes, owner = [], [], []
     for i, (photo, result) in enumerate(zip(photos, found, strict=True)):
@@ -60,7 +67,7 @@ def find_people(
     if not boxes:
         return found
     best: dict[int, tuple[tuple[int, float], KeypointResult]] = {}
-    for i, result in zip(owner, estimator.predict_many(images, boxes), strict=True):
+    for i, result in zip(owner, searcher.predict_many(images, boxes), strict=True):
         rank = (int(visible(result.keypoints).sum()), result.person_score)
         sure = result.person_score >= threshold and rank[0] >= min_keypoints
         if sure and (i not in best or rank > best[i][0]):

@@ -263,6 +263,13 @@ class Pipeline:
         finder = getattr(self.keypoints, "finder", None)
         return finder() if finder is not None else self.keypoints
 
+    @property
+    def searcher(self) -> KeypointEstimator:
+        """The first look's estimator for the windows its search picks (`find_people`):
+        the keypoint estimator's strict self where it offers one, else the finder."""
+        searcher = getattr(self.keypoints, "searcher", None)
+        return searcher() if searcher is not None else self.finder
+
     @classmethod
     def from_bundle(
         cls,
@@ -408,6 +415,7 @@ class Pipeline:
                 [photos[i] for i in free],
                 aspect=w / h,
                 min_keypoints=MIN_KEYPOINTS,
+                searcher=self.searcher,
             )
             for i, f in zip(free, search, strict=True):
                 found[i] = f

@@ -493,3 +493,26 @@ def test_a_photo_of_many_megapixels_shows_the_person_its_smaller_copy_shows(shar
         assert (found.keypoints[:, 0] >= 0).sum() >= 12 and found.person_score > 0.5
         necks.append(found.keypoints[1] / k)
     assert np.hypot(*(necks[0] - necks[1])) < 10  # the same person, in the same place
+
+
+@pytest.mark.real_data
+def test_the_window_search_finds_no_person_in_a_texture_atlas(shared_data, blazepose):
+    """Told a window holds someone, the landmark model finds a person in a DensePose UV atlas
+    and a sheet of hand textures (person flag 0.95): the search's own windows go through
+    the searcher, which needs the detector to see someone. The street photo, whose people
+    only the windows show, keeps its person."""
+    from keypoints.search import find_people
+
+    folder = shared_data / "real-formats" / "densepose"
+    finder, searcher = blazepose.finder(), blazepose.searcher()
+    assert finder.box_fallback and not searcher.box_fallback
+    for name in ("texture_atlas_200.png", "texture_from_SURREAL.png"):
+        atlas = load_image(folder / name)
+        lenient = find_people(finder, [atlas], aspect=176 / 256)[0]
+        assert lenient.person_score > 0.5, name  # what the fallback made of it
+        strict = find_people(finder, [atlas], aspect=176 / 256, searcher=searcher)[0]
+        assert strict.person_score < 0.5 and (strict.keypoints < 0).all(), name
+    street = load_image(folder / "demo_im.jpg")
+    assert finder.predict(street).person_score < 0.5  # whole, nobody: the search's case
+    found = find_people(finder, [street], aspect=176 / 256, searcher=searcher)[0]
+    assert found.person_score > 0.5 and (found.keypoints[:, 0] >= 0).sum() >= 12

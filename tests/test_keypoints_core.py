@@ -263,3 +263,10 @@ def test_find_people_searches_only_where_nobody_is_seen_and_keeps_the_whole_pers
     estimator.PERSON = (600.0, 150.0, 700.0, 350.0)
     found = find_people(estimator, [wide], aspect=176 / 256, threshold=0.95)
     assert (found[0].keypoints < 0).all()
+    # the windows go through `searcher` where given; the whole photo through the estimator
+    strict = _SeesAPersonUpClose()
+    strict.PERSON = (0.0, 0.0, 1.0, 1.0)  # sees nobody in any window
+    estimator.calls.clear()
+    found = find_people(estimator, [wide], aspect=176 / 256, searcher=strict)
+    assert estimator.calls == [1] and len(strict.calls) == 1  # one batch of windows
+    assert (found[0].keypoints < 0).all() and found[0].person_score == 0.1
