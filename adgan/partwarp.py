@@ -319,6 +319,8 @@ class PartWarpGenerator(PoseGenerator):
         "warp.head_owns_face",
         "warp.torso_under_arms",
         "warp.skirt_in_one_piece",
+        "warp.matte_core",
+        "warp.matte_ramp",
     )
     EVIDENCE = 3 + 1 + 3 + 1  # composite, holes, background, background mask (+ masks, pose)
     uses_detail = True  # a card larger than the network is warped from the photo at its size

@@ -240,8 +240,16 @@ class WarpConfig:
     # a plain backdrop's matte always covers each segment's capsule to this share of its
     # radius (the warp's own masks decide the rest); inference only
     matte_core: float = 0.6
+    # ... and is steepened about 0.5: values from 0.5 - ramp / 2 to 0.5 + ramp / 2 become 0
+    # to 1 (1: as the warp gives it). The warp's support fades over several pixels past a
+    # capsule's reach, a faint veil of the network's background around the person (a
+    # tenth of the card on SynthFashion) and a faint blot where a head's support reaches
+    # past a catalogue photo's top edge; inference only
+    matte_ramp: float = 0.4
 
     def __post_init__(self) -> None:
+        if not 0 < self.matte_ramp <= 1:
+            raise ValueError(f"matte_ramp must be in (0, 1], got {self.matte_ramp}")
         bad = set(self.layer_order) ^ set(KINDS)
         if bad or len(self.layer_order) != len(KINDS):
             raise ValueError(f"layer_order must order each of {KINDS} once, got {self.layer_order}")
@@ -284,6 +292,7 @@ class PartWarp:
     coords: torch.Tensor | None = None
     weights: torch.Tensor | None = None
     segment_names: tuple[str, ...] = SEGMENT_NAMES
+    matte_ramp: float = 1.0  # `WarpConfig.matte_ramp`
 
     @property
     def person(self) -> torch.Tensor:  # [B, 1, H, W] the warped person's coverage
@@ -292,15 +301,16 @@ class PartWarp:
     @property
     def matte(self) -> torch.Tensor:
         """[B, 1, H, W] where the generated person is: the warped garments' own shapes and
-        the holes, their thin seams closed, and the body's `core`. Not the whole capsules:
-        they reach past a head or an arm into the network's background, a grey fringe on a
-        plain backdrop."""
+        the holes, their thin seams closed, and the body's `core`, steepened by `matte_ramp`.
+        Not the whole capsules: they reach past a head or an arm into the network's
+        background, a grey fringe on a plain backdrop."""
         if self.core is None:
             raise ValueError("a matte needs the body layout: warp with layout=True")
         seen = (self.person + self.holes).clamp(0, 1)
         k = 2 * max(1, round(seen.shape[-2] / 64)) + 1  # a closing: grow, then shrink back
         seen = -F.max_pool2d(-F.max_pool2d(seen, k, 1, k // 2), k, 1, k // 2)
-        return torch.maximum(seen, self.core).clamp(0, 1)
+        matte = torch.maximum(seen, self.core).clamp(0, 1)
+        return ((matte - 0.5) / self.matte_ramp + 0.5).clamp(0, 1)
 
 
 # -- geometry helpers -------------------------------------------------------------------
@@ -1021,6 +1031,7 @@ def warp_parts(
         core=core,
         coords=coords_kept,
         weights=weights,
+        matte_ramp=cfg.matte_ramp,
     )
 
 
