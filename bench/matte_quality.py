@@ -1,16 +1,18 @@
 """How well a plain backdrop's matte fits the person: `python bench/matte_quality.py`.
 
     python bench/matte_quality.py [--bundle bundles/demo] [--data data/synthfashion-256]
-        [--pairs 200] [--ramps 1.0 0.6 0.4 0.2]
+        [--pairs 200] [--warps matte_ramp=1.0 matte_ramp=0.4 matte_ramp=0.4,matte_core=0.3]
 
 On held-out SynthFashion pairs at the generator's size, the part-warp generator's matte
 (`PartWarp.matte`, what `--backdrop COLOUR` and a plain wall under `--backdrop auto` cut the
-card with) at each `warp.matte_ramp`, against the target's ground-truth person (its 8-class
-map's non-background): IoU at 0.5; spill (matte outside the person) and miss (person outside
-the matte), each as a share of the person's area; the faint share of the card (matte between
-0.02 and 0.5: a veil of the network's background on the backdrop); and the card on a plain
-grey against the ground truth on the same grey (SSIM, L1 on [0, 1]), with the ghost, the
-mean difference from the grey (levels of 255) more than 3 pixels off the person.
+card with) with each of `--warps` (the bundle's `WarpConfig` with those fields changed; by
+default `matte_ramp` from 1, unsteepened, to 0.2), against the target's ground-truth person
+(its 8-class map's non-background): IoU at 0.5; spill (matte outside the person) and miss
+(person outside the matte), each as a share of the person's area; the faint share of the
+card (matte between 0.02 and 0.5: a veil of the network's background on the backdrop); and
+the card on a plain grey against the ground truth on the same grey (SSIM, L1 on [0, 1]),
+with the ghost, the mean difference from the grey (levels of 255) more than 3 pixels off
+the person.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ from studio.bundle import load_bundle  # noqa: E402
 GREY = 240 / 127.5 - 1  # the plain backdrop, in [-1, 1]
 
 
+def parse_fields(text: str) -> dict[str, float]:
+    """'matte_ramp=0.4,matte_core=0.3' -> {'matte_ramp': 0.4, 'matte_core': 0.3}."""
+    pairs = (item.split("=", 1) for item in text.split(","))
+    return {key.strip(): float(value) for key, value in pairs}
+
+
 def images(batch: torch.Tensor) -> np.ndarray:
     return np.stack([to_image(x) for x in batch])
 
@@ -49,7 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bundle", type=Path, default=DEMO_BUNDLE)
     p.add_argument("--data", type=Path, default=ROOT / "data" / "synthfashion-256")
     p.add_argument("--pairs", type=int, default=200)
-    p.add_argument("--ramps", type=float, nargs="+", default=[1.0, 0.6, 0.4, 0.2])
+    p.add_argument(
+        "--warps",
+        nargs="+",
+        default=[f"matte_ramp={r}" for r in (1.0, 0.6, 0.4, 0.2)],
+        help="WarpConfig fields to set, field=value[,field=value] per variant",
+    )
     p.add_argument("--batch-size", type=int, default=8)
     args = p.parse_args(argv)
     if not (args.data / "fashion-resize-pairs-test.csv").is_file():
@@ -64,17 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     size = tuple(generator.config.image_size)
     data = PairDataset(args.data, "test", size, target_parsing=True)
     indices = spread_subset(len(data), args.pairs)
-    rows: dict[float, list[list[float]]] = {r: [[] for _ in range(7)] for r in args.ramps}
+    base = generator.config
+    variants = {text: replace(base.warp, **parse_fields(text)) for text in args.warps}
+    rows: dict[str, list[list[float]]] = {text: [[] for _ in range(7)] for text in variants}
     for start in range(0, len(indices), args.batch_size):
         items = [data[i] for i in indices[start : start + args.batch_size]]
         batch = {k: torch.stack([it[k] for it in items]) for k in items[0] if k != "name"}
         truth = (batch["target_labels"][:, None] > 0).float()
         away = 1 - F.max_pool2d(truth, 7, 1, 3)  # more than 3 pixels off the person
         real = truth * batch["target"] + (1 - truth) * GREY
-        for ramp in args.ramps:
-            generator.config = replace(
-                generator.config, warp=replace(generator.config.warp, matte_ramp=ramp)
-            )
+        for text, warp in variants.items():
+            generator.config = replace(base, warp=warp)
             with torch.no_grad():
                 look = generator.encode(
                     batch["source"], batch["source_parsing"], batch["source_keypoints"]
@@ -95,15 +108,15 @@ def main(argv: list[str] | None = None) -> int:
                 (card - real).abs().mean((1, 2, 3)) / 2,
                 ghost / away.sum((1, 2, 3)) * 127.5,
             )
-            for column, values in zip(rows[ramp], measures, strict=True):
+            for column, values in zip(rows[text], measures, strict=True):
                 column += values.tolist()
     print(f"# {args.bundle}, {len(indices)} held-out pairs of {args.data} at {size[0]}x{size[1]}")
-    print("| matte_ramp | IoU | spill | miss | faint share | SSIM on grey | L1 on grey | ghost |")
+    print("| warp | IoU | spill | miss | faint share | SSIM on grey | L1 on grey | ghost |")
     print("|---|---|---|---|---|---|---|---|")
-    for ramp, columns in rows.items():
+    for text, columns in rows.items():
         iou, spill, miss, faint, ss, l1, ghost = (float(np.mean(c)) for c in columns)
         print(
-            f"| {ramp} | {iou:.4f} | {spill:.4f} | {miss:.4f} | {faint:.4f} | {ss:.4f} | "
+            f"| {text} | {iou:.4f} | {spill:.4f} | {miss:.4f} | {faint:.4f} | {ss:.4f} | "
             f"{l1:.4f} | {ghost:.2f} |"
         )
     return 0
