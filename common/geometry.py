@@ -189,3 +189,26 @@ def warp(
         borderMode=cv2.BORDER_REPLICATE if replicate else cv2.BORDER_CONSTANT,
         borderValue=border,
     )
+
+
+def warp_labels(
+    labels: np.ndarray, matrix: np.ndarray, output_size: tuple[int, int], border: int = 0
+) -> np.ndarray:
+    """A label map (uint8 class ids [H, W]) through `matrix` into an (H, W) canvas, each
+    output pixel the class whose one-hot map, resampled bilinearly, is largest there. A
+    nearest-neighbour warp that enlarges keeps the source grid's staircase, a step per
+    source pixel; this draws the boundaries between classes as the straight and curved
+    lines the staircase samples (`border` fills what lies outside the map)."""
+    h, w = output_size
+    classes = np.unique(labels)
+    if len(classes) == 1:
+        return warp(labels, matrix, output_size, border, nearest=True)
+    best = np.full((h, w), -1.0, np.float32)
+    out = np.full((h, w), border, np.uint8)
+    for c in classes:
+        share = warp((labels == c).astype(np.float32), matrix, output_size, 0.0)
+        take = share > best
+        out[take], best[take] = c, share[take]
+    outside = warp(np.ones(labels.shape, np.uint8), matrix, output_size, 0, nearest=True) == 0
+    out[outside] = border  # past the map, as a nearest-neighbour warp finds it
+    return out

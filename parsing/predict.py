@@ -32,6 +32,7 @@ from common.geometry import (
     parse_box,
     person_crop,
     warp,
+    warp_labels,
 )
 from common.image_io import ImageError, load_image, save_image, write_label_png
 from keypoints.estimators import builtin_backend
@@ -230,7 +231,7 @@ class DensePredictor:
             ):
                 shape = image.shape[:2]
                 if labels is not None:
-                    result.labels = _back(labels[i], inverse, shape)
+                    result.labels = warp_labels(labels[i], inverse, shape)
                 if parts is not None:
                     result.parts = _back(parts[i].astype(np.uint8), inverse, shape)
                     result.u = _back(u[i].astype(np.float32), inverse, shape)

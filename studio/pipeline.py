@@ -55,6 +55,7 @@ from common.geometry import (
     invert,
     quarter_turn,
     warp,
+    warp_labels,
 )
 from common.hardware import Precision
 from keypoints.draw import draw_skeleton
@@ -390,7 +391,7 @@ class Pipeline:
                     name,
                     warp(photo, to_crop, self.size, LETTERBOX_FILL),
                     keypoints,
-                    warp(parse.labels, detail_to_crop, self.size, 0, nearest=True),
+                    warp_labels(parse.labels, detail_to_crop, self.size),
                     in_photo,
                     max(kp.person_score, found[i].person_score),
                     notes + self._several_people_note(name, found[i], in_photo),

@@ -5,7 +5,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from common.geometry import PREFILTER_BELOW, area_prefilter, box_to_input, quarter_turn, warp
+from common.geometry import (
+    PREFILTER_BELOW,
+    area_prefilter,
+    box_to_input,
+    quarter_turn,
+    warp,
+    warp_labels,
+)
 
 
 def _checkerboard(h: int, w: int) -> np.ndarray:
@@ -72,3 +79,26 @@ def test_a_quarter_turn_is_numpys_rot90_exactly():
         turned = np.rot90(image, turns)
         matrix = quarter_turn(turns, image.shape)
         assert np.array_equal(warp(image, matrix, turned.shape[:2], 0, nearest=True), turned)
+
+
+def test_enlarged_label_maps_follow_the_boundary_not_the_pixel_staircase():
+    # a disc of class 3 on class 1, drawn at 24x24 and enlarged 8x: nearest neighbour keeps
+    # 8-pixel steps along the circle; the one-hot maps resampled draw it round again
+    small = np.ones((24, 24), np.uint8)
+    cv2.circle(small, (12, 12), 7, 3, -1)
+    grow = np.array([[8.0, 0.0, 3.5], [0.0, 8.0, 3.5]])  # pixel centres to pixel centres
+    nearest = warp(small, grow, (192, 192), 0, nearest=True)
+    smooth = warp_labels(small, grow, (192, 192))
+    assert set(np.unique(smooth)) == {1, 3}  # class ids, never a blend of them
+
+    def left_edge(labels: np.ndarray) -> np.ndarray:  # per row that holds the disc
+        rows = (labels == 3).any(1)
+        return (labels[rows] == 3).argmax(1)
+
+    steps = [np.abs(np.diff(left_edge(m))) for m in (nearest, smooth)]
+    assert (steps[0] > 0).mean() <= 1 / 8 + 0.01  # moves once per source row, in jumps
+    assert (steps[1] > 0).mean() > 0.4 and steps[1].max() < steps[0].max()
+    # the same grid: the same map; outside the map: the border
+    assert (warp_labels(small, np.eye(2, 3), (24, 24)) == small).all()
+    shifted = warp_labels(small, np.array([[1.0, 0, 10], [0, 1, 0]]), (24, 24), border=7)
+    assert (shifted[:, :10] == 7).all() and (shifted[:, 10:] == small[:, :14]).all()
