@@ -18,7 +18,9 @@ What a user can act on is said, naming the photo (`NoPersonError` and its kinds,
 
 - no person found: NoPersonError;
 - the person too small to read (under `min_person_height` rows in the photo, or the
-  generator's height if that is less): PersonTooSmallError, with the size found;
+  generator's height if that is less): PersonTooSmallError, with the size found, or, for
+  a photo whose diagonal is shorter than that, with the photo's size before any network
+  looks at it;
 - a pose photo without a head or without hips (the pose map needs them), or a source
   photo without a torso (no neck or shoulders: a face close-up): IncompletePoseError from
   `generate_many` (and `check_job`), saying what is missing; a source shown only part of
@@ -34,6 +36,7 @@ What a user can act on is said, naming the photo (`NoPersonError` and its kinds,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -319,6 +322,13 @@ class Pipeline:
             problem = _box_problem(box, photo.shape[:2]) if box is not None else None
             if problem:
                 out[i] = BoxError(f"{name}: {problem}")
+            elif math.hypot(*photo.shape[:2]) < self.min_person_height:  # not even corner to corner
+                ph, pw = photo.shape[:2]
+                out[i] = PersonTooSmallError(
+                    f"{name}: this photo is only {pw}x{ph} px; a person must be at least "
+                    f"{self.min_person_height} px tall in it to read the pose and the clothes. "
+                    "Use a larger photo"
+                )
         look = [i for i in range(len(photos)) if out[i] is None]
         found = [None] * len(photos)
         firsts = self._first_look([photos[i][0] for i in look], [boxes[i] for i in look])

@@ -341,6 +341,12 @@ def test_a_person_too_small_is_named_with_the_size(tiny_bundle):
         pipe.person(np.full((300, 400, 3), 120, np.uint8), "far.jpg")
     found = pipe.people([(np.full((300, 400, 3), 120, np.uint8), "far.jpg")])
     assert isinstance(found[0], NoPersonError)  # a batch keeps going: the error in its place
+    # a photo too small for anyone that tall, even corner to corner, is refused before any
+    # network looks at it (BlazePose found a "person" 2 px tall in a 22x32 thumbnail)
+    pipe.keypoints = None  # not consulted
+    thumb = pipe.people([(np.full((20, 24, 3), 120, np.uint8), "thumb.png")])[0]
+    assert isinstance(thumb, PersonTooSmallError)
+    assert "thumb.png: this photo is only 24x20 px; a person must be at least 32 px" in str(thumb)
 
 
 @pytest.mark.parametrize(
