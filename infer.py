@@ -25,7 +25,7 @@ from pathlib import Path
 from common.geometry import Box, parse_box, parse_named_box
 from common.hardware import PRECISIONS
 from parsing.labels import ADGAN_CLASSES, canonical_component, component_classes
-from studio.backdrop import AUTO, parse_backdrop
+from studio.backdrop import AUTO, Backdrop, parse_backdrop
 from studio.framing import CARD_SCALES, DEFAULT_FRAMING, FRAMINGS
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "bundles" / "demo"
@@ -67,7 +67,7 @@ def _swap_box_arg(text: str) -> tuple[str, Box]:
     return _canonical(component), box
 
 
-def _backdrop_arg(text: str) -> tuple[int, int, int] | str:
+def _backdrop_arg(text: str) -> Backdrop:
     try:
         return parse_backdrop(text)
     except ValueError as exc:

@@ -46,7 +46,7 @@ from common.geometry import apply_to_points  # noqa: E402
 from common.image_io import load_image, save_image  # noqa: E402
 from keypoints.metrics import pckh_counts  # noqa: E402
 from keypoints.skeleton import visible  # noqa: E402
-from studio.backdrop import measure_wall, wall_colour  # noqa: E402
+from studio.backdrop import measure_wall  # noqa: E402
 from studio.framing import CARD_SCALES, FRAMINGS  # noqa: E402
 from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job  # noqa: E402
 
@@ -115,9 +115,9 @@ def walls(pipe: Pipeline, people: list[PersonView]) -> None:
     print("|---|---|---|---|")
     for view in people:
         wall = measure_wall(view.crop, view.labels, view.frame, rule)
-        colour = wall_colour(view.crop, view.labels, view.frame, rule)
         share, spread = (wall.share, f"{wall.spread:.1f}") if wall else (0.0, "-")
-        on = "the photo's scene" if colour is None else "plain #{:02x}{:02x}{:02x}".format(*colour)
+        plain = rule.is_plain(wall) and wall is not None
+        on = "plain #{:02x}{:02x}{:02x}".format(*wall.colour) if plain else "the photo's scene"
         print(f"| {view.name} | {share:.2f} | {spread} | {on} |")
 
 

@@ -30,8 +30,8 @@ class WallRule:
     """When the background around a person counts as one plain colour.
 
     Measured on the real photos of ../shared/data (docs/product.md, "The background"): the
-    studio and snow backgrounds lie 4.5-5.5 CIE76 units from their median colour at the
-    75th percentile, every street, party and sports crowd 20 or more.
+    studio and snow backgrounds lie 4.5-5.2 CIE76 units from their median colour at the
+    75th percentile, every street, party and sports crowd 19.7 or more.
     """
 
     tolerance: float = 10.0  # CIE76 distance (Lab) from the wall's median colour ...
@@ -42,6 +42,10 @@ class WallRule:
     def __post_init__(self) -> None:
         if not (0 < self.quantile <= 1 and 0 < self.min_share < 1 and self.margin >= 0):
             raise ValueError("quantile in (0, 1], min_share in (0, 1), margin >= 0")
+
+    def is_plain(self, wall: Wall | None) -> bool:
+        """Whether enough of the wall shows and it is one colour."""
+        return wall is not None and wall.share >= self.min_share and wall.spread <= self.tolerance
 
 
 def parse_backdrop(text: str) -> Backdrop:
@@ -95,6 +99,4 @@ def wall_colour(
     the background is not one colour or too little of it shows."""
     rule = rule or WallRule()
     wall = measure_wall(crop, labels, frame, rule)
-    if wall is None or wall.share < rule.min_share or wall.spread > rule.tolerance:
-        return None
-    return wall.colour
+    return wall.colour if rule.is_plain(wall) else None
