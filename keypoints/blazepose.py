@@ -52,7 +52,7 @@ from common.geometry import Box, warp
 from keypoints.estimators import Backend, KeypointResult, register_backend
 from keypoints.face import Face, FaceLandmarks
 from keypoints.roi import Roi, rect_matrix, rotation_of
-from keypoints.skeleton import MISSING, NUM_KEYPOINTS
+from keypoints.skeleton import MISSING, NUM_KEYPOINTS, keypoint_box, visible
 from keypoints.tflite_graph import GraphError, TfliteGraph
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "mediapipe_weights"
@@ -99,6 +99,10 @@ MID_SHOULDER = 2  # of a Detection's 4 keypoints
 HANDS = ((15, 17, 19, 21), (16, 18, 20, 22))
 HAND_VISIBILITY = 0.5  # a hand is outlined only where all four of its points are seen
 HAND_GROW = 0.4  # the outline grown by this share of wrist-to-index: fingers reach past them
+OUTLINED = 8  # of the people a whole photo shows, how many get a landmark look to compare
+MIN_OUTLINED = 3  # keypoints a person needs seen for a box of them
+HEAD_ROOM = 0.12  # a rough body box's room above the face, in detector boxes
+BODY_PER_FACE = (1.6, 4.5)  # a standing body's width and height in detector (face) boxes
 
 
 def _face_x(detection: Detection) -> float:
@@ -294,6 +298,28 @@ def faces_away(points: np.ndarray, depth: float) -> bool:
     return bool(pts[0, 2] - (pts[7, 2] + pts[8, 2]) / 2 > depth * torso)
 
 
+def _extent(box: Box | None) -> float:
+    """A body's size by its box: the longer side (a standing person's height)."""
+    return -1.0 if box is None else max(box[2], box[3])
+
+
+def landmark_box(
+    pose: PoseLandmarks,
+    image_size: tuple[int, int],
+    threshold: float = 0.5,
+    back_view_depth: float | None = None,
+) -> Box | None:
+    """The box of a person's keypoints (`keypoint_box`) as `to_openpose18` makes them from
+    the landmarks in a photo of `image_size` (H, W), the same extent the pipeline crops the
+    person used by; None where fewer than `MIN_OUTLINED` of them are seen."""
+    keypoints, _ = to_openpose18(
+        pose.points, pose.visibility, image_size, threshold, back_view_depth
+    )
+    if visible(keypoints).sum() < MIN_OUTLINED:
+        return None
+    return keypoint_box(keypoints)
+
+
 def to_openpose18(
     points: np.ndarray,
     visibility: np.ndarray,
@@ -461,9 +487,9 @@ class BlazePose:
         box itself (a square ROI around it, upright). batch_size: crops per network call
         (None: 8 on a CPU, where the landmark model takes 21-27 ms a crop at 4-8 and 37-39 ms
         at 16, its activations out of cache; 64 on a GPU). pick: which of several people
-        found gets the landmarks: "largest" (the detector box of largest area: the photo's
-        subject) or "surest" (the highest detector score, as mediapipe); the others' boxes
-        are reported in `KeypointResult.others`. face: the face landmark graph
+        found gets the landmarks: "largest" (the largest body: the photo's subject; see
+        `choose`) or "surest" (the highest detector score, as mediapipe); the others' boxes
+        are reported in `KeypointResult.others` (`landmark_box`). face: the face landmark graph
         (`keypoints.face`); None: no face outlines. looks: landmark passes per person: 1
         from the detector's ROI only (mediapipe on a still photo), 2 once more from the ROI
         of the first pass's own alignment points (what mediapipe's tracking does on a
@@ -686,34 +712,76 @@ class BlazePose:
             )
         return results
 
-    def choose(self, people: Sequence[Detection], box: Box | None = None) -> Detection:
-        """The person of several that gets the landmarks (see `pick`). Size is the body's
-        (the ROI's), not the detector box's, which covers the face. With a caller's `box`,
-        the person whose face and shoulders are nearest the box's vertical centre line: the
-        detector reads a square around the box, where a neighbour may be the larger, and
-        the hip point the ROI is centred on wanders on people cut by the photo's edge."""
+    def choose(
+        self,
+        people: Sequence[Detection],
+        box: Box | None = None,
+        outlines: Sequence[Box | None] | None = None,
+    ) -> int:
+        """Which of several people (an index) gets the landmarks (see `pick`). "largest"
+        compares the bodies where they have had a landmark look (`outlines`: the boxes of
+        their landmarks, None where there was none; the longer side, which sets the size
+        of the pipeline's crop), else the ROIs the detector's body points give: the ROI of
+        a catcher crouching in a COCO photo was larger than that of the batter standing
+        before him, whose body is half as tall again. With a caller's `box`, the person
+        whose face and shoulders are nearest the box's vertical centre line: the detector
+        reads a square around the box, where a neighbour may be the larger, and the hip
+        point the ROI is centred on wanders on people cut by the photo's edge."""
         if box is not None and len(people) > 1:
             centre_x = box[0] + box[2] / 2
 
-            def off_centre(d: Detection) -> float:
+            def off_centre(j: int) -> float:
+                d = people[j]
                 return abs((_face_x(d) + float(d.keypoints[MID_SHOULDER, 0])) / 2 - centre_x)
 
-            return min(people, key=off_centre)
+            return min(range(len(people)), key=off_centre)
         if self.pick == "surest":
-            return people[0]  # detect() sorts by score
-        return max(people, key=lambda d: self.roi_from_detection(d).size)
+            return 0  # detect() sorts by score
+        if outlines and any(outlines):
+            return max(range(len(people)), key=lambda j: _extent(outlines[j]))
+        return max(range(len(people)), key=lambda j: self.roi_from_detection(people[j]).size)
 
-    @classmethod
-    def person_box(cls, detection: Detection, shape: tuple[int, int]) -> Box:
-        """The upright box (x, y, w, h) around a detected person's body, inside a photo of
-        `shape` (H, W): the ROI's square without its 1.25 margin. (The detector's own box
-        covers the face.)"""
-        roi = cls.roi_from_detection(detection, scale=1.0)
-        half = roi.size / 2 * (abs(math.cos(roi.rotation)) + abs(math.sin(roi.rotation)))
-        x0, y0 = max(0.0, roi.center[0] - half), max(0.0, roi.center[1] - half)
-        x1 = min(float(shape[1]), roi.center[0] + half)
-        y1 = min(float(shape[0]), roi.center[1] + half)
+    @staticmethod
+    def person_box(detection: Detection, shape: tuple[int, int]) -> Box:
+        """A rough upright box (x, y, w, h) around a detected person's body, inside a photo
+        of `shape` (H, W), from the detector's box, which covers the face, and the body's
+        usual proportions to it (`BODY_PER_FACE`). The detector's body points are no
+        better: on the CIHP graduation photo the ROI they give a woman beside the graduate
+        took in the whole photo and showed the landmark model nobody."""
+        x, y, w, h = detection.box
+        wide, tall = BODY_PER_FACE
+        centre = x + w / 2
+        x0, x1 = max(0.0, centre - wide * w / 2), min(float(shape[1]), centre + wide * w / 2)
+        y0, y1 = max(0.0, y - HEAD_ROOM * h), min(float(shape[0]), y + tall * h)
         return (x0, y0, max(x1 - x0, 0.0), max(y1 - y0, 0.0))
+
+    def _bodies(
+        self,
+        images: Sequence[np.ndarray],
+        detections: list[list[Detection]],
+        boxes: Sequence[Box | None],
+    ) -> list[list[PoseLandmarks | None]]:
+        """Per photo, a landmark look (no mask) for each person detected, where a whole
+        photo shows several (the first `OUTLINED`), in one batch: the pick compares their
+        bodies, and the others a caller is offered are boxed by their landmarks
+        (`landmark_box`). The detector's square around a body reaches past it: on the CIHP
+        graduation photo a neighbour's took in the whole photo, the person used too. None
+        for the people not looked at."""
+        bodies: list[list[PoseLandmarks | None]] = [[None] * len(p) for p in detections]
+        who = [
+            (n, j)
+            for n, people in enumerate(detections)
+            if boxes[n] is None and len(people) > 1
+            for j in range(min(len(people), OUTLINED))
+        ]
+        looks = self.landmarks(
+            [images[n] for n, _ in who],
+            [self.roi_from_detection(detections[n][j]) for n, j in who],
+            with_mask=False,
+        )
+        for (n, j), look in zip(who, looks, strict=True):
+            bodies[n][j] = look
+        return bodies
 
     def predict(self, image: np.ndarray, box: Box | None = None) -> BlazePoseResult:
         return self.predict_many([image], [box])[0]
@@ -731,23 +799,48 @@ class BlazePose:
         with_mask = self.masks if with_mask is None else with_mask
         boxes = list(boxes) if boxes is not None else [None] * len(images)
         detections = self.detect(images, boxes)
-        todo, rois, picked = [], [], []
+        # A caller's box says where the person is: people whose face lies beside it are
+        # neighbours the detector's square around the box also saw (and not among the
+        # others a caller is told about).
+        for n, box in enumerate(boxes):
+            detections[n] = [p for p in detections[n] if box is None or _face_inside(p, box)]
+        bodies = self._bodies(images, detections, boxes)
+        todo, rois, picked, others, looked = [], [], [], [], []
         for n, (people, box) in enumerate(zip(detections, boxes, strict=True)):
-            # A caller's box says where the person is: people whose face lies beside it
-            # are neighbours the detector's square around the box also saw (and not among
-            # the others a caller is told about).
-            people = [p for p in people if box is None or _face_inside(p, box)]
-            detections[n] = people
+            shape = images[n].shape[:2]
+            outlines = [
+                None
+                if b is None
+                else landmark_box(b, shape, self.visibility_threshold, self.back_view_depth)
+                for b in bodies[n]
+            ]
+            chosen = None
             if people:
-                person = self.choose(people, box)
+                chosen = self.choose(people, box, outlines)
                 todo.append(n)
-                rois.append(self.roi_from_detection(person))
-                picked.append(person)
+                rois.append(self.roi_from_detection(people[chosen]))
+                picked.append(people[chosen])
+                looked.append(bodies[n][chosen])
             elif box is not None and self.box_fallback:
                 todo.append(n)
                 rois.append(self.roi_from_box(box))
                 picked.append(None)
-        found = self.landmarks([images[n] for n in todo], rois, with_mask=with_mask)
+                looked.append(None)
+            others.append(
+                [
+                    outline or self.person_box(d, shape)
+                    for j, (d, outline) in enumerate(zip(people, outlines, strict=True))
+                    if j != chosen
+                ]
+            )
+        # The chosen one's look from the comparison serves where no mask is wanted.
+        fresh = [k for k, body in enumerate(looked) if with_mask or body is None]
+        found = list(looked)
+        firsts = self.landmarks(
+            [images[todo[k]] for k in fresh], [rois[k] for k in fresh], with_mask=with_mask
+        )
+        for k, pose in zip(fresh, firsts, strict=True):
+            found[k] = pose
         # A caller's box says a person is there: where the detector's ROI shows the landmark
         # model nobody (a person cut by the photo's edge), look at the box itself.
         again = [
@@ -787,7 +880,6 @@ class BlazePose:
         for n, image in enumerate(images):
             h, w = image.shape[:2]
             pose, det, face = by_image.get(n, (None, None, None))
-            others = [self.person_box(d, (h, w)) for d in detections[n] if d is not det]
             if pose is None:
                 results.append(
                     BlazePoseResult(
@@ -799,7 +891,7 @@ class BlazePose:
                         mask=np.zeros((h, w), np.float32) if with_mask else None,
                         landmarks=None,
                         image_size=(h, w),
-                        others=others,
+                        others=others[n],
                     )
                 )
                 continue
@@ -821,7 +913,7 @@ class BlazePose:
                     landmarks=pose,
                     image_size=(h, w),
                     face=face,
-                    others=others,
+                    others=others[n],
                 )
             )
         return results

@@ -150,6 +150,18 @@ def _degrees(vector: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(vector[0], -vector[1])))
 
 
+def keypoint_box(keypoints: np.ndarray) -> tuple[float, float, float, float]:
+    """The box (x, y, w, h) around the visible keypoints, with room for the head above them
+    (they stop at the eyes and ears) and for the feet below: a person's extent, as the
+    pipeline crops it and as a caller is offered the others of a group photo."""
+    kp = keypoints[visible(keypoints)]
+    x0, y0 = kp.min(0)
+    x1, y1 = kp.max(0)
+    h = max(y1 - y0, 1.0)
+    y0, y1 = y0 - 0.12 * h, y1 + 0.04 * h
+    return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+
+
 def mean_point(keypoints: np.ndarray, indices: tuple[int, ...]) -> np.ndarray | None:
     """The mean of those of `indices` that are shown (None: none is)."""
     shown = [keypoints[i] for i in indices if visible(keypoints)[i]]

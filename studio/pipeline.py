@@ -65,7 +65,7 @@ from keypoints.draw import draw_skeleton
 from keypoints.estimators import KeypointEstimator
 from keypoints.predict import LETTERBOX_FILL
 from keypoints.search import find_people
-from keypoints.skeleton import HEAD_POINTS, turns_to_upright, visible
+from keypoints.skeleton import HEAD_POINTS, keypoint_box, turns_to_upright, visible
 from parsing.labels import ADGAN_INDEX, colorize, component_classes
 from parsing.predict import DensePredictor, Guide
 from studio.backdrop import AUTO, PHOTO, Backdrop, WallRule, wall_colour
@@ -149,17 +149,6 @@ class Job:
     # the card is this many times the generator's size (`CARD_SCALES`; None: the
     # pipeline's `card_scale`)
     scale: int | None = None
-
-
-def keypoint_box(keypoints: np.ndarray) -> Box:
-    """Box around the visible keypoints with head room (keypoints stop at the eyes and
-    ears) and feet room."""
-    kp = keypoints[visible(keypoints)]
-    x0, y0 = kp.min(0)
-    x1, y1 = kp.max(0)
-    h = max(y1 - y0, 1.0)
-    y0, y1 = y0 - 0.12 * h, y1 + 0.04 * h
-    return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
 
 
 def person_box(keypoints: np.ndarray, aspect: float, margin: float = PERSON_MARGIN) -> Box:
@@ -397,6 +386,7 @@ class Pipeline:
                     keypoints = apply_to_points(to_crop, found[i].keypoints)
                 in_photo = _box_back(box, photo_to_upright) if turn else box
                 notes = [_turn_note(name, turn)] if turn else []
+                others = self._others(found[i])
                 out[i] = PersonView(
                     name,
                     warp(photo, to_crop, self.size, LETTERBOX_FILL),
@@ -404,8 +394,8 @@ class Pipeline:
                     warp_labels(parse.labels, detail_to_crop, self.size),
                     in_photo,
                     max(kp.person_score, found[i].person_score),
-                    notes + self._several_people_note(name, found[i], in_photo),
-                    [tuple(float(v) for v in b) for b in getattr(found[i], "others", []) or []],
+                    notes + self._several_people_note(name, others, in_photo),
+                    others,
                     warp(np.ones(photo.shape[:2], np.uint8), to_crop, self.size, 0, nearest=True),
                     to_crop,
                     turn,
@@ -441,8 +431,16 @@ class Pipeline:
             return 0
         return turns_to_upright(keypoints, self.upright_tolerance)
 
-    def _several_people_note(self, name: str, found, box: Box) -> list[str]:
-        others = list(getattr(found, "others", []) or [])
+    def _others(self, found) -> list[Box]:
+        """The other people's boxes as the estimator outlined them, grown to crops as the
+        person used is (`person_box`): what a user compares and gives back to pick one."""
+        h, w = self.size
+        return [
+            tuple(float(v) for v in expand_box(b, self.margin, w / h))
+            for b in getattr(found, "others", []) or []
+        ]
+
+    def _several_people_note(self, name: str, others: list[Box], box: Box) -> list[str]:
         if not others:
             return []
         rule = getattr(self.keypoints, "pick", None)

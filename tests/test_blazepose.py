@@ -448,6 +448,28 @@ def test_several_people_are_reported_and_the_largest_is_used(blazepose):
         BlazePose(blazepose.detector, blazepose.landmark, pick="nearest")
 
 
+@pytest.mark.real_data
+def test_the_largest_body_is_used_and_the_others_boxed_by_their_keypoints(shared_data, blazepose):
+    """In the COCO photo of a batter with a catcher crouching behind him, the catcher's ROI
+    (from the detector's body points) was the larger, and he was used; the landmarks of
+    both say the batter is half as tall again. The catcher is offered in the box of his own
+    keypoints, which holds none of the batter's; in the CIHP graduation photo the detector's
+    square around the woman beside the graduate had taken in the whole photo."""
+    from keypoints.skeleton import visible
+
+    folder = shared_data / "real-formats"
+    photo = load_image(folder / "coco-keypoints" / "000000196141.jpg")
+    found = blazepose.finder().predict(photo)
+    batter = found.keypoints[visible(found.keypoints)]
+    assert batter[:, 0].max() < 450 and np.ptp(batter[:, 1]) > 200  # standing, on the left
+    (catcher,) = found.others
+    x, y, w, h = catcher
+    assert x > batter[:, 0].max() - 10 and h < np.ptp(batter[:, 1])  # beside him, smaller
+    photo = load_image(folder / "cihp-lip-labels" / "cihp_images" / "0032190.jpg")
+    (beside,) = blazepose.finder().predict(photo).others
+    assert beside[2] < 0.6 * photo.shape[1]  # not the whole width: one woman
+
+
 def test_a_box_picks_the_person_in_it_not_the_larger_neighbour(blazepose):
     """The detector reads a square around a tall box, where the larger neighbour is seen
     too: the person whose face is in the box gets the landmarks."""

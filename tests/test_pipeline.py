@@ -14,7 +14,7 @@ from common.colour import parse_colour
 from common.geometry import apply_to_points, parse_box
 from common.image_io import load_image
 from keypoints.predict import KeypointResult
-from keypoints.skeleton import visible
+from keypoints.skeleton import keypoint_box, visible
 from studio.backdrop import PHOTO
 from studio.pipeline import BoxError, Job, NoPersonError, PersonView, Pipeline, person_box
 from tests.conftest import LyingOnItsSide
@@ -303,20 +303,27 @@ def test_a_crop_past_the_photo_knows_where_the_photo_ends(tiny_bundle):
 
 
 def test_several_people_say_which_one_is_used_and_how_to_choose(tiny_bundle):
+    from studio.stub import STANDING
+
     pipe = Pipeline.from_bundle(tiny_bundle)
-    pipe.keypoints = Seen(box=(10, 20, 100, 200), others=[(300, 40, 90, 180)])
+    # beside the person used, one of the same size 280 px to the right, outlined by the
+    # estimator as the box of their keypoints
+    twin = keypoint_box(STANDING * np.array([100, 200]) + np.array([290, 20]))
+    pipe.keypoints = Seen(box=(10, 20, 100, 200), others=[twin])
     photo = np.full((300, 400, 3), 120, np.uint8)
     view = pipe.person(photo, "group.jpg")
     (note,) = view.notes
     assert "group.jpg: 2 people found; using the one in" in note
-    # the others as a user passes them back, and where to pass them
-    assert "The others, as x,y,w,h: 300,40,90,180." in note
-    assert view.others == [(300, 40, 90, 180)]  # the same as data (the page offers them)
+    # the other is offered as a crop the way the one used is: the same size, where they stand
+    (other,) = view.others  # the same as data (the page offers them)
+    np.testing.assert_allclose(other, np.add(view.box, (280, 0, 0, 0)), atol=1e-3)
+    given = ",".join(str(round(v)) for v in other)
+    assert f"The others, as x,y,w,h: {given}." in note  # as a user passes them back
     assert "--source-box" in note and "source_box" in note and "crop the photo" in note
     x, _, w, _ = view.box
     assert x < 110 and x + w > 10  # the one the estimator picked
-    chosen = pipe.person(photo, "group.jpg", box=parse_box("300,40,90,180"))
-    assert pipe.keypoints.boxes_given[-2] == [(300, 40, 90, 180)]  # the first look, in the box
+    chosen = pipe.person(photo, "group.jpg", box=parse_box(given))
+    assert pipe.keypoints.boxes_given[-2] == [parse_box(given)]  # the first look, in the box
     assert chosen.notes == [] and chosen.box[0] > 250
     outside = r"group\.jpg: the person box 500,0,10,10 \(x,y,w,h\) lies outside the 400x300 photo"
     with pytest.raises(BoxError, match=outside):
