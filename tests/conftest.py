@@ -139,6 +139,20 @@ def uvicorn_in_thread(config: Any) -> Iterator[int]:
         sock.close()
 
 
+def offered(pipe, box: tuple[float, float, float, float]) -> tuple[float, ...]:
+    """The box the pipeline offers for another person the estimator outlined in `box`:
+    grown to a crop as the person used is."""
+    from common.geometry import expand_box
+
+    h, w = pipe.size
+    return tuple(float(v) for v in expand_box(box, pipe.margin, w / h))
+
+
+def box_text(box) -> str:
+    """A box as a note lists it and a user passes it back."""
+    return ",".join(str(round(float(v))) for v in box)
+
+
 class StandingInACrowd(StandingPerson):
     """`StandingPerson`, with someone else in box `other` of every photo searched whole
     (none where a box is given: the caller chose)."""

@@ -463,7 +463,7 @@ def test_the_largest_body_is_used_and_the_others_boxed_by_their_keypoints(shared
     batter = found.keypoints[visible(found.keypoints)]
     assert batter[:, 0].max() < 450 and np.ptp(batter[:, 1]) > 200  # standing, on the left
     (catcher,) = found.others
-    x, y, w, h = catcher
+    x, _, _, h = catcher
     assert x > batter[:, 0].max() - 10 and h < np.ptp(batter[:, 1])  # beside him, smaller
     photo = load_image(folder / "cihp-lip-labels" / "cihp_images" / "0032190.jpg")
     (beside,) = blazepose.finder().predict(photo).others

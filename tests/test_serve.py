@@ -31,7 +31,13 @@ from studio.pipeline import Pipeline
 from studio.serve import ServeSettings, create_app, load_settings, server_config
 from studio.stub import StandingPerson
 from studio.worker import GenerateRequest, ModelWorker, Photo
-from tests.conftest import LyingOnItsSide, StandingInACrowd, uvicorn_in_thread
+from tests.conftest import (
+    LyingOnItsSide,
+    StandingInACrowd,
+    box_text,
+    offered,
+    uvicorn_in_thread,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no VGG-19 weights")
 
@@ -234,10 +240,11 @@ def test_a_request_picks_a_person_by_box_and_hears_of_the_others(pipe, bundle, m
         assert answer.status_code == 200, answer.text
         assert given.pop() == [(10.0, 20.0, 60.0, 70.0), None]
         note = answer.headers["X-Note"]  # the pose photo's pick, and the other person's box
-        assert "pose.png): 2 people found" in note and "40,10,30,60" in note
-        offered = json.loads(answer.headers["X-People"])  # the same, for the page
-        assert list(offered) == ["pose"] and offered["pose"]["others"] == [[40, 10, 30, 60]]
-        assert len(offered["pose"]["used"]) == 4 and offered["pose"]["frame"] == [80, 100]
+        other = offered(pipe, (40, 10, 30, 60))
+        assert "pose.png): 2 people found" in note and box_text(other) in note
+        listed = json.loads(answer.headers["X-People"])  # the same, for the page
+        assert list(listed) == ["pose"] and listed["pose"]["others"] == [[round(v) for v in other]]
+        assert len(listed["pose"]["used"]) == 4 and listed["pose"]["frame"] == [80, 100]
         bad = [("pose_box", (None, b"10,20", None))]
         refused = client.post("/v1/generate", files=files(**GOOD) + bad)
         assert refused.status_code == 422 and "pose_box" in refused.json()["detail"]
@@ -734,14 +741,15 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
             expect(source_row.nth(0)).to_have_attribute("aria-pressed", "true")
             expect(page.locator("#note")).to_contain_text("the highlighted one was used")
             source_row.nth(1).click()
-            expect(page.locator("#source-box")).to_have_value("5,5,20,40")
+            other = [round(v) for v in offered(pipe, (5, 5, 20, 40))]
+            expect(page.locator("#source-box")).to_have_value(box_text(other))
             expect(source_row.nth(1)).to_have_attribute("aria-pressed", "true")
             page.click("#generate")  # with the person picked; the thumbnails stay to pick from
             page.wait_for_function(
                 "() => !document.getElementById('spinner').hidden", timeout=30_000
             )
             expect(page.locator("#spinner")).to_be_hidden(timeout=30_000)
-            assert watched.boxes[-1] == [(5.0, 5.0, 20.0, 40.0), None]
+            assert watched.boxes[-1] == [tuple(float(v) for v in other), None]
             expect(source_row).to_have_count(2)
             source_row.nth(0).click()  # back to the service's pick
             expect(page.locator("#source-box")).to_have_value("")
