@@ -21,6 +21,7 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,15 +36,16 @@ from adgan.generators import to_image  # noqa: E402
 from adgan.metrics import ssim  # noqa: E402
 from bench.timing import machine_line  # noqa: E402
 from common.checkpoint import DEMO_BUNDLE  # noqa: E402
+from common.config import parse_override  # noqa: E402
 from studio.bundle import load_bundle  # noqa: E402
 
 GREY = 240 / 127.5 - 1  # the plain backdrop, in [-1, 1]
 
 
-def parse_fields(text: str) -> dict[str, float]:
-    """'matte_ramp=0.4,matte_core=0.3' -> {'matte_ramp': 0.4, 'matte_core': 0.3}."""
-    pairs = (item.split("=", 1) for item in text.split(","))
-    return {key.strip(): float(value) for key, value in pairs}
+def parse_fields(text: str) -> dict[str, Any]:
+    """'matte_ramp=0.4,under_arms_fill=mirror' -> {'matte_ramp': 0.4, 'under_arms_fill':
+    'mirror'} (values read as YAML)."""
+    return {".".join(keys): value for keys, value in map(parse_override, text.split(","))}
 
 
 def images(batch: torch.Tensor) -> np.ndarray:
