@@ -242,7 +242,7 @@ def _run(args: argparse.Namespace) -> int:
     from common.hardware import resolve_device
     from common.image_io import ImageError, load_image, save_image
     from studio.cards import main_batch
-    from studio.pipeline import Job, NoPersonError
+    from studio.pipeline import Job, NoPersonError, job_notes
 
     device = resolve_device(args.device)
     try:
@@ -281,6 +281,8 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"note: {note}", file=sys.stderr)
         job = Job(source, pose, swaps, args.backdrop, args.framing)
         result = pipe.generate_many([job])[0]
+        for note in job_notes(job):  # the source and the pose seen from opposite sides
+            print(f"note: {note}", file=sys.stderr)
         save_image(args.out, result)
         if args.panel is not None:
             save_image(args.panel, pipe.panel(source, pipe.card_pose(job), result))

@@ -48,7 +48,7 @@ from common.image_io import ImageError, load_image, save_image
 from parsing.labels import canonical_component
 from studio.backdrop import AUTO, Backdrop
 from studio.framing import DEFAULT_FRAMING
-from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job
+from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job, job_notes
 
 REQUIRED = ("source", "pose", "name")
 SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -313,8 +313,8 @@ def run_cards(
                 summary.failures.append(Failure(row.number, row.name, _reason(exc)))
                 continue  # this card fails, not the batch
             ready.append((row, job))
-            for view in (source, pose, *donors):
-                summary.notes += [Failure(row.number, row.name, n) for n in view.notes]
+            for note in [n for v in (source, pose, *donors) for n in v.notes] + job_notes(job):
+                summary.notes.append(Failure(row.number, row.name, note))
         cards = pipe.generate_many([job for _, job in ready])
         for (row, _), card in zip(ready, cards, strict=True):
             _save_card(out_dir / row.name, card, summary.written)

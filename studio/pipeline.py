@@ -65,7 +65,13 @@ from keypoints.draw import draw_skeleton
 from keypoints.estimators import KeypointEstimator
 from keypoints.predict import LETTERBOX_FILL
 from keypoints.search import find_people
-from keypoints.skeleton import HEAD_POINTS, keypoint_box, turns_to_upright, visible
+from keypoints.skeleton import (
+    HEAD_POINTS,
+    keypoint_box,
+    seen_from_behind,
+    turns_to_upright,
+    visible,
+)
 from parsing.labels import ADGAN_INDEX, colorize, component_classes
 from parsing.predict import DensePredictor, Guide
 from studio.backdrop import AUTO, PHOTO, Backdrop, WallRule, wall_colour
@@ -195,6 +201,25 @@ def check_job(job: Job) -> None:
             "and the generator would invent them. Use a photo that shows the person from the "
             "head down to at least the chest (to the hips or further for a whole outfit)"
         )
+
+
+def job_notes(job: Job) -> list[str]:
+    """What a user should know about a card that is no error: the source and the pose photo
+    show their people from opposite sides, and the generator knows only the side it sees."""
+    source_back = seen_from_behind(job.source.keypoints)
+    if source_back == seen_from_behind(job.pose.keypoints):
+        return []
+    if source_back:
+        return [
+            f"{job.source.name}: its person is seen from behind, and {job.pose.name}'s from "
+            "the front: the card shows the person's back, clothes and head, where their "
+            "front and face should be. Use a photo of the person from the front"
+        ]
+    return [
+        f"{job.pose.name}: its person is seen from behind: the card shows "
+        f"{job.source.name}'s person from behind, with the clothes' front where their back "
+        "should be (the generator cannot know the back)"
+    ]
 
 
 def person_height(keypoints: np.ndarray) -> float:

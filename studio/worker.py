@@ -27,7 +27,7 @@ import numpy as np
 from common.geometry import Box
 from studio.backdrop import AUTO, Backdrop
 from studio.framing import DEFAULT_FRAMING
-from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job
+from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job, job_notes
 
 log = logging.getLogger(__name__)
 
@@ -221,19 +221,19 @@ class ModelWorker:
                 item.future.set_exception(exc)
                 continue
             jobs.append(job)
-            owners.append((item, views))
+            owners.append((item, views, job_notes(job)))
         try:
             images = self.pipeline.generate_many(jobs)
         except Exception as exc:
-            self._fail([item for item, _ in owners], exc)
+            self._fail([item for item, _, _ in owners], exc)
             return
         run_s = time.perf_counter() - start
         self.stats.batches += 1
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        for (item, views), image in zip(owners, images, strict=True):
+        for (item, views, told), image in zip(owners, images, strict=True):
             self.stats.requests += 1
             waited = start - item.submitted
-            notes = [note for v in views for note in v.notes]
+            notes = [note for v in views for note in v.notes] + told
             people = _people(item.request, views)
             fields = _fields(item.request)
             turned = {f: v.turns for f, v in zip(fields, views, strict=True) if v.turns}

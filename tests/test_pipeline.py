@@ -259,6 +259,32 @@ def test_infer_takes_the_person_boxes_a_user_gives(
     assert exit_.value.code == 2 and "COMPONENT=x,y,w,h" in capsys.readouterr().err
 
 
+def test_a_source_and_a_pose_seen_from_opposite_sides_are_told(
+    tiny_bundle, synth_dataset, tmp_path, monkeypatch, capsys
+):
+    """A back view (no nose, no eyes: how the keypoint backends leave it) as the source of a
+    front pose, or as the pose of a front source: the card carries the side the source
+    shows, and a note says so (infer.py, the cards' notes.csv and the service's X-Note
+    take it from `job_notes`); the same side in both photos, nothing."""
+    from studio.pipeline import job_notes
+
+    people = DeepFashionPeople(synth_dataset, "test")
+    front = view(people, sorted(people.annotations)[0])
+    assert visible(front.keypoints)[[0, 14, 15]].any()
+    back = replace(front, name="back.jpg", keypoints=front.keypoints.copy())
+    back.keypoints[[0, 14, 15]] = -1.0
+    (note,) = job_notes(Job(back, front))
+    assert note.startswith("back.jpg: its person is seen from behind") and "from the front" in note
+    (note,) = job_notes(Job(front, back))
+    assert note.startswith("back.jpg: its person is seen from behind: the card shows")
+    assert job_notes(Job(front, front)) == [] and job_notes(Job(back, back)) == []
+    monkeypatch.setattr(Pipeline, "people", lambda self, photos, given: [back, front])
+    photo = str(people.images / sorted(people.annotations)[0])
+    args = ["--source", photo, "--pose", photo, "--bundle", str(tiny_bundle)]
+    assert infer.main([*args, "--out", str(tmp_path / "out.png")]) == 0
+    assert "note: back.jpg: its person is seen from behind" in capsys.readouterr().err
+
+
 # -- real-photo failure modes, each with a stand-in estimator ---------------------------------
 
 
