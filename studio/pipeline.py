@@ -203,13 +203,21 @@ def check_job(job: Job) -> None:
         )
 
 
+def from_behind(job: Job) -> str | None:
+    """ "source" or "pose": the one of a job's two photos whose person is seen from behind
+    while the other's faces the camera; None where both show the same side."""
+    source, pose = (seen_from_behind(v.keypoints) for v in (job.source, job.pose))
+    return None if source == pose else "source" if source else "pose"
+
+
 def job_notes(job: Job) -> list[str]:
     """What a user should know about a card that is no error: the source and the pose photo
-    show their people from opposite sides, and the generator knows only the side it sees."""
-    source_back = seen_from_behind(job.source.keypoints)
-    if source_back == seen_from_behind(job.pose.keypoints):
+    show their people from opposite sides (`from_behind`), and the generator knows only
+    the side it sees."""
+    behind = from_behind(job)
+    if behind is None:
         return []
-    if source_back:
+    if behind == "source":
         return [
             f"{job.source.name}: its person is seen from behind, and {job.pose.name}'s from "
             "the front: the card shows the person's back, clothes and head, where their "

@@ -197,7 +197,10 @@ GENERATE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "the boxes in the pixels of the photo as the service read it (its longer side shrunk "
         "to work_side), whose size is the frame. Where a photo's person lay on their side or "
         "upside down (an orientation tag lost), the photo was read turned upright: X-Note "
-        'says so, and X-Turned as JSON: photo field -> quarter turns anticlockwise, {"pose": 1}.',
+        'says so, and X-Turned as JSON: photo field -> quarter turns anticlockwise, {"pose": 1}. '
+        "Where one photo's person is seen from behind and the other's faces the camera (the "
+        "card shows the side the source shows), X-Note says so, and X-Behind names that photo "
+        "field (source or pose).",
         "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
     },
     400: _error("Malformed multipart body."),
@@ -556,6 +559,8 @@ def create_app(
             headers["X-People"] = json.dumps(result.people, separators=(",", ":"))
         if result.turned:  # photos read turned upright, for the page to say so
             headers["X-Turned"] = json.dumps(result.turned, separators=(",", ":"))
+        if result.behind:  # the photo seen from behind while the other faces the camera
+            headers["X-Behind"] = result.behind
         return Response(png, media_type="image/png", headers=headers)
 
     @app.post(

@@ -27,7 +27,15 @@ import numpy as np
 from common.geometry import Box
 from studio.backdrop import AUTO, Backdrop
 from studio.framing import DEFAULT_FRAMING
-from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job, job_notes
+from studio.pipeline import (
+    Job,
+    NoPersonError,
+    PersonView,
+    Pipeline,
+    check_job,
+    from_behind,
+    job_notes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +80,9 @@ class Result:
     # per photo field read turned upright (its person lay on their side or upside down): the
     # quarter turns anticlockwise (`PersonView.turns`)
     turned: dict[str, int] = field(default_factory=dict)
+    # the photo field ("source" or "pose") whose person is seen from behind while the other's
+    # faces the camera (`studio.pipeline.from_behind`: the card shows the other side), or None
+    behind: str | None = None
 
 
 @dataclass
@@ -221,7 +232,7 @@ class ModelWorker:
                 item.future.set_exception(exc)
                 continue
             jobs.append(job)
-            owners.append((item, views, job_notes(job)))
+            owners.append((item, views, job))
         try:
             images = self.pipeline.generate_many(jobs)
         except Exception as exc:
@@ -230,14 +241,16 @@ class ModelWorker:
         run_s = time.perf_counter() - start
         self.stats.batches += 1
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        for (item, views, told), image in zip(owners, images, strict=True):
+        for (item, views, job), image in zip(owners, images, strict=True):
             self.stats.requests += 1
             waited = start - item.submitted
-            notes = [note for v in views for note in v.notes] + told
+            notes = [note for v in views for note in v.notes] + job_notes(job)
             people = _people(item.request, views)
             fields = _fields(item.request)
             turned = {f: v.turns for f, v in zip(fields, views, strict=True) if v.turns}
-            item.future.set_result(Result(image, len(batch), waited, run_s, notes, people, turned))
+            item.future.set_result(
+                Result(image, len(batch), waited, run_s, notes, people, turned, from_behind(job))
+            )
 
     def _fail(self, items: list[_Item], exc: Exception) -> None:
         log.exception("model worker: a batch of %d failed", len(items), exc_info=exc)

@@ -280,6 +280,35 @@ def test_a_photo_read_turned_upright_is_told(pipe, bundle, monkeypatch):
         assert answer.status_code == 200 and "X-Turned" not in answer.headers
 
 
+class BackInTheLight(StandingPerson):
+    """`StandingPerson`, seen from behind (no nose, no eyes) in light photos (and their
+    crops: median over 180)."""
+
+    def predict_many(self, images, boxes=None):
+        found = super().predict_many(images, boxes)
+        for image, f in zip(images, found, strict=True):
+            if np.median(image) > 180:
+                f.keypoints[[0, 14, 15]] = -1.0
+        return found
+
+
+def test_a_source_seen_from_behind_for_a_front_pose_is_told(pipe, bundle, monkeypatch):
+    """The catalogue person seen from behind, the shopper from the front: the card shows
+    the back, and X-Note and X-Behind (for the page) say so; the other way round names the
+    pose; the same side in both, neither."""
+    monkeypatch.setattr(pipe, "keypoints", BackInTheLight())
+    light = png(value=210)
+    with client_for(pipe, bundle) as client:
+        answer = client.post("/v1/generate", files=files(source=light, pose=GOOD["pose"]))
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["X-Behind"] == "source"
+        assert "(source.png): its person is seen from behind" in answer.headers["X-Note"]
+        answer = client.post("/v1/generate", files=files(source=GOOD["source"], pose=light))
+        assert answer.headers["X-Behind"] == "pose"
+        answer = client.post("/v1/generate", files=files(**GOOD))
+        assert "X-Behind" not in answer.headers and "X-Note" not in answer.headers
+
+
 BAD_CASES = {
     "missing pose": (files(source=GOOD["source"]), 422, "missing field 'pose'"),
     "unknown field": (files(photo=png(), **GOOD), 422, "unknown field 'photo'"),

@@ -217,7 +217,18 @@ $("form").addEventListener("submit", async (event) => {
         return `The person in ${photo} lay ${lay}: the photo was read turned upright.`;
       },
     );
-    $("note").textContent = [several, ...turned].filter(Boolean).join(" ");
+    // One photo's person seen from behind, the other's from the front: the card shows the
+    // side the catalogue photo shows.
+    const behindField = response.headers.get("X-Behind");
+    const behindWhat = behindField ? photoField(behindField)?.what ?? behindField : "";
+    const behindPhoto = behindWhat.startsWith("your ") ? behindWhat : `the ${behindWhat}`;
+    const behind = {
+      source: `The person in ${behindPhoto} is seen from behind: the card shows their back ` +
+        "where the front should be. Use a photo of the person from the front.",
+      pose: `The person in ${behindPhoto} is seen from behind: the card shows the clothes' ` +
+        "front on a back view.",
+    }[behindField];
+    $("note").textContent = [several, ...turned, behind].filter(Boolean).join(" ");
     $("note").hidden = !$("note").textContent;
     $("result-image").src = resultUrl;
     $("download").href = resultUrl;
