@@ -839,6 +839,23 @@ def test_the_page_says_which_photo_was_read_turned_upright(pipe, bundle, tmp_pat
         expect(page.locator("#note")).not_to_contain_text("Several people")
 
 
+def test_the_page_says_which_photo_shows_the_person_from_behind(
+    pipe, bundle, tmp_path, monkeypatch
+):
+    from playwright.sync_api import expect
+
+    (tmp_path / "back.png").write_bytes(png(240, 160, value=210))
+    (tmp_path / "front.png").write_bytes(png(240, 160, seed=12))
+    monkeypatch.setattr(pipe, "keypoints", BackInTheLight())
+    app = create_app(pipe, ServeSettings(), info=read_config(bundle))
+    with page_generating(app, tmp_path / "back.png", tmp_path / "front.png") as page:
+        expect(page.locator("#result")).to_be_visible(timeout=30_000)
+        expect(page.locator("#note")).to_have_text(
+            "The person in the catalogue photo is seen from behind: the card shows their "
+            "back where the front should be. Use a photo of the person from the front."
+        )
+
+
 @contextmanager
 def page_generating(app: Any, source: Path, pose: Path) -> Iterator[Any]:
     """The page of `app` in headless Chromium, `source` and `pose` chosen, Generate clicked."""
