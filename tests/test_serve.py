@@ -823,37 +823,45 @@ def test_the_pages_thumbnails_show_where_the_service_saw_the_people(
         assert centre[:3] == [0, 0, 255], centre
 
 
-def test_the_page_says_which_photo_was_read_turned_upright(pipe, bundle, tmp_path, monkeypatch):
-    from playwright.sync_api import expect
+LYING, LIGHT, SHOPPER = png(240, 160, seed=11), png(240, 160, value=210), png(240, 160, seed=12)
 
-    (tmp_path / "model.png").write_bytes(png(240, 160, seed=11))
-    monkeypatch.setattr(pipe, "keypoints", LyingOnItsSide())
-    app = create_app(pipe, ServeSettings(), info=read_config(bundle))
-    with page_generating(app, tmp_path / "model.png", tmp_path / "model.png") as page:
-        expect(page.locator("#result")).to_be_visible(timeout=30_000)
-        expect(page.locator("#note")).to_have_text(
+
+@pytest.mark.parametrize(
+    ("estimator", "source", "pose", "note"),
+    [
+        (
+            LyingOnItsSide,
+            LYING,
+            LYING,
             "The person in the catalogue photo lay on their side: the photo was read "
             "turned upright. The person in your photo lay on their side: the photo was "
-            "read turned upright."
-        )
-        expect(page.locator("#note")).not_to_contain_text("Several people")
-
-
-def test_the_page_says_which_photo_shows_the_person_from_behind(
-    pipe, bundle, tmp_path, monkeypatch
+            "read turned upright.",
+        ),
+        (
+            BackInTheLight,
+            LIGHT,
+            SHOPPER,
+            "The person in the catalogue photo is seen from behind: the card shows their "
+            "back where the front should be. Use a photo of the person from the front.",
+        ),
+    ],
+    ids=["turned upright", "seen from behind"],
+)
+def test_the_page_says_what_the_card_makes_of_each_photo(
+    pipe, bundle, tmp_path, monkeypatch, estimator, source, pose, note
 ):
+    """Both photos read turned upright (a person lying on their side in each), and a
+    catalogue person seen from behind for a shopper seen from the front."""
     from playwright.sync_api import expect
 
-    (tmp_path / "back.png").write_bytes(png(240, 160, value=210))
-    (tmp_path / "front.png").write_bytes(png(240, 160, seed=12))
-    monkeypatch.setattr(pipe, "keypoints", BackInTheLight())
+    (tmp_path / "model.png").write_bytes(source)
+    (tmp_path / "shopper.png").write_bytes(pose)
+    monkeypatch.setattr(pipe, "keypoints", estimator())
     app = create_app(pipe, ServeSettings(), info=read_config(bundle))
-    with page_generating(app, tmp_path / "back.png", tmp_path / "front.png") as page:
+    with page_generating(app, tmp_path / "model.png", tmp_path / "shopper.png") as page:
         expect(page.locator("#result")).to_be_visible(timeout=30_000)
-        expect(page.locator("#note")).to_have_text(
-            "The person in the catalogue photo is seen from behind: the card shows their "
-            "back where the front should be. Use a photo of the person from the front."
-        )
+        expect(page.locator("#note")).to_have_text(note)
+        expect(page.locator("#note")).not_to_contain_text("Several people")
 
 
 @contextmanager
