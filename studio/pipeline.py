@@ -204,8 +204,8 @@ def check_job(job: Job) -> None:
 
 
 def from_behind(job: Job) -> str | None:
-    """ "source" or "pose": the one of a job's two photos whose person is seen from behind
-    while the other's faces the camera; None where both show the same side."""
+    """Which of a job's two photos, "source" or "pose", shows its person from behind while
+    the other's faces the camera; None where both show the same side."""
     source, pose = (seen_from_behind(v.keypoints) for v in (job.source, job.pose))
     return None if source == pose else "source" if source else "pose"
 
