@@ -26,7 +26,7 @@ What a user can act on is said, naming the photo (`NoPersonError` and its kinds,
   `generate_many` (and `check_job`), saying what is missing; a source shown only part of
   the way down (cut at the chest, the waist, the thigh) is used, and the card ends where it
   ends (`studio.framing`);
-- several people: not an error; the estimator's pick is used (BlazePose: the largest) and
+- several people: not an error; the estimator's pick is used (BlazePose: the tallest) and
   `PersonView.notes` says which one and how to choose another (crop the photo, or pass
   `box=` to `person` / `boxes=` to `people`);
 - a person lying on their side or upside down (a photo whose orientation tag was lost, or a
@@ -477,7 +477,7 @@ class Pipeline:
         if not others:
             return []
         rule = getattr(self.keypoints, "pick", None)
-        which = {"largest": " (the largest)", "surest": " (the most confident)"}.get(rule, "")
+        which = {"largest": " (the tallest)", "surest": " (the most confident)"}.get(rule, "")
         listed = "; ".join(",".join(str(round(float(v))) for v in b) for b in others[:4])
         return [
             f"{name}: {len(others) + 1} people found; using the one in {_box_text(box)}{which}. "
