@@ -59,6 +59,7 @@ from itertools import pairwise
 import torch
 import torch.nn.functional as F
 
+from keypoints.skeleton import FACE_FRONT
 from parsing.labels import ADGAN_CLASSES, NUM_ADGAN_CLASSES
 
 PixelGrid = tuple[torch.Tensor, torch.Tensor]  # x [1, W], y [H, 1] (`_pixel_grid`)
@@ -949,8 +950,8 @@ def warp_parts(
         # the target shows the back of the head (no nose, no eyes) and the source the face:
         # the face cannot be carried there, it is a hole (hair is the best guess to fill)
         face = ADGAN_CLASSES.index("face")
-        seen_face = [0, 14, 15]
-        back = (present(tkp)[:, seen_face].sum(1) == 0) & (present(skp)[:, seen_face].sum(1) > 0)
+        front = list(FACE_FRONT)
+        back = (present(tkp)[:, front].sum(1) == 0) & (present(skp)[:, front].sum(1) > 0)
         if back.any():
             head = SEGMENT_NAMES.index("head")
             drop = back.to(carried)[:, None, None]  # [B, 1, 1]

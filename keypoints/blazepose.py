@@ -52,7 +52,7 @@ from common.geometry import Box, warp
 from keypoints.estimators import Backend, KeypointResult, register_backend
 from keypoints.face import Face, FaceLandmarks
 from keypoints.roi import Roi, rect_matrix, rotation_of
-from keypoints.skeleton import MISSING, NUM_KEYPOINTS, keypoint_box, visible
+from keypoints.skeleton import FACE_FRONT, MISSING, NUM_KEYPOINTS, keypoint_box, visible
 from keypoints.tflite_graph import GraphError, TfliteGraph
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "mediapipe_weights"
@@ -91,7 +91,6 @@ BLAZEPOSE_TO_OURS: tuple[int, ...] = (
     8,
     7,
 )
-FACE_FRONT = (0, 14, 15)  # our nose and eyes: what a head seen from behind does not show
 
 
 MID_SHOULDER = 2  # of a Detection's 4 keypoints
