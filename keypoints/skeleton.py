@@ -39,6 +39,7 @@ KEYPOINT_NAMES: tuple[str, ...] = (
 KEYPOINT_INDEX = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
 HEAD_POINTS = (0, 14, 15, 16, 17)  # nose, eyes, ears: what says where a head is
 FACE_FRONT = (0, 14, 15)  # nose and eyes: what a head seen from behind does not show
+SHOULDERS_AND_EARS = (2, 5, 16, 17)  # what a person seen from behind still shows
 
 # OpenPose's 19 connections in its own order (the PAF order); the last two (ear-shoulder)
 # only serve grouping and are not drawn.
@@ -168,7 +169,7 @@ def seen_from_behind(keypoints: np.ndarray) -> bool:
     seen, but neither the nose nor an eye (how OpenPose, the DeepFashion rows and the
     BlazePose backend leave a back view)."""
     shown = visible(keypoints)
-    return not shown[list(FACE_FRONT)].any() and bool(shown[[2, 5, 16, 17]].any())
+    return not shown[list(FACE_FRONT)].any() and bool(shown[list(SHOULDERS_AND_EARS)].any())
 
 
 def mean_point(keypoints: np.ndarray, indices: tuple[int, ...]) -> np.ndarray | None:
