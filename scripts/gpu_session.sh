@@ -9,8 +9,9 @@
 #   train TASK [KEY=VALUE]  python train.py --config configs/TASK-synth-gpu.yaml KEY=VALUE...
 #                           (TASK: keypoints, parsing, densepose, adgan); the run's own final
 #                           evaluation is the number to report
-#   product                 tests/test_partwarp.py's CUDA checks (the generator on the GPU,
-#                           channels_last and bf16, against the CPU); the product's networks
+#   product                 tests/test_partwarp.py's CUDA checks (the generator's forward
+#                           pass and training step on the GPU, channels_last and bf16,
+#                           against fp32 on the CPU); the product's networks
 #                           at batch 64 in bf16 (the part-warp generator, every keypoint
 #                           backend, the guided and SCHP parsers, the whole pipeline;
 #                           PRODUCT_BENCH=generator: the generator and the pipeline only);
@@ -34,7 +35,7 @@
 #   python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 #       --platform manylinux2014_x86_64 -d .whl segmentation_models_pytorch kornia kornia_rs \
-#       lpips pycocotools pytorch-fid
+#       lpips pycocotools pytorch-fid pi-heif
 #
 # Example call (one device `run`, carry [".whl"]):
 #   bash scripts/gpu_session.sh train keypoints train.steps=6000 train.max_minutes=8
@@ -59,7 +60,7 @@ if [[ $SMOKE == 1 ]]; then
 fi
 
 install() {
-    if [[ -d .whl ]] && ! python3 -c "import segmentation_models_pytorch, kornia, lpips, pycocotools, pytorch_fid" 2>/dev/null; then
+    if [[ -d .whl ]] && ! python3 -c "import segmentation_models_pytorch, kornia, lpips, pycocotools, pytorch_fid, pi_heif" 2>/dev/null; then
         python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
             --target /tmp/site .whl/*.whl
     fi
@@ -141,8 +142,10 @@ product() {
     local start=$SECONDS deadline=${DEADLINE:-520} reserve=${RESERVE:-150}
     install
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-    # the generator on CUDA (channels_last, bf16) against the CPU first: a few seconds
-    python3 -m pytest -q -p no:cacheprovider tests/test_partwarp.py -k cuda || true
+    # the generator on CUDA (channels_last, bf16) against the CPU first, its forward pass and
+    # its training step: a few seconds
+    python3 -m pytest -q -p no:cacheprovider tests/test_partwarp.py -k cuda 2>&1 \
+        | tee "$OUT/cuda-tests.log" || true
     # the data renders on 12 of the cores while the (GPU-bound) benches run
     render $((WORKERS > 4 ? WORKERS - 4 : 1)) > "$OUT/prepare.log" 2>&1 &
     local renderer=$!
