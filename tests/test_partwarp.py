@@ -357,8 +357,9 @@ def test_training_under_bf16_autocast_follows_fp32(pairs, tmp_path, device):
     fp32 does: a GPU run once learnt nothing (L1 0.42 where fp32 reads 0.14) through an SSIM
     loss that autocast ran in bf16."""
     steps = 40
-    plain = RunContext(torch.device("cpu"), 0, 1, 0, None, False, tmp_path)
-    half = RunContext(torch.device(device), 0, 1, 0, torch.bfloat16, True, tmp_path)
+    alone = {"rank": 0, "world": 1, "local_rank": 0, "run_dir": tmp_path}
+    plain = RunContext(torch.device("cpu"), amp_dtype=None, channels_last=False, **alone)
+    half = RunContext(torch.device(device), amp_dtype=torch.bfloat16, channels_last=True, **alone)
     reference, losses = _train_losses(pairs, plain, steps), _train_losses(pairs, half, steps)
     assert np.isfinite(losses).all()
     assert reference[-5:].mean(0).sum() < 0.9 * reference[:5].mean(0).sum()  # fp32 learns
