@@ -269,8 +269,10 @@ def _run(args: argparse.Namespace) -> int:
         ]
         photos = [(load_image(path), path.name) for path, _ in wanted]
         pipe = load_pipeline(args.bundle, device, args.precision, args.scale)
-        # every photo in one batch: a card's people are found and parsed together
-        views = pipe.people(photos, [box for _, box in wanted])
+        # every photo in one batch: a card's people are found together, and all but the
+        # pose's person parsed (the pose photo gives keypoints only)
+        parse = [i != 1 for i in range(len(wanted))]
+        views = pipe.people(photos, [box for _, box in wanted], parse)
         for view in views:
             if isinstance(view, NoPersonError):
                 raise view

@@ -52,7 +52,7 @@ def run_once(
     for i in range(batch):
         photos += [(load_image(source), f"source{i}"), (load_image(pose), f"pose{i}")]
     t["people"] = time.perf_counter()
-    views = pipe.people(photos)
+    views = pipe.people(photos, parse=[i % 2 == 0 for i in range(len(photos))])  # as infer.py
     _sync(device)
     t["generate"] = time.perf_counter()
     jobs = [Job(views[2 * i], views[2 * i + 1], backdrop=backdrop) for i in range(batch)]

@@ -9,7 +9,8 @@ folder; --keypoints: any keypoint run, checkpoint or bundle, e.g. our synthetic 
 
 1. PCKh@0.5 on the real COCO people of real-formats/coco-keypoints, on the ground-truth
    person boxes as `keypoints.evaluate` crops them (`keypoints.data.coco_items`, 1.25x,
-   at the estimator's aspect);
+   at the estimator's aspect); and through the pipeline, each box given as a user's box:
+   the keypoints a card is made from (a person too small for a card misses every point);
 2. for each of the 12 real photos (4 COCO, 5 CIHP, 2 DensePose, 1 DeepFashion), whether the
    pipeline (`studio.pipeline.Pipeline.people`, the demo bundle's parser and generator)
    finds a person, and what it says when it does not or when it saw several people; with
@@ -76,6 +77,33 @@ def coco_pckh(estimator: KeypointEstimator, data: Path) -> tuple[float, int, int
         [load_image(it.path) for it in items], [it.box for it in items]
     )
     correct, total, _ = pckh_counts([r.keypoints for r in results], [it.keypoints for it in items])
+    return correct / total, correct, total
+
+
+def pipeline_coco_pckh(estimator: KeypointEstimator, data: Path) -> tuple[float, int, int]:
+    """PCKh@0.5 of the keypoints the product uses: each COCO person's ground-truth box given
+    to the pipeline as a user's box (first look, crop, closer look; `Pipeline.people`), the
+    crop's keypoints mapped back into the photo. A person the pipeline refuses (too small)
+    misses every point."""
+    from studio.pipeline import NoPersonError, Pipeline
+
+    base = Pipeline.from_bundle(DEMO_BUNDLE)
+    pipe = Pipeline(estimator, base.parser, base.transfer)
+    folder = data / "real-formats" / "coco-keypoints"
+    items = coco_items(folder / "test_coco.json", folder, aspect=1.0)
+    views = pipe.people(
+        [(load_image(it.path), it.name) for it in items],
+        [it.box for it in items],
+        parse=[False] * len(items),
+    )
+    found = []
+    for view in views:
+        if isinstance(view, NoPersonError):
+            found.append(np.full((18, 2), -1.0, np.float32))
+            continue
+        kp = apply_to_points(invert(view.photo_to_crop()), view.keypoints)
+        found.append(np.where(view.keypoints >= 0, kp, -1.0))
+    correct, total, _ = pckh_counts(found, [it.keypoints for it in items])
     return correct / total, correct, total
 
 
@@ -251,11 +279,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.draw:
         args.draw.mkdir(parents=True, exist_ok=True)
 
-    print("\n| backend | COCO PCKh@0.5 (GT boxes) | correct / points |")
-    print("|---|---|---|")
+    print("\n| backend | COCO PCKh@0.5 (GT boxes) | correct / points | through the pipeline |")
+    print("|---|---|---|---|")
     for name, est in estimators.items():
         score, c, t = coco_pckh(est, args.data)
-        print(f"| {name} | {score:.3f} | {c} / {t} |")
+        piped = "(--skip-pipeline)"
+        if not args.skip_pipeline:
+            piped = "{:.3f} ({} / {})".format(*pipeline_coco_pckh(est, args.data))
+        print(f"| {name} | {score:.3f} | {c} / {t} | {piped} |")
 
     if args.variants:
         print("\n| BlazePose on COCO GT boxes: variant | PCKh@0.5 | correct / points |")

@@ -137,6 +137,26 @@ class PoseLandmarks:
     # scale point, photo pixels), from which mediapipe makes the next frame's ROI.
     alignment: np.ndarray | None = None
 
+    def transformed(self, matrix: np.ndarray) -> PoseLandmarks:
+        """These landmarks in another frame, under a [2, 3] similarity from this one (a
+        uniform scale, a turn, a shift: the pipeline's crops); depth scales as x does, and
+        the mask is left behind (it is a map of the old frame)."""
+        m = np.asarray(matrix, np.float64)
+        scale = math.sqrt(abs(np.linalg.det(m[:, :2])))
+        points = self.points.copy()
+        points[:, :2] = self.points[:, :2] @ m[:, :2].T + m[:, 2]
+        points[:, 2] = self.points[:, 2] * scale
+        alignment = None if self.alignment is None else self.alignment @ m[:, :2].T + m[:, 2]
+        return PoseLandmarks(
+            points.astype(np.float32),
+            self.visibility,
+            self.presence,
+            self.person_score,
+            self.roi.transformed(m),
+            None,
+            None if alignment is None else alignment.astype(np.float32),
+        )
+
 
 @dataclass
 class BlazePoseResult(KeypointResult):
@@ -459,6 +479,7 @@ class BlazePose:
     """BlazePose detector + landmark model on torch, batched over photos and people."""
 
     input_size = (LANDMARK_SIZE, LANDMARK_SIZE)  # the landmark model's square crop (H, W)
+    accepts_pose_only = True  # predict_many's pose_only (keypoints.estimators)
 
     def __init__(
         self,
@@ -661,14 +682,16 @@ class BlazePose:
         images: Sequence[np.ndarray],
         rois: Sequence[Roi],
         *,
-        with_mask: bool = True,
+        with_mask: bool | Sequence[bool] = True,
     ) -> list[PoseLandmarks | None]:
         """The landmark model on each (photo, ROI) pair, one batch; None where the person flag
-        is below min_person_score (mediapipe reports no pose there)."""
+        is below min_person_score (mediapipe reports no pose there). with_mask: for all, or
+        per pair."""
         if len(images) != len(rois):
             raise ValueError(f"{len(images)} images but {len(rois)} ROIs")
         if not images:
             return []
+        masks = [with_mask] * len(images) if isinstance(with_mask, bool) else list(with_mask)
         crops, matrices = [], []
         for n, (image, roi) in enumerate(zip(images, rois, strict=True)):
             _check_image(image, f"image {n}")
@@ -691,7 +714,7 @@ class BlazePose:
             z = raw[n, : NUM_LANDMARKS + 2, 2] / LANDMARK_SIZE * roi.size
             points = np.concatenate([xy_photo, z[:, None]], 1).astype(np.float32)
             mask = None
-            if with_mask:
+            if masks[n]:
                 h, w = image.shape[:2]
                 mask = cv2.warpAffine(
                     _sigmoid(out["Identity_2"][n, :, :, 0]).astype(np.float32), matrices[n],
@@ -791,11 +814,17 @@ class BlazePose:
         boxes: Sequence[Box | None] | None = None,
         *,
         with_mask: bool | None = None,
+        pose_only: Sequence[bool] | None = None,
     ) -> list[BlazePoseResult]:
         """The most confident person of each photo (or of each given box): 18 keypoints, scores,
         person score, box, mask and face outline in photo pixels. A few batched network calls
-        in all (detector, landmarks, the face model's looks). with_mask: None: `masks`."""
+        in all (detector, landmarks, the face model's looks). with_mask: None: `masks`.
+        pose_only: per photo, whether only its pose is wanted: no mask and no face outline,
+        which only a parser reads (the same keypoints)."""
         with_mask = self.masks if with_mask is None else with_mask
+        pose_only = list(pose_only) if pose_only is not None else [False] * len(images)
+        if len(pose_only) != len(images):
+            raise ValueError(f"{len(images)} images but {len(pose_only)} pose_only flags")
         boxes = list(boxes) if boxes is not None else [None] * len(images)
         detections = self.detect(images, boxes)
         # A caller's box says where the person is: people whose face lies beside it are
@@ -832,11 +861,14 @@ class BlazePose:
                     if j != chosen
                 ]
             )
+        masked = [with_mask and not pose_only[n] for n in todo]
         # The chosen one's look from the comparison serves where no mask is wanted.
-        fresh = [k for k, body in enumerate(looked) if with_mask or body is None]
+        fresh = [k for k, body in enumerate(looked) if masked[k] or body is None]
         found = list(looked)
         firsts = self.landmarks(
-            [images[todo[k]] for k in fresh], [rois[k] for k in fresh], with_mask=with_mask
+            [images[todo[k]] for k in fresh],
+            [rois[k] for k in fresh],
+            with_mask=[masked[k] for k in fresh],
         )
         for k, pose in zip(fresh, firsts, strict=True):
             found[k] = pose
@@ -851,7 +883,7 @@ class BlazePose:
             retry = self.landmarks(
                 [images[todo[k]] for k in again],
                 [self.roi_from_box(boxes[todo[k]]) for k in again],
-                with_mask=with_mask,
+                with_mask=[masked[k] for k in again],
             )
             for k, pose in zip(again, retry, strict=True):
                 found[k] = pose
@@ -860,7 +892,7 @@ class BlazePose:
             closer = self.landmarks(
                 [images[todo[k]] for k in seen],
                 [self.roi_from_landmarks(found[k]) for k in seen],
-                with_mask=with_mask,
+                with_mask=False,
             )
             for k, pose in zip(seen, closer, strict=True):
                 if pose is not None:  # a look that loses the person keeps the last
@@ -869,16 +901,89 @@ class BlazePose:
                     # later look's mask (0.411 with both together: neighbours come in).
                     pose.mask = found[k].mask
                     found[k] = pose
-        faces: list[Face | None] = [None] * len(found)
-        if self.face is not None:
-            faces = self.face.predict_many(
-                [images[n] for n in todo], [None if p is None else p.points for p in found]
+        return self._results(images, todo, found, picked, others, boxes, with_mask, pose_only)
+
+    def follow_many(
+        self,
+        images: Sequence[np.ndarray],
+        found_before: Sequence[BlazePoseResult],
+        to_images: Sequence[np.ndarray],
+        *,
+        pose_only: Sequence[bool] | None = None,
+    ) -> list[BlazePoseResult]:
+        """The person `found_before` (in another frame: a whole photo; `to_images`, a [2, 3]
+        similarity from it to each image) looked at again, with no detector: the previous
+        landmarks give the ROI (`roi_from_landmarks`, how mediapipe follows a person from
+        one video frame to the next), `looks` - 1 times; the person mask comes from the
+        previous look's own ROI, as `predict_many`'s comes from the detector's, which
+        frames the whole person. The pipeline's closer look on its crop, for the landmark
+        passes alone. pose_only: as `predict_many`'s."""
+        n = len(images)
+        if len(found_before) != n or len(to_images) != n:
+            raise ValueError(f"{n} images, {len(found_before)} results, {len(to_images)} maps")
+        if any(r.landmarks is None for r in found_before):
+            raise ValueError("follow_many needs results with landmarks (a person found)")
+        pose_only = list(pose_only) if pose_only is not None else [False] * n
+        if len(pose_only) != n:
+            raise ValueError(f"{n} images but {len(pose_only)} pose_only flags")
+        previous = [
+            r.landmarks.transformed(m) for r, m in zip(found_before, to_images, strict=True)
+        ]
+        todo = list(range(len(images)))
+        masked = [k for k in todo if self.masks and not pose_only[k]]
+        found: list[PoseLandmarks | None] = list(previous)
+        closer_looks = self.looks - 1
+        for look in range(max(closer_looks, 1 if masked else 0)):
+            following = todo if look < closer_looks else []
+            framing = masked if look == 0 else []  # one batch with the first closer look
+            passes = self.landmarks(
+                [images[k] for k in following + framing],
+                [self.roi_from_landmarks(found[k]) for k in following]
+                + [previous[k].roi for k in framing],
+                with_mask=[False] * len(following) + [True] * len(framing),
             )
+            for k, pose in zip(following, passes[: len(following)], strict=True):
+                if pose is not None:  # a look that loses the person keeps the last
+                    pose.mask = found[k].mask
+                    found[k] = pose
+            for k, framed in zip(framing, passes[len(following) :], strict=True):
+                found[k].mask = None if framed is None else framed.mask
+        picked = [None] * len(todo)
+        others: list[list[Box]] = [[] for _ in todo]
+        return self._results(
+            images, todo, found, picked, others, [None] * len(todo), self.masks, pose_only
+        )
+
+    def _results(
+        self,
+        images: Sequence[np.ndarray],
+        todo: list[int],
+        found: list[PoseLandmarks | None],
+        picked: list[Detection | None],
+        others: list[list[Box]],
+        boxes: Sequence[Box | None],
+        with_mask: bool,
+        pose_only: Sequence[bool],
+    ) -> list[BlazePoseResult]:
+        """One result per image from the landmarks `found` for the images `todo` (the
+        detections `picked` for them), with the face model's outlines."""
+        faces: list[Face | None] = [None] * len(found)
+        outlined = [k for k, n in enumerate(todo) if not pose_only[n] and found[k] is not None]
+        if self.face is not None and outlined:
+            looks = self.face.predict_many(
+                [images[todo[k]] for k in outlined], [found[k].points for k in outlined]
+            )
+            for k, face in zip(outlined, looks, strict=True):
+                faces[k] = face
         results = []
         by_image = dict(zip(todo, zip(found, picked, faces, strict=True), strict=True))
         for n, image in enumerate(images):
             h, w = image.shape[:2]
             pose, det, face = by_image.get(n, (None, None, None))
+            mask = None
+            if with_mask and not pose_only[n]:
+                mask = pose.mask if pose is not None and pose.mask is not None else None
+                mask = np.zeros((h, w), np.float32) if mask is None else mask
             if pose is None:
                 results.append(
                     BlazePoseResult(
@@ -887,7 +992,7 @@ class BlazePose:
                         person_score=0.0,
                         box=det.box if det is not None else None,
                         detection_score=det.score if det is not None else 0.0,
-                        mask=np.zeros((h, w), np.float32) if with_mask else None,
+                        mask=mask,
                         landmarks=None,
                         image_size=(h, w),
                         others=others[n],
@@ -908,7 +1013,7 @@ class BlazePose:
                     person_score=pose.person_score,
                     box=det.box if det is not None else boxes[n],
                     detection_score=det.score if det is not None else 0.0,
-                    mask=pose.mask,
+                    mask=mask,
                     landmarks=pose,
                     image_size=(h, w),
                     face=face,

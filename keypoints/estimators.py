@@ -57,7 +57,10 @@ class KeypointEstimator(Protocol):
     photo (BlazePose without its face model), which the pipeline's first look uses; and
     `searcher()`: the finder for the windows the pipeline's search picks itself, which
     answers only where it detects a person (BlazePose without its box fallback: a box
-    nobody vouched for is no reason to look for a person in it)."""
+    nobody vouched for is no reason to look for a person in it). One that sets
+    `accepts_pose_only` takes `predict_many(..., pose_only=[bool per photo])` and leaves out
+    for those photos what only a parser reads (BlazePose: the person mask and the face
+    outline), giving the same keypoints."""
 
     input_size: tuple[int, int]  # (H, W) of the crop it reads a person best at
 

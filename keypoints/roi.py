@@ -49,6 +49,15 @@ class Roi:
         """Affine [2, 3]: photo pixels -> crop pixels (mediapipe's corner-to-corner mapping)."""
         return rect_matrix(self.center, (self.size, self.size), self.rotation, (out_size,) * 2)
 
+    def transformed(self, matrix: np.ndarray) -> Roi:
+        """This ROI in another frame, under a [2, 3] similarity from this one's pixels (a
+        uniform scale, a turn, a shift)."""
+        m = np.asarray(matrix, np.float64)
+        scale = math.sqrt(abs(np.linalg.det(m[:, :2])))
+        centre = m[:, :2] @ np.asarray(self.center, np.float64) + m[:, 2]
+        turn = math.atan2(m[1, 0], m[0, 0])
+        return Roi((float(centre[0]), float(centre[1])), self.size * scale, self.rotation + turn)
+
     def to_photo(self, points: np.ndarray) -> np.ndarray:
         """[N, 2] points normalised to the crop (0..1) -> photo pixels, float64."""
         local = (np.asarray(points, np.float64) - 0.5) * self.size

@@ -81,6 +81,11 @@ class CardRow:
             (p, self.swap_boxes.get(c)) for c, p in self.swaps.items()
         ]
 
+    @property
+    def clothes_from(self) -> list[tuple[Path, Box | None]]:
+        """The people whose clothes the card takes (parsed): all but the pose's."""
+        return [p for i, p in enumerate(self.people) if i != 1]
+
 
 @dataclass
 class Failure:
@@ -208,8 +213,11 @@ def _batches(rows: list[CardRow], size: int) -> Iterator[list[CardRow]]:
 Person = tuple[Path, Box | None]  # a photo, and which of its people (None: the pipeline's pick)
 
 
-def _people(pipe: Pipeline, people: set[Person]) -> dict[Person, PersonView | Exception]:
-    """Each distinct person of a batch found and parsed once, each photo loaded once."""
+def _people(
+    pipe: Pipeline, people: set[Person], clothed: set[Person]
+) -> dict[Person, PersonView | Exception]:
+    """Each distinct person of a batch found once (parsed once where in `clothed`, whose
+    clothes some card takes), each photo loaded once."""
     found: dict[Person, PersonView | Exception] = {}
     images: dict[Path, np.ndarray | ImageError] = {}
     wanted = []
@@ -224,7 +232,11 @@ def _people(pipe: Pipeline, people: set[Person]) -> dict[Person, PersonView | Ex
             found[(path, box)] = image
         else:
             wanted.append((path, box, image))
-    views = pipe.people([(image, p.name) for p, _, image in wanted], [b for _, b, _ in wanted])
+    views = pipe.people(
+        [(image, p.name) for p, _, image in wanted],
+        [b for _, b, _ in wanted],
+        [(p, b) in clothed for p, b, _ in wanted],
+    )
     for (path, box, _), view in zip(wanted, views, strict=True):
         found[(path, box)] = view
     return found
@@ -296,7 +308,9 @@ def run_cards(
     remove_stale_temporaries(out_dir, todo)
     bar = tqdm(total=len(todo), desc="cards", unit="card", disable=not progress)
     for batch in _batches(todo, batch_size):
-        people = _people(pipe, {p for r in batch for p in r.people})
+        people = _people(
+            pipe, {p for r in batch for p in r.people}, {p for r in batch for p in r.clothes_from}
+        )
         ready: list[tuple[CardRow, Job]] = []
         for row in batch:
             views = [people[p] for p in row.people]

@@ -115,7 +115,9 @@ class PersonView:
     name: str
     crop: np.ndarray  # uint8 RGB at the generator's size
     keypoints: np.ndarray  # [18, 2] in crop pixels, -1 missing
-    labels: np.ndarray  # uint8 [H, W], the 8 ADGAN classes
+    # uint8 [H, W], the 8 ADGAN classes; None: read for its pose only (`Pipeline.people`'s
+    # `parse`), which can be a job's pose but not its source or a donor
+    labels: np.ndarray | None
     box: Box  # where the crop lies in the photo
     person_score: float
     notes: list[str] = field(default_factory=list)  # what the user should be told (several people)
@@ -185,7 +187,14 @@ def missing_for_source(keypoints: np.ndarray) -> list[str]:
 def check_job(job: Job) -> None:
     """IncompletePoseError naming the photo where the pose photo's person cannot give a
     pose, or the source's person shows no torso to take the clothes from (a garment donor
-    needs neither: a hair donor may be a face)."""
+    needs neither: a hair donor may be a face). A ValueError where the source or a donor
+    was read for its pose only (`Pipeline.people`'s `parse`): a caller's mistake."""
+    unparsed = [v.name for v in (job.source, *job.swaps.values()) if v.labels is None]
+    if unparsed:
+        raise ValueError(
+            f"{', '.join(unparsed)}: read for the pose only (Pipeline.people's parse), so it "
+            "cannot give a card its clothes"
+        )
     missing = missing_for_pose(job.pose.keypoints)
     if missing:
         raise IncompletePoseError(
@@ -330,15 +339,20 @@ class Pipeline:
         self,
         photos: Sequence[tuple[np.ndarray, str]],
         boxes: Sequence[Box | None] | None = None,
+        parse: Sequence[bool] | None = None,
     ) -> list[PersonView | NoPersonError]:
         """Each (photo, name) found, cropped, keypointed and parsed, all in a few batches;
         a photo without a usable person gives its NoPersonError (or PersonTooSmallError) in
         its place (one bad photo in a batch of cards must not cost the others). `boxes`: a
-        person box per photo (None: search the whole photo)."""
+        person box per photo (None: search the whole photo). `parse`: per photo, whether
+        its person's clothes are read (None: all); a photo that only gives a job its pose
+        needs no parse, person mask or face outline (`labels` None), which is a third of
+        the time a card's two photos take at batch 1 on a CPU."""
         h, w = self.size
         boxes = list(boxes) if boxes is not None else [None] * len(photos)
-        if len(boxes) != len(photos):
-            raise ValueError(f"{len(photos)} photos but {len(boxes)} boxes")
+        parse = list(parse) if parse is not None else [True] * len(photos)
+        if len(boxes) != len(photos) or len(parse) != len(photos):
+            raise ValueError(f"{len(photos)} photos but {len(boxes)} boxes, {len(parse)} parse")
         out: list[PersonView | NoPersonError | None] = [None] * len(photos)
         for i, ((photo, name), box) in enumerate(zip(photos, boxes, strict=True)):
             problem = _box_problem(box, photo.shape[:2]) if box is not None else None
@@ -357,6 +371,7 @@ class Pipeline:
         for i, f in zip(look, firsts, strict=True):
             found[i] = f
         details, crop_boxes, to_details, where, subjects, turns = [], [], [], [], [], []
+        photo_to_details = []
         for i, ((photo, name), f) in enumerate(zip(photos, found, strict=True)):
             if f is None:  # its box was refused above
                 continue
@@ -383,9 +398,8 @@ class Pipeline:
                 continue
             box = person_box(upright, w / h, self.margin)  # in the upright photo's pixels
             detail = box_to_input(box, self.detail_size)
-            details.append(
-                warp(photo, _after(detail, photo_to_upright), self.detail_size, LETTERBOX_FILL)
-            )
+            photo_to_details.append(_after(detail, photo_to_upright))
+            details.append(warp(photo, photo_to_details[-1], self.detail_size, LETTERBOX_FILL))
             # The closer look is told whom to look at: with a neighbour in the crop, the
             # estimator's own pick (the largest) may be the neighbour.
             x, y, bw, bh = keypoint_box(upright)
@@ -396,19 +410,15 @@ class Pipeline:
             turns.append((turn, photo_to_upright))
             where.append(i)
         if details:
-            again = self.keypoints.predict_many(details, subjects)
-            guides = [
-                Guide(
-                    kp.keypoints,
-                    getattr(kp, "mask", None),
-                    getattr(kp, "face_mask", None),
-                    getattr(kp, "hands_mask", None),
-                )
-                for kp in again
-            ]
-            parsed = self.parser.predict_many(details, guides=guides)
+            again, parsed = self._closer_look(
+                details,
+                subjects,
+                [found[i] for i in where],
+                photo_to_details,
+                [parse[i] for i in where],
+            )
             looks = zip(where, crop_boxes, to_details, turns, again, parsed, strict=True)
-            for i, box, to_detail, (turn, photo_to_upright), kp, parse in looks:
+            for i, box, to_detail, (turn, photo_to_upright), kp, labels in looks:
                 photo, name = photos[i]
                 upright_to_crop = box_to_input(box, self.size)
                 to_crop = _after(upright_to_crop, photo_to_upright)
@@ -424,7 +434,7 @@ class Pipeline:
                     name,
                     warp(photo, to_crop, self.size, LETTERBOX_FILL),
                     keypoints,
-                    warp_labels(parse.labels, detail_to_crop, self.size),
+                    None if labels is None else warp_labels(labels, detail_to_crop, self.size),
                     in_photo,
                     max(kp.person_score, found[i].person_score),
                     notes + self._several_people_note(name, others, in_photo),
@@ -435,6 +445,43 @@ class Pipeline:
                     photo,
                 )
         return out  # type: ignore[return-value]
+
+    def _closer_look(
+        self,
+        details: list[np.ndarray],
+        subjects: list[Box],
+        firsts: list,
+        to_details: list[np.ndarray],
+        parse: list[bool],
+    ) -> tuple[list, list[np.ndarray | None]]:
+        """Keypoints of each person's detail crop, and the labels of those to be parsed
+        (None for the others): one estimator batch, one parser batch. An estimator that
+        `accepts_pose_only` skips for the others what only the parser reads; one that can
+        `follow_many` is given the first look's person (`firsts`, and `to_details` from
+        each photo to its crop) instead of a box to search (BlazePose: no detector)."""
+        kwargs = {}
+        if getattr(self.keypoints, "accepts_pose_only", False):
+            kwargs["pose_only"] = [not p for p in parse]
+        if hasattr(self.keypoints, "follow_many"):
+            looks = self.keypoints.follow_many(details, firsts, to_details, **kwargs)
+        else:
+            looks = self.keypoints.predict_many(details, subjects, **kwargs)
+        labels: list[np.ndarray | None] = [None] * len(details)
+        these = [k for k, p in enumerate(parse) if p]
+        if these:
+            guides = [
+                Guide(
+                    looks[k].keypoints,
+                    getattr(looks[k], "mask", None),
+                    getattr(looks[k], "face_mask", None),
+                    getattr(looks[k], "hands_mask", None),
+                )
+                for k in these
+            ]
+            parsed = self.parser.predict_many([details[k] for k in these], guides=guides)
+            for k, result in zip(these, parsed, strict=True):
+                labels[k] = result.labels
+        return looks, labels
 
     def _first_look(self, photos: list[np.ndarray], boxes: list[Box | None]) -> list:
         """One KeypointResult per photo, photo pixels: the whole photo (with the window

@@ -65,6 +65,11 @@ class GenerateRequest:
     def photos(self) -> list[Photo]:
         return [self.source, self.pose, *self.swaps.values()]
 
+    def parse(self) -> list[bool]:
+        """Per photo of `photos()`: whether its person's clothes are read (all but the
+        pose's: `Pipeline.people`'s `parse`)."""
+        return [True, False, *(True for _ in self.swaps)]
+
 
 @dataclass
 class Result:
@@ -209,7 +214,10 @@ class ModelWorker:
         start = time.perf_counter()
         try:
             given = [p for item in batch for p in item.request.photos()]
-            found = self.pipeline.people([(p.image, p.name) for p in given], [p.box for p in given])
+            parse = [p for item in batch for p in item.request.parse()]
+            found = self.pipeline.people(
+                [(p.image, p.name) for p in given], [p.box for p in given], parse
+            )
         except Exception as exc:  # a model failure fails this batch, not the server
             self._fail(batch, exc)
             return

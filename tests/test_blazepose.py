@@ -23,6 +23,7 @@ from keypoints.blazepose import (
     ssd_anchors,
     to_openpose18,
 )
+from keypoints.roi import Roi
 from keypoints.tflite_graph import GraphError, TfliteGraph, same_padding
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -501,6 +502,56 @@ def test_a_second_look_starts_from_the_landmarks_own_roi(blazepose):
     assert np.median(moved) < 0.05 * photo.shape[0]  # a clean photo: the same person
     with pytest.raises(ValueError, match="looks"):
         BlazePose.from_folder(looks=0)
+
+
+def test_an_roi_moved_into_another_frame_reads_the_same_pixels():
+    """`Roi.transformed` under a similarity (scale, quarter turn, shift): the crop matrix
+    of the moved ROI, after the move, is the original's."""
+    roi = Roi((120.0, 200.0), 180.0, 0.3)
+    turn = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 400.0]])  # a quarter turn, then a shift
+    move = np.vstack([0.6 * turn, [0.0, 0.0, 1.0]])
+    move[:2, 2] += (10.0, -30.0)
+    moved = roi.transformed(move[:2])
+    np.testing.assert_allclose(
+        np.vstack([moved.matrix(256), [0, 0, 1]]) @ move,
+        np.vstack([roi.matrix(256), [0, 0, 1]]),
+        atol=1e-9,
+    )
+
+
+def test_following_a_person_into_a_crop_is_the_second_look_there(blazepose):
+    """`follow_many`: the first look's person, moved into a crop of the photo, looked at again
+    from the landmarks' own ROI with no detector: the keypoints the two looks give on the
+    photo itself, moved into the crop; the mask from the first look's ROI; `pose_only`
+    leaves out the mask and the face outline and keeps the keypoints."""
+    photo = load_image(EXAMPLES / "model.jpg")
+    first = blazepose.finder().predict(photo)
+    twice = blazepose.predict(photo)
+    h, w = photo.shape[:2]
+    to_crop = np.array([[1.6, 0.0, -0.1 * w], [0.0, 1.6, -0.05 * h]])  # a closer look
+    size = (int(1.5 * h), int(1.4 * w))
+    crop = cv2.warpAffine(photo, to_crop, size[::-1], flags=cv2.INTER_LINEAR)
+    full, pose_only = blazepose.follow_many(
+        [crop, crop], [first, first], [to_crop, to_crop], pose_only=[False, True]
+    )
+    expected = twice.keypoints @ to_crop[:, :2].T + to_crop[:, 2]
+    seen = (twice.keypoints >= 0).all(1) & (full.keypoints >= 0).all(1)
+    assert seen.sum() >= 12
+    moved = np.linalg.norm(full.keypoints[seen] - expected[seen], axis=1)
+    assert np.median(moved) < 0.01 * size[0]
+    np.testing.assert_array_equal(pose_only.keypoints, full.keypoints)
+    assert full.landmarks.roi == BlazePose.roi_from_landmarks(first.landmarks.transformed(to_crop))
+    # the mask: the first look's ROI, read in the crop
+    once = BlazePose.from_folder(looks=1).predict(photo).mask
+    in_crop = cv2.warpAffine(once, to_crop, size[::-1], flags=cv2.INTER_LINEAR) > 0.5
+    got = full.mask > 0.5
+    assert (got & in_crop).sum() / (got | in_crop).sum() > 0.95
+    assert full.face is not None and full.face_mask.max() == 1.0
+    assert pose_only.mask is None and pose_only.face is None
+    with pytest.raises(ValueError, match="landmarks"):
+        blazepose.follow_many(
+            [crop], [blazepose.predict(np.full((64, 64, 3), 128, np.uint8))], [to_crop]
+        )
 
 
 def test_a_photo_of_many_megapixels_shows_the_person_its_smaller_copy_shows(shared_data, blazepose):

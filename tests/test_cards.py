@@ -190,7 +190,9 @@ def test_a_row_picks_a_person_by_box_and_a_bad_box_fails_its_row(pipe, photos, t
     ]
     given = []
     real = pipe.people
-    pipe.people = lambda photos, boxes=None: given.append(list(boxes)) or real(photos, boxes)
+    pipe.people = lambda photos, boxes=None, parse=None: (
+        given.append(list(boxes)) or real(photos, boxes, parse)
+    )
     pipe.keypoints = StandingInACrowd((5, 5, 20, 40))
     out = tmp_path / "cards"
     summary = run_cards(pipe, jobs, out, progress=False)
@@ -221,12 +223,16 @@ def test_a_row_picks_the_person_of_a_swap_photo_by_box(pipe, photos, tmp_path):
     assert [b.number for b in bad] == [2, 3]
     assert "the row's swaps take no hair" in bad[0].reason
     assert "swap_boxes" in bad[1].reason and "x,y,w,h" in bad[1].reason
-    given = []
+    given, parsed = [], []
     real = pipe.people
-    pipe.people = lambda photos, boxes=None: given.append(list(boxes)) or real(photos, boxes)
+    pipe.people = lambda photos, boxes=None, parse=None: (
+        given.append(list(boxes)) or parsed.append(list(parse)) or real(photos, boxes, parse)
+    )
     summary = run_cards(pipe, write_jobs(tmp_path / "jobs.csv", rows, header), tmp_path / "out")
     assert summary.written == 1
     assert (1.0, 2.0, 30.0, 40.0) in given[0]
+    # p0 the source, p1 the pose (its keypoints only), p2 the donor, in the order found
+    assert parsed[0] == [True, False, True] and given[0][2] == (1.0, 2.0, 30.0, 40.0)
 
 
 def test_a_pose_photo_without_hips_fails_its_card_not_the_batch(pipe, photos, tmp_path):

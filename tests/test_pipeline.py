@@ -83,6 +83,29 @@ def test_precision_auto_follows_the_hardware_and_bf16_stays_close(
     assert np.abs(exact - fast).mean() < 2.0  # levels of 255; bf16 keeps 8 mantissa bits
 
 
+def test_a_pose_photo_is_read_for_its_pose_only(tiny_bundle, synth_dataset):
+    """`people(parse=...)`: a photo that only gives a job its pose is not parsed, keeps the
+    keypoints a parsed read gives, and makes the same card; as a source or a donor it is
+    refused (a caller's mistake, not a user's)."""
+    from studio.stub import StandingPerson
+
+    pipe = Pipeline.from_bundle(tiny_bundle, precision="fp32")
+    pipe.keypoints = StandingPerson()  # the tiny bundle's random estimator finds nobody
+    people = DeepFashionPeople(synth_dataset, "test")
+    a, b = (load_image(people[n].image) for n in sorted(people.annotations)[:2])
+    parsed = pipe.people([(a, "a.jpg"), (b, "b.jpg")])
+    source, pose = pipe.people([(a, "a.jpg"), (b, "b.jpg")], parse=[True, False])
+    assert pose.labels is None and source.labels is not None
+    np.testing.assert_array_equal(pose.keypoints, parsed[1].keypoints)
+    card = pipe.generate(source, pose).astype(int)
+    assert np.abs(card - pipe.generate(parsed[0], parsed[1])).max() <= 1
+    for job in (Job(pose, source), Job(source, source, {"upper": pose})):
+        with pytest.raises(ValueError, match=r"b\.jpg: read for the pose only"):
+            pipe.generate_many([job])
+    with pytest.raises(ValueError, match="parse"):
+        pipe.people([(a, "a.jpg")], parse=[True, False])
+
+
 def test_no_person_is_named(tiny_bundle):
     pipe = Pipeline.from_bundle(tiny_bundle)
 
@@ -199,7 +222,9 @@ def test_infer_end_to_end(tiny_bundle, synth_dataset, tmp_path, monkeypatch, cap
     people = DeepFashionPeople(synth_dataset, "test")
     names = sorted(people.annotations)
     monkeypatch.setattr(
-        Pipeline, "people", lambda self, photos, boxes=None: [view(people, names[0])] * len(photos)
+        Pipeline,
+        "people",
+        lambda self, photos, boxes=None, parse=None: [view(people, names[0])] * len(photos),
     )
     photo = people.images / names[0]
     out, panel = tmp_path / "out.png", tmp_path / "panel.png"
@@ -236,7 +261,9 @@ def test_infer_takes_the_person_boxes_a_user_gives(
     monkeypatch.setattr(  # one batch for every photo of the card
         Pipeline,
         "people",
-        lambda self, photos, given: boxes.extend(given) or [view(people, names[0])] * len(photos),
+        lambda self, photos, given, parse=None: (
+            boxes.extend(given) or [view(people, names[0])] * len(photos)
+        ),
     )
     photo = str(people.images / names[0])
     args = ["--source", photo, "--pose", photo, "--bundle", str(tiny_bundle)]
@@ -278,7 +305,7 @@ def test_a_source_and_a_pose_seen_from_opposite_sides_are_told(
     (note,) = job_notes(Job(front, back))
     assert note.startswith("back.jpg: its person is seen from behind: the card shows")
     assert job_notes(Job(front, front)) == [] and job_notes(Job(back, back)) == []
-    monkeypatch.setattr(Pipeline, "people", lambda self, photos, given: [back, front])
+    monkeypatch.setattr(Pipeline, "people", lambda self, photos, given, parse=None: [back, front])
     photo = str(people.images / sorted(people.annotations)[0])
     args = ["--source", photo, "--pose", photo, "--bundle", str(tiny_bundle)]
     assert infer.main([*args, "--out", str(tmp_path / "out.png")]) == 0

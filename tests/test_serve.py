@@ -63,17 +63,19 @@ class Watched:
         self.boxes: list[list] = []
         self.generate_calls: list[int] = []
         self.framings: list[str] = []
+        self.parsed: list[list[bool]] = []
         self.fail_next = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.pipe, name)
 
-    def people(self, photos, boxes=None):
+    def people(self, photos, boxes=None, parse=None):
         self.people_calls.append(len(photos))
         self.boxes.append(list(boxes or []))
+        self.parsed.append(list(parse or []))
         if self.gate is not None:
             assert self.gate.wait(30)
-        return self.pipe.people(photos, boxes)
+        return self.pipe.people(photos, boxes, parse)
 
     def generate_many(self, jobs):
         self.generate_calls.append(len(jobs))
@@ -228,9 +230,9 @@ def test_a_request_picks_a_person_by_box_and_hears_of_the_others(pipe, bundle, m
     given: list = []
     people = pipe.people
 
-    def spy(photos, boxes=None):
+    def spy(photos, boxes=None, parse=None):
         given.append(list(boxes or []))
-        return people(photos, boxes)
+        return people(photos, boxes, parse)
 
     monkeypatch.setattr(pipe, "people", spy)
     monkeypatch.setattr(pipe, "keypoints", StandingInACrowd((40, 10, 30, 60)))
@@ -758,6 +760,7 @@ def test_page_end_to_end_in_headless_chromium(pipe, bundle, tmp_path):
             )
             expect(page.locator("#spinner")).to_be_hidden(timeout=30_000)
             assert watched.boxes[-1] == [None, None, (5.0, 6.0, 70.0, 80.0)]
+            assert watched.parsed[-1] == [True, False, True]  # the pose photo: keypoints only
             row.locator(".remove").click()
 
             # several people in both photos: the page offers each, and a click picks one
