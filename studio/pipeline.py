@@ -11,7 +11,9 @@ the crop is the box around the visible keypoints, grown (head room above, a marg
 round) to the generator's aspect; keypoints and parsing are then taken again on that box,
 read from the photo at the largest of the networks' resolutions (not from the generator's
 smaller crop, where a small estimator can lose the person), and mapped into the generator's
-frame.
+frame. An estimator that can follow a person (BlazePose's `follow_many`) is given the first
+look's person there instead of a box to search in; a photo that only gives a job its pose
+(`people`'s `parse`) gets keypoints only.
 
 What a user can act on is said, naming the photo (`NoPersonError` and its kinds, which
 `infer.py`, the cards and the service report as a bad input):
@@ -346,8 +348,7 @@ class Pipeline:
         its place (one bad photo in a batch of cards must not cost the others). `boxes`: a
         person box per photo (None: search the whole photo). `parse`: per photo, whether
         its person's clothes are read (None: all); a photo that only gives a job its pose
-        needs no parse, person mask or face outline (`labels` None), which is a third of
-        the time a card's two photos take at batch 1 on a CPU."""
+        needs no parse, person mask or face outline (`labels` None)."""
         h, w = self.size
         boxes = list(boxes) if boxes is not None else [None] * len(photos)
         parse = list(parse) if parse is not None else [True] * len(photos)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from adgan.generators import one_hot, to_tensor
 from adgan.metrics import ssim
@@ -15,6 +16,7 @@ from adgan.warp import (
     WarpConfig,
     body_layout,
     composite,
+    square_max,
     warp_parts,
 )
 from keypoints.skeleton import flip_keypoints
@@ -703,3 +705,12 @@ def test_config_round_trips_through_the_strict_loader():
     assert from_dict(WarpConfig, to_dict(cfg)) == cfg
     with pytest.raises(ConfigError, match="torso_radius"):
         from_dict(WarpConfig, {"torso_radus": 0.4})
+
+
+def test_the_square_maximum_in_two_passes_is_the_square_maximum():
+    """`square_max` (a row pass, then a column pass) equals one square max-pool, borders
+    included."""
+    x = torch.rand(2, 3, 37, 23)
+    for radius in (1, 4):
+        k = 2 * radius + 1
+        torch.testing.assert_close(square_max(x, radius), F.max_pool2d(x, k, 1, radius))
