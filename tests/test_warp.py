@@ -255,6 +255,26 @@ def test_a_batch_equals_one_at_a_time(people, overrides):
         torch.testing.assert_close(composite(one), composite(whole)[j : j + 1], atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("overrides", [{}, dict(skirt_in_one_piece=True, legs_past_the_edge=True)])
+def test_sampling_each_segment_where_it_reaches_changes_nothing_that_shows(people, overrides):
+    """`sample_support`: each segment sampled only within the box where its support (or a
+    skirt's cone) exceeds 1e-4 gives the warp of sampling everywhere, to 1e-3."""
+    src, parsing, kp = _tensors(people[:3])
+    tgt = kp.roll(1, 0)
+    tgt[1, 9:14] = -1  # a target cut at the thigh
+    boxed = warp_parts(src, parsing, kp, tgt, WarpConfig(**overrides), layout=True)
+    everywhere = warp_parts(
+        src, parsing, kp, tgt, WarpConfig(**overrides, sample_support=0.0), layout=True
+    )
+    for name in ("layers", "masks", "holes", "segments", "core"):
+        torch.testing.assert_close(
+            getattr(boxed, name), getattr(everywhere, name), atol=1e-3, rtol=0
+        )
+    torch.testing.assert_close(composite(boxed), composite(everywhere), atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match="sample_support"):
+        WarpConfig(sample_support=0.5)
+
+
 def test_a_back_view_target_gets_no_face_and_its_batch_neighbour_keeps_one(people):
     """A target without nose and eyes shows the back of the head: the source's face is not
     carried there (a hole, hair the best guess), while a front-view target in the same batch
