@@ -790,13 +790,7 @@ def _legs_past_the_edge(
         if union is None:
             continue
         y0, y1, x0, x1 = union
-        edge = F.grid_sample(
-            pieces[:, j],
-            sample_grid[:, s, y0:y1, x0:x1],
-            mode="bilinear",
-            padding_mode="border",
-            align_corners=True,
-        )
+        edge = _sample_within(pieces[:, j], sample_grid[:, s], union, "border")
         there = warped[:, s, :, y0:y1, x0:x1]
         outside = 1 - there[:, -1:]
         there[:, :-1] = there[:, :-1].lerp_(edge, outside)
@@ -820,6 +814,17 @@ def _sampled_boxes(reach: torch.Tensor, threshold: float) -> torch.Tensor:
     boxes = torch.stack(spans, -1).cpu()
     boxes[boxes[..., 0] >= boxes[..., 1]] = 0  # nothing over the threshold: empty
     return boxes
+
+
+def _sample_within(
+    images: torch.Tensor, grid: torch.Tensor, box: Span, padding: str
+) -> torch.Tensor:
+    """images [B, C, H, W] sampled (bilinear) by grid [B, H, W, 2] over `box`'s rows and
+    columns: [B, C, y1 - y0, x1 - x0]."""
+    y0, y1, x0, x1 = box
+    return F.grid_sample(
+        images, grid[:, y0:y1, x0:x1], mode="bilinear", padding_mode=padding, align_corners=True
+    )
 
 
 def _union(boxes: torch.Tensor) -> Span | None:
@@ -862,13 +867,7 @@ def _sample_in_boxes(
         if union is None:
             continue
         y0, y1, x0, x1 = union
-        sampled = F.grid_sample(
-            stack[:, s],
-            sample_grid[:, s, y0:y1, x0:x1],
-            mode="bilinear",
-            padding_mode="zeros",
-            align_corners=True,
-        )  # [B, C, y1 - y0, x1 - x0]
+        sampled = _sample_within(stack[:, s], sample_grid[:, s], union, "zeros")
         if bool((boxes[:, s] != torch.tensor(union)).any()):  # an item's own box is smaller
             own = boxes[:, s].to(stack.device)
             ys = torch.arange(y0, y1, device=stack.device)[None, :, None]
