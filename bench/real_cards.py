@@ -1,7 +1,7 @@
 """Cards from real photos: does a card show the asked pose? `python bench/real_cards.py`.
 
     python bench/real_cards.py [--data ../shared/data] [--bundle bundles/demo] [--draw DIR]
-                               [--scale 2] [--walls]
+                               [--scale 2] [--walls] [--truth]
 
 Every real photo of ../shared/data in which the pipeline finds a person is re-posed into
 every other one's pose (the demo bundle by default, on a plain backdrop) where the job is
@@ -13,6 +13,12 @@ photo's own estimate left out). No ground truth is involved: this says whether a
 pose model sees the asked pose in the card, which is what a shopper looks for. The same
 estimator on the pose photos' own crops is the yardstick's ceiling. Without ../shared/data
 it says so and exits 0.
+
+`--truth` anchors it: the poses are instead the real COCO people of
+real-formats/coco-keypoints, each picked by its ground-truth box as a user would (those too
+small for a card left out), and each card is compared with COCO's own keypoints for that
+person, moved into the card. This judges the whole chain, the pipeline's reading of the
+pose photo included, against people annotated by hand.
 
 `--walls` prints instead, for each photo with a person and the examples' photos, how the
 default backdrop (`studio.backdrop`, `--backdrop auto`) judges the background around the
@@ -44,6 +50,7 @@ from bench.timing import machine_line  # noqa: E402
 from common.checkpoint import DEMO_BUNDLE  # noqa: E402
 from common.geometry import apply_to_points  # noqa: E402
 from common.image_io import load_image, save_image  # noqa: E402
+from keypoints.data import coco_items  # noqa: E402
 from keypoints.metrics import pckh_counts  # noqa: E402
 from keypoints.skeleton import visible  # noqa: E402
 from studio.backdrop import measure_wall  # noqa: E402
@@ -108,6 +115,24 @@ def against_small_cards(
     return float(np.mean(off)), float(np.mean(detail))
 
 
+def coco_poses(pipe: Pipeline, data: Path) -> list[tuple[PersonView, np.ndarray]]:
+    """The real COCO people as pose photos, each picked by its ground-truth box as a user
+    picks one, with COCO's keypoints for them in the crop's pixels; the people the pipeline
+    refuses (too small for a card) are left out."""
+    folder = data / "real-formats" / "coco-keypoints"
+    items = coco_items(folder / "test_coco.json", folder, aspect=1.0)
+    views = pipe.people(
+        [(load_image(it.path), it.name) for it in items],
+        [it.box for it in items],
+        parse=[False] * len(items),
+    )
+    return [
+        (view, apply_to_points(view.photo_to_crop(), it.keypoints))
+        for it, view in zip(items, views, strict=True)
+        if not isinstance(view, NoPersonError)
+    ]
+
+
 def walls(pipe: Pipeline, people: list[PersonView]) -> None:
     """The default backdrop's judgement of each person's background, as a table."""
     rule = pipe.wall
@@ -128,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--draw", type=Path, help="write each framing's cards as one sheet here")
     p.add_argument("--scale", type=int, choices=CARD_SCALES, default=1, help="card size x")
     p.add_argument("--walls", action="store_true", help="only the default backdrop's choice")
+    p.add_argument(
+        "--truth", action="store_true", help="posed as the COCO people, against COCO's keypoints"
+    )
     args = p.parse_args(argv)
     if not (args.data / "real-formats").is_dir():
         print(f"no {args.data / 'real-formats'}: nothing to measure")
@@ -143,30 +171,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.walls:
         walls(pipe, people)
         return 0
-    ceiling = [r.keypoints for r in pipe.keypoints.predict_many([v.crop for v in people])]
-    ok, total, _ = pckh_counts(ceiling, [v.keypoints for v in people])
+    # the poses and what each card is asked to show, in the pose crop's pixels: the pipeline's
+    # own keypoints, or (--truth) COCO's for its people
+    poses = coco_poses(pipe, args.data) if args.truth else [(v, v.keypoints) for v in people]
+    ceiling = [r.keypoints for r in pipe.keypoints.predict_many([v.crop for v, _ in poses])]
+    shown = [inside_card(t, pipe.size) if args.truth else t for _, t in poses]
+    ok, total, _ = pckh_counts(ceiling, shown)
     larger = args.scale > 1
     extra = " | shrunk, off the 1x card (levels) | detail vs the 1x card enlarged" if larger else ""
-    print(f"| framing | cards | PCKh@0.5 of the asked pose in the card | points{extra} |")
+    against = "COCO's keypoints of the pose" if args.truth else "the asked pose"
+    print(f"| framing | cards | PCKh@0.5 of {against} in the card | points{extra} |")
     print("|---|---|---|---|" + "---|---|" * larger)
-    print(f"| (the pose photos' own crops) | {len(people)} | {ok / total:.3f} | {total} |")
+    print(f"| (the pose photos' own crops) | {len(poses)} | {ok / total:.3f} | {total} |")
+    enlarge = np.array(
+        [[args.scale, 0, (args.scale - 1) / 2], [0, args.scale, (args.scale - 1) / 2]]
+    )
     for framing in FRAMINGS:
-        jobs = [
-            Job(source, pose, backdrop=BACKDROP, framing=framing)
-            for source in people
-            for pose in people
-            if pose is not source
-        ]
-        jobs = [job for job in jobs if usable(job)]
+        jobs, asked = [], []
+        for source in people:
+            for pose, truth in poses:
+                job = Job(source, pose, backdrop=BACKDROP, framing=framing)
+                if pose is source or not usable(job):
+                    continue
+                frame = pipe.card_frame(job)
+                shown = truth if frame is None else apply_to_points(frame, truth)
+                jobs.append(job)
+                asked.append(inside_card(apply_to_points(enlarge, shown), pipe.card_size()))
         cards = [
             card for i in range(0, len(jobs), 8) for card in pipe.generate_many(jobs[i : i + 8])
-        ]
-        enlarge = np.array(
-            [[args.scale, 0, (args.scale - 1) / 2], [0, args.scale, (args.scale - 1) / 2]]
-        )
-        asked = [
-            inside_card(apply_to_points(enlarge, pipe.card_pose(job).keypoints), pipe.card_size())
-            for job in jobs
         ]
         seen = [r.keypoints for r in pipe.keypoints.predict_many(cards)]
         ok, total, skipped = pckh_counts(seen, asked)

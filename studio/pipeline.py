@@ -460,13 +460,27 @@ class Pipeline:
         `accepts_pose_only` skips for the others what only the parser reads; one that can
         `follow_many` is given the first look's person (`firsts`, and `to_details` from
         each photo to its crop) instead of a box to search (BlazePose: no detector)."""
-        kwargs = {}
-        if getattr(self.keypoints, "accepts_pose_only", False):
-            kwargs["pose_only"] = [not p for p in parse]
-        if hasattr(self.keypoints, "follow_many"):
-            looks = self.keypoints.follow_many(details, firsts, to_details, **kwargs)
-        else:
-            looks = self.keypoints.predict_many(details, subjects, **kwargs)
+        pose_only = getattr(self.keypoints, "accepts_pose_only", False)
+        can_follow = hasattr(self.keypoints, "follow_many")
+        # A first look that saw others beside its person may have put some of its points on
+        # a neighbour (a head on the skier behind): there the crop is searched again, told
+        # whom to look at; a person alone is followed.
+        alone = [can_follow and not getattr(f, "others", None) for f in firsts]
+        looks: list = [None] * len(details)
+        for follow in (True, False):
+            these = [k for k, a in enumerate(alone) if a == follow]
+            if not these:
+                continue
+            kwargs = {"pose_only": [not parse[k] for k in these]} if pose_only else {}
+            images = [details[k] for k in these]
+            if follow:
+                found = self.keypoints.follow_many(
+                    images, [firsts[k] for k in these], [to_details[k] for k in these], **kwargs
+                )
+            else:
+                found = self.keypoints.predict_many(images, [subjects[k] for k in these], **kwargs)
+            for k, result in zip(these, found, strict=True):
+                looks[k] = result
         labels: list[np.ndarray | None] = [None] * len(details)
         these = [k for k, p in enumerate(parse) if p]
         if these:

@@ -106,6 +106,41 @@ def test_a_pose_photo_is_read_for_its_pose_only(tiny_bundle, synth_dataset):
         pipe.people([(a, "a.jpg")], parse=[True, False])
 
 
+def test_the_closer_look_follows_a_person_alone_and_searches_again_beside_others(tiny_bundle):
+    """An estimator that can follow (BlazePose's `follow_many`) is handed the first look's
+    person where that look saw nobody else; beside others the crop is searched again, told
+    whom to look at (over a crowd, a first look may put a head on a neighbour). Which photos
+    are read for the pose only reaches it as `pose_only`."""
+    from studio.stub import StandingPerson
+
+    calls = []
+
+    class Following(StandingPerson):
+        accepts_pose_only = True
+
+        def predict_many(self, images, boxes=None, pose_only=None):
+            calls.append(("search", len(images), pose_only))
+            found = super().predict_many(images, boxes)
+            for f, image in zip(found, images, strict=True):
+                if boxes is None and image.mean() > 100:  # the bright photo shows two people
+                    f.others = [(5.0, 5.0, 20.0, 40.0)]
+            return found
+
+        def follow_many(self, images, firsts, to_images, pose_only=None):
+            calls.append(("follow", len(images), pose_only))
+            assert all(m.shape == (2, 3) for m in to_images) and len(firsts) == len(images)
+            return StandingPerson().predict_many(images)
+
+    pipe = Pipeline.from_bundle(tiny_bundle)
+    pipe.keypoints = Following()
+    crowd, alone = np.full((300, 200, 3), 150, np.uint8), np.full((300, 200, 3), 60, np.uint8)
+    views = pipe.people([(crowd, "crowd.jpg"), (alone, "alone.jpg")], parse=[True, False])
+    assert all(isinstance(v, PersonView) for v in views)
+    assert calls[0] == ("search", 2, None)  # the first look, both whole photos
+    assert calls[1:] == [("follow", 1, [True]), ("search", 1, [False])]
+    assert views[0].labels is not None and views[1].labels is None
+
+
 def test_no_person_is_named(tiny_bundle):
     pipe = Pipeline.from_bundle(tiny_bundle)
 
