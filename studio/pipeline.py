@@ -12,8 +12,8 @@ round) to the generator's aspect; keypoints and parsing are then taken again on 
 read from the photo at the largest of the networks' resolutions (not from the generator's
 smaller crop, where a small estimator can lose the person), and mapped into the generator's
 frame. An estimator that can follow a person (BlazePose's `follow_many`) is given the first
-look's person there instead of a box to search in; a photo that only gives a job its pose
-(`people`'s `parse`) gets keypoints only.
+look's person there instead of a box to search in, where the first look saw nobody else; a
+photo that only gives a job its pose (`people`'s `parse`) gets keypoints only.
 
 What a user can act on is said, naming the photo (`NoPersonError` and its kinds, which
 `infer.py`, the cards and the service report as a bad input):
