@@ -45,12 +45,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.real_photos import SHARED, real_photos  # noqa: E402
+from bench.real_photos import SHARED, coco_pose_views, real_photos  # noqa: E402
 from bench.timing import machine_line  # noqa: E402
 from common.checkpoint import DEMO_BUNDLE  # noqa: E402
 from common.geometry import apply_to_points  # noqa: E402
 from common.image_io import load_image, save_image  # noqa: E402
-from keypoints.data import coco_items  # noqa: E402
 from keypoints.metrics import pckh_counts  # noqa: E402
 from keypoints.skeleton import visible  # noqa: E402
 from studio.backdrop import measure_wall  # noqa: E402
@@ -119,16 +118,9 @@ def coco_poses(pipe: Pipeline, data: Path) -> list[tuple[PersonView, np.ndarray]
     """The real COCO people as pose photos, each picked by its ground-truth box as a user
     picks one, with COCO's keypoints for them in the crop's pixels; the people the pipeline
     refuses (too small for a card) are left out."""
-    folder = data / "real-formats" / "coco-keypoints"
-    items = coco_items(folder / "test_coco.json", folder, aspect=1.0)
-    views = pipe.people(
-        [(load_image(it.path), it.name) for it in items],
-        [it.box for it in items],
-        parse=[False] * len(items),
-    )
     return [
         (view, apply_to_points(view.photo_to_crop(), it.keypoints))
-        for it, view in zip(items, views, strict=True)
+        for it, view in coco_pose_views(pipe, data)
         if not isinstance(view, NoPersonError)
     ]
 

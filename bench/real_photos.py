@@ -80,15 +80,10 @@ def coco_pckh(estimator: KeypointEstimator, data: Path) -> tuple[float, int, int
     return correct / total, correct, total
 
 
-def pipeline_coco_pckh(estimator: KeypointEstimator, data: Path) -> tuple[float, int, int]:
-    """PCKh@0.5 of the keypoints the product uses: each COCO person's ground-truth box given
-    to the pipeline as a user's box (first look, crop, closer look; `Pipeline.people`), the
-    crop's keypoints mapped back into the photo. A person the pipeline refuses (too small)
-    misses every point."""
-    from studio.pipeline import NoPersonError, Pipeline
-
-    base = Pipeline.from_bundle(DEMO_BUNDLE)
-    pipe = Pipeline(estimator, base.parser, base.transfer)
+def coco_pose_views(pipe, data: Path) -> list[tuple]:
+    """(COCO item, the pipeline's view of it or its NoPersonError) for each real COCO person,
+    read as a pose photo (keypoints only) and picked by its ground-truth box as a user picks
+    one (first look, crop, closer look; `Pipeline.people`)."""
     folder = data / "real-formats" / "coco-keypoints"
     items = coco_items(folder / "test_coco.json", folder, aspect=1.0)
     views = pipe.people(
@@ -96,8 +91,21 @@ def pipeline_coco_pckh(estimator: KeypointEstimator, data: Path) -> tuple[float,
         [it.box for it in items],
         parse=[False] * len(items),
     )
+    return list(zip(items, views, strict=True))
+
+
+def pipeline_coco_pckh(estimator: KeypointEstimator, data: Path) -> tuple[float, int, int]:
+    """PCKh@0.5 of the keypoints the product uses (`coco_pose_views`), the crop's keypoints
+    mapped back into the photo. A person the pipeline refuses (too small) misses every
+    point."""
+    from studio.pipeline import NoPersonError, Pipeline
+
+    base = Pipeline.from_bundle(DEMO_BUNDLE)
+    pipe = Pipeline(estimator, base.parser, base.transfer)
+    pairs = coco_pose_views(pipe, data)
+    items = [it for it, _ in pairs]
     found = []
-    for view in views:
+    for _, view in pairs:
         if isinstance(view, NoPersonError):
             found.append(np.full((18, 2), -1.0, np.float32))
             continue
