@@ -456,15 +456,17 @@ class Pipeline:
         parse: list[bool],
     ) -> tuple[list, list[np.ndarray | None]]:
         """Keypoints of each person's detail crop, and the labels of those to be parsed
-        (None for the others): one estimator batch, one parser batch. An estimator that
-        `accepts_pose_only` skips for the others what only the parser reads; one that can
-        `follow_many` is given the first look's person (`firsts`, and `to_details` from
-        each photo to its crop) instead of a box to search (BlazePose: no detector)."""
+        (None for the others): an estimator batch for the people followed and one for the
+        others, one parser batch. An estimator that `accepts_pose_only` skips for the
+        others what only the parser reads; one that can `follow_many` is given the first
+        look's person (`firsts`, and `to_details` from each photo to its crop) instead of a
+        box to search (BlazePose: no detector), where that look saw the person alone."""
         pose_only = getattr(self.keypoints, "accepts_pose_only", False)
         can_follow = hasattr(self.keypoints, "follow_many")
         # A first look that saw others beside its person may have put some of its points on
-        # a neighbour (a head on the skier behind): there the crop is searched again, told
-        # whom to look at; a person alone is followed.
+        # a neighbour: there the crop is searched again, told whom to look at (followed
+        # everywhere, the cards of three group photos read worse against COCO's keypoints,
+        # docs/product.md); a person alone is followed.
         alone = [can_follow and not getattr(f, "others", None) for f in firsts]
         looks: list = [None] * len(details)
         for follow in (True, False):
