@@ -766,14 +766,14 @@ def _legs_past_the_edge(
     skirt: bool = False,
 ) -> torch.Tensor:
     """`warped` [B, S, C, H, W] with its leg segments, where they sample outside the source
-        frame, sampled again with the frame's edge replicated: colour, classes and person go on
-        as the edge shows them. Past the edge a leg is one piece (a completed knee lies below
-        the frame, so the shin owns nothing at the edge: it takes what its thigh owns). skirt:
-        the torso's skirt goes on too, and only its skirt (`skirt_in_one_piece`: the torso alone
-        carries it). The last channel, inside the frame, stays (what lies outside is still
-        known to lie outside). Within each segment's boxes (`_sampled_boxes`; beyond an item's
-    own box its segment lies inside the frame, so nothing changes there). Changes
-        `warped` in place (grid_sample's backward does not need its output)."""
+    frame, sampled again with the frame's edge replicated: colour, classes and person go on
+    as the edge shows them. Past the edge a leg is one piece (a completed knee lies below
+    the frame, so the shin owns nothing at the edge: it takes what its thigh owns). skirt:
+    the torso's skirt goes on too, and only its skirt (`skirt_in_one_piece`: the torso alone
+    carries it). The last channel, inside the frame, stays (what lies outside is still
+    known to lie outside). Within each segment's boxes (`_sampled_boxes`; beyond an item's
+    own box its segment lies inside the frame, so nothing changes there). Changes `warped`
+    in place (grid_sample's backward does not need its output)."""
     pairs = [(SEGMENT_NAMES.index(f"{s}_thigh"), SEGMENT_NAMES.index(f"{s}_shin")) for s in "rl"]
     legs = [i for pair in pairs for i in pair]
     going_on = [*legs, TORSO] if skirt else legs

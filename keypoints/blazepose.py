@@ -981,8 +981,8 @@ class BlazePose:
             h, w = image.shape[:2]
             pose, det, face = by_image.get(n, (None, None, None))
             mask = None
-            if with_mask and not pose_only[n]:
-                mask = pose.mask if pose is not None and pose.mask is not None else None
+            if with_mask and not pose_only[n]:  # a person without a mask: an empty one
+                mask = getattr(pose, "mask", None)
                 mask = np.zeros((h, w), np.float32) if mask is None else mask
             if pose is None:
                 results.append(

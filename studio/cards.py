@@ -84,7 +84,8 @@ class CardRow:
     @property
     def clothes_from(self) -> list[tuple[Path, Box | None]]:
         """The people whose clothes the card takes (parsed): all but the pose's."""
-        return [p for i, p in enumerate(self.people) if i != 1]
+        source, _, *donors = self.people
+        return [source, *donors]
 
 
 @dataclass
