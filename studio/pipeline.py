@@ -62,7 +62,7 @@ from common.geometry import (
     warp,
     warp_labels,
 )
-from common.hardware import Precision
+from common.hardware import Precision, keep_freed_memory
 from keypoints.draw import draw_skeleton
 from keypoints.estimators import KeypointEstimator
 from keypoints.predict import LETTERBOX_FILL
@@ -315,7 +315,11 @@ class Pipeline:
         precision: Precision = "auto",
         card_scale: int = 1,
     ) -> Pipeline:
-        """`precision` is the generator's (see `common.hardware.resolve_precision`)."""
+        """`precision` is the generator's (see `common.hardware.resolve_precision`). On a
+        CPU the process keeps freed memory for reuse (`common.hardware.keep_freed_memory`):
+        each card frees what the next one asks for again."""
+        if torch.device(device).type == "cpu":
+            keep_freed_memory()
         bundle = load_bundle(path, device)
         return cls(
             bundle.keypoint_estimator(device),
