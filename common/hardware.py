@@ -60,11 +60,12 @@ def keep_freed_memory(limit: int = KEEP_FREED_BYTES) -> bool:
     megabytes each time (the warp's per-segment stacks, [B, S, C, H, W] floats); glibc maps
     such blocks afresh and unmaps them on free, so every card writes to new pages, one page
     fault per 4 KiB, and those are dear in a virtual machine. The 256x176 generator on the
-    2-core AVX2 EPYC (a microVM) gains 15-25% at batch 1 and the pipeline at batch 8 2.3 ->
-    2.7-3.2 cards/s at the same peak memory (docs/product.md, "Memory kept for the next
-    card"). A process-wide setting, asked for by the product's pipeline
-    (`Pipeline.from_bundle`).
-    Returns whether it took effect: False off glibc (macOS, Windows, musl), nothing changed."""
+    2-core AVX2 EPYC (a microVM) gains 15-25% at batch 1, the pipeline at batch 8 2.3 ->
+    3.2-3.5 cards/s; the price is peak memory where batches are large (the same at batch 1,
+    +4% at batch 8, +25% for 528x768 cards at batch 8: docs/product.md, "Memory kept for the
+    next card"). A process-wide setting, asked for by the product's pipeline
+    (`Pipeline.from_bundle`). Returns whether it took effect: False off glibc (macOS,
+    Windows, musl), where nothing changes."""
     if not sys.platform.startswith("linux"):
         return False
     try:
