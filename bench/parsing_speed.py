@@ -7,11 +7,16 @@ runs them (`--contiguous` for NCHW, to see what the layout gains). Weights do no
 matter for speed: a config alone is enough (`--heads parsing densepose` for both heads). A
 guided parser's config gets its guide channels (the no-keypoint guides `ParserNet` makes);
 `--schp` times the public SCHP LIP network (ResNet-101) at its 473x473 crop.
+
+`--fold` times instead the parse with its test-time flip as `DensePredictor` runs it,
+BatchNorm folded into the convolutions (`common.folding`), against BatchNorm kept, the two
+interleaved in one process (CPU only).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
@@ -22,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.timing import machine_line, peak_mb, summarize
 from common.config import load_config
+from common.folding import fold_batchnorm
 from parsing.model import ParserNet
 from parsing.schp import SCHPNet
 from parsing.task import DenseConfig
@@ -55,6 +61,29 @@ def bench(
     return rows
 
 
+def fold_rows(model: ParserNet | SCHPNet, batches: list[int], repeats: int) -> list[tuple]:
+    """The parse with its flip test (two passes) on the CPU, BatchNorm kept and folded,
+    interleaved repeat by repeat (the machine's own drift then falls on both alike)."""
+    model = model.eval().to(memory_format=torch.channels_last)
+    folded = copy.deepcopy(model)
+    fold_batchnorm(folded)
+    ways = {"BatchNorm kept": model, "folded (DensePredictor)": folded}
+    h, w = model.config.input_size
+    rows = []
+    for batch in batches:
+        x = torch.rand(batch, 3, h, w).contiguous(memory_format=torch.channels_last)
+        times: dict[str, list[float]] = {name: [] for name in ways}
+        for i in range(repeats + 2):
+            for name, net in ways.items():
+                start = time.perf_counter()
+                with torch.no_grad():
+                    net.parsing_probabilities(x, True, net(x)["parsing"])
+                if i >= 2:
+                    times[name].append(time.perf_counter() - start)
+        rows += [(name, batch, *summarize(t, batch)) for name, t in times.items()]
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -71,6 +100,11 @@ def main() -> None:
         action="store_true",
         help="NCHW-contiguous tensors instead of channels_last (what the product runs)",
     )
+    p.add_argument(
+        "--fold",
+        action="store_true",
+        help="the parse with its flip test, BatchNorm folded (as the product) and kept",
+    )
     args = p.parse_args()
     layout = torch.contiguous_format if args.contiguous else torch.channels_last
     if args.schp:
@@ -83,6 +117,15 @@ def main() -> None:
         if args.heads:
             overrides.append(f"model.heads=[{', '.join(args.heads)}]")
         model = ParserNet(load_config(DenseConfig, args.config, overrides).model)
+    if args.fold:
+        print(machine_line("cpu"))
+        c = model.config
+        print(f"# {type(model).__name__} at {c.input_size[0]}x{c.input_size[1]}, channels_last")
+        print("| parse with flip test | batch | crops/s | ms/batch mean | p50 | p95 |")
+        print("|---|---|---|---|---|---|")
+        for name, b, rate, mean, p50, p95 in fold_rows(model, [1, 2, 16], args.repeats):
+            print(f"| {name} | {b} | {rate:.1f} | {mean:.1f} | {p50:.1f} | {p95:.1f} |")
+        return
     cuda = torch.cuda.is_available()
     rows = [] if args.gpu_only and cuda else bench(model, "cpu", [1, 16], args.repeats, layout)
     if cuda:
