@@ -2,8 +2,8 @@
 
 In eval mode a BatchNorm is a per-channel scale and shift, which the convolution before it
 can apply in its own weights and bias: one pass over the feature map instead of two. The
-parser's MobileNetV2 U-Net has 62 of them; folded, a 192x132 crop parses about a tenth
-faster on a CPU (bench/parsing_speed.py), with outputs within float rounding.
+parser's MobileNetV2 U-Net has 62 of them; folded, a 192x132 crop parses 14% faster on a
+2-core CPU (`bench/parsing_speed.py --fold`), with outputs within float rounding.
 """
 
 from __future__ import annotations
