@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COLOUR",
         help="what the person stands on: a plain colour (white, studio, #rrggbb, r,g,b); "
         "photo: the source photo's background with the person removed; auto (the default): "
-        "the source's own wall colour where it is plain (a studio photo), else photo",
+        "the source's own wall colour where it is plain (a studio photo), else studio",
     )
     p.add_argument(
         "--framing",

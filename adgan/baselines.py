@@ -16,7 +16,7 @@ from typing import Literal
 
 import torch
 
-from adgan.generators import Appearance, PoseGenerator, register
+from adgan.generators import Appearance, Backdrops, PoseGenerator, register
 from adgan.partwarp import frame_rows, person_rows, warp_rows
 from adgan.warp import WarpConfig, composite
 from parsing.labels import class_map
@@ -82,7 +82,12 @@ class WarpOnly(PoseGenerator):
         return composite(warp_rows(appearance, keypoints, self.config.warp))
 
     def decode_with_matte(
-        self, appearance: Appearance, keypoints: torch.Tensor
+        self,
+        appearance: Appearance,
+        keypoints: torch.Tensor,
+        backdrops: Backdrops | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         warped = warp_rows(appearance, keypoints, self.config.warp, layout=True)
+        if backdrops is not None:
+            warped = warped.on_backdrop(*backdrops)
         return composite(warped), warped.matte

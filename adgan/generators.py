@@ -21,7 +21,7 @@ import abc
 import dataclasses
 import functools
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -34,6 +34,18 @@ from keypoints.posemap import pose_maps, scaled_sigma
 from parsing.labels import NUM_ADGAN_CLASSES
 
 Appearance = dict[str, torch.Tensor]  # every tensor [B, K, ...]: one row per component
+
+
+class Backdrops(NamedTuple):
+    """The plain colour each card will stand on (`PoseGenerator.render_card`). A generator
+    that reads the source's background is told it, so that what it paints where its matte
+    is soft or wrong (the person's edges, the parts it invents) is that colour, not a veil
+    of the photo's scene."""
+
+    colours: torch.Tensor  # [B, 3] in [-1, 1]
+    used: torch.Tensor  # [B] bool; False: that card keeps the generator's own background
+
+
 DEFAULT_ARCH = "adgan"  # checkpoints written before the registry name no arch
 
 
@@ -96,11 +108,15 @@ class PoseGenerator(nn.Module, abc.ABC):
         return appearance
 
     def decode_with_matte(
-        self, appearance: Appearance, keypoints: torch.Tensor
+        self,
+        appearance: Appearance,
+        keypoints: torch.Tensor,
+        backdrops: Backdrops | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(`decode`'s picture, where the person is in it [B, 1, H, W] in [0, 1]): what a
         backdrop goes behind. Without a warp of its own, the body that the keypoints outline
-        (`adgan.warp.body_layout`)."""
+        (`adgan.warp.body_layout`); a generator that paints every pixel from the person's
+        codes alone reads no background, and `backdrops` changes nothing."""
         from adgan.warp import body_layout  # the geometry loads with a generator that needs it
 
         picture = self.decode(appearance, keypoints)
@@ -124,13 +140,15 @@ class PoseGenerator(nn.Module, abc.ABC):
         scale: int = 1,
         detail: Appearance | None = None,
         matte: bool = False,
+        backdrops: Backdrops | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(the picture [B, 3, sH, sW] in [-1, 1], its matte [B, 1, sH, sW] or None unless
         asked): `decode` (`decode_with_matte`) at `scale` times the network's size, keypoints
-        in the network's pixels. Here the network's picture enlarged (bicubic): a generator
-        that paints every pixel has no sharper one to give; `detail` is not read."""
+        in the network's pixels, told the `backdrops` the caller will stand it on. Here the
+        network's picture enlarged (bicubic): a generator that paints every pixel has no
+        sharper one to give; `detail` is not read."""
         if matte:
-            picture, mask = self.decode_with_matte(appearance, keypoints)
+            picture, mask = self.decode_with_matte(appearance, keypoints, backdrops)
         else:
             picture, mask = self.decode(appearance, keypoints), None
         if scale == 1:

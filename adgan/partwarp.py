@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adgan.generators import Appearance, PoseGenerator, enlarge, register
+from adgan.generators import Appearance, Backdrops, PoseGenerator, enlarge, register
 from adgan.warp import (
     PartWarp,
     WarpConfig,
@@ -388,17 +388,28 @@ class PartWarpGenerator(PoseGenerator):
         return self.render(appearance, keypoints)[0]
 
     def decode_with_matte(
-        self, appearance: Appearance, keypoints: torch.Tensor
+        self,
+        appearance: Appearance,
+        keypoints: torch.Tensor,
+        backdrops: Backdrops | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        picture, warped, _ = self.render(appearance, keypoints, layout=True)
+        picture, warped, _ = self.render(appearance, keypoints, layout=True, backdrops=backdrops)
         return picture, warped.matte.to(picture)
 
     def render(
-        self, appearance: Appearance, keypoints: torch.Tensor, *, layout: bool = False
+        self,
+        appearance: Appearance,
+        keypoints: torch.Tensor,
+        *,
+        layout: bool = False,
+        backdrops: Backdrops | None = None,
     ) -> tuple[torch.Tensor, PartWarp, torch.Tensor]:
         """(image [B, 3, H, W] in [-1, 1], the warp, the blend [B, 1, H, W]); layout: the
-        warp carries the target body's layout (for a matte)."""
-        picture, blend, warped, rough, _ = self._paint(appearance, keypoints, layout=layout)
+        warp carries the target body's layout (for a matte); `backdrops`: the network reads
+        those rows' plain colours as their background (`PartWarp.on_backdrop`)."""
+        picture, blend, warped, rough, _ = self._paint(
+            appearance, keypoints, layout=layout, backdrops=backdrops
+        )
         blend = self._trusted(blend, warped)
         return blend * rough + (1 - blend) * picture, warped, blend
 
@@ -413,6 +424,7 @@ class PartWarpGenerator(PoseGenerator):
         scale: int = 1,
         detail: Appearance | None = None,
         matte: bool = False,
+        backdrops: Backdrops | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """At a larger scale the card is the network-size card enlarged, plus, where it shows
         the warp, the fine detail of the photo read at the card's size (`detail`: that photo
@@ -421,9 +433,11 @@ class PartWarpGenerator(PoseGenerator):
         network paints (unseen parts, the filled background) is enlarged, having no finer
         detail to give. Without detail rows, the network-size card enlarged."""
         if scale == 1 or detail is None:
-            return super().render_card(appearance, keypoints, scale=scale, matte=matte)
+            return super().render_card(
+                appearance, keypoints, scale=scale, matte=matte, backdrops=backdrops
+            )
         picture, blend, warped, rough, carried = self._paint(
-            appearance, keypoints, layout=matte, carried=True
+            appearance, keypoints, layout=matte, carried=True, backdrops=backdrops
         )
         with torch.autocast(keypoints.device.type, enabled=False):
             blend = self._trusted(blend, warped).float()
@@ -452,9 +466,10 @@ class PartWarpGenerator(PoseGenerator):
         *,
         layout: bool = False,
         carried: bool = False,
+        backdrops: Backdrops | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, PartWarp, torch.Tensor, CarriedPixels | None]:
         """(the network's picture, its learnt blend, the warp, the warp's composite, and with
-        `carried` where the warp took its person's colours)."""
+        `carried` where the warp took its person's colours); `backdrops`: see `render`."""
         # The warp has no weights: without gradients wanted through its inputs, it runs
         # without autograd's bookkeeping (training needs none; half the step's memory).
         inputs_need_grad = keypoints.requires_grad or any(
@@ -462,6 +477,8 @@ class PartWarpGenerator(PoseGenerator):
         )
         with torch.set_grad_enabled(inputs_need_grad and torch.is_grad_enabled()):
             warped, pixels = self._warp(appearance, keypoints, layout=layout, carried=carried)
+            if backdrops is not None:
+                warped = warped.on_backdrop(*backdrops)
             rough = composite(warped)  # [B, 3, H, W]
         masks = warped.masks[:, :, 0]  # [B, K, H, W]
         pose = self.pose_input(keypoints).to(rough.dtype)

@@ -19,7 +19,15 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from adgan.generators import Appearance, PoseGenerator, mix_appearance, one_hot, to_image, to_tensor
+from adgan.generators import (
+    Appearance,
+    Backdrops,
+    PoseGenerator,
+    mix_appearance,
+    one_hot,
+    to_image,
+    to_tensor,
+)
 from common.colour import Colour
 from common.hardware import Precision, resolve_precision
 from parsing.labels import component_classes
@@ -137,15 +145,25 @@ class AttributeTransfer:
         look = {k: v.to(self.device) for k, v in appearance.items()}
         colours = list(backdrops) if backdrops is not None else []
         plain_wanted = any(c is not None for c in colours)
+        told = None
+        if plain_wanted:  # the generator paints its edges and unseen parts on these colours
+            rgb = [c if c is not None else (0, 0, 0) for c in colours]
+            told = Backdrops(
+                torch.tensor(rgb, dtype=torch.float32, device=self.device) / 127.5 - 1,
+                torch.tensor([c is not None for c in colours], device=self.device),
+            )
         with self._autocast():
             out, matte = self.generator.render_card(
-                look, self._keypoints(keypoints), scale=scale, detail=detail, matte=plain_wanted
+                look,
+                self._keypoints(keypoints),
+                scale=scale,
+                detail=detail,
+                matte=plain_wanted,
+                backdrops=told,
             )
-            if plain_wanted:
-                rgb = [c if c is not None else (0, 0, 0) for c in colours]
-                plain = torch.tensor(rgb, dtype=out.dtype, device=out.device) / 127.5 - 1
-                plain = plain[..., None, None]  # [B, 3, 1, 1]
-                use = torch.tensor([c is not None for c in colours], device=out.device)
-                matte = torch.where(use[:, None, None, None], matte, torch.ones_like(matte))
+            if told is not None:
+                plain = told.colours.to(out.dtype)[..., None, None]  # [B, 3, 1, 1]
+                use = told.used[:, None, None, None]
+                matte = torch.where(use, matte, torch.ones_like(matte))
                 out = matte * out + (1 - matte) * plain
         return [to_image(o) for o in out]

@@ -2,17 +2,20 @@
 
     python bench/matte_quality.py [--bundle bundles/demo] [--data data/synthfashion-256]
         [--pairs 200] [--warps matte_ramp=1.0 matte_ramp=0.4 matte_ramp=0.4,matte_core=0.3]
+        [--scene]
 
 On held-out SynthFashion pairs at the generator's size, the part-warp generator's matte
-(`PartWarp.matte`, what `--backdrop COLOUR` and a plain wall under `--backdrop auto` cut the
-card with) with each of `--warps` (the bundle's `WarpConfig` with those fields changed; by
-default `matte_ramp` from 1, unsteepened, to 0.2), against the target's ground-truth person
-(its 8-class map's non-background): IoU at 0.5; spill (matte outside the person) and miss
-(person outside the matte), each as a share of the person's area; the faint share of the
-card (matte between 0.02 and 0.5: a veil of the network's background on the backdrop); and
-the card on a plain grey against the ground truth on the same grey (SSIM, L1 on [0, 1]),
-with the ghost, the mean difference from the grey (levels of 255) more than 3 pixels off
-the person.
+(`PartWarp.matte`, what every card on a plain colour is cut with: `--backdrop COLOUR`, and
+`--backdrop auto`, the default) with each of `--warps` (the bundle's `WarpConfig` with
+those fields changed; by default `matte_ramp` from 1, unsteepened, to 0.2), against the
+target's ground-truth person (its 8-class map's non-background): IoU at 0.5; spill (matte
+outside the person) and miss (person outside the matte), each as a share of the person's
+area; the faint share of the card (matte between 0.02 and 0.5: a veil of the network's
+background on the backdrop); and the card on a plain grey against the ground truth on the
+same grey (SSIM, L1 on [0, 1]), with the ghost, the mean difference from the grey (levels
+of 255) more than 3 pixels off the person. The generator is told the grey
+(`adgan.generators.Backdrops`), as the product tells it a card's plain backdrop; `--scene`
+leaves it the source's filled scene instead.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from adgan.data import PairDataset  # noqa: E402
 from adgan.evaluate import spread_subset  # noqa: E402
-from adgan.generators import to_image  # noqa: E402
+from adgan.generators import Backdrops, to_image  # noqa: E402
 from adgan.metrics import ssim  # noqa: E402
 from bench.timing import machine_line  # noqa: E402
 from common.checkpoint import DEMO_BUNDLE  # noqa: E402
@@ -66,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         help="WarpConfig fields to set, field=value[,field=value] per variant",
     )
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument(
+        "--scene", action="store_true", help="the generator not told the grey (its own background)"
+    )
     args = p.parse_args(argv)
     if not (args.data / "fashion-resize-pairs-test.csv").is_file():
         print(f"no SynthFashion test pairs at {args.data}: render them (docs/synthfashion.md)")
@@ -90,11 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         real = truth * batch["target"] + (1 - truth) * GREY
         for text, warp in variants.items():
             generator.config = replace(base, warp=warp)
+            n = len(items)
+            grey = Backdrops(torch.full((n, 3), GREY), torch.ones(n, dtype=torch.bool))
+            told = None if args.scene else grey
             with torch.no_grad():
                 look = generator.encode(
                     batch["source"], batch["source_parsing"], batch["source_keypoints"]
                 )
-                picture, matte = generator.decode_with_matte(look, batch["target_keypoints"])
+                picture, matte = generator.decode_with_matte(look, batch["target_keypoints"], told)
             m = matte.float()
             card = m * picture.float() + (1 - m) * GREY
             area = truth.sum((1, 2, 3))
@@ -112,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             for column, values in zip(rows[text], measures, strict=True):
                 column += values.tolist()
-    print(f"# {args.bundle}, {len(indices)} held-out pairs of {args.data} at {size[0]}x{size[1]}")
+    told = "its own background" if args.scene else "told the grey"
+    print(f"# {args.bundle} ({told}), {len(indices)} held-out pairs of {args.data}", end="")
+    print(f" at {size[0]}x{size[1]}")
     print("| warp | IoU | spill | miss | faint share | SSIM on grey | L1 on grey | ghost |")
     print("|---|---|---|---|---|---|---|---|")
     for text, columns in rows.items():

@@ -1,7 +1,7 @@
 """Cards from real photos: does a card show the asked pose? `python bench/real_cards.py`.
 
     python bench/real_cards.py [--data ../shared/data] [--bundle bundles/demo] [--draw DIR]
-                               [--scale 2] [--walls] [--truth]
+                               [--scale 2] [--walls] [--truth] [--backdrop auto|photo|COLOUR]
 
 Every real photo of ../shared/data in which the pipeline finds a person is re-posed into
 every other one's pose (the demo bundle by default, on a plain backdrop) where the job is
@@ -23,7 +23,10 @@ pose photo included, against people annotated by hand.
 `--walls` prints instead, for each photo with a person and the examples' photos, how the
 default backdrop (`studio.backdrop`, `--backdrop auto`) judges the background around the
 person: how much of the crop is wall, its spread from its median colour, and whether the
-card stands the person on that colour or keeps the photo's scene.
+card stands the person on that colour or on the colour `auto` takes otherwise.
+
+`--backdrop` sets what the cards stand on (`infer.py --backdrop`; the studio grey by
+default): `photo` measures them on the photo's scene, as `auto` made them before.
 
 `--scale 2` (or 3) makes the cards that many times larger (`infer.py --scale`) and adds,
 per framing, how they compare with the same cards at the generator's size: the mean
@@ -52,7 +55,7 @@ from common.geometry import apply_to_points  # noqa: E402
 from common.image_io import load_image, save_image  # noqa: E402
 from keypoints.metrics import pckh_counts  # noqa: E402
 from keypoints.skeleton import visible  # noqa: E402
-from studio.backdrop import measure_wall  # noqa: E402
+from studio.backdrop import measure_wall, parse_backdrop  # noqa: E402
 from studio.framing import CARD_SCALES, FRAMINGS  # noqa: E402
 from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job  # noqa: E402
 
@@ -134,7 +137,9 @@ def walls(pipe: Pipeline, people: list[PersonView]) -> None:
         wall = measure_wall(view.crop, view.labels, view.frame, rule)
         share, spread = (wall.share, f"{wall.spread:.1f}") if wall else (0.0, "-")
         plain = rule.is_plain(wall) and wall is not None
-        on = "plain #{:02x}{:02x}{:02x}".format(*wall.colour) if plain else "the photo's scene"
+        colour = wall.colour if plain and wall is not None else rule.otherwise
+        on = "the photo's scene" if colour is None else "#{:02x}{:02x}{:02x}".format(*colour)
+        on = f"its wall, {on}" if plain else on
         print(f"| {view.name} | {share:.2f} | {spread} | {on} |")
 
 
@@ -145,6 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--draw", type=Path, help="write each framing's cards as one sheet here")
     p.add_argument("--scale", type=int, choices=CARD_SCALES, default=1, help="card size x")
     p.add_argument("--walls", action="store_true", help="only the default backdrop's choice")
+    p.add_argument(
+        "--backdrop",
+        type=parse_backdrop,
+        default=BACKDROP,
+        help="what the cards stand on, as infer.py's (default: studio)",
+    )
     p.add_argument(
         "--truth", action="store_true", help="posed as the COCO people, against COCO's keypoints"
     )
@@ -182,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs, asked = [], []
         for source in people:
             for pose, truth in poses:
-                job = Job(source, pose, backdrop=BACKDROP, framing=framing)
+                job = Job(source, pose, backdrop=args.backdrop, framing=framing)
                 if pose is source or not usable(job):
                     continue
                 frame = pipe.card_frame(job)

@@ -1,5 +1,5 @@
 """What a card's person stands on: a plain colour, the source photo's scene, or, by default,
-the source's own wall where it is a plain one.
+the source's own wall where it is a plain one and a studio grey where it is not.
 
 The generator's own background is the source photo's with the person cut out and the hole
 filled: on a street a smear, and on a studio photo a clean wall only as far as the cut
@@ -7,8 +7,10 @@ follows the person. Hair the parse leaves out, or a shoulder, is smeared into th
 a faint ghost of the source standing behind the new pose, which on a plain wall shows
 most. So `auto` (the default) looks at the source's background around the person, and
 where it is one colour (a studio wall, a sheet of snow) stands the person on that colour
-through the generator's matte, as `--backdrop COLOUR` does; on anything busier it keeps
-the photo's scene.
+through the generator's matte, as `--backdrop COLOUR` does; on anything busier, on the
+catalogue's light grey (`WallRule.otherwise`): a product card on a smeared street is no
+product card, and a real-world pose model reads the person on the grey better
+(docs/product.md). `photo` keeps the photo's scene whatever it is.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from common.colour import Colour, parse_colour
+from common.colour import NAMED, Colour, parse_colour
 
-AUTO = "auto"  # the source's wall where it is plain, else its scene
+AUTO = "auto"  # the source's wall where it is plain, else `WallRule.otherwise`
 PHOTO = "photo"  # the source photo's scene, the person cut out and filled
 Backdrop = Colour | str  # a colour (RGB 0-255), AUTO or PHOTO
 
@@ -38,6 +40,8 @@ class WallRule:
     quantile: float = 0.75  # ... that this share of the wall's pixels keeps within
     min_share: float = 0.1  # of the crop: less background than this tells nothing
     margin: float = 0.04  # of the crop's height: pixels this near the person are not wall
+    # what `auto` stands a card on where the wall is not plain (None: the photo's scene)
+    otherwise: Colour | None = NAMED["studio"]
 
     def __post_init__(self) -> None:
         if not (0 < self.quantile <= 1 and 0 < self.min_share < 1 and self.margin >= 0):

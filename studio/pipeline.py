@@ -151,7 +151,7 @@ class Job:
     swaps: dict[str, PersonView] = field(default_factory=dict)
     # what the person stands on (`studio.backdrop`): a plain colour (RGB 0-255); PHOTO, the
     # generator's own background, the source photo's scene with the person cut out and
-    # filled; AUTO, the source's own wall colour where it is plain, else its scene
+    # filled; AUTO, the source's own wall colour where it is plain, else the studio grey
     backdrop: Backdrop = AUTO
     # how the card frames the person (`studio.framing`): "source", as far down the body as
     # the source photo (and any donor) shows; "pose", the pose photo's frame
@@ -280,7 +280,8 @@ class Pipeline:
         otherwise (`Job.scale`); the part-warp generator carries the person's fine detail
         from the photo read at that size into the enlarged card
         (`PoseGenerator.render_card`).
-        wall: when a source's background counts as a plain wall (`Job.backdrop` AUTO)."""
+        wall: when a source's background counts as a plain wall, and what a card stands on
+        where it does not (`Job.backdrop` AUTO)."""
         if card_scale not in CARD_SCALES:
             raise ValueError(f"card_scale must be one of {CARD_SCALES}, got {card_scale!r}")
         self.keypoints, self.parser, self.transfer = keypoints, parser, transfer
@@ -653,7 +654,8 @@ class Pipeline:
             return None
         if job.backdrop == AUTO:
             source = job.source
-            return wall_colour(source.crop, source.labels, source.frame, self.wall)
+            wall = wall_colour(source.crop, source.labels, source.frame, self.wall)
+            return wall if wall is not None else self.wall.otherwise
         return job.backdrop  # type: ignore[return-value]
 
     def _detail(self, views: list[PersonView], scale: int) -> Appearance | None:

@@ -238,7 +238,7 @@ GENERATE_BODY = {
                             "description": "A plain colour to stand the person on (white, "
                             "studio, #rrggbb or r,g,b); photo: the source photo's "
                             "background with the person removed; auto: the source's own "
-                            "wall colour where it is plain, else photo. Default: the "
+                            "wall colour where it is plain, else studio. Default: the "
                             "server's.",
                         },
                         **{

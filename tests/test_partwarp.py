@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from adgan.data import PairDataset
-from adgan.generators import build_generator, enlarge, mix_appearance, take
+from adgan.generators import Backdrops, build_generator, enlarge, mix_appearance, take
 from adgan.losses import LossConfig
 from adgan.partwarp import PartWarpGenerator, person_rows, warp_rows
 from adgan.task import AdganConfig, AdganOptimConfig, AdganTask
@@ -82,6 +82,38 @@ def test_a_frame_reaches_the_background_of_the_source_row(pairs, arch):
         assert (warped.background_mask[..., -6:] == 0).all()
     plain = warp_rows(look, pairs["target_keypoints"], gen.config.warp)
     assert (plain.background_mask[..., -6:] > 0).any()
+
+
+@pytest.mark.parametrize("arch", ["partwarp", "warponly"])
+def test_a_card_told_its_backdrop_reads_that_colour_as_its_background(pairs, arch):
+    """`Backdrops`: the rows told a plain colour warp onto it (background seen everywhere,
+    that colour), the network reads it, and the matte stays the warp's; the other rows are
+    the cards they were."""
+    torch.manual_seed(0)
+    gen = build_generator(TINY if arch == "partwarp" else {"arch": arch, "image_size": SIZE})
+    gen.eval()
+    kp = pairs["target_keypoints"]
+    green = torch.tensor([-1.0, 1.0, -1.0]).expand(4, 3)
+    used = torch.tensor([True, False, True, False])
+    with torch.no_grad():
+        look = gen.encode(pairs["source"], pairs["source_parsing"], pairs["source_keypoints"])
+        scene, scene_matte = gen.decode_with_matte(look, kp)
+        told, told_matte = gen.decode_with_matte(look, kp, Backdrops(green, used))
+        warped = warp_rows(look, kp, gen.config.warp, layout=True)
+    on = warped.on_backdrop(green, used)
+    assert (on.background[used] == green[0, :, None, None]).all()
+    assert (on.layers[used, 0] == green[0, :, None, None]).all()
+    assert (on.background_mask[used] == 1).all()
+    for field in ("background", "background_mask", "layers", "masks", "holes"):
+        torch.testing.assert_close(getattr(on, field)[~used], getattr(warped, field)[~used])
+    torch.testing.assert_close(told_matte, scene_matte)
+    torch.testing.assert_close(told[~used], scene[~used])
+    assert (told[used] - scene[used]).abs().mean() > 0.01
+    if arch == "warponly":  # no network: where the warp shows background, the colour itself
+        background = on.masks[:, 0, 0] > 0.999  # [B, H, W]
+        shown = told.permute(0, 2, 3, 1)[used][background[used]]
+        assert len(shown) > 100
+        torch.testing.assert_close(shown, green[0].expand_as(shown), atol=5e-3, rtol=0)
 
 
 def test_a_batch_equals_one_at_a_time(pairs):

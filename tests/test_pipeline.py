@@ -2,6 +2,7 @@
 swaps, the panel, and the errors a user can act on. (Random weights find no person, so the
 people are given from SynthFashion's ground truth where a test needs one.)"""
 
+import copy
 from dataclasses import replace
 
 import cv2
@@ -213,6 +214,28 @@ def test_a_backdrop_takes_the_background_and_keeps_the_person(tiny_bundle, synth
     assert np.abs(both[1].astype(int) - own).max() <= 1
 
 
+def test_the_generator_is_told_each_cards_backdrop(tiny_bundle, synth_dataset, monkeypatch):
+    """What the generator paints where its matte is soft is the backdrop's colour only if it
+    knows that colour (`Backdrops`): each plain card's, and none for a card on the photo."""
+    pipe = Pipeline.from_bundle(tiny_bundle, precision="fp32")
+    people = DeepFashionPeople(synth_dataset, "test")
+    source, pose = (view(people, n) for n in sorted(people.annotations)[:2])
+    generator = pipe.transfer.generator
+    told = []
+
+    def render_card(*args, **kwargs):
+        told.append(kwargs.get("backdrops"))
+        return type(generator).render_card(generator, *args, **kwargs)
+
+    monkeypatch.setattr(generator, "render_card", render_card)
+    pipe.generate_many([Job(source, pose, backdrop=(0, 255, 0)), Job(source, pose, backdrop=PHOTO)])
+    colours, used = told[-1]
+    assert used.tolist() == [True, False]
+    np.testing.assert_allclose(colours[0].numpy(), [-1.0, 1.0, -1.0])
+    pipe.generate_many([Job(source, pose, backdrop=PHOTO)])
+    assert told[-1] is None
+
+
 def test_the_default_backdrop_is_the_sources_wall_where_it_is_plain(tiny_bundle, synth_dataset):
     pipe = Pipeline.from_bundle(tiny_bundle, precision="fp32")
     people = DeepFashionPeople(synth_dataset, "test")
@@ -222,19 +245,25 @@ def test_the_default_backdrop_is_the_sources_wall_where_it_is_plain(tiny_bundle,
     noise = np.random.default_rng(0).integers(0, 256, source.crop.shape, dtype=np.uint8)
     busy = replace(source, crop=np.where(wall, noise, source.crop))
     assert pipe.backdrop_colour(Job(plain, pose)) == (200, 180, 160)
-    assert pipe.backdrop_colour(Job(busy, pose)) is None
+    assert pipe.backdrop_colour(Job(busy, pose)) == (240, 240, 240)  # the studio grey
     assert pipe.backdrop_colour(Job(plain, pose, backdrop=PHOTO)) is None
+    scene = copy.copy(pipe)
+    scene.wall = replace(pipe.wall, otherwise=None)  # `auto` as a caller may set it
+    assert scene.backdrop_colour(Job(busy, pose)) is None
     cards = pipe.generate_many(
         [
             Job(plain, pose),
             Job(plain, pose, backdrop=(200, 180, 160)),
             Job(busy, pose),
+            Job(busy, pose, backdrop=(240, 240, 240)),
             Job(busy, pose, backdrop=PHOTO),
         ]
     )
     np.testing.assert_array_equal(cards[0], cards[1])  # on the wall's colour
-    np.testing.assert_array_equal(cards[2], cards[3])  # the photo's scene
+    np.testing.assert_array_equal(cards[2], cards[3])  # on the studio grey
     assert (cards[0][0, 0] == (200, 180, 160)).all()
+    assert (cards[2][0, 0] == (240, 240, 240)).all()
+    assert np.abs(cards[4][0, 0].astype(int) - 240).max() > 20  # the photo's noisy scene
     with pytest.raises(ValueError, match="backdrop 'sky'"):
         pipe.generate_many([Job(plain, pose, backdrop="sky")])
 

@@ -608,6 +608,47 @@ def test_legs_cut_by_the_photo_edge_can_go_on_as_the_edge_shows_them(people):
     torch.testing.assert_close(cut.masks[0, :, 0][:, above], plain.masks[0, :, 0][:, above])
 
 
+def test_legs_go_on_from_the_photos_edge_where_the_crop_letterboxes_below_it(people):
+    """A crop that reaches below its photo (a person cut at the thigh by the photo's bottom
+    edge) is letterboxed there: white, background. Told where the photo ends (`frame`),
+    `legs_past_the_edge` carries the photo's last row down the legs, not the letterbox's
+    white; the rest of the warp is as it was."""
+    image, parsing, kp = _tensors(people[:1])
+    h = SIZE[0]
+    hips, knees = kp[0, [8, 11], 1].mean(), kp[0, [9, 12], 1].mean()
+    edge = int((hips + knees) / 2)  # the photo ends mid-thigh; below it, the letterbox
+    src, labels = image.clone(), parsing.argmax(1)
+    src[:, :, edge:] = 1.0
+    labels[:, edge:] = 0
+    frame = torch.ones(1, 1, *SIZE)
+    frame[:, :, edge:] = 0
+    src_kp = torch.where((kp[..., 1:] >= edge).expand_as(kp), -1.0, kp)
+    cfg = WarpConfig(legs_past_the_edge=True)
+    framed = warp_parts(src, labels, src_kp, kp, cfg, frame=frame)
+    unframed = warp_parts(src, labels, src_kp, kp, cfg)
+    below = (torch.arange(h) > knees + 3)[:, None].expand(SIZE)
+    legs = torch.zeros(SIZE, dtype=torch.bool)
+    for knee, ankle in ((9, 10), (12, 13)):  # 2 px either side of each shin bone
+        a, bone = kp[0, knee], kp[0, ankle] - kp[0, knee]
+        yy, xx = torch.meshgrid(torch.arange(h), torch.arange(SIZE[1]), indexing="ij")
+        pixels = torch.stack([xx, yy], -1).float()
+        t = ((pixels - a) @ bone / bone.pow(2).sum()).clamp(0, 1)
+        legs |= torch.linalg.vector_norm(pixels - a - t[..., None] * bone, dim=-1) < 2
+    shins = legs & below
+    assert shins.sum() > 20
+
+    def person(w: PartWarp) -> torch.Tensor:
+        return w.masks[0, 1:, 0].sum(0)
+
+    assert person(unframed)[shins].mean() < 0.2  # the white band carried on: nothing
+    assert person(framed)[shins].mean() > 0.8
+    # what the photo's edge row shows on the legs, in colour: not the letterbox's white
+    shown = framed.layers[0, :, :, shins].mul(framed.masks[0, :, :, shins]).sum(0)
+    assert (shown.mean(1) - 1).abs().max() > 0.2
+    above = torch.arange(h) < hips - 5  # the torso, arms and head: unchanged
+    torch.testing.assert_close(framed.masks[0, :, 0][:, above], unframed.masks[0, :, 0][:, above])
+
+
 def test_a_limb_the_source_hides_can_be_carried_from_its_twin_mirrored(people):
     """`borrow_twin_limbs`: the source's right wrist is missing, the left forearm painted
     green on its outer side and blue on its inner side. As trained, the target's right
