@@ -33,6 +33,7 @@ fi
     --out bundles/demo --dtype int8 --synthetic-only --generator-set warp_trust=1.0 \
     --generator-set warp.background_dilation=3 --generator-set warp.head_support=1.3 \
     --generator-set warp.head_outside_opacity=1.0 --generator-set warp.legs_past_the_edge=true \
+    --generator-set warp.legs_edge_blur=3.0 \
     --generator-set warp.borrow_twin_limbs=true --generator-set warp.parsing_blur=0.25 \
     --generator-set warp.head_neck_reach=0.3 --generator-set warp.head_owns_face=2.0 \
     --generator-set warp.torso_under_arms=1.0 --generator-set warp.skirt_in_one_piece=true \

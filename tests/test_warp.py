@@ -14,6 +14,7 @@ from adgan.warp import (
     SEGMENT_NAMES,
     PartWarp,
     WarpConfig,
+    _smoothed_by_class,
     body_layout,
     composite,
     square_max,
@@ -606,6 +607,80 @@ def test_legs_cut_by_the_photo_edge_can_go_on_as_the_edge_shows_them(people):
     assert person(cut)[shins].mean() > 0.8
     above = torch.arange(h) < hips - 5  # the torso, arms and head: unchanged
     torch.testing.assert_close(cut.masks[0, :, 0][:, above], plain.masks[0, :, 0][:, above])
+
+
+def test_legs_past_the_edge_carry_the_edges_colour_not_its_stripes(people):
+    """A source cut at mid-thigh whose trousers show, along the photo's bottom edge, folds
+    (black and white columns) and a hand resting on them (red, parsed as bare legs, as a parser
+    will). Replicated as it is, the edge draws the folds down the whole shin as stripes;
+    averaged class by class first (`legs_edge_blur`), the shins are the trousers' grey, even
+    across the leg, with no red from the hand."""
+    image, parsing, kp = _tensors(people[:1])
+    h, w = SIZE
+    hips, knees = kp[0, [8, 11], 1].mean(), kp[0, [9, 12], 1].mean()
+    shift = int(h - (hips + knees) / 2)  # the bottom edge cuts mid-thigh
+    src = torch.cat([image[:, :, :1].expand(-1, -1, shift, -1), image[:, :, : h - shift]], 2)
+    labels = torch.cat([parsing[:, :, :1].expand(-1, -1, shift, -1), parsing[:, :, : h - shift]], 2)
+    labels = labels.argmax(1)
+    src_kp = torch.where(kp >= 0, kp + torch.tensor([0.0, shift]), kp)
+    src_kp = torch.where((src_kp[..., 1:] > h - 1).expand_as(src_kp), -1.0, src_kp)
+    pants, arms = ADGAN_INDEX["pants"], ADGAN_INDEX["arms"]
+    band = torch.zeros(h, w, dtype=torch.bool)
+    band[int(hips) + shift + 3 :] = True  # the thighs, from below the hips to the edge
+    legs = band & (labels[0] > 0)
+    labels[0][legs] = pants  # trousers, in folds
+    stripes = (torch.arange(w) // 2 % 2).float()[None].expand(h, w)  # columns 0 0 1 1 0 0 ...
+    src[0][:, legs] = (stripes[legs] * 2 - 1).expand(3, -1)
+    xs = torch.nonzero(legs[h - 1]).flatten()
+    hand = band & (torch.arange(w) >= xs[0]) & (torch.arange(w) < xs[0] + 3)  # at its side
+    labels[0][hand] = arms
+    src[0][:, hand] = torch.tensor([1.0, -1.0, -1.0])[:, None]
+
+    def shins(warp: PartWarp) -> torch.Tensor:
+        """[3, N]: the card's colour on the middle of both shins, 2 px either side."""
+        yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        pixels = torch.stack([xx, yy], -1).float()
+        on = torch.zeros(h, w, dtype=torch.bool)
+        for knee, ankle in ((9, 10), (12, 13)):
+            a, bone = kp[0, knee], kp[0, ankle] - kp[0, knee]
+            t = ((pixels - a) @ bone / bone.pow(2).sum()).clamp(0, 1)
+            near = torch.linalg.vector_norm(pixels - a - t[..., None] * bone, dim=-1) < 2
+            on |= near & (t > 0.2) & (t < 0.8)
+        on &= warp.masks[0, 1:, 0].sum(0) > 0.8  # the person is there
+        assert on.sum() > 20
+        return composite(warp)[0][:, on]
+
+    as_is = shins(
+        warp_parts(src, labels, src_kp, kp, WarpConfig(legs_past_the_edge=True, legs_edge_blur=0))
+    )
+    blurred = shins(warp_parts(src, labels, src_kp, kp, WarpConfig(legs_past_the_edge=True)))
+
+    def spread(colour: torch.Tensor) -> torch.Tensor:  # [3]: the middle half's width
+        return colour.quantile(0.75, 1) - colour.quantile(0.25, 1)
+
+    assert spread(as_is).min() > 0.6  # stripes: black and white along the shins
+    assert (spread(blurred) < spread(as_is) / 3).all()  # even across the leg
+    assert (blurred[0] - blurred[1]).abs().median() < 0.05  # the trousers' grey, not red
+
+
+def test_the_edges_colour_is_averaged_class_by_class():
+    """`_smoothed_by_class`: trousers in black and white folds, and a red hand resting on
+    them that the parse calls bare legs (both classes a leg carries), the parse soft at
+    their border. Averaged class by class, the trousers are grey to their edge and the
+    hand stays red: neither takes the other's colour."""
+    h, w = 24, 24
+    stripes = (torch.arange(w) // 2 % 2).float()[None].expand(h, w) * 2 - 1
+    colour = stripes[None].expand(3, h, w).clone()
+    hand = torch.zeros(h, w)
+    hand[:, 16:] = 1.0
+    hand[:, 15] = 0.5  # the parse's soft border
+    colour[:, hand > 0.75] = torch.tensor([1.0, -1.0, -1.0])[:, None]
+    classes = torch.zeros(8, h, w)
+    classes[ADGAN_INDEX["pants"]], classes[ADGAN_INDEX["legs"]] = 1 - hand, hand
+    smooth = _smoothed_by_class(colour[None], classes[None], classes[None, None], 3.0)[0, 0]
+    trousers, red = smooth[:, 6:18, 4:13], smooth[:, 6:18, 18:]
+    assert trousers.abs().max() < 0.2  # the folds' grey (0), up to the hand
+    assert (red - torch.tensor([1.0, -1.0, -1.0])[:, None, None]).abs().max() < 0.05
 
 
 def test_legs_go_on_from_the_photos_edge_where_the_crop_letterboxes_below_it(people):
