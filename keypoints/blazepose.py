@@ -98,6 +98,10 @@ MID_SHOULDER = 2  # of a Detection's 4 keypoints
 HANDS = ((15, 17, 19, 21), (16, 18, 20, 22))
 HAND_VISIBILITY = 0.5  # a hand is outlined only where all four of its points are seen
 HAND_GROW = 0.4  # the outline grown by this share of wrist-to-index: fingers reach past them
+# The pinky and index points are knuckles: the fingertips lie about a palm's length (wrist to
+# knuckles) past them, and a hand resting on trousers was outlined only to its knuckles (its
+# fingers stayed trousers, and went with the legs into the card)
+FINGER_REACH = 1.0
 OUTLINED = 8  # of the people a whole photo shows, how many get a landmark look to compare
 MIN_OUTLINED = 3  # keypoints a person needs seen for a box of them
 HEAD_ROOM = 0.12  # a rough body box's room above the face, in detector boxes
@@ -195,8 +199,9 @@ class BlazePoseResult(KeypointResult):
 def hand_outlines(
     points: np.ndarray, visibility: np.ndarray, shape: tuple[int, int]
 ) -> np.ndarray | None:
-    """[H, W] float32, 1 inside each seen hand: the convex hull of its wrist, pinky, index
-    and thumb grown by HAND_GROW of the wrist-to-index length; None where no hand is seen.
+    """[H, W] float32, 1 inside each seen hand: the convex hull of its wrist, pinky, index,
+    thumb and fingertips (FINGER_REACH palms past the knuckles) grown by HAND_GROW of the
+    wrist-to-index length; None where no hand is seen.
     (LIP and the ADGAN classes count hands, and gloves, as arms; the hand points are where
     a model of real people puts them, often outside its own person mask.)"""
     out = np.zeros(shape, np.uint8)
@@ -207,6 +212,8 @@ def hand_outlines(
             continue
         xy = points[list(hand), :2].astype(np.float64)
         grow = HAND_GROW * float(np.linalg.norm(xy[2] - xy[0]))
+        knuckles = (xy[1] + xy[2]) / 2
+        xy = np.concatenate([xy, (knuckles + FINGER_REACH * (knuckles - xy[0]))[None]])
         ring = (xy[:, None] + grow * circle[None]).reshape(-1, 2)  # the hull grown by `grow`
         hull = cv2.convexHull(np.round(ring * 16).astype(np.int32))
         cv2.fillConvexPoly(out, hull, 1, cv2.LINE_8, 4)

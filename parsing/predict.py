@@ -42,7 +42,7 @@ from parsing.guides import guide_maps
 from parsing.labels import class_map, label_set, overlay
 from parsing.model import Parser, parser_from_checkpoint, predicted_iuv
 from parsing.neighbours import drop_other_heads
-from parsing.skin import forbid_unlike_skin
+from parsing.skin import forbid_unlike_skin, unlike_skin
 
 LETTERBOX_FILL = (255, 255, 255)  # a parser's own `letterbox_fill` (SCHP: black) wins
 MASK_THRESHOLD = 0.5  # a given person mask at or above this is the person
@@ -102,6 +102,19 @@ def _certain(
         out[i][:, inside] = 0.0
         out[i, classes.index(name)][inside] = 1.0
     return out
+
+
+def _where_skin(
+    outlines: list[np.ndarray | None], unlike: list[np.ndarray | None]
+) -> list[np.ndarray | None]:
+    """Each hands' outline where the colour may be skin (`unlike`: where it cannot, None
+    where no face tells): an outline reaches past the fingers into the trousers a hand
+    rests on, which stay trousers, and the room between fingers held away from the body,
+    which stays background."""
+    return [
+        h if h is None or u is None else np.where(u, 0.0, h).astype(h.dtype)
+        for h, u in zip(outlines, unlike, strict=True)
+    ]
 
 
 def _back(values: np.ndarray, inverse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -222,7 +235,10 @@ class DensePredictor:
                 probs = model.parsing_probabilities(
                     x, self.flip_test, logits=out["parsing"], guides=g
                 )
-                probs = self._skin(model, x, self._face(model, probs, faces))
+                probs = self._face(model, probs, faces)
+                unlike = self._unlike_skin(model, x, probs)
+                probs = self._skin(model, x, probs, unlike)
+                hands = _where_skin(hands, unlike)
                 probs = self._hands(model, probs, hands)
                 if self.hand_threshold is not None:  # the hands are the person, too
                     masks = [
@@ -249,14 +265,31 @@ class DensePredictor:
         """Certain face inside each given face outline (for label sets with a face)."""
         return _certain(model, probs, faces, self.face_threshold, "face")
 
-    def _skin(self, model: Parser, images: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+    def _unlike_skin(
+        self, model: Parser, images: torch.Tensor, probs: torch.Tensor
+    ) -> list[np.ndarray | None]:
+        """Per crop, where the colour cannot be the person's skin (`parsing.skin`; None
+        where the rule is off, the label set lacks face or skin, or too little face shows)."""
+        classes = label_set(model.config.label_set).classes
+        if self.skin_threshold is None or not {"face", *SKIN_CLASSES} <= set(classes):
+            return [None] * len(probs)
+        return unlike_skin(probs, images, classes.index("face"), self.skin_threshold)
+
+    def _skin(
+        self,
+        model: Parser,
+        images: torch.Tensor,
+        probs: torch.Tensor,
+        unlike: list[np.ndarray | None],
+    ) -> torch.Tensor:
         """The bare-skin classes taken away where the colour is unlike the face's (for
         label sets with a face and those classes)."""
         classes = label_set(model.config.label_set).classes
-        if self.skin_threshold is None or not {"face", *SKIN_CLASSES} <= set(classes):
+        if all(u is None for u in unlike):
             return probs
         skin = tuple(classes.index(c) for c in SKIN_CLASSES)
-        return forbid_unlike_skin(probs, images, classes.index("face"), skin, self.skin_threshold)
+        face = classes.index("face")
+        return forbid_unlike_skin(probs, images, face, skin, self.skin_threshold, unlike)
 
     def _hands(
         self, model: Parser, probs: torch.Tensor, hands: list[np.ndarray | None]

@@ -51,24 +51,41 @@ def skin_distance(image: np.ndarray, face: np.ndarray) -> np.ndarray | None:
     return distance
 
 
+def unlike_skin(
+    probs: torch.Tensor, images: torch.Tensor, face: int, threshold: float
+) -> list[np.ndarray | None]:
+    """Per crop, [H, W] bool: where the colour cannot be this person's skin, more than
+    `threshold` (standard deviations) from the chromaticity of what probs [B, K, H, W] call
+    face (class `face`); None where too little face is seen to tell. images [B, 3, H, W] in
+    [0, 1], at the probabilities' size."""
+    faces = (class_map(probs) == face).cpu().numpy()
+    pictures = images.permute(0, 2, 3, 1).float().cpu().numpy()
+    out: list[np.ndarray | None] = []
+    for picture, seen in zip(pictures, faces, strict=True):
+        distance = skin_distance(picture, seen)
+        out.append(None if distance is None else distance > threshold)
+    return out
+
+
 def forbid_unlike_skin(
     probs: torch.Tensor,
     images: torch.Tensor,
     face: int,
     skin: tuple[int, ...],
     threshold: float,
+    unlike: list[np.ndarray | None] | None = None,
 ) -> torch.Tensor:
     """probs [B, K, H, W] with the `skin` classes' probabilities zeroed wherever a pixel
     lies more than `threshold` (standard deviations) from the face's chromaticity; images
-    [B, 3, H, W] in [0, 1], at the probabilities' size."""
+    [B, 3, H, W] in [0, 1], at the probabilities' size. `unlike`: `unlike_skin`'s answer,
+    where already known."""
     out = probs.clone()
-    faces = (class_map(probs) == face).cpu().numpy()
-    pictures = images.permute(0, 2, 3, 1).float().cpu().numpy()
-    for i, (picture, seen) in enumerate(zip(pictures, faces, strict=True)):
-        distance = skin_distance(picture, seen)
-        if distance is None:
+    if unlike is None:
+        unlike = unlike_skin(probs, images, face, threshold)
+    for i, where in enumerate(unlike):
+        if where is None:
             continue
-        unlike = torch.from_numpy(distance > threshold).to(probs.device)
+        mask = torch.from_numpy(where).to(probs.device)
         for c in skin:
-            out[i, c][unlike] = 0.0
+            out[i, c][mask] = 0.0
     return out

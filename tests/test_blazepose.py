@@ -277,8 +277,9 @@ def test_each_seen_hand_is_outlined_past_its_points():
     mask = hand_outlines(points, visibility, (60, 100))
     assert mask is not None and mask.shape == (60, 100) and mask.dtype == np.float32
     assert mask[25, 20] == 1 and mask[20, 20] == 1  # inside, and on the wrist
-    assert mask[33, 20] == 1  # the fingertips: 0.4 of the hand's length past the index point
-    assert mask[40, 20] == 0 and mask[25, 40] == 0  # not further
+    # the fingertips: a palm's length past the knuckles (18, 30), and 0.4 of it further
+    assert mask[39, 17] == 1 and mask[43, 16] == 1
+    assert mask[47, 16] == 0 and mask[25, 40] == 0  # not further
     assert mask[:, 50:].max() == 0  # the unseen hand is not drawn
     visibility[17] = 0.1  # a hand with one point unseen is not outlined either
     assert hand_outlines(points, visibility, (60, 100)) is None

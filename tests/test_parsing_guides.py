@@ -199,3 +199,38 @@ def test_inside_the_hands_outline_is_arms_and_the_person():
     assert (labels[body] == upper).all()
     off = DensePredictor([model], flip_test=False, hand_threshold=None)
     assert (off.predict(photo, guide=Guide(kp, mask, None, hands)).labels[inside] == 0).all()
+
+
+def test_the_hands_outline_is_arms_only_where_the_colour_may_be_skin():
+    """The outline of a hand reaches past its fingers: into the trousers it rests on, or
+    the room between fingers held away from the body. Where the face shows what this
+    person's skin looks like, only the outline's skin-coloured pixels become arms (and the
+    person); the rest stays what the parser and the mask say (here: background)."""
+    upper, face, arms = 5, 4, 6  # ADGAN's ids
+    model = _parser_that_paints(upper)
+    rng = np.random.default_rng(0)
+    photo = np.full((64, 48, 3), 128, np.uint8)
+    skin = np.array([200, 140, 110])
+    outline = np.zeros((64, 48), np.float32)
+    outline[8:24, 4:14] = 1.0  # the face, inside the person mask
+    photo[8:24, 4:14] = np.clip(skin + rng.normal(0, 4, (16, 10, 3)), 0, 255)
+    hands = np.zeros((64, 48), np.float32)
+    hands[30:44, 16:30] = 1.0  # out of the mask (rows 4-27, columns 3-13)
+    photo[30:44, 16:23] = skin  # the hand
+    photo[30:44, 23:30] = (40, 60, 200)  # blue beyond it, inside the outline
+    kp, mask = _person(64, 48)
+    labels = (
+        DensePredictor([model], flip_test=False)
+        .predict(photo, guide=Guide(kp, mask, outline, hands))
+        .labels
+    )
+    hand = binary_erosion(np.pad(np.ones((14, 7), bool), ((30, 20), (16, 25))), iterations=2)
+    beyond = binary_erosion(np.pad(np.ones((14, 7), bool), ((30, 20), (23, 18))), iterations=2)
+    assert (labels[hand] == arms).all()
+    assert (labels[beyond] == 0).all()
+    assert (labels[binary_erosion(outline > 0.5, iterations=2)] == face).all()
+    # without a face to tell skin by, the whole outline is arms, as before
+    no_face = DensePredictor([model], flip_test=False).predict(
+        photo, guide=Guide(kp, mask, None, hands)
+    )
+    assert (no_face.labels[beyond] == arms).all()
