@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +17,7 @@ from adgan.warp import (
     PartWarp,
     WarpConfig,
     _smoothed_by_class,
+    _spread_into_person,
     body_layout,
     composite,
     square_max,
@@ -632,12 +635,15 @@ def test_legs_past_the_edge_carry_the_edges_colour_not_its_stripes(people):
     stripes = (torch.arange(w) // 2 % 2).float()[None].expand(h, w)  # columns 0 0 1 1 0 0 ...
     src[0][:, legs] = (stripes[legs] * 2 - 1).expand(3, -1)
     xs = torch.nonzero(legs[h - 1]).flatten()
-    hand = band & (torch.arange(w) >= xs[0]) & (torch.arange(w) < xs[0] + 3)  # at its side
+    first = xs[: int(torch.nonzero(xs.diff() > 1).flatten()[0]) + 1]  # one leg's columns
+    mid = int(first[len(first) // 2])
+    hand = band & (torch.arange(w) >= mid - 1) & (torch.arange(w) <= mid + 1)  # across it
     labels[0][hand] = arms
     src[0][:, hand] = torch.tensor([1.0, -1.0, -1.0])[:, None]
 
-    def shins(warp: PartWarp) -> torch.Tensor:
-        """[3, N]: the card's colour on the middle of both shins, 2 px either side."""
+    def shins(warp: PartWarp) -> tuple[torch.Tensor, float]:
+        """The card's colour [3, N] on the middle of both shins (2 px either side) where
+        the person is, and how much of that middle is the person."""
         yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
         pixels = torch.stack([xx, yy], -1).float()
         on = torch.zeros(h, w, dtype=torch.bool)
@@ -646,20 +652,22 @@ def test_legs_past_the_edge_carry_the_edges_colour_not_its_stripes(people):
             t = ((pixels - a) @ bone / bone.pow(2).sum()).clamp(0, 1)
             near = torch.linalg.vector_norm(pixels - a - t[..., None] * bone, dim=-1) < 2
             on |= near & (t > 0.2) & (t < 0.8)
-        on &= warp.masks[0, 1:, 0].sum(0) > 0.8  # the person is there
-        assert on.sum() > 20
-        return composite(warp)[0][:, on]
+        person = warp.person[0, 0]
+        there = on & (person > 0.8)
+        assert there.sum() > 20
+        return composite(warp)[0][:, there], person[on].mean().item()
 
-    as_is = shins(
-        warp_parts(src, labels, src_kp, kp, WarpConfig(legs_past_the_edge=True, legs_edge_blur=0))
+    cfg = WarpConfig(legs_past_the_edge=True)
+    (as_is, _), (blurred, _) = (
+        shins(warp_parts(src, labels, src_kp, kp, replace(cfg, legs_edge_blur=0))),
+        shins(warp_parts(src, labels, src_kp, kp, cfg)),
     )
-    blurred = shins(warp_parts(src, labels, src_kp, kp, WarpConfig(legs_past_the_edge=True)))
 
     def spread(colour: torch.Tensor) -> torch.Tensor:  # [3]: the middle half's width
         return colour.quantile(0.75, 1) - colour.quantile(0.25, 1)
 
     assert spread(as_is).min() > 0.6  # stripes: black and white along the shins
-    assert (spread(blurred) < spread(as_is) / 3).all()  # even across the leg
+    assert (spread(blurred)[1:] < spread(as_is)[1:] / 3).all()  # even across the leg
     assert (blurred[0] - blurred[1]).abs().median() < 0.05  # the trousers' grey, not red
 
 
@@ -681,6 +689,28 @@ def test_the_edges_colour_is_averaged_class_by_class():
     trousers, red = smooth[:, 6:18, 4:13], smooth[:, 6:18, 18:]
     assert trousers.abs().max() < 0.2  # the folds' grey (0), up to the hand
     assert (red - torch.tensor([1.0, -1.0, -1.0])[:, None, None]).abs().max() < 0.05
+
+
+def test_a_hand_on_the_leg_at_the_edge_becomes_the_legs_garment():
+    """`_spread_into_person`: a trouser leg (grey, columns 4-15) with a hand lying across
+    it (columns 8-11, a class legs cannot carry): past the edge the leg goes on, so the
+    hand's pixels take the trousers' class and colour from beside them; a hand held away
+    from it (columns 25-28) stays unowned."""
+    h, w = 16, 32
+    pants = torch.zeros(1, 8, h, w)
+    pants[:, ADGAN_INDEX["pants"], :, 4:16] = 1.0
+    colour = torch.zeros(1, 3, h, w)
+    hand = torch.zeros(1, 1, h, w)
+    for x0 in (8, 25):
+        pants[:, :, :, x0 : x0 + 4] = 0.0
+        colour[:, :, :, x0 : x0 + 4] = torch.tensor([1.0, -1.0, -1.0])[:, None, None]
+        hand[:, :, :, x0 : x0 + 4] = 1.0
+    classes, rgb = _spread_into_person(pants, colour, hand, 3.0)
+    on_leg = classes[0, :, :, 8:12]
+    assert (on_leg[ADGAN_INDEX["pants"]] > 0.9).all() and (on_leg.sum(0) < 1.01).all()
+    assert rgb[0, :, :, 8:12].abs().max() < 0.1  # the trousers' grey (0), not the hand's red
+    assert classes[0, :, :, 26:28].sum(0).max() < 0.05  # nothing owned near: the hand's
+    torch.testing.assert_close(classes[..., 4:8], pants[..., 4:8])  # the leg itself as it was
 
 
 def test_legs_go_on_from_the_photos_edge_where_the_crop_letterboxes_below_it(people):
