@@ -107,8 +107,8 @@ def _certain(
 def _where_skin(
     outlines: list[np.ndarray | None], unlike: list[np.ndarray | None]
 ) -> list[np.ndarray | None]:
-    """Each hands' outline where the colour may be skin (`unlike`: where it cannot, None
-    where no face tells): an outline reaches past the fingers into the trousers a hand
+    """Each crop's hand outlines where the colour may be skin (`unlike`: where it cannot,
+    None where no face tells): an outline reaches past the fingers into the trousers a hand
     rests on, which stay trousers, and the room between fingers held away from the body,
     which stays background."""
     return [
