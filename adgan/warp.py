@@ -868,8 +868,6 @@ def _spread_into_person(
     _, k, h, w = c.shape
     rest = rest.expand(*classes.shape[:-3], 1, h, w).flatten(0, -4)
     mass = c.sum(1, keepdim=True)
-    if rest.amax() <= 0:
-        return classes, colour
     f = max(1, int(sigma / 2))
     small = F.interpolate(
         torch.cat([c, mass, rgb * mass], 1), size=(-(-h // f), -(-w // f)), mode="area"
