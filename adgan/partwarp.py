@@ -318,6 +318,7 @@ class PartWarpGenerator(PoseGenerator):
         "warp.head_neck_reach",
         "warp.head_owns_face",
         "warp.torso_under_arms",
+        "warp.thighs_under_hands",
         "warp.skirt_in_one_piece",
         "warp.matte_core",
         "warp.matte_ramp",

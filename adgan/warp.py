@@ -99,9 +99,12 @@ TWIN = tuple(
 )
 
 NECK, R_SHOULDER, L_SHOULDER, R_HIP, L_HIP = 1, 2, 5, 8, 11
-CLOTH = tuple(ADGAN_CLASSES.index(c) for c in ("pants", "skirt", "upper_clothes"))  # garments
+# what a torso or a thigh wears under a hand that hides it (bare skin is no garment: a hand's
+# own skin, parsed in part as bare legs, would be spread as the leg's colour)
+WORN = tuple(ADGAN_CLASSES.index(c) for c in ("pants", "skirt", "upper_clothes"))
 SKIRT = ADGAN_CLASSES.index("skirt")
 TORSO = SEGMENT_NAMES.index("torso")
+THIGHS = tuple(SEGMENT_NAMES.index(f"{s}_thigh") for s in "rl")
 FACE_POINTS = (0, 14, 15, 16, 17)
 TORSO_POINTS = (NECK, R_SHOULDER, L_SHOULDER, R_HIP, L_HIP)
 
@@ -209,6 +212,11 @@ class WarpConfig:
     # hide the torso's flanks, which show when the target's arms are elsewhere, and were
     # left to the network as a hole; inference only
     torso_under_arms: float = 0.0
+    # ... and what a hand hides of a thigh within this many thigh radii of its capsule, the
+    # thigh's garment (0: off, as trained): a catalogue model's hand rests on her thigh, and
+    # where the target's hand is elsewhere the thigh showed a hole there; cut by the photo's
+    # edge, the leg went on past the edge without the hand's width; inference only
+    thighs_under_hands: float = 0.0
     # a skirt (and a dress below the hips) is the torso's alone, carried in one piece by the
     # torso's transform and painted down to the target legs' envelope (a cone from the hips
     # to the knees and ankles) where the torso carries skirt; as trained, the thighs and
@@ -750,30 +758,38 @@ def _source_coordinates(
     return torch.cat(coords, 1)
 
 
-def _torso_under_arms(
+def _garment_under_arms(
     source: torch.Tensor,
     owned: torch.Tensor,
     dist: torch.Tensor,
     available: torch.Tensor,
-    cfg: WarpConfig,
+    reach: dict[int, float],
+    softness: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The torso's colour [B, 3, H, W], its garment classes [B, 3, H, W] (`CLOTH`) and how
-    much of its colour is the fill [B, 1, H, W], with the garment under the arms
-    (`WarpConfig.torso_under_arms`): where the source's arms own the pixels within that
-    many torso radii (dist [B, S, H, W], in each segment's radii), the torso carries its own
-    garment's colour and classes there, spread from the pixels it owns (a push-pull fill: a
-    garment's mean colour, not its print)."""
+    """For each segment s of `reach` (the torso: `WarpConfig.torso_under_arms`; the thighs:
+    `thighs_under_hands`), its colour [B, N, 3, H, W], its garment classes [B, N, K, H, W]
+    (`WORN`) and how much of its colour is the fill [B, N, 1, H, W], in `reach`'s order:
+    where the source's arms own the pixels within reach[s] of its radii (dist [B, S, H, W],
+    in each segment's radii), the segment carries its own garment's colour and classes there,
+    spread from the pixels it owns (a push-pull fill: a garment's mean colour, not its
+    print). The segments are filled together, as one batch."""
     arms = [i for i, s in enumerate(SEGMENTS) if s.kind in ("upper_arm", "forearm")]
-    garment = owned[:, TORSO, list(CLOTH)]  # [B, 3, H, W]
-    shown = garment.sum(1, keepdim=True).clamp(0, 1)  # [B, 1, H, W]
-    near = torch.sigmoid((cfg.torso_under_arms - dist[:, TORSO, None]) / cfg.softness)
-    under = owned[:, arms].sum((1, 2))[:, None].clamp(0, 1) * near * (1 - shown)
-    under = under * available[:, TORSO, None, None, None]
+    segments = list(reach)
+    garment = owned[:, segments][:, :, list(WORN)]  # [B, N, K, H, W]
+    shown = garment.sum(2, keepdim=True).clamp(0, 1)  # [B, N, 1, H, W]
+    limit = torch.tensor([reach[s] for s in segments]).to(dist)[:, None, None]
+    near = torch.sigmoid((limit - dist[:, segments]) / softness)[:, :, None]
+    hands = owned[:, arms].sum((1, 2))[:, None, None].clamp(0, 1)  # [B, 1, 1, H, W]
+    under = hands * near * (1 - shown) * available[:, segments, None, None, None]
     # the fill is smooth: at half the resolution, then enlarged
-    half = [F.avg_pool2d(t, 2, ceil_mode=True) for t in (source * shown, garment, shown)]
+    b, n, k, h, w = garment.shape
+    flat = [t.flatten(0, 1) for t in (source[:, None] * shown, garment, shown)]
+    half = [F.avg_pool2d(t, 2, ceil_mode=True) for t in flat]
     filled = fill_background(torch.cat(half[:2], 1) / half[2].clamp_min(1e-6), half[2])
-    filled = F.interpolate(filled, size=source.shape[-2:], mode="bilinear", align_corners=False)
-    return torch.lerp(source, filled[:, :3], under), garment + under * filled[:, 3:], under
+    filled = F.interpolate(filled, size=(h, w), mode="bilinear", align_corners=False)
+    filled = filled.view(b, n, 3 + k, h, w)
+    colour = torch.lerp(source[:, None], filled[:, :, :3], under)
+    return colour, garment + under * filled[:, :, 3:], under
 
 
 def _legs_past_the_edge(
@@ -784,6 +800,7 @@ def _legs_past_the_edge(
     skirt: bool = False,
     frame: torch.Tensor | None = None,
     edge_blur: float = 0.0,
+    dressed: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """`warped` [B, S, C, H, W] with its leg segments, where they sample outside the source
     photo, sampled again with the photo's edge replicated: colour, classes and person go on as
@@ -831,8 +848,9 @@ def _legs_past_the_edge(
         if frame is not None:
             classes = classes * frame
         shares = pieces[:, :, carried]  # [B, P, K, H, W]: each leg's own
+        photo_colour = stack[:, 0, :3] if dressed is None else dressed
         pieces[:, :, :3] = _smoothed_by_class(
-            stack[:, 0, :3], classes, shares, edge_blur, own=pieces[:, :, :3]
+            photo_colour, classes, shares, edge_blur, own=pieces[:, :, :3]
         )
     photo = None if frame is None else _photo_box(frame)
     for j, s in enumerate(going_on):
@@ -1143,11 +1161,20 @@ def warp_parts(
     ones = torch.ones_like(owned[:, :, :1])
     anyone = person_probs.sum(1, keepdim=True)[:, None].expand(b, n_seg, 1, h, w)
     stack = torch.cat([source[:, None].expand(b, n_seg, 3, h, w), owned, anyone, ones], 2)
-    filled = None  # [B, 1, H, W] how much of the torso's colour is a fill, not the source
-    if cfg.torso_under_arms > 0:  # the torso's garment under the arms (a fresh stack: in place)
-        colour, cloth, filled = _torso_under_arms(source, owned, dist, src_avail, cfg)
-        stack[:, TORSO, :3] = colour
-        stack[:, TORSO, [3 + c for c in CLOTH]] = cloth
+    # the garment under the source's arms: the torso's and the thighs' (a fresh stack: in place)
+    reach = {TORSO: cfg.torso_under_arms} if cfg.torso_under_arms > 0 else {}
+    if cfg.thighs_under_hands > 0:
+        reach.update({i: cfg.thighs_under_hands for i in THIGHS})
+    filled = None  # [B, N, 1, H, W] how much of those segments' colour is a fill
+    dressed = source  # the source's colour, the garments under the hands filled in
+    if reach:
+        colour, worn, filled = _garment_under_arms(
+            source, owned, dist, src_avail, reach, cfg.softness
+        )
+        for j, s in enumerate(reach):
+            stack[:, s, :3] = colour[:, j]
+            stack[:, s, [3 + c for c in WORN]] = worn[:, j]
+            dressed = torch.lerp(dressed, colour[:, j], filled[:, j])
     # -- support of each segment in the target (the target's alone): where it is sampled
     dist = _support_distance(tgt, grid, cfg)
     support = _soft_support(dist, tgt_avail, cfg)  # [B, S, H, W]
@@ -1169,6 +1196,7 @@ def warp_parts(
             skirt=cfg.skirt_in_one_piece,
             frame=photo,
             edge_blur=cfg.legs_edge_blur * h / 128,
+            dressed=dressed,
         )
     colour, carried = warped[:, :, :3], warped[:, :, 3:-2]  # [B, S, 3|8, H, W]
     someone = warped[:, :, -2]  # [B, S, H, W] the source pixel is a person (any segment's)
@@ -1260,9 +1288,9 @@ def warp_parts(
     if detail:
         own = inside.clone()  # [B, S, H, W] the segment's colour is its source pixel's
         if filled is not None:
-            torso_grid = sample_grid.reshape(b, n_seg, h, w, 2)[:, TORSO]
-            fill = F.grid_sample(filled, torso_grid, align_corners=True)[:, 0]
-            own[:, TORSO] = own[:, TORSO] * (1 - fill)
+            for j, s in enumerate(reach):
+                fill = F.grid_sample(filled[:, j], grids[:, s], align_corners=True)[:, 0]
+                own[:, s] = own[:, s] * (1 - fill)
         coords_kept, weights = coords, weight * own[:, :, None]
     body = core = None
     if layout:

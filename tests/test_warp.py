@@ -471,12 +471,7 @@ def test_the_torso_under_the_arms_is_carried_as_its_garment():
     assert len(people) == 3
     for person in people:
         src, parsing, kp = _tensors([person])
-        held_out = kp.clone()  # the arms straight out sideways, the torso where it was
-        for shoulder, elbow, wrist in ((2, 3, 4), (5, 6, 7)):
-            side = torch.sign(kp[0, shoulder, 0] - kp[0, 1, 0])
-            step = torch.stack([side * (kp[0, elbow] - kp[0, shoulder]).norm(), torch.tensor(0.0)])
-            held_out[0, elbow] = kp[0, shoulder] + step
-            held_out[0, wrist] = kp[0, shoulder] + 2 * step
+        held_out = _arms_held_out(kp)  # the torso where it was
         torso = body_layout(held_out, SIZE, kinds=("torso",))[0, 0] > 0.5
         labels = parsing.argmax(1)[0]
         garment = src[0][:, labels == upper].mean(1)  # [3]
@@ -495,6 +490,106 @@ def test_the_torso_under_the_arms_is_carried_as_its_garment():
         colour = warps[1].layers[0, upper][:, region].mean(1)
         hands = src[0][:, region].mean(1)
         assert (colour - garment).norm() < (colour - hands).norm() / 2, (colour, garment, hands)
+
+
+def _arms_held_out(kp: torch.Tensor) -> torch.Tensor:
+    """kp [1, 18, 2] with both arms straight out sideways, the rest where it was."""
+    held_out = kp.clone()
+    for shoulder, elbow, wrist in ((2, 3, 4), (5, 6, 7)):
+        side = torch.sign(kp[0, shoulder, 0] - kp[0, 1, 0])
+        step = torch.stack([side * (kp[0, elbow] - kp[0, shoulder]).norm(), torch.tensor(0.0)])
+        held_out[0, elbow] = kp[0, shoulder] + step
+        held_out[0, wrist] = kp[0, shoulder] + 2 * step
+    return held_out
+
+
+def _hand_on_the_right_thigh(person, along: float, out: float):
+    """The person's tensors with a red square (a hand, parsed as arms) on the right thigh,
+    `along` the hip-knee bone and `out` thigh radii outwards from it, the right arm hanging
+    down to it (the wrist at the hand), and the hand's pixels."""
+    src, parsing, kp = _tensors([person])
+    hip, knee, other = kp[0, 8], kp[0, 9], kp[0, 11]
+    size = (kp[0, 1] - (hip + other) / 2).norm()  # the torso's length: the body size
+    radius = WarpConfig().thigh_radius * float(size)
+    outwards = torch.tensor([float(torch.sign(hip[0] - other[0])), 0.0])
+    x, y = (hip + along * (knee - hip) + out * radius * outwards).round().long().tolist()
+    half = max(2, round(0.5 * radius))
+    hand = torch.zeros(SIZE, dtype=torch.bool)
+    hand[y - half : y + half + 1, x - half : x + half + 1] = True
+    kp = kp.clone()
+    kp[0, 4] = torch.tensor([x, y - half], dtype=kp.dtype)  # the wrist, the hand below it
+    kp[0, 3] = (kp[0, 2] + kp[0, 4]) / 2
+    parsing = parsing.clone()
+    parsing[0][:, hand] = 0.0
+    parsing[0, ADGAN_INDEX["arms"]][hand] = 1.0
+    src = src.clone()
+    src[0][:, hand] = torch.tensor([1.0, -1.0, -1.0])[:, None]
+    return src, parsing, kp, hand
+
+
+def test_what_a_hand_hides_of_a_thigh_is_carried_as_the_thighs_garment():
+    """A hand resting on the thigh hides the trousers under it. Re-posed with the arms held
+    out, the thigh shows there: as trained that is a hole over background, which the network
+    paints; with `thighs_under_hands` the thigh carries its trousers there, in their colour.
+    A hand held beside the thigh, past that reach, leaves the leg as it is."""
+    pants = ADGAN_INDEX["pants"]
+    for person in _wearing(pants, 400, 300, count=2):
+        labels = torch.from_numpy(person.labels)
+        garment = to_tensor(person.image)[:, labels == pants].mean(1)  # [3]
+        for along, out, carried in ((0.5, 0.0, True), (0.5, 2.5, False)):
+            src, parsing, kp, hand = _hand_on_the_right_thigh(person, along, out)
+            inner = ~square_max((~hand).float()[None, None], 1)[0, 0].bool()  # its inside
+            tgt = _arms_held_out(kp)
+            warps = [
+                warp_parts(src, parsing, kp, tgt, WarpConfig(thighs_under_hands=reach))
+                for reach in (0.0, 1.0)
+            ]
+            as_trained, filled = (w.masks[0, pants, 0][inner].mean() for w in warps)
+            if not carried:  # beside the leg: nothing changes
+                assert filled < 0.05 and as_trained < 0.05, (as_trained, filled)
+                continue
+            assert as_trained < 0.05 and filled > 0.8, (as_trained, filled)
+            assert warps[1].holes[0, 0][inner].mean() < warps[0].holes[0, 0][inner].mean() / 4
+            colour = warps[1].layers[0, pants][:, inner].mean(1)
+            red = torch.tensor([1.0, -1.0, -1.0])
+            assert (colour - garment).norm() < (colour - red).norm() / 2, (colour, garment)
+
+
+def test_a_hand_on_a_thigh_at_the_photos_edge_goes_on_as_the_trousers():
+    """A source cut at mid-thigh, a hand on the right thigh at the edge. Past the edge the
+    leg goes on as the edge shows it, the hand's part of it as trousers
+    (`thighs_under_hands`), in the trousers' colour: the colour averaged down the leg is the
+    filled-in photo's, as the same photo without the hand gives it, not the hand's red."""
+    pants = ADGAN_INDEX["pants"]
+    person = _wearing(pants, 400, 300, count=1)[0]
+    h = SIZE[0]
+    with_hand = _hand_on_the_right_thigh(person, 0.6, 0.0)
+    hand = with_hand[3]
+    shift = h - int(torch.nonzero(hand.any(1)).flatten()[-1])  # the edge crosses the hand
+    cfg = WarpConfig(legs_past_the_edge=True, thighs_under_hands=1.0)
+    knee, ankle = with_hand[2][0, 9], with_hand[2][0, 10]
+    on = torch.zeros(SIZE, dtype=torch.bool)
+    for t in torch.linspace(0.2, 0.8, 7):  # the right shin's middle
+        x, y = (knee + t * (ankle - knee)).round().long().tolist()
+        on[y, x - 1 : x + 2] = True
+
+    def shin(src, parsing, kp) -> tuple[float, torch.Tensor]:
+        """How much of the shin's middle is trousers, and its mean colour."""
+        src, parsing = (
+            torch.cat([t[:, :, :1].expand(-1, -1, shift, -1), t[:, :, : h - shift]], 2)
+            for t in (src, parsing)
+        )
+        src_kp = torch.where(kp >= 0, kp + torch.tensor([0.0, shift]), kp)
+        src_kp = torch.where((src_kp[..., 1:] > h - 1).expand_as(src_kp), -1.0, src_kp)
+        warp = warp_parts(src, parsing, src_kp, _arms_held_out(kp), cfg)
+        return warp.masks[0, pants, 0][on].mean().item(), composite(warp)[0][:, on].mean(1)
+
+    trousers, colour = shin(*with_hand[:3])
+    src, parsing, _ = _tensors([person])
+    unhidden, truth = shin(src, parsing, with_hand[2])  # no hand on the leg
+    red = torch.tensor([1.0, -1.0, -1.0])
+    assert trousers > max(0.8, unhidden)
+    assert (colour - truth).norm() < (colour - red).norm() / 4, (colour, truth)
 
 
 def test_a_skirt_goes_in_one_piece_between_legs_set_apart():
@@ -825,6 +920,7 @@ def test_config_is_checked():
         dict(support_scale=1.5, torso_reach=0.0, front_bonus=0.0),
         dict(head_support=1.6, head_outside_opacity=1.0, head_neck_reach=0.5),
         dict(head_owns_face=2.0, head_neck_reach=0.3, torso_under_arms=1.0),
+        dict(torso_under_arms=1.0, thighs_under_hands=1.0, legs_past_the_edge=True),
         dict(borrow_twin_limbs=True, legs_past_the_edge=True, parsing_blur=0.5),
         dict(skirt_in_one_piece=True, legs_past_the_edge=True),
         dict(layer_order=("torso", "thigh", "shin", "head", "upper_arm", "forearm")),
