@@ -1162,16 +1162,16 @@ def warp_parts(
     anyone = person_probs.sum(1, keepdim=True)[:, None].expand(b, n_seg, 1, h, w)
     stack = torch.cat([source[:, None].expand(b, n_seg, 3, h, w), owned, anyone, ones], 2)
     # the garment under the source's arms: the torso's and the thighs' (a fresh stack: in place)
-    reach = {TORSO: cfg.torso_under_arms} if cfg.torso_under_arms > 0 else {}
+    under_arms = {TORSO: cfg.torso_under_arms} if cfg.torso_under_arms > 0 else {}
     if cfg.thighs_under_hands > 0:
-        reach.update({i: cfg.thighs_under_hands for i in THIGHS})
+        under_arms.update({i: cfg.thighs_under_hands for i in THIGHS})
     filled = None  # [B, N, 1, H, W] how much of those segments' colour is a fill
     dressed = source  # the source's colour, the garments under the hands filled in
-    if reach:
+    if under_arms:
         colour, worn, filled = _garment_under_arms(
-            source, owned, dist, src_avail, reach, cfg.softness
+            source, owned, dist, src_avail, under_arms, cfg.softness
         )
-        for j, s in enumerate(reach):
+        for j, s in enumerate(under_arms):
             stack[:, s, :3] = colour[:, j]
             stack[:, s, [3 + c for c in WORN]] = worn[:, j]
             dressed = torch.lerp(dressed, colour[:, j], filled[:, j])
@@ -1288,7 +1288,7 @@ def warp_parts(
     if detail:
         own = inside.clone()  # [B, S, H, W] the segment's colour is its source pixel's
         if filled is not None:
-            for j, s in enumerate(reach):
+            for j, s in enumerate(under_arms):
                 fill = F.grid_sample(filled[:, j], grids[:, s], align_corners=True)[:, 0]
                 own[:, s] = own[:, s] * (1 - fill)
         coords_kept, weights = coords, weight * own[:, :, None]

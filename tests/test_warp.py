@@ -553,6 +553,12 @@ def test_what_a_hand_hides_of_a_thigh_is_carried_as_the_thighs_garment():
             colour = warps[1].layers[0, pants][:, inner].mean(1)
             red = torch.tensor([1.0, -1.0, -1.0])
             assert (colour - garment).norm() < (colour - red).norm() / 2, (colour, garment)
+            # a larger photo's detail is not carried there: the colour is a fill, not a pixel
+            fine = warp_parts(
+                src, parsing, kp, tgt, WarpConfig(thighs_under_hands=1.0), detail=True
+            )
+            thigh = SEGMENT_NAMES.index("r_thigh")
+            assert fine.weights[0, thigh, pants][inner].max() < 0.1
 
 
 def test_a_hand_on_a_thigh_at_the_photos_edge_goes_on_as_the_trousers():
@@ -932,7 +938,8 @@ def test_every_setting_keeps_the_masks_a_partition(people, overrides):
     tgt[0, 12:14] = -1  # a target missing its left shin
     bad = kp.clone()
     bad[1, 6:8] = -1  # a source missing its left forearm and elbow
-    warp = warp_parts(src, parsing, bad, tgt, WarpConfig(**overrides))
+    warp = warp_parts(src, parsing, bad, tgt, WarpConfig(**overrides), detail=True)
+    assert warp.weights is not None and torch.isfinite(warp.weights).all()
     total = warp.masks.sum(1) + warp.holes
     torch.testing.assert_close(total, torch.ones_like(total), atol=1e-4, rtol=0)
     assert warp.masks.min() >= 0 and warp.holes.min() >= 0
