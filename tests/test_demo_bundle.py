@@ -44,6 +44,18 @@ def test_the_readme_command_runs_on_the_examples(tmp_path, capsys):
     assert load_image(panel).shape == (k * h, 4 * k * w, 3)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("scale", [2, 3])
+def test_the_demo_bundle_makes_larger_cards(tmp_path, capsys, scale):
+    """--scale with every inference setting the demo bundle sets: a larger photo's detail is
+    carried through each of them (the garment filled in under the arms and hands as well)."""
+    out = tmp_path / "out.png"
+    args = ["--source", str(EXAMPLES / "model.jpg"), "--pose", str(EXAMPLES / "shopper.jpg")]
+    assert infer.main([*args, "--scale", str(scale), "--out", str(out)]) == 0, capsys.readouterr()
+    h, w = load_bundle(DEMO).generator.config.image_size
+    assert load_image(out).shape == (scale * h, scale * w, 3)
+
+
 def test_a_small_person_in_a_wide_photo_is_found():
     """The catalogue model at half the height of a wide, plain photo: BlazePose's detector
     (or, for a top-down estimator, the window search) finds them, and the crop holds them."""
