@@ -25,6 +25,14 @@ default backdrop (`studio.backdrop`, `--backdrop auto`) judges the background ar
 person: how much of the crop is wall, its spread from its median colour, and whether the
 card stands the person on that colour or on the colour `auto` takes otherwise.
 
+Each card is also read back as a photo (found, cropped and parsed by the same pipeline), and
+for the garments and hair it shows, each class's mean colour is compared with that class's
+mean colour in the source (CIE76 distance in Lab, `COLOUR_CLASSES`, classes covering at least
+`MIN_SHARE` of both crops): does the card wear the source's clothes in their colours? A hand
+under trousers spread as pink down an invented leg raises it; so do the parser's own errors on
+either photo, which is why it is a yardstick for comparing bundles and settings on the same
+photos, not an absolute figure.
+
 `--backdrop` sets what the cards stand on (`infer.py --backdrop`; the studio grey by
 default): `photo` measures them on the photo's scene, as `auto` made them before.
 
@@ -55,11 +63,14 @@ from common.geometry import apply_to_points  # noqa: E402
 from common.image_io import load_image, save_image  # noqa: E402
 from keypoints.metrics import pckh_counts  # noqa: E402
 from keypoints.skeleton import visible  # noqa: E402
+from parsing.labels import ADGAN_INDEX  # noqa: E402
 from studio.backdrop import measure_wall, parse_backdrop  # noqa: E402
 from studio.framing import CARD_SCALES, FRAMINGS  # noqa: E402
 from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job  # noqa: E402
 
 BACKDROP = (240, 240, 240)
+COLOUR_CLASSES = ("upper_clothes", "pants", "skirt", "hair")
+MIN_SHARE = 0.02  # of the crop's pixels, in both the source's crop and the card's
 
 
 def inside_card(keypoints: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -115,6 +126,32 @@ def against_small_cards(
         ]
         detail.append(fine[0] / fine[1])
     return float(np.mean(off)), float(np.mean(detail))
+
+
+def class_colours(view: PersonView) -> dict[str, np.ndarray]:
+    """Each of `COLOUR_CLASSES` covering at least `MIN_SHARE` of the person's crop: its mean
+    colour in Lab (L 0-100)."""
+    lab = cv2.cvtColor(view.crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    out = {}
+    for name in COLOUR_CLASSES:
+        inside = view.labels == ADGAN_INDEX[name]
+        if inside.mean() >= MIN_SHARE:
+            out[name] = lab[inside].mean(0)
+    return out
+
+
+def colour_gap(pipe: Pipeline, jobs: list[Job], cards: list[np.ndarray]) -> tuple[float, int]:
+    """(mean CIE76 distance between a class's colour in the card and in its source, over
+    every card and class both show; how many such pairs), each card read back as a photo."""
+    sources = {id(job.source): class_colours(job.source) for job in jobs}
+    read = pipe.people([(card, f"card {i}") for i, card in enumerate(cards)])
+    gaps = []
+    for job, view in zip(jobs, read, strict=True):
+        if isinstance(view, NoPersonError):
+            continue
+        theirs, ours = sources[id(job.source)], class_colours(view)
+        gaps += [float(np.linalg.norm(ours[c] - theirs[c])) for c in ours.keys() & theirs.keys()]
+    return (float(np.mean(gaps)) if gaps else float("nan")), len(gaps)
 
 
 def coco_poses(pipe: Pipeline, data: Path) -> list[tuple[PersonView, np.ndarray]]:
@@ -183,9 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     larger = args.scale > 1
     extra = " | shrunk, off the 1x card (levels) | detail vs the 1x card enlarged" if larger else ""
     against = "COCO's keypoints of the pose" if args.truth else "the asked pose"
-    print(f"| framing | cards | PCKh@0.5 of {against} in the card | points{extra} |")
-    print("|---|---|---|---|" + "---|---|" * larger)
-    print(f"| (the pose photos' own crops) | {len(poses)} | {ok / total:.3f} | {total} |")
+    print(
+        f"| framing | cards | PCKh@0.5 of {against} in the card | points"
+        f" | colour off the source's, CIE76 (classes){extra} |"
+    )
+    print("|---|---|---|---|---|" + "---|---|" * larger)
+    print(f"| (the pose photos' own crops) | {len(poses)} | {ok / total:.3f} | {total} | |")
     enlarge = np.array(
         [[args.scale, 0, (args.scale - 1) / 2], [0, args.scale, (args.scale - 1) / 2]]
     )
@@ -205,7 +245,11 @@ def main(argv: list[str] | None = None) -> int:
         ]
         seen = [r.keypoints for r in pipe.keypoints.predict_many(cards)]
         ok, total, skipped = pckh_counts(seen, asked)
-        row = f"| {framing} | {len(cards)} | {ok / total:.3f} | {total} ({skipped} skipped) |"
+        gap, pairs = colour_gap(pipe, jobs, cards)
+        row = (
+            f"| {framing} | {len(cards)} | {ok / total:.3f} | {total} ({skipped} skipped)"
+            f" | {gap:.1f} ({pairs}) |"
+        )
         if larger:
             row += " {:.2f} | {:.2f}x |".format(*against_small_cards(pipe, jobs, cards))
         print(row)
