@@ -59,75 +59,37 @@ from itertools import pairwise
 import torch
 import torch.nn.functional as F
 
+from adgan.box_sampling import sample_in_boxes, sampled_boxes
+from adgan.filters import blur, fill_background, square_max
+from adgan.segments import (
+    ARM_CHAINS,
+    BONE_LENGTH,
+    FACE_POINTS,
+    KINDS,
+    L_HIP,
+    L_SHOULDER,
+    LEG_CHAINS,
+    LIMBS,
+    NECK,
+    NECK_BELOW_HEAD,
+    R_HIP,
+    R_SHOULDER,
+    SEGMENT_NAMES,
+    SEGMENTS,
+    SIZE_ESTIMATORS,
+    SKIRT,
+    THIGHS,
+    TORSO,
+    TORSO_POINTS,
+    TWIN,
+    WORN,
+    Segment,
+)
+from adgan.unseen import extend_legs_past_the_edge, garment_under_arms
 from keypoints.skeleton import FACE_FRONT
 from parsing.labels import ADGAN_CLASSES, NUM_ADGAN_CLASSES
 
-Span = tuple[int, int, int, int]  # rows y0:y1 and columns x0:x1 of an image
-
 PixelGrid = tuple[torch.Tensor, torch.Tensor]  # x [1, W], y [H, 1] (`_pixel_grid`)
-
-# -- segments ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Segment:
-    name: str
-    kind: str  # head | torso | upper_arm | forearm | thigh | shin
-    start: int  # keypoint index where the bone starts (limbs), unused for head and torso
-    end: int
-
-
-SEGMENTS: tuple[Segment, ...] = (
-    Segment("head", "head", 1, 0),
-    Segment("torso", "torso", 1, -1),
-    Segment("r_upper_arm", "upper_arm", 2, 3),
-    Segment("r_forearm", "forearm", 3, 4),
-    Segment("l_upper_arm", "upper_arm", 5, 6),
-    Segment("l_forearm", "forearm", 6, 7),
-    Segment("r_thigh", "thigh", 8, 9),
-    Segment("r_shin", "shin", 9, 10),
-    Segment("l_thigh", "thigh", 11, 12),
-    Segment("l_shin", "shin", 12, 13),
-)
-SEGMENT_NAMES = tuple(s.name for s in SEGMENTS)
-KINDS = ("head", "torso", "upper_arm", "forearm", "thigh", "shin")
-LIMBS = SEGMENTS[2:]
-# each segment's twin on the other side of the body (itself for head and torso)
-_SIDE = {"r": "l", "l": "r"}
-TWIN = tuple(
-    SEGMENT_NAMES.index(_SIDE[n[0]] + n[1:] if n[:2] in ("r_", "l_") else n) for n in SEGMENT_NAMES
-)
-
-NECK, R_SHOULDER, L_SHOULDER, R_HIP, L_HIP = 1, 2, 5, 8, 11
-# what a torso or a thigh wears under a hand that hides it (bare skin is no garment: a hand's
-# own skin, parsed in part as bare legs, would be spread as the leg's colour)
-WORN = tuple(ADGAN_CLASSES.index(c) for c in ("pants", "skirt", "upper_clothes"))
-SKIRT = ADGAN_CLASSES.index("skirt")
-TORSO = SEGMENT_NAMES.index("torso")
-THIGHS = tuple(SEGMENT_NAMES.index(f"{s}_thigh") for s in "rl")
-FACE_POINTS = (0, 14, 15, 16, 17)
-TORSO_POINTS = (NECK, R_SHOULDER, L_SHOULDER, R_HIP, L_HIP)
-
-# Body-size estimators: (point a, point b, length / torso length). The ratios are about the
-# 90th percentile of SynthFashion's (DeepFashion's) poses, so each estimate is mostly a lower
-# bound of the torso length, and their maximum survives foreshortening.
-SIZE_ESTIMATORS: tuple[tuple[int, int, float], ...] = (
-    (2, 5, 0.68),  # shoulder width
-    (8, 11, 0.42),  # hip width
-    (0, 1, 0.42),  # nose - neck
-    (2, 3, 0.65),  # upper arms
-    (5, 6, 0.65),
-    (8, 9, 0.95),  # thighs
-    (11, 12, 0.95),
-    (16, 17, 0.37),  # ear - ear
-)
-
-
-# typical length of the bone ending at each joint, in torso lengths (SynthFashion medians)
-BONE_LENGTH = {3: 0.57, 4: 0.5, 6: 0.57, 7: 0.5, 9: 0.8, 10: 0.78, 12: 0.8, 13: 0.78}
-NECK_BELOW_HEAD = 0.4  # neck below the centre of the face points, in torso lengths
-LEG_CHAINS = ((R_HIP, 9, 10), (L_HIP, 12, 13))
-ARM_CHAINS = ((R_SHOULDER, 3, 4), (L_SHOULDER, 6, 7))
 
 
 def _default_compatibility() -> dict[str, tuple[float, ...]]:
@@ -347,15 +309,6 @@ class PartWarp:
         layers[:, 0] = background
         seen = torch.where(use, torch.ones_like(self.background_mask), self.background_mask)
         return replace(self, layers=layers, background=background, background_mask=seen)
-
-
-def square_max(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """[B, C, H, W]: the maximum over the (2 radius + 1)-pixel square around each pixel (a
-    dilation; the same size out), as a row pass and a column pass: a 9x9 square in one pass
-    is 81 comparisons a pixel, in two 18."""
-    k = 2 * radius + 1
-    x = F.max_pool2d(x, (1, k), stride=1, padding=(0, radius))
-    return F.max_pool2d(x, (k, 1), stride=1, padding=(radius, 0))
 
 
 # -- geometry helpers -------------------------------------------------------------------
@@ -758,313 +711,6 @@ def _source_coordinates(
     return torch.cat(coords, 1)
 
 
-def _garment_under_arms(
-    source: torch.Tensor,
-    owned: torch.Tensor,
-    dist: torch.Tensor,
-    available: torch.Tensor,
-    reach: dict[int, float],
-    softness: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """For each segment s of `reach` (the torso: `WarpConfig.torso_under_arms`; the thighs:
-    `thighs_under_hands`), its colour [B, N, 3, H, W], its garment classes [B, N, K, H, W]
-    (`WORN`) and how much of its colour is the fill [B, N, 1, H, W], in `reach`'s order:
-    where the source's arms own the pixels within reach[s] of its radii (dist [B, S, H, W],
-    in each segment's radii), the segment carries its own garment's colour and classes there,
-    spread from the pixels it owns (a push-pull fill: a garment's mean colour, not its
-    print). The segments are filled together, as one batch."""
-    arms = [i for i, s in enumerate(SEGMENTS) if s.kind in ("upper_arm", "forearm")]
-    segments = list(reach)
-    garment = owned[:, segments][:, :, list(WORN)]  # [B, N, K, H, W]
-    shown = garment.sum(2, keepdim=True).clamp(0, 1)  # [B, N, 1, H, W]
-    limit = torch.tensor([reach[s] for s in segments]).to(dist)[:, None, None]
-    near = torch.sigmoid((limit - dist[:, segments]) / softness)[:, :, None]
-    hands = owned[:, arms].sum((1, 2))[:, None, None].clamp(0, 1)  # [B, 1, 1, H, W]
-    under = hands * near * (1 - shown) * available[:, segments, None, None, None]
-    # the fill is smooth: at half the resolution, then enlarged
-    b, n, k, h, w = garment.shape
-    flat = [t.flatten(0, 1) for t in (source[:, None] * shown, garment, shown)]
-    half = [F.avg_pool2d(t, 2, ceil_mode=True) for t in flat]
-    filled = fill_background(torch.cat(half[:2], 1) / half[2].clamp_min(1e-6), half[2])
-    filled = F.interpolate(filled, size=(h, w), mode="bilinear", align_corners=False)
-    filled = filled.view(b, n, 3 + k, h, w)
-    colour = torch.lerp(source[:, None], filled[:, :, :3], under)
-    return colour, garment + under * filled[:, :, 3:], under
-
-
-def _legs_past_the_edge(
-    stack: torch.Tensor,
-    sample_grid: torch.Tensor,
-    warped: torch.Tensor,
-    boxes: torch.Tensor,
-    skirt: bool = False,
-    frame: torch.Tensor | None = None,
-    edge_blur: float = 0.0,
-    dressed: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """`warped` [B, S, C, H, W] with its leg segments, where they sample outside the source
-    photo, sampled again with the photo's edge replicated: colour, classes and person go on as
-    the edge shows them, the colour first averaged, class by class, over each leg's own pixels
-    in the photo by a Gaussian of sigma `edge_blur` pixels (`_smoothed_by_class`); what the edge
-    shows of the person that a leg cannot carry (a hand on the thigh) becomes the leg's garment
-    near it (`_spread_into_person`). The photo is the crop, or where `frame` [B, 1, H, W] says
-    the crop shows it (a crop past the photo's bottom edge is letterboxed: its white band is no
-    edge). Past the edge a leg is one piece (a completed knee lies below the frame, so the shin
-    owns nothing at the edge: it takes what its thigh owns). skirt: the torso's skirt goes on
-    too, and only its skirt (`skirt_in_one_piece`: the torso alone carries it). The last
-    channel, inside the frame, stays (what lies outside is still known to lie outside). Within
-    each segment's boxes (`_sampled_boxes`; beyond an item's own box its segment lies inside the
-    photo, so nothing changes there). Changes `warped` in place (grid_sample's backward does not
-    need its output)."""
-    pairs = [(SEGMENT_NAMES.index(f"{s}_thigh"), SEGMENT_NAMES.index(f"{s}_shin")) for s in "rl"]
-    legs = [i for pair in pairs for i in pair]
-    going_on = [*legs, TORSO] if skirt else legs
-    pieces = stack[:, going_on, :-1]  # [B, 4 (+1), C - 1, H, W], a copy: colour, classes, person
-    for k, (thigh, shin) in enumerate(pairs):
-        pieces[:, 2 * k : 2 * k + 2, 3:-1] = (stack[:, thigh, 3:-2] + stack[:, shin, 3:-2])[:, None]
-    if skirt:
-        classes = pieces[:, -1, 3:-1]  # [B, 8, H, W]: the torso's skirt alone, and its person
-        kept = classes[:, SKIRT].clone()
-        classes.zero_()[:, SKIRT] = kept
-        pieces[:, -1, -1] = kept
-    # past the edge only the leg goes on: what its edge row shows of the person that a leg
-    # cannot carry (a hand resting on the thigh) is the leg's own garment around it, not a
-    # gap down the leg
-    leg = pieces[:, : len(legs)]
-    worn = [3 + i for i in range(NUM_ADGAN_CLASSES) if leg[:, :, 3 + i].amax() > 1e-3]
-    alien = [3 + i for i in range(1, NUM_ADGAN_CLASSES) if 3 + i not in worn]
-    rest = stack[:, :, alien].sum((1, 2))[:, None, None]  # [B, 1, 1, H, W]
-    if worn and rest.amax() > 0:  # once per pair: a thigh and its shin carry alike here
-        one = leg[:, ::2]
-        classes, colour = _spread_into_person(
-            one[:, :, worn], one[:, :, :3], rest, max(edge_blur, 1.0)
-        )
-        for j in range(len(legs)):
-            pieces[:, j, worn], pieces[:, j, :3] = classes[:, j // 2], colour[:, j // 2]
-    leg[:, :, -1] = leg[:, :, 3:-1].sum(2).clamp(0, 1)
-    if edge_blur > 0:  # the classes a leg carries, their colour averaged within the photo
-        carried = [3 + i for i in range(NUM_ADGAN_CLASSES) if pieces[:, :, 3 + i].amax() > 1e-3]
-        classes = stack[:, :, carried].sum(1)  # [B, K, H, W]: the person's, whoever owns it
-        if frame is not None:
-            classes = classes * frame
-        shares = pieces[:, :, carried]  # [B, P, K, H, W]: each leg's own
-        photo_colour = stack[:, 0, :3] if dressed is None else dressed
-        pieces[:, :, :3] = _smoothed_by_class(
-            photo_colour, classes, shares, edge_blur, own=pieces[:, :, :3]
-        )
-    photo = None if frame is None else _photo_box(frame)
-    for j, s in enumerate(going_on):
-        union = _union(boxes[:, s])
-        if union is None:
-            continue
-        y0, y1, x0, x1 = union
-        grid = sample_grid[:, s]
-        if photo is None:
-            edge = _sample_within(pieces[:, j], grid, union, "border")
-        else:  # the photo's edge: its box's nearest row or column, as border padding does
-            inside = torch.minimum(torch.maximum(grid, photo[0]), photo[1])
-            edge = _sample_within(pieces[:, j], inside, union, "border")
-        there = warped[:, s, :, y0:y1, x0:x1]
-        if frame is None:
-            outside = 1 - there[:, -1:]
-        else:
-            outside = 1 - _sample_within(frame, grid, union, "zeros")
-        there[:, :-1] = there[:, :-1].lerp_(edge, outside)
-    return warped
-
-
-def _spread_into_person(
-    classes: torch.Tensor, colour: torch.Tensor, rest: torch.Tensor, sigma: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """classes [..., K, H, W] (what a segment owns) with `rest` [..., 1, H, W] (a share of
-    the person the segment cannot carry) given to them in their proportions near each pixel,
-    and that share's colour [..., 3, H, W] the owned pixels' colour near it (Gaussian,
-    `sigma` pixels; computed at about sigma / 2 pixels and enlarged): where a hand lies on a
-    trouser leg, trousers in the trousers' colour. Where nothing owned is near, it stays
-    unowned."""
-    c, rgb = classes.flatten(0, -4), colour.flatten(0, -4)
-    _, k, h, w = c.shape
-    rest = rest.expand(*classes.shape[:-3], 1, h, w).flatten(0, -4)
-    mass = c.sum(1, keepdim=True)
-    f = max(1, int(sigma / 2))
-    small = F.interpolate(
-        torch.cat([c, mass, rgb * mass], 1), size=(-(-h // f), -(-w // f)), mode="area"
-    )
-    near = blur(small, sigma / f)
-    # the shares in full only where the owned classes fill a sixth of the neighbourhood or
-    # more: a hand on or over the side of a trouser leg, not one held away from it
-    shares = near[:, :k] / near[:, k : k + 1].clamp_min(0.15)
-    near = torch.cat([shares, near[:, k + 1 :] / near[:, k : k + 1].clamp_min(1e-3)], 1)
-    near = F.interpolate(near, size=(h, w), mode="bilinear")
-    shares, tint = near[:, :k].clamp(0, 1), near[:, k:]
-    given = rest * shares.sum(1, keepdim=True)  # how much of the pixel the segment now owns
-    rgb = torch.lerp(rgb, tint, (given / (mass + given).clamp_min(1e-6)).clamp(0, 1))
-    return (c + rest * shares).reshape(classes.shape), rgb.reshape(colour.shape)
-
-
-def _smoothed_by_class(
-    colour: torch.Tensor,
-    classes: torch.Tensor,
-    shares: torch.Tensor,
-    sigma: float,
-    own: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """[B, P, 3, H, W]: colour [B, 3, H, W] averaged class by class (Gaussian, `sigma` pixels):
-    for each class of classes [B, K, H, W], its mean colour near each pixel (a normalised
-    convolution over the class's inside, eroded by sigma: trousers take the trousers' colour,
-    not the hand resting on them, the soft parse's border or the background beside them); each
-    of P pieces mixes them by its shares [B, P, K, H, W] of the classes. Where a class has all
-    but no weight nearby, and where a piece holds no class, the pixel keeps its own colour
-    (`own` [B, P, 3, H, W], each piece's; else `colour`'s). Computed at a scale of about sigma /
-    2 pixels and enlarged (what it gives is smooth): 5 ms a 256x176 card at batch 1, not 44."""
-    b, k, h, w = classes.shape
-    f = max(1, int(sigma / 2))
-    small = F.interpolate(
-        torch.cat([colour, classes], 1), size=(-(-h // f), -(-w // f)), mode="area"
-    )
-    c, p = small[:, :3], small[:, 3:]
-    s = sigma / f
-    inside = 1 - square_max(1 - p, max(1, round(s)))  # a class's edge is half its neighbour
-    weight = inside + 0.01 * p  # ... or, where it is too narrow for an inside, all of it
-    sums = blur(torch.cat([(c[:, None] * weight[:, :, None]).flatten(1, 2), weight], 1), s)
-    eps = 1e-3
-    means = sums[:, : 3 * k] / (sums[:, 3 * k :].repeat_interleave(3, 1) + eps)
-    known = sums[:, 3 * k :] / (sums[:, 3 * k :] + eps)  # [B, K, h, w]
-    both = F.interpolate(torch.cat([means, known], 1), size=(h, w), mode="bilinear")
-    means, known = both[:, : 3 * k].view(b, 1, k, 3, h, w), both[:, 3 * k :, None, None]
-    own = colour[:, None] if own is None else own  # [B, P or 1, 3, H, W]
-    shares = shares / shares.sum(2, keepdim=True).clamp_min(1.0)
-    mixed = shares[:, :, :, None] * torch.lerp(own[:, :, None], means, known.transpose(1, 2))
-    return mixed.sum(2) + (1 - shares.sum(2)[:, :, None]) * own
-
-
-def _photo_box(frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The box that frame [B, 1, H, W] (over 0.5) shows the photo in, as the least and the
-    greatest sampling coordinates inside it ([B, 1, 1, 2] each, (x, y) in grid_sample's
-    [-1, 1] with aligned corners); the whole crop where no photo is shown."""
-    _, _, h, w = frame.shape
-    box = _sampled_boxes(frame, 0.5)[:, 0].to(frame)  # [B, 4]: y0, y1, x0, x1 (exclusive)
-    box[box[:, 0] >= box[:, 1]] = torch.tensor([0.0, h, 0.0, w]).to(frame)
-    lo = torch.stack([box[:, 2], box[:, 0]], 1)  # (x, y) of the first column and row
-    hi = torch.stack([box[:, 3], box[:, 1]], 1) - 1
-    scale = torch.tensor([2 / max(w - 1, 1), 2 / max(h - 1, 1)]).to(frame)
-    return (lo * scale - 1)[:, None, None], (hi * scale - 1)[:, None, None]
-
-
-def _sampled_boxes(reach: torch.Tensor, threshold: float) -> torch.Tensor:
-    """[B, S, 4] (y0, y1, x0, x1) on the CPU: per batch item and segment of reach [B, S, H,
-    W], the rows and columns holding every pixel where it exceeds `threshold` (the whole
-    image at 0; y0 == y1 where none does)."""
-    b, n_seg, h, w = reach.shape
-    if threshold <= 0:
-        return torch.tensor([0, h, 0, w]).expand(b, n_seg, 4)
-    over = reach > threshold
-    spans = []
-    for lines, n in ((over.any(3), h), (over.any(2), w)):  # [B, S, H] rows, [B, S, W] columns
-        at = torch.arange(n, device=reach.device)
-        first = torch.where(lines, at, n).amin(-1)
-        last = torch.where(lines, at, -1).amax(-1) + 1
-        spans += [first.clamp_max(last), last.clamp_min(0)]
-    boxes = torch.stack(spans, -1).cpu()
-    boxes[boxes[..., 0] >= boxes[..., 1]] = 0  # nothing over the threshold: empty
-    return boxes
-
-
-def _sample_within(
-    images: torch.Tensor, grid: torch.Tensor, box: Span, padding: str
-) -> torch.Tensor:
-    """images [B, C, H, W] sampled (bilinear) by grid [B, H, W, 2] over `box`'s rows and
-    columns: [B, C, y1 - y0, x1 - x0]."""
-    y0, y1, x0, x1 = box
-    return F.grid_sample(
-        images, grid[:, y0:y1, x0:x1], mode="bilinear", padding_mode=padding, align_corners=True
-    )
-
-
-def _union(boxes: torch.Tensor) -> Span | None:
-    """The box [4] holding every non-empty one of boxes [N, 4]; None if all are empty."""
-    boxes = boxes[boxes[:, 0] < boxes[:, 1]]
-    if len(boxes) == 0:
-        return None
-    return (
-        int(boxes[:, 0].min()),
-        int(boxes[:, 1].max()),
-        int(boxes[:, 2].min()),
-        int(boxes[:, 3].max()),
-    )
-
-
-def _sample_in_boxes(
-    stack: torch.Tensor, sample_grid: torch.Tensor, boxes: torch.Tensor
-) -> torch.Tensor:
-    """stack [B, S, C, H, W] sampled by each segment's grid [B, S, H, W, 2] within each batch
-    item's box of it (`_sampled_boxes`; bilinear, zeros past the source frame). Beyond its
-    box a segment takes nothing: zero, but for the last channel (inside the frame), 1: no
-    hole of its own there either. One sampling call per segment, over the batch's union of
-    its boxes; each item's own box then decides, so that a batch gives what one at a time
-    gives."""
-    b, n_seg, c, h, w = stack.shape
-    if bool((boxes == torch.tensor([0, h, 0, w])).all()):  # one call for all
-        return F.grid_sample(
-            stack.reshape(b * n_seg, c, h, w),
-            sample_grid.reshape(b * n_seg, h, w, 2),
-            mode="bilinear",
-            padding_mode="zeros",
-            align_corners=True,
-        ).reshape(b, n_seg, c, h, w)
-    nothing = torch.zeros(c, dtype=stack.dtype, device=stack.device)
-    nothing[-1] = 1.0
-    warped = stack.new_zeros(b, n_seg, c, h, w)
-    warped[:, :, -1] = 1.0
-    for s in range(n_seg):
-        union = _union(boxes[:, s])
-        if union is None:
-            continue
-        y0, y1, x0, x1 = union
-        sampled = _sample_within(stack[:, s], sample_grid[:, s], union, "zeros")
-        if bool((boxes[:, s] != torch.tensor(union)).any()):  # an item's own box is smaller
-            own = boxes[:, s].to(stack.device)
-            ys = torch.arange(y0, y1, device=stack.device)[None, :, None]
-            xs = torch.arange(x0, x1, device=stack.device)[None, None, :]
-            keep = (ys >= own[:, 0, None, None]) & (ys < own[:, 1, None, None])
-            keep = keep & (xs >= own[:, 2, None, None]) & (xs < own[:, 3, None, None])
-            sampled = torch.where(keep[:, None], sampled, nothing[None, :, None, None])
-        warped[:, s, :, y0:y1, x0:x1] = sampled
-    return warped
-
-
-# -- background -------------------------------------------------------------------------
-
-
-def fill_background(image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-    """Push-pull fill: image [B, C, H, W] where known [B, 1, H, W] (soft 0..1) is 1, the
-    rest filled from the surroundings, smoothly (a pyramid of masked means)."""
-    levels = [(image * known, known)]
-    while min(levels[-1][0].shape[-2:]) > 1:
-        c, m = levels[-1]
-        levels.append((F.avg_pool2d(c, 2, ceil_mode=True), F.avg_pool2d(m, 2, ceil_mode=True)))
-    c, m = levels[-1]
-    filled = c / m.clamp_min(1e-6)
-    for c, m in reversed(levels[:-1]):
-        up = F.interpolate(filled, size=c.shape[-2:], mode="bilinear", align_corners=False)
-        # a pixel with enough known neighbours keeps their mean, otherwise the coarser fill
-        conf = m.clamp(0, 1)
-        filled = c / m.clamp_min(1e-6) * conf + up * (1 - conf)
-    return filled
-
-
-def blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of [B, C, H, W] (edges replicated)."""
-    radius = max(1, int(3 * sigma + 0.5))
-    x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
-    g = torch.exp(-(x**2) / (2 * sigma**2))
-    g = g / g.sum()
-    c = image.shape[1]
-    out = F.pad(image, (radius, radius, radius, radius), mode="replicate")
-    out = F.conv2d(out, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(out, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-
-
 def _to_probabilities(parsing: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """One-hot / soft [B, 8, H, W] or labels [B, H, W] -> float [B, 8, H, W]."""
     if parsing.dim() == 3:
@@ -1168,7 +814,7 @@ def warp_parts(
     filled = None  # [B, N, 1, H, W] how much of those segments' colour is a fill
     dressed = source  # the source's colour, the garments under the hands filled in
     if under_arms:
-        colour, worn, filled = _garment_under_arms(
+        colour, worn, filled = garment_under_arms(
             source, owned, dist, src_avail, under_arms, cfg.softness
         )
         for j, s in enumerate(under_arms):
@@ -1183,12 +829,12 @@ def warp_parts(
         cone = _skirt_envelope(tgt, grid, cfg) * tgt_avail[:, TORSO, None, None]
         reach = support.clone()
         reach[:, TORSO] = torch.maximum(support[:, TORSO], cone)
-    boxes = _sampled_boxes(support if reach is None else reach, cfg.sample_support)
+    boxes = sampled_boxes(support if reach is None else reach, cfg.sample_support)
     grids = sample_grid.reshape(b, n_seg, h, w, 2)
-    warped = _sample_in_boxes(stack, grids, boxes)
+    warped = sample_in_boxes(stack, grids, boxes)
     if cfg.legs_past_the_edge:
         photo = None if frame is None else frame.to(stack)
-        warped = _legs_past_the_edge(
+        warped = extend_legs_past_the_edge(
             stack,
             grids,
             warped,

@@ -9,18 +9,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from adgan.filters import square_max
 from adgan.generators import one_hot, to_tensor
 from adgan.metrics import ssim
+from adgan.unseen import smoothed_by_class, spread_into_person
 from adgan.warp import (
     KINDS,
     SEGMENT_NAMES,
     PartWarp,
     WarpConfig,
-    _smoothed_by_class,
-    _spread_into_person,
     body_layout,
     composite,
-    square_max,
     warp_parts,
 )
 from keypoints.skeleton import flip_keypoints
@@ -773,7 +772,7 @@ def test_legs_past_the_edge_carry_the_edges_colour_not_its_stripes(people):
 
 
 def test_the_edges_colour_is_averaged_class_by_class():
-    """`_smoothed_by_class`: trousers in black and white folds, and a red hand resting on
+    """`smoothed_by_class`: trousers in black and white folds, and a red hand resting on
     them that the parse calls bare legs (both classes a leg carries), the parse soft at
     their border. Averaged class by class, the trousers are grey to their edge and the
     hand stays red: neither takes the other's colour."""
@@ -786,14 +785,14 @@ def test_the_edges_colour_is_averaged_class_by_class():
     colour[:, hand > 0.75] = torch.tensor([1.0, -1.0, -1.0])[:, None]
     classes = torch.zeros(8, h, w)
     classes[ADGAN_INDEX["pants"]], classes[ADGAN_INDEX["legs"]] = 1 - hand, hand
-    smooth = _smoothed_by_class(colour[None], classes[None], classes[None, None], 3.0)[0, 0]
+    smooth = smoothed_by_class(colour[None], classes[None], classes[None, None], 3.0)[0, 0]
     trousers, red = smooth[:, 6:18, 4:13], smooth[:, 6:18, 18:]
     assert trousers.abs().max() < 0.2  # the folds' grey (0), up to the hand
     assert (red - torch.tensor([1.0, -1.0, -1.0])[:, None, None]).abs().max() < 0.05
 
 
 def test_a_hand_on_the_leg_at_the_edge_becomes_the_legs_garment():
-    """`_spread_into_person`: a trouser leg (grey, columns 4-15) with a hand lying across
+    """`spread_into_person`: a trouser leg (grey, columns 4-15) with a hand lying across
     it (columns 8-11, a class legs cannot carry): past the edge the leg goes on, so the
     hand's pixels take the trousers' class and colour from beside them; a hand held away
     from it (columns 25-28) stays unowned."""
@@ -806,7 +805,7 @@ def test_a_hand_on_the_leg_at_the_edge_becomes_the_legs_garment():
         pants[:, :, :, x0 : x0 + 4] = 0.0
         colour[:, :, :, x0 : x0 + 4] = torch.tensor([1.0, -1.0, -1.0])[:, None, None]
         hand[:, :, :, x0 : x0 + 4] = 1.0
-    classes, rgb = _spread_into_person(pants, colour, hand, 3.0)
+    classes, rgb = spread_into_person(pants, colour, hand, 3.0)
     on_leg = classes[0, :, :, 8:12]
     assert (on_leg[ADGAN_INDEX["pants"]] > 0.9).all() and (on_leg.sum(0) < 1.01).all()
     assert rgb[0, :, :, 8:12].abs().max() < 0.1  # the trousers' grey (0), not the hand's red
