@@ -324,6 +324,26 @@ def faces_away(points: np.ndarray, depth: float) -> bool:
     return bool(pts[0, 2] - (pts[7, 2] + pts[8, 2]) / 2 > depth * torso)
 
 
+def brightened(image: np.ndarray, dim_level: float | None) -> np.ndarray:
+    """`image` (uint8 RGB) with its levels stretched where it is dim: where the 99th
+    percentile of its luminance lies under `dim_level`, the 1st to 99th percentile become 0 to
+    255 (a gain of at most 8); else (and with `dim_level` None) the image itself. mediapipe's
+    models learnt on well-exposed photos: a shopper's photo in a dim room, at a third of the
+    exposure, lost its person or its pose (bench/pose_robustness.py). The geometry is
+    unchanged, so every box, point and mask found on the result holds for the photo. The
+    percentiles come from at most about 256 x 256 pixels of it."""
+    if dim_level is None or image.dtype != np.uint8 or image.ndim != 3 or not image.size:
+        return image  # (what is no photo is refused by name where it is read)
+    step = max(1, max(image.shape[:2]) // 256)
+    luminance = image[::step, ::step].mean(-1)
+    low, high = np.percentile(luminance, [1.0, 99.0])
+    if high >= dim_level:
+        return image
+    gain = 255.0 / max(high - low, 255.0 / 8)
+    lifted = (image.astype(np.float32) - low) * gain
+    return np.clip(lifted, 0.0, 255.0).round().astype(np.uint8)
+
+
 def _extent(box: Box | None) -> float:
     """A body's size by its box: the longer side (a standing person's height)."""
     return -1.0 if box is None else max(box[2], box[3])
@@ -409,6 +429,9 @@ class BlazePoseConfig:
     # the nose this many torso lengths behind the ears: a head seen from behind, whose nose
     # and eyes are dropped (`faces_away`); None: never (bundles made before it load with 0.5)
     back_view_depth: float | None = 0.5
+    # a photo whose luminance stays under this at its 99th percentile is brightened before
+    # the networks look (`brightened`); None: never (bundles made before it load with 140)
+    dim_level: float | None = 140.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.visibility_threshold <= 1.0:
@@ -497,6 +520,7 @@ class BlazePose:
         device: str | torch.device = "cpu",
         visibility_threshold: float = 0.5,
         back_view_depth: float | None = 0.5,
+        dim_level: float | None = 140.0,
         min_detection_score: float = 0.5,
         min_person_score: float = 0.5,
         nms_iou: float = 0.3,
@@ -507,7 +531,8 @@ class BlazePose:
         masks: bool = True,
     ) -> None:
         """visibility_threshold: an 18-point keypoint below it is missing. back_view_depth: see
-        `BlazePoseConfig` (None: keep the face points of a head seen from behind).
+        `BlazePoseConfig` (None: keep the face points of a head seen from behind). dim_level:
+        see `brightened` (None: every photo as it is).
         min_detection_score, min_person_score, nms_iou: mediapipe's
         min_detection_confidence, min_tracking_confidence and NMS overlap. box_fallback:
         when the caller names a person box and the detector finds nobody in it, look at the
@@ -535,6 +560,7 @@ class BlazePose:
         self.face = None if face is None else FaceLandmarks(face, device=self.device)
         self.visibility_threshold = visibility_threshold
         self.back_view_depth = back_view_depth
+        self.dim_level = dim_level
         self.min_detection_score = min_detection_score
         self.min_person_score = min_person_score
         self.nms_iou = nms_iou
@@ -555,6 +581,7 @@ class BlazePose:
         """The estimator around a (loaded) `BlazePoseNets`, with its visibility threshold."""
         kwargs.setdefault("visibility_threshold", nets.config.visibility_threshold)
         kwargs.setdefault("back_view_depth", nets.config.back_view_depth)
+        kwargs.setdefault("dim_level", nets.config.dim_level)
         return cls(nets.detector, nets.landmark, nets.face, device=device, **kwargs)
 
     @classmethod
@@ -833,6 +860,7 @@ class BlazePose:
         if len(pose_only) != len(images):
             raise ValueError(f"{len(images)} images but {len(pose_only)} pose_only flags")
         boxes = list(boxes) if boxes is not None else [None] * len(images)
+        images = [brightened(image, self.dim_level) for image in images]
         detections = self.detect(images, boxes)
         # A caller's box says where the person is: people whose face lies beside it are
         # neighbours the detector's square around the box also saw (and not among the
@@ -936,6 +964,7 @@ class BlazePose:
         previous = [
             r.landmarks.transformed(m) for r, m in zip(found_before, to_images, strict=True)
         ]
+        images = [brightened(image, self.dim_level) for image in images]
         todo = list(range(len(images)))
         masked = [k for k in todo if self.masks and not pose_only[k]]
         found: list[PoseLandmarks | None] = list(previous)

@@ -17,12 +17,14 @@ from keypoints.blazepose import (
     DEFAULT_WEIGHTS,
     BlazePose,
     Detection,
+    brightened,
     faces_away,
     hand_outlines,
     refine_from_heatmaps,
     ssd_anchors,
     to_openpose18,
 )
+from keypoints.metrics import pckh_counts
 from keypoints.roi import Roi
 from keypoints.tflite_graph import GraphError, TfliteGraph, same_padding
 
@@ -283,6 +285,37 @@ def test_each_seen_hand_is_outlined_past_its_points():
     assert mask[:, 50:].max() == 0  # the unseen hand is not drawn
     visibility[17] = 0.1  # a hand with one point unseen is not outlined either
     assert hand_outlines(points, visibility, (60, 100)) is None
+
+
+def test_a_dim_photo_is_brightened_and_a_well_exposed_one_left_alone():
+    rng = np.random.default_rng(0)
+    bright = rng.integers(0, 256, (60, 40, 3), dtype=np.uint8)
+    assert brightened(bright, 140.0) is bright
+    dim = (bright * 0.3).astype(np.uint8)  # 0-76
+    lifted = brightened(dim, 140.0)
+    assert lifted.shape == dim.shape and lifted.dtype == np.uint8
+    luminance = lifted.mean(-1)
+    assert np.percentile(dim.mean(-1), 99) < 80 and np.percentile(luminance, 99) > 230
+    assert np.percentile(luminance, 1) < 10
+    assert brightened(dim, None) is dim
+    black = np.full((20, 20, 3), 3, np.uint8)
+    black[0, 0] = 10  # all but black: the gain stops at 8, noise is not made a picture
+    assert brightened(black, 140.0).max() <= 8 * 10
+
+
+def test_the_person_of_a_photo_taken_in_a_dim_room_is_read_as_in_daylight(blazepose):
+    """The shopper of examples/ at a third of the exposure: as mediapipe reads it, the person
+    is lost; brightened first (`dim_level`), the keypoints are the daylight photo's."""
+    photo = load_image(EXAMPLES / "shopper.jpg")
+    daylight = blazepose.predict(photo).keypoints
+    dim = (photo * 0.35).round().astype(np.uint8)
+    read, as_is = (
+        BlazePose.from_folder(dim_level=level).predict(dim).keypoints for level in (140.0, None)
+    )
+    ok, total, _ = pckh_counts([read], [daylight])
+    assert total >= 12 and ok / total >= 0.9, (ok, total)
+    ok_as_is, _, _ = pckh_counts([as_is], [daylight])
+    assert ok_as_is < ok
 
 
 def test_roi_from_an_upright_detection():
