@@ -1,7 +1,8 @@
 """Cards from real photos: does a card show the asked pose? `python bench/real_cards.py`.
 
     python bench/real_cards.py [--data ../shared/data] [--bundle bundles/demo] [--draw DIR]
-                               [--scale 2] [--walls] [--truth] [--backdrop auto|photo|COLOUR]
+                               [--scale 2] [--walls] [--truth] [--swaps]
+                               [--backdrop auto|photo|COLOUR]
 
 Every real photo of ../shared/data in which the pipeline finds a person is re-posed into
 every other one's pose (the demo bundle by default, on a plain backdrop) where the job is
@@ -32,6 +33,13 @@ mean colour in the source (CIE76 distance in Lab, `COLOUR_CLASSES`, classes cove
 under trousers spread as pink down an invented leg raises it; so do the parser's own errors on
 either photo, which is why it is a yardstick for comparing bundles and settings on the same
 photos, not an absolute figure.
+
+`--swaps` measures garment swaps instead: each person with a top (or trousers) covering
+`MIN_SHARE` of the crop gets every other such person's top (trousers), in their own pose and
+frame (`infer.py --swap upper=...`), where the two garments' colours differ by at least
+`SWAP_CONTRAST` (CIE76), and the card is read back as above: a swap succeeds where the
+card's top (trousers) is nearer the donor's colour than the source's own (SynthFashion's
+swap success, on real photos), and the classes not swapped should keep the source's colours.
 
 `--backdrop` sets what the cards stand on (`infer.py --backdrop`; the studio grey by
 default): `photo` measures them on the photo's scene, as `auto` made them before.
@@ -71,6 +79,8 @@ from studio.pipeline import Job, NoPersonError, PersonView, Pipeline, check_job 
 BACKDROP = (240, 240, 240)
 COLOUR_CLASSES = ("upper_clothes", "pants", "skirt", "hair")
 MIN_SHARE = 0.02  # of the crop's pixels, in both the source's crop and the card's
+SWAP_CONTRAST = 15.0  # CIE76: a swap is judged only between garments this far apart
+SWAPPED = {"upper": "upper_clothes", "lower": "pants"}  # infer.py's names: the class read
 
 
 def inside_card(keypoints: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -154,6 +164,56 @@ def colour_gap(pipe: Pipeline, jobs: list[Job], cards: list[np.ndarray]) -> tupl
     return (float(np.mean(gaps)) if gaps else float("nan")), len(gaps)
 
 
+def swaps(pipe: Pipeline, people: list[PersonView], draw: Path | None) -> None:
+    """Garment swaps on the real people, judged by colour (see the module docstring)."""
+    colours = [class_colours(view) for view in people]
+    print(
+        "| swapped | cards | nearer the donor's colour | CIE76 to the donor's"
+        " | the rest, to the source's |"
+    )
+    print("|---|---|---|---|---|")
+    # the reference: each person in their own pose and frame, nothing swapped
+    own = [Job(view, view, backdrop=BACKDROP, framing="source") for view in people]
+    own = [job for job in own if usable(job)]
+    gap, pairs = colour_gap(pipe, own, generate(pipe, own))
+    print(f"| nothing (their own colours, read back) | {len(own)} | | | {gap:.1f} ({pairs}) |")
+    for component, name in SWAPPED.items():
+        jobs, pairs = [], []
+        for i, source in enumerate(people):
+            for j, donor in enumerate(people):
+                mine, theirs = colours[i].get(name), colours[j].get(name)
+                if i == j or mine is None or theirs is None:
+                    continue
+                if np.linalg.norm(mine - theirs) < SWAP_CONTRAST:
+                    continue
+                job = Job(source, source, {component: donor}, backdrop=BACKDROP, framing="source")
+                if usable(job):
+                    jobs.append(job)
+                    pairs.append((i, j))
+        cards = generate(pipe, jobs)
+        read = pipe.people([(card, f"card {k}") for k, card in enumerate(cards)])
+        nearer, to_donor, kept = [], [], []
+        for (i, j), view in zip(pairs, read, strict=True):
+            if isinstance(view, NoPersonError):
+                continue
+            got = class_colours(view)
+            if name in got:
+                gap_donor = float(np.linalg.norm(got[name] - colours[j][name]))
+                nearer.append(gap_donor < np.linalg.norm(got[name] - colours[i][name]))
+                to_donor.append(gap_donor)
+            kept += [
+                float(np.linalg.norm(got[c] - colours[i][c]))
+                for c in got.keys() & colours[i].keys()
+                if c != name
+            ]
+        print(
+            f"| {component} | {len(cards)} | {np.mean(nearer):.2f} ({len(nearer)} read) "
+            f"| {np.mean(to_donor):.1f} | {np.mean(kept):.1f} ({len(kept)}) |"
+        )
+        if draw is not None:
+            save_image(draw / f"swaps-{component}.png", sheet(cards))
+
+
 def coco_poses(pipe: Pipeline, data: Path) -> list[tuple[PersonView, np.ndarray]]:
     """The real COCO people as pose photos, each picked by its ground-truth box as a user
     picks one, with COCO's keypoints for them in the crop's pixels; the people the pipeline
@@ -196,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--truth", action="store_true", help="posed as the COCO people, against COCO's keypoints"
     )
+    p.add_argument("--swaps", action="store_true", help="garment swaps, judged by colour")
     args = p.parse_args(argv)
     if not (args.data / "real-formats").is_dir():
         print(f"no {args.data / 'real-formats'}: nothing to measure")
@@ -210,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {len(people)} of {len(photos)} photos with a person")
     if args.walls:
         walls(pipe, people)
+        return 0
+    if args.swaps:
+        swaps(pipe, people, args.draw)
         return 0
     # the poses and what each card is asked to show, in the pose crop's pixels: the pipeline's
     # own keypoints, or (--truth) COCO's for its people
