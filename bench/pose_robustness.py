@@ -30,14 +30,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.real_photos import SHARED, real_photos  # noqa: E402
+from bench.real_photos import SHARED, keypoints_in_photo, real_photos  # noqa: E402
 from bench.timing import machine_line  # noqa: E402
 from common.checkpoint import DEMO_BUNDLE  # noqa: E402
-from common.geometry import Box, apply_to_points, invert  # noqa: E402
+from common.geometry import Box, apply_to_points  # noqa: E402
 from common.image_io import load_image  # noqa: E402
 from keypoints.metrics import pckh_counts  # noqa: E402
 from keypoints.skeleton import visible  # noqa: E402
-from studio.pipeline import NoPersonError, PersonView, Pipeline  # noqa: E402
+from studio.pipeline import NoPersonError, Pipeline  # noqa: E402
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 # a degraded photo and the 2x3 map from the clean photo's pixels to its pixels
@@ -92,13 +92,6 @@ VARIANTS: dict[str, Variant] = {
 }
 
 
-def in_photo(view: PersonView) -> np.ndarray:
-    """The view's keypoints [18, 2] in its photo's pixels, -1 where missing."""
-    kp = apply_to_points(invert(view.photo_to_crop()), view.keypoints)
-    kp[~visible(view.keypoints)] = -1.0
-    return kp
-
-
 def around(keypoints: np.ndarray, to_variant: np.ndarray, size: tuple[int, int]) -> Box:
     """A user's box around the seen keypoints (x 1.3, y 1.4 their extent, more room above
     for the head), moved by `to_variant` and kept inside a photo of `size` (H, W)."""
@@ -135,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, degrade in VARIANTS.items():
         made = [degrade(photo) for (photo, _), _ in people]
         boxes = [
-            around(in_photo(view), m, out.shape[:2])
+            around(keypoints_in_photo(view), m, out.shape[:2])
             for (_, view), (out, m) in zip(people, made, strict=True)
         ]
         views = pipe.people(
@@ -147,11 +140,12 @@ def main(argv: list[str] | None = None) -> int:
             parse=[False] * len(people),
         )
         asked = [
-            np.where(visible(in_photo(view))[:, None], apply_to_points(m, in_photo(view)), -1.0)
+            apply_to_points(m, keypoints_in_photo(view))
             for (_, view), (_, m) in zip(people, made, strict=True)
         ]
         seen = [
-            np.full((18, 2), -1.0) if isinstance(v, NoPersonError) else in_photo(v) for v in views
+            np.full((18, 2), -1.0) if isinstance(v, NoPersonError) else keypoints_in_photo(v)
+            for v in views
         ]
         ok, total, _ = pckh_counts(seen, asked)
         found = sum(not isinstance(v, NoPersonError) for v in views)

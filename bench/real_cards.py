@@ -304,9 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                 shown = truth if frame is None else apply_to_points(frame, truth)
                 jobs.append(job)
                 asked.append(inside_card(apply_to_points(enlarge, shown), pipe.card_size()))
-        cards = [
-            card for i in range(0, len(jobs), 8) for card in pipe.generate_many(jobs[i : i + 8])
-        ]
+        cards = generate(pipe, jobs)
         seen = [r.keypoints for r in pipe.keypoints.predict_many(cards)]
         ok, total, skipped = pckh_counts(seen, asked)
         gap, pairs = colour_gap(pipe, jobs, cards)

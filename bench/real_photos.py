@@ -52,6 +52,7 @@ from keypoints.data import coco_items  # noqa: E402
 from keypoints.draw import draw_skeleton  # noqa: E402
 from keypoints.estimators import KeypointEstimator, estimator_from_checkpoint  # noqa: E402
 from keypoints.metrics import head_size, pckh_counts  # noqa: E402
+from keypoints.skeleton import visible  # noqa: E402
 
 SHARED = Path(os.environ.get("SHARED_DATA", ROOT.parent / "shared" / "data"))
 
@@ -94,6 +95,12 @@ def coco_pose_views(pipe, data: Path) -> list[tuple]:
     return list(zip(items, views, strict=True))
 
 
+def keypoints_in_photo(view) -> np.ndarray:
+    """A pipeline view's keypoints [18, 2] in its photo's pixels, -1 where missing."""
+    kp = apply_to_points(invert(view.photo_to_crop()), view.keypoints)
+    return np.where(visible(view.keypoints)[:, None], kp, -1.0).astype(np.float32)
+
+
 def pipeline_coco_pckh(estimator: KeypointEstimator, data: Path) -> tuple[float, int, int]:
     """PCKh@0.5 of the keypoints the product uses (`coco_pose_views`), the crop's keypoints
     mapped back into the photo. A person the pipeline refuses (too small) misses every
@@ -109,8 +116,7 @@ def pipeline_coco_pckh(estimator: KeypointEstimator, data: Path) -> tuple[float,
         if isinstance(view, NoPersonError):
             found.append(np.full((18, 2), -1.0, np.float32))
             continue
-        kp = apply_to_points(invert(view.photo_to_crop()), view.keypoints)
-        found.append(np.where(view.keypoints >= 0, kp, -1.0))
+        found.append(keypoints_in_photo(view))
     correct, total, _ = pckh_counts(found, [it.keypoints for it in items])
     return correct / total, correct, total
 

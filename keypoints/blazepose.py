@@ -344,6 +344,15 @@ def brightened(image: np.ndarray, dim_level: float | None) -> np.ndarray:
     return cv2.LUT(np.ascontiguousarray(image), levels)  # a table: 12 MP in 10 ms, not 400
 
 
+def _each_brightened(images: Sequence[np.ndarray], dim_level: float | None) -> list[np.ndarray]:
+    """`brightened` per image, once per photo: the window search passes one photo per window."""
+    done: dict[int, np.ndarray] = {}
+    for image in images:
+        if id(image) not in done:
+            done[id(image)] = brightened(image, dim_level)
+    return [done[id(image)] for image in images]
+
+
 def _extent(box: Box | None) -> float:
     """A body's size by its box: the longer side (a standing person's height)."""
     return -1.0 if box is None else max(box[2], box[3])
@@ -860,7 +869,7 @@ class BlazePose:
         if len(pose_only) != len(images):
             raise ValueError(f"{len(images)} images but {len(pose_only)} pose_only flags")
         boxes = list(boxes) if boxes is not None else [None] * len(images)
-        images = [brightened(image, self.dim_level) for image in images]
+        images = _each_brightened(images, self.dim_level)
         detections = self.detect(images, boxes)
         # A caller's box says where the person is: people whose face lies beside it are
         # neighbours the detector's square around the box also saw (and not among the
@@ -964,7 +973,7 @@ class BlazePose:
         previous = [
             r.landmarks.transformed(m) for r, m in zip(found_before, to_images, strict=True)
         ]
-        images = [brightened(image, self.dim_level) for image in images]
+        images = _each_brightened(images, self.dim_level)
         todo = list(range(len(images)))
         masked = [k for k in todo if self.masks and not pose_only[k]]
         found: list[PoseLandmarks | None] = list(previous)
