@@ -103,8 +103,10 @@ def extend_legs_past_the_edge(
         for j in range(len(legs)):
             pieces[:, j, worn], pieces[:, j, :3] = classes[:, j // 2], colour[:, j // 2]
     leg[:, :, -1] = leg[:, :, 3:-1].sum(2).clamp(0, 1)
-    if edge_blur > 0:  # the classes a leg carries, their colour averaged within the photo
-        carried = [3 + i for i in range(NUM_ADGAN_CLASSES) if pieces[:, :, 3 + i].amax() > 1e-3]
+    carried = [3 + i for i in range(NUM_ADGAN_CLASSES) if pieces[:, :, 3 + i].amax() > 1e-3]
+    if edge_blur > 0 and carried:  # the classes a leg carries, their colour averaged within
+        # the photo (a leg that carries none, as where the parse shows no person there, keeps
+        # the edge's own colour)
         classes = stack[:, :, carried].sum(1)  # [B, K, H, W]: the person's, whoever owns it
         if frame is not None:
             classes = classes * frame

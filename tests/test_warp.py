@@ -712,6 +712,26 @@ def test_legs_cut_by_the_photo_edge_can_go_on_as_the_edge_shows_them(people):
     torch.testing.assert_close(cut.masks[0, :, 0][:, above], plain.masks[0, :, 0][:, above])
 
 
+def test_legs_past_the_edge_that_carry_nothing_keep_the_edge(people):
+    """A source cut at mid-thigh whose parse shows no person at all (a photo whose keypoints
+    lie on something else: a headless photo the estimator misread): its legs carry no class,
+    and going on past the edge with the colour averaged class by class must still warp
+    (it once raised inside the averaging, which had no class to average)."""
+    image, _, kp = _tensors(people[:1])
+    h = SIZE[0]
+    hips, knees = kp[0, [8, 11], 1].mean(), kp[0, [9, 12], 1].mean()
+    shift = int(h - (hips + knees) / 2)
+    src = torch.cat([image[:, :, :1].expand(-1, -1, shift, -1), image[:, :, : h - shift]], 2)
+    nobody = torch.zeros(1, *SIZE, dtype=torch.long)  # background everywhere
+    src_kp = torch.where(kp >= 0, kp + torch.tensor([0.0, shift]), kp)
+    src_kp = torch.where((src_kp[..., 1:] > h - 1).expand_as(src_kp), -1.0, src_kp)
+    cfg = WarpConfig(legs_past_the_edge=True)
+    assert cfg.legs_edge_blur > 0
+    out = warp_parts(src, nobody, src_kp, kp, cfg)
+    assert torch.isfinite(out.masks).all()
+    assert out.masks[0, 1:, 0].sum() == 0  # nobody to carry
+
+
 def test_legs_past_the_edge_carry_the_edges_colour_not_its_stripes(people):
     """A source cut at mid-thigh whose trousers show, along the photo's bottom edge, folds
     (black and white columns) and a hand resting on them (red, parsed as bare legs, as a parser
