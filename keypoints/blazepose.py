@@ -140,6 +140,9 @@ class PoseLandmarks:
     # The model's two alignment points (its landmarks 33 and 34: mid-hip and the full-body
     # scale point, photo pixels), from which mediapipe makes the next frame's ROI.
     alignment: np.ndarray | None = None
+    # found by `BlazePose.headless_many`, head cut off by the photo's top edge: a closer look
+    # on a crop, whose letterbox shows a flat band where the head would be, loses the body
+    headless: bool = False
 
     def transformed(self, matrix: np.ndarray) -> PoseLandmarks:
         """These landmarks in another frame, under a [2, 3] similarity from this one (a
@@ -159,6 +162,7 @@ class PoseLandmarks:
             self.roi.transformed(m),
             None,
             None if alignment is None else alignment.astype(np.float32),
+            self.headless,
         )
 
 
@@ -449,6 +453,23 @@ class BlazePoseConfig:
             )
 
 
+# `BlazePose.headless_many`: the upright squares it starts from, (centre's height over the
+# photo's, side over the photo's long side); the looks each takes; the most a settled ROI
+# may still move on its last look; the height (over the photo's) above which the settled
+# person's nose must lie: their head is cut off
+HEADLESS_STARTS = tuple((cy, side) for cy in (0.3, 0.5, 0.7) for side in (1.0, 1.5, 2.0))
+HEADLESS_LOOKS = 4
+HEADLESS_MAX_MOVE = 0.05
+HEADLESS_TOP = 0.08
+
+
+def _roi_move(a: Roi, b: Roi) -> float:
+    """How far ROI b lies from a: the centre's shift over a's size, plus |log| of the size
+    ratio."""
+    shift = math.hypot(b.center[0] - a.center[0], b.center[1] - a.center[1]) / a.size
+    return shift + abs(math.log(b.size / a.size))
+
+
 def _graph_description(name: str, folder: Path = DEFAULT_WEIGHTS) -> dict:
     path = folder / f"{name}.json"
     if not path.is_file():
@@ -636,6 +657,62 @@ class BlazePose:
         strict.box_fallback = False
         return strict
 
+    def headless_many(self, images: Sequence[np.ndarray]) -> list[BlazePoseResult]:
+        """The person of each photo whose head its top edge cuts off (a catalogue photo cut
+        at the mouth or the shoulders), or nobody. The detector finds people by their
+        faces; without one it finds nobody, or a "face" in a hand or a print. The landmark
+        model alone does find such a body, at the ROI its own landmarks settle on: from a
+        few upright squares over the whole photo (`HEADLESS_STARTS`), each look from the
+        last look's own ROI (how mediapipe follows a person from one video frame to the
+        next), `HEADLESS_LOOKS` times. The start whose last look moved its ROI least
+        (centre shift over size plus log size change, at most `HEADLESS_MAX_MOVE`) with a
+        person flag of at least `min_person_score` is the person, if their nose lies above
+        `HEADLESS_TOP` of the photo's height; else the photo gets nobody from here. On the
+        real photos of ../shared/data cut at the shoulders, their landmarks' ROIs settle
+        on the whole person where a start sees them; on uncut photos, on a head inside."""
+        images = _each_brightened(images, self.dim_level)
+        starts = [
+            [
+                Roi((w / 2, cy * h), side * max(h, w), 0.0)
+                for cy, side in HEADLESS_STARTS
+                for h, w in [image.shape[:2]]
+            ]
+            for image in images
+        ]
+        n_starts = len(HEADLESS_STARTS)
+        flat_images = [image for image in images for _ in range(n_starts)]
+        rois = [roi for per_image in starts for roi in per_image]
+        for _ in range(HEADLESS_LOOKS):  # every start goes on looking; the flag decides below
+            poses = self.landmarks(flat_images, rois, with_mask=False, min_person_score=0.0)
+            settled = [self.roi_from_landmarks(pose) for pose in poses]
+            moves = [_roi_move(a, b) for a, b in zip(rois, settled, strict=True)]
+            rois = settled
+        keep = self.min_person_score
+        found: list[PoseLandmarks | None] = []
+        for n, image in enumerate(images):
+            span = range(n * n_starts, (n + 1) * n_starts)
+            held = [k for k in span if poses[k].person_score >= keep]
+            best = min(held, key=lambda k: moves[k], default=None)
+            ok = best is not None and moves[best] <= HEADLESS_MAX_MOVE
+            ok = ok and poses[best].points[0, 1] < HEADLESS_TOP * image.shape[0]
+            if ok:
+                poses[best].headless = True
+            found.append(poses[best] if ok else None)
+        masked = [k for k, pose in enumerate(found) if pose is not None and self.masks]
+        if masked:  # the mask from the settled ROI's own look
+            looks = self.landmarks(
+                [images[k] for k in masked], [found[k].roi for k in masked], with_mask=True
+            )
+            for k, look in zip(masked, looks, strict=True):
+                found[k].mask = None if look is None else look.mask
+        todo = list(range(len(images)))
+        pose_only = [False] * len(images)
+        others: list[list[Box]] = [[] for _ in images]
+        picked = [None] * len(images)
+        return self._results(
+            images, todo, found, picked, others, [None] * len(images), self.masks, pose_only
+        )
+
     @torch.no_grad()
     def _run(self, graph: TfliteGraph, crops: np.ndarray) -> dict[str, np.ndarray]:
         """crops [N, H, W, 3] float32 -> the graph's outputs as numpy, in chunks."""
@@ -726,10 +803,12 @@ class BlazePose:
         rois: Sequence[Roi],
         *,
         with_mask: bool | Sequence[bool] = True,
+        min_person_score: float | None = None,
     ) -> list[PoseLandmarks | None]:
         """The landmark model on each (photo, ROI) pair, one batch; None where the person flag
-        is below min_person_score (mediapipe reports no pose there). with_mask: for all, or
-        per pair."""
+        is below `min_person_score` (None: the estimator's; mediapipe reports no pose there).
+        with_mask: for all, or per pair."""
+        least = self.min_person_score if min_person_score is None else min_person_score
         if len(images) != len(rois):
             raise ValueError(f"{len(images)} images but {len(rois)} ROIs")
         if not images:
@@ -750,7 +829,7 @@ class BlazePose:
         xy = refine_from_heatmaps(raw[..., :2] / LANDMARK_SIZE, out["Identity_3"])
         results: list[PoseLandmarks | None] = []
         for n, (image, roi) in enumerate(zip(images, rois, strict=True)):
-            if flags[n] < self.min_person_score:
+            if flags[n] < least:
                 results.append(None)
                 continue
             xy_photo = roi.to_photo(xy[n, : NUM_LANDMARKS + 2])
@@ -979,7 +1058,7 @@ class BlazePose:
         found: list[PoseLandmarks | None] = list(previous)
         closer_looks = self.looks - 1
         for look in range(max(closer_looks, 1 if masked else 0)):
-            following = todo if look < closer_looks else []
+            following = [k for k in todo if look < closer_looks and not previous[k].headless]
             framing = masked if look == 0 else []  # one batch with the first closer look
             passes = self.landmarks(
                 [images[k] for k in following + framing],

@@ -33,12 +33,19 @@ def head_size(target: np.ndarray) -> tuple[float, float] | None:
 
 
 def pckh_counts(
-    predictions: Sequence[np.ndarray], targets: Sequence[np.ndarray], alpha: float = 0.5
+    predictions: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    alpha: float = 0.5,
+    head_sizes: Sequence[tuple[float, float] | None] | None = None,
 ) -> tuple[int, int, int]:
-    """(correct points, counted target points, images skipped for lack of a head box)."""
+    """(correct points, counted target points, images skipped for lack of a head box).
+    head_sizes: each target's (width, height) to use instead of its own head points' (a
+    photo cut below the head still has the head the uncut photo showed)."""
+    if head_sizes is not None and len(head_sizes) != len(targets):
+        raise ValueError(f"{len(targets)} targets but {len(head_sizes)} head sizes")
     correct = total = skipped = 0
-    for pred, target in zip(predictions, targets, strict=True):
-        size = head_size(target)
+    for n, (pred, target) in enumerate(zip(predictions, targets, strict=True)):
+        size = head_size(target) if head_sizes is None else head_sizes[n]
         if size is None:
             skipped += 1
             continue

@@ -10,6 +10,12 @@ Those windows are boxes nobody vouched for, so an estimator that, told a box, lo
 it even where its detector saw nobody (BlazePose's box fallback, which a user's box
 deserves) answers them through a stricter self (`searcher`): with the fallback, BlazePose's
 landmark model found a "person" in a DensePose UV atlas and a sheet of hand textures.
+
+A catalogue photo often leaves the model's head out. BlazePose's detector finds people by
+their faces: there it finds nobody, or a "face" in a hand or a print with a small body drawn
+around it, and a window may show a forearm as a person upside down. Where the answer is
+doubtful so, the estimator is asked for a person cut off at the top edge
+(`BlazePose.headless_many`).
 """
 
 from __future__ import annotations
@@ -20,10 +26,14 @@ import numpy as np
 
 from common.geometry import Box
 from keypoints.estimators import KeypointEstimator, KeypointResult
-from keypoints.skeleton import visible
+from keypoints.skeleton import HEAD_POINTS, visible
 
 SEARCH_SCALES = (1.0, 0.75, 0.5)
 SEARCH_THRESHOLD = 0.6
+# `doubtful_person`: a person shorter than this share of the photo's height, or whose face
+# spans less than this share of their torso's length
+DOUBT_HEIGHT = 0.5
+DOUBT_FACE = 0.15
 
 
 def search_windows(height: int, width: int, aspect: float, scales: Sequence[float]) -> list[Box]:
@@ -54,7 +64,10 @@ def find_people(
     """One person per photo, keypoints in photo pixels: the whole photo's look, or where
     that shows fewer than `min_keypoints`, the best window if one is sure enough (else the
     whole photo's answer stands). All windows of all photos go in one batch, through
-    `searcher` (None: `estimator`)."""
+    `searcher` (None: `estimator`). An estimator that can find a person whose head the
+    photo's top edge cuts off (`headless_many`: BlazePose) is asked for one where the
+    answer so far is doubtful (`doubtful_person`, or a window's), and its person is taken
+    where that answer differs (`agree`), sees no nose, or sees one below its shoulders."""
     searcher = searcher or estimator
     found = estimator.predict_many(list(photos))
     images, boxes, owner = [], [], []
@@ -64,12 +77,78 @@ def find_people(
             images += [photo] * len(windows)
             boxes += windows
             owner += [i] * len(windows)
-    if not boxes:
-        return found
     best: dict[int, tuple[tuple[int, float], KeypointResult]] = {}
-    for i, result in zip(owner, searcher.predict_many(images, boxes), strict=True):
-        rank = (int(visible(result.keypoints).sum()), result.person_score)
-        sure = result.person_score >= threshold and rank[0] >= min_keypoints
-        if sure and (i not in best or rank > best[i][0]):
-            best[i] = (rank, result)
-    return [best[i][1] if i in best else f for i, f in enumerate(found)]
+    if boxes:
+        for i, result in zip(owner, searcher.predict_many(images, boxes), strict=True):
+            rank = (int(visible(result.keypoints).sum()), result.person_score)
+            sure = result.person_score >= threshold and rank[0] >= min_keypoints
+            if sure and (i not in best or rank > best[i][0]):
+                best[i] = (rank, result)
+    found = [best[i][1] if i in best else f for i, f in enumerate(found)]
+    headless = getattr(estimator, "headless_many", None)
+    if headless is None:
+        return found
+    doubtful = [
+        i
+        for i, (photo, result) in enumerate(zip(photos, found, strict=True))
+        if i in best or doubtful_person(result.keypoints, photo.shape[0], min_keypoints)
+    ]
+    cuts = headless([photos[i] for i in doubtful]) if doubtful else []
+    for i, cut in zip(doubtful, cuts, strict=True):
+        if visible(cut.keypoints).sum() >= min_keypoints and (
+            not agree(cut.keypoints, found[i].keypoints)
+            or not visible(found[i].keypoints[:1])[0]
+            or face_below_shoulders(found[i].keypoints, cut.keypoints)
+        ):
+            found[i] = cut
+    return found
+
+
+def face_below_shoulders(found: np.ndarray, cut: np.ndarray) -> bool:
+    """Whether `found` sees a nose below the shoulders of `cut`, a reading of the same photo
+    whose head its top edge cuts off: the "face" of a print or a hand."""
+    if not visible(found[:1])[0] or not visible(cut[[2, 5]]).any():
+        return False
+    return bool(found[0, 1] > cut[[2, 5]][visible(cut[[2, 5]]), 1].mean())
+
+
+def doubtful_person(keypoints: np.ndarray, photo_height: int, min_keypoints: int) -> bool:
+    """Whether a photo's person may be a misreading of one whose head the photo cuts off
+    (`headless_many` is asked then): nobody found, a person under `DOUBT_HEIGHT` of the
+    photo's height, no nose or one below the shoulders, or a face under `DOUBT_FACE` of the
+    torso's length
+    (the detector's "face" in a print or a hand, the body drawn small around it). A
+    catalogue photo of a whole person with room above the head is none of these and pays
+    nothing."""
+    shown = visible(keypoints)
+    if shown.sum() < min_keypoints:
+        return True
+    if np.ptp(keypoints[shown, 1]) < DOUBT_HEIGHT * photo_height:
+        return True
+    if not shown[0]:
+        return True
+    if shown[[2, 5]].any() and keypoints[0, 1] > keypoints[[2, 5]][shown[[2, 5]], 1].mean():
+        return True  # a nose below the shoulders
+    face = keypoints[list(HEAD_POINTS)][shown[list(HEAD_POINTS)]]
+    hips = keypoints[[8, 11]][shown[[8, 11]]]
+    if len(face) < 2 or not len(hips) or not shown[1]:
+        return False
+    torso = float(np.linalg.norm(keypoints[1] - hips.mean(0)))
+    return float(np.ptp(face, 0).max()) < DOUBT_FACE * torso
+
+
+def agree(a: np.ndarray, b: np.ndarray, alpha: float = 0.5) -> bool:
+    """Whether two readings of one photo are the same person in the same pose: at least
+    half the points both show lie within `alpha` of a's shoulder width (or of its torso's
+    length, whichever is longer) of each other."""
+    both = visible(a) & visible(b)
+    if both.sum() < 2:
+        return False
+    scale = max(
+        float(np.linalg.norm(a[2] - a[5])) if visible(a[[2, 5]]).all() else 0.0,
+        float(np.linalg.norm(a[1] - a[[8, 11]].mean(0))) if visible(a[[1, 8, 11]]).all() else 0.0,
+    )
+    if scale <= 0:
+        return False
+    close = np.linalg.norm(a[both] - b[both], axis=1) < alpha * scale
+    return bool(close.mean() >= 0.5)

@@ -69,6 +69,7 @@ from keypoints.predict import LETTERBOX_FILL
 from keypoints.search import find_people
 from keypoints.skeleton import (
     HEAD_POINTS,
+    MISSING,
     keypoint_box,
     seen_from_behind,
     turns_to_upright,
@@ -134,6 +135,9 @@ class PersonView:
     # the photo the crop was read from (a reference, not a copy): a card larger than the
     # generator reads the person from it again at its size (None: the crop enlarged)
     photo: np.ndarray | None = None
+    # the photo's top edge cuts the person's head off (a catalogue photo cut at the mouth or
+    # the shoulders): no face points, and no back view either
+    head_cut_off: bool = False
 
     def photo_to_crop(self) -> np.ndarray:
         """[2, 3] from the photo's pixels to the crop's."""
@@ -217,7 +221,9 @@ def check_job(job: Job) -> None:
 def from_behind(job: Job) -> str | None:
     """Which of a job's two photos, "source" or "pose", shows its person from behind while
     the other's faces the camera; None where both show the same side."""
-    source, pose = (seen_from_behind(v.keypoints) for v in (job.source, job.pose))
+    source, pose = (
+        seen_from_behind(v.keypoints) and not v.head_cut_off for v in (job.source, job.pose)
+    )
     return None if source == pose else "source" if source else "pose"
 
 
@@ -433,6 +439,9 @@ class Pipeline:
                     keypoints = apply_to_points(detail_to_crop, kp.keypoints)
                 else:  # the closer look lost the person: keep what the first one found
                     keypoints = apply_to_points(to_crop, found[i].keypoints)
+                cut_off = _head_cut_off(found[i])
+                if cut_off:
+                    keypoints = _face_inside_photo(keypoints, to_crop, photo.shape[:2])
                 in_photo = _box_back(box, photo_to_upright) if turn else box
                 notes = [_turn_note(name, turn)] if turn else []
                 others = self._others(found[i])
@@ -449,6 +458,7 @@ class Pipeline:
                     to_crop,
                     turn,
                     photo,
+                    cut_off,
                 )
         return out  # type: ignore[return-value]
 
@@ -704,6 +714,29 @@ def _mixed(jobs: Sequence[Job], rows: Appearance, row: dict[int, int]) -> Appear
             look = mix_appearance(look, take(rows, row[id(donor)]), component_classes(component))
         mixed.append(look)
     return concat(mixed)
+
+
+def _head_cut_off(found) -> bool:
+    """Whether the estimator found this person with their head cut off by the photo's top
+    edge (`BlazePose.headless_many`)."""
+    return bool(getattr(getattr(found, "landmarks", None), "headless", False))
+
+
+def _face_inside_photo(
+    keypoints: np.ndarray, to_crop: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray:
+    """Crop `keypoints` with the face points (nose, eyes, ears) that lie outside the photo
+    missing: where the crop's letterbox shows nothing, a head placed there would be carried
+    as a slab of letterbox and edge; missing, the card ends at the photo's cut."""
+    h, w = shape
+    in_photo = apply_to_points(invert(to_crop), keypoints)
+    outside = (in_photo[:, 0] < 0) | (in_photo[:, 1] < 0) | (in_photo[:, 0] > w - 1)
+    outside |= in_photo[:, 1] > h - 1
+    out = keypoints.copy()
+    for k in HEAD_POINTS:
+        if outside[k]:
+            out[k] = MISSING
+    return out
 
 
 def _after(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:

@@ -623,3 +623,35 @@ def test_the_window_search_finds_no_person_in_a_texture_atlas(shared_data, blaze
     assert finder.predict(street).person_score < 0.5  # whole, nobody: the search's case
     found = find_people(finder, [street], aspect=176 / 256, searcher=searcher)[0]
     assert found.person_score > 0.5 and (found.keypoints[:, 0] >= 0).sum() >= 12
+
+
+@pytest.mark.real_data
+def test_a_catalogue_photo_cut_at_the_shoulders_is_read_without_its_head(shared_data, blazepose):
+    """The DeepFashion lace-top photo cut at the shoulders, as shops cut catalogue photos:
+    the detector, which finds people by their faces, finds nobody in it, and the pipeline's
+    window search once read a forearm there as a person upside down. `headless_many` finds
+    her where the uncut photo has her: elbows, wrists and hips within a fifth of her
+    shoulder width (the shoulders the cut runs through within two fifths), her nose above
+    the photo's top edge. The uncut photo, whose head is
+    inside, gets nobody from it."""
+    from keypoints.search import find_people
+
+    folder = shared_data / "real-formats" / "densepose-iuv-fashion"
+    (path,) = folder.glob("*front.png")
+    photo = load_image(path)
+    whole = blazepose.predict(photo).keypoints
+    cut = int(whole[1, 1])  # the neck: the middle of the shoulders
+    shown = photo[cut:]
+    assert (blazepose.predict(shown).keypoints < 0).all()  # the detector: nobody
+    found = blazepose.headless_many([shown])[0]
+    assert found.landmarks.headless and found.landmarks.points[0, 1] < 0
+    truth = whole - [0, cut]
+    width = float(np.linalg.norm(whole[2] - whole[5]))
+    off = {k: np.linalg.norm(found.keypoints[k] - truth[k]) / width for k in range(18)}
+    assert all(off[k] < 0.2 for k in (3, 6, 4, 7, 8, 11)), off  # elbows, wrists, hips
+    assert off[2] < 0.4 and off[5] < 0.4, off  # shoulders the cut runs through: lower
+    assert (found.keypoints[[0, 14, 15]] < 0).all()  # no face: it lies above the photo
+    assert blazepose.headless_many([photo])[0].landmarks is None
+    searched = find_people(blazepose.finder(), [shown], aspect=176 / 256)[0]
+    assert searched.landmarks.headless
+    assert np.linalg.norm(searched.keypoints[8] - truth[8]) < 0.2 * width

@@ -90,6 +90,12 @@ def test_pckh_follows_the_patn_protocol():
     lonely = np.full((18, 2), -1.0)
     lonely[[0, 2]] = [(1, 1), (5, 5)]  # one head point: no head box, image skipped
     assert pckh_counts([lonely], [lonely]) == (0, 0, 1)
+    # a head size given from elsewhere (the uncut photo's) counts the image and sets the
+    # tolerance: 2.5 px off vertically is right within 0.5 * 6
+    assert pckh_counts([lonely], [lonely], head_sizes=[(10.0, 4.0)]) == (2, 2, 0)
+    assert pckh_counts([pred], [target], head_sizes=[(10.0, 6.0)]) == (4, 5, 0)
+    with pytest.raises(ValueError, match="head sizes"):
+        pckh_counts([pred], [target], head_sizes=[])
 
 
 @pytest.mark.real_data
@@ -270,3 +276,61 @@ def test_find_people_searches_only_where_nobody_is_seen_and_keeps_the_whole_pers
     found = find_people(estimator, [wide], aspect=176 / 256, searcher=strict)
     assert estimator.calls == [1] and len(strict.calls) == 1  # one batch of windows
     assert (found[0].keypoints < 0).all() and found[0].person_score == 0.1
+
+
+def _standing(top: float, scale: float = 1.0, nose: bool = True) -> np.ndarray:
+    """A standing person's 18 keypoints, head at `top`, 2 px per unit times `scale`."""
+    kp = np.array(
+        [[50, 10], [50, 20], [40, 20], [38, 35], [36, 50], [60, 20], [62, 35], [64, 50],
+         [44, 55], [44, 75], [44, 95], [56, 55], [56, 75], [56, 95], [48, 8], [52, 8],
+         [46, 9], [54, 9]],
+        np.float32,
+    )  # fmt: skip
+    kp = (kp - [50, 8]) * 2 * scale + [100, top]
+    if not nose:
+        kp[[0, 14, 15, 16, 17]] = -1
+    return kp
+
+
+class _FindsHeadless:
+    """An estimator whose first look gives `first` and whose `headless_many` gives `cut`;
+    records which photos the headless search was asked about."""
+
+    def __init__(self, first: np.ndarray, cut: np.ndarray | None) -> None:
+        self.first, self.cut, self.asked = first, cut, []
+
+    def predict_many(self, photos, boxes=None):
+        return [KeypointResult(self.first.copy(), np.ones(18, np.float32), 0.9) for _ in photos]
+
+    def headless_many(self, photos):
+        self.asked.append(len(photos))
+        kp = self.cut if self.cut is not None else np.full((18, 2), -1.0, np.float32)
+        return [KeypointResult(kp.copy(), np.ones(18, np.float32), 0.9) for _ in photos]
+
+
+def test_a_doubtful_person_is_replaced_by_one_whose_head_the_photo_cuts_off():
+    """`find_people` asks an estimator that can find a person whose head the photo's top
+    edge cuts off (BlazePose's `headless_many`) only where its answer is doubtful, and takes
+    that person where the answers differ or the first sees a "face" below the shoulders."""
+    photo = np.full((240, 200, 3), 200, np.uint8)
+    cut = _standing(-20, scale=1.1, nose=False)  # head above the photo: nose missing
+    whole = _standing(20)  # a whole person filling the photo, face and all: not doubtful
+    estimator = _FindsHeadless(whole, cut)
+    np.testing.assert_array_equal(find_people(estimator, [photo], aspect=0.7)[0].keypoints, whole)
+    assert estimator.asked == []  # a catalogue photo of a whole person pays nothing
+    # a small body drawn around a "face" in a print, nose below the cut person's shoulders
+    small = _standing(100, scale=0.4)
+    estimator = _FindsHeadless(small, cut)
+    found = find_people(estimator, [photo], aspect=0.7)[0]
+    assert estimator.asked == [1]
+    np.testing.assert_array_equal(found.keypoints, cut)
+    # no nose seen, and the same body: the cut person (it carries the headless reading)
+    same = _standing(-20, scale=1.1, nose=False) + 1.0
+    same[[0, 14, 15, 16, 17]] = -1
+    estimator = _FindsHeadless(same, cut)
+    found = find_people(estimator, [photo], aspect=0.7)[0]
+    assert estimator.asked == [1]
+    np.testing.assert_array_equal(found.keypoints, cut)
+    # a doubtful person with no headless reading to replace it stays
+    estimator = _FindsHeadless(small, None)
+    np.testing.assert_array_equal(find_people(estimator, [photo], aspect=0.7)[0].keypoints, small)
