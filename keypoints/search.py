@@ -26,14 +26,12 @@ import numpy as np
 
 from common.geometry import Box
 from keypoints.estimators import KeypointEstimator, KeypointResult
-from keypoints.skeleton import HEAD_POINTS, visible
+from keypoints.skeleton import visible
 
 SEARCH_SCALES = (1.0, 0.75, 0.5)
 SEARCH_THRESHOLD = 0.6
-# `doubtful_person`: a person shorter than this share of the photo's height, or whose face
-# spans less than this share of their torso's length
+# `doubtful_person`: a person shorter than this share of the photo's height
 DOUBT_HEIGHT = 0.5
-DOUBT_FACE = 0.15
 
 
 def search_windows(height: int, width: int, aspect: float, scales: Sequence[float]) -> list[Box]:
@@ -115,26 +113,16 @@ def face_below_shoulders(found: np.ndarray, cut: np.ndarray) -> bool:
 def doubtful_person(keypoints: np.ndarray, photo_height: int, min_keypoints: int) -> bool:
     """Whether a photo's person may be a misreading of one whose head the photo cuts off
     (`headless_many` is asked then): nobody found, a person under `DOUBT_HEIGHT` of the
-    photo's height, no nose or one below the shoulders, or a face under `DOUBT_FACE` of the
-    torso's length
-    (the detector's "face" in a print or a hand, the body drawn small around it). A
-    catalogue photo of a whole person with room above the head is none of these and pays
-    nothing."""
+    photo's height (a small body drawn around a "face" in a print or a hand), no nose, or a
+    nose below the shoulders. A catalogue photo of a whole person, and a shopper's photo
+    that shows one, is none of these and pays nothing."""
     shown = visible(keypoints)
-    if shown.sum() < min_keypoints:
+    if shown.sum() < min_keypoints or not shown[0]:
         return True
     if np.ptp(keypoints[shown, 1]) < DOUBT_HEIGHT * photo_height:
         return True
-    if not shown[0]:
-        return True
-    if shown[[2, 5]].any() and keypoints[0, 1] > keypoints[[2, 5]][shown[[2, 5]], 1].mean():
-        return True  # a nose below the shoulders
-    face = keypoints[list(HEAD_POINTS)][shown[list(HEAD_POINTS)]]
-    hips = keypoints[[8, 11]][shown[[8, 11]]]
-    if len(face) < 2 or not len(hips) or not shown[1]:
-        return False
-    torso = float(np.linalg.norm(keypoints[1] - hips.mean(0)))
-    return float(np.ptp(face, 0).max()) < DOUBT_FACE * torso
+    shoulders = keypoints[[2, 5]][shown[[2, 5]]]
+    return bool(len(shoulders) and keypoints[0, 1] > shoulders[:, 1].mean())
 
 
 def agree(a: np.ndarray, b: np.ndarray, alpha: float = 0.5) -> bool:

@@ -83,6 +83,9 @@ from studio.framing import CARD_SCALES, DEFAULT_FRAMING, FRAMINGS, FramingConfig
 
 MIN_KEYPOINTS = 4  # fewer visible keypoints than this is not a person we can re-pose
 MIN_PERSON_HEIGHT = 120  # rows of the photo a person needs (see Pipeline.min_person_height)
+# a face the face model does not find, whose highest point lies within this share of the
+# nose's distance to the neck of the photo's top edge, is cut off (`_face_cut_by_top_edge`)
+FACE_CUT_BAND = 0.5
 UPRIGHT_TOLERANCE = 30.0  # degrees from sideways or upside down a body is turned upright within
 HIP_POINTS = (8, 11)
 SHOULDER_POINTS = (1, 2, 5)  # the neck, or either shoulder
@@ -439,9 +442,15 @@ class Pipeline:
                     keypoints = apply_to_points(detail_to_crop, kp.keypoints)
                 else:  # the closer look lost the person: keep what the first one found
                     keypoints = apply_to_points(to_crop, found[i].keypoints)
-                cut_off = _head_cut_off(found[i])
+                # a head the photo's top edge cuts off has no points: the card goes from
+                # the chin down (`studio.framing.head_cut`) instead of carrying a chunk of
+                # chin, hair and letterbox as a head
+                cut_off = _head_cut_off(found[i]) or (
+                    parse[i] and _face_cut_by_top_edge(kp, keypoints, to_crop)
+                )
                 if cut_off:
-                    keypoints = _face_inside_photo(keypoints, to_crop, photo.shape[:2])
+                    keypoints = keypoints.copy()
+                    keypoints[list(HEAD_POINTS)] = MISSING
                 in_photo = _box_back(box, photo_to_upright) if turn else box
                 notes = [_turn_note(name, turn)] if turn else []
                 others = self._others(found[i])
@@ -718,25 +727,27 @@ def _mixed(jobs: Sequence[Job], rows: Appearance, row: dict[int, int]) -> Appear
 
 def _head_cut_off(found) -> bool:
     """Whether the estimator found this person with their head cut off by the photo's top
-    edge (`BlazePose.headless_many`)."""
+    edge (`BlazePose.headless_many`: its nose lies above the photo, and the face points it
+    places inside are squeezed under the edge)."""
     return bool(getattr(getattr(found, "landmarks", None), "headless", False))
 
 
-def _face_inside_photo(
-    keypoints: np.ndarray, to_crop: np.ndarray, shape: tuple[int, int]
-) -> np.ndarray:
-    """Crop `keypoints` with the face points (nose, eyes, ears) that lie outside the photo
-    missing: where the crop's letterbox shows nothing, a head placed there would be carried
-    as a slab of letterbox and edge; missing, the card ends at the photo's cut."""
-    h, w = shape
+def _face_cut_by_top_edge(result, keypoints: np.ndarray, to_crop: np.ndarray) -> bool:
+    """Whether the photo's top edge cuts this person's face (a catalogue photo cut at the
+    mouth): the estimator's face model found no face (`BlazePoseResult.face`; an estimator
+    without one never says so), and the highest head point lies within half the nose's
+    distance to the neck of the photo's top edge. BlazePose still places a nose and eyes
+    there, squeezed under the edge, and the card carried a chunk of chin and hair as a
+    head."""
+    if getattr(result, "face", False) is not None:
+        return False
+    shown = visible(keypoints)
+    head = [k for k in HEAD_POINTS if shown[k]]
+    if not head or not shown[0] or not shown[1]:
+        return False
     in_photo = apply_to_points(invert(to_crop), keypoints)
-    outside = (in_photo[:, 0] < 0) | (in_photo[:, 1] < 0) | (in_photo[:, 0] > w - 1)
-    outside |= in_photo[:, 1] > h - 1
-    out = keypoints.copy()
-    for k in HEAD_POINTS:
-        if outside[k]:
-            out[k] = MISSING
-    return out
+    reach = float(np.linalg.norm(in_photo[1] - in_photo[0]))
+    return float(in_photo[head, 1].min()) < FACE_CUT_BAND * reach
 
 
 def _after(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:

@@ -103,3 +103,35 @@ def test_a_photo_turned_on_its_side_or_upside_down_gives_the_upright_persons_vie
         assert moved[visible(upright.keypoints)].max() < 10  # px in a 176x256 crop
         assert np.abs(view.crop.astype(int) - upright.crop).mean() < 8  # levels of 255
         assert (view.labels == upright.labels).mean() > 0.95
+
+
+@pytest.mark.real_data
+def test_a_catalogue_photo_without_the_head_gives_a_card_from_the_cut_down(shared_data):
+    """The DeepFashion lace-top photo cut at the shoulders and at the mouth, as shops cut
+    catalogue photos: her body is found where the uncut photo has it (once, a forearm read
+    upside down), the head has no points (the card goes from the cut down instead of carrying
+    a chunk of chin and letterbox as a head), no back-view note is given for the missing
+    face, and a card is made (once, a traceback). The uncut photo keeps her head."""
+    from studio.pipeline import Job, job_notes
+
+    (path,) = (shared_data / "real-formats" / "densepose-iuv-fashion").glob("*front.png")
+    photo = load_image(path)
+    pipe = Pipeline.from_bundle(DEMO)
+    whole = pipe.person(photo, "whole.png")
+    assert not whole.head_cut_off and visible(whole.keypoints[[0, 14, 15]]).all()
+    in_photo = cv2.invertAffineTransform(whole.photo_to_crop())
+    truth = whole.keypoints @ in_photo[:, :2].T + in_photo[:, 2]  # photo pixels
+    width = float(np.linalg.norm(truth[2] - truth[5]))
+    pose = pipe.person(load_image(EXAMPLES / "model.jpg"), "model.jpg")
+    for where in (truth[1, 1], (truth[0, 1] + truth[1, 1]) / 2):  # the shoulders, the mouth
+        top = int(where)
+        view = pipe.person(np.ascontiguousarray(photo[top:]), "cut.png")
+        assert view.head_cut_off and not visible(view.keypoints[[0, 14, 15, 16, 17]]).any()
+        back = cv2.invertAffineTransform(view.photo_to_crop())
+        found = view.keypoints @ back[:, :2].T + back[:, 2] + [0, top]
+        for k in (8, 11, 4, 7):  # hips and wrists where the uncut photo has them
+            assert np.linalg.norm(found[k] - truth[k]) < 0.25 * width, (where, k)
+        job = Job(view, pose)
+        assert job_notes(job) == []
+        card = pipe.generate(view, pose)
+        assert card.shape[:2] == (256, 176) and card.std() > 10
