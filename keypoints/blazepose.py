@@ -1065,13 +1065,19 @@ class BlazePose:
                 [self.roi_from_landmarks(found[k]) for k in following]
                 + [previous[k].roi for k in framing],
                 with_mask=[False] * len(following) + [True] * len(framing),
+                min_person_score=0.0,
             )
-            for k, pose in zip(following, passes[: len(following)], strict=True):
-                if pose is not None:  # a look that loses the person keeps the last
+            sure = [pose.person_score >= self.min_person_score for pose in passes]
+            for k, pose, ok in zip(following, passes, sure, strict=False):
+                if ok:  # a look that loses the person keeps the last
                     pose.mask = found[k].mask
                     found[k] = pose
-            for k, framed in zip(framing, passes[len(following) :], strict=True):
-                found[k].mask = None if framed is None else framed.mask
+            for k, framed, ok in zip(
+                framing, passes[len(following) :], sure[len(following) :], strict=True
+            ):
+                # a headless person's crop shows a flat letterbox band where the head would
+                # be, and the person flag there falls: the mask is taken all the same
+                found[k].mask = framed.mask if ok or previous[k].headless else None
         picked = [None] * len(todo)
         others: list[list[Box]] = [[] for _ in todo]
         return self._results(

@@ -111,7 +111,8 @@ def test_a_catalogue_photo_without_the_head_gives_a_card_from_the_cut_down(share
     catalogue photos: her body is found where the uncut photo has it (once, a forearm read
     upside down), the head has no points (the card goes from the cut down instead of carrying
     a chunk of chin and letterbox as a head), no back-view note is given for the missing
-    face, and a card is made (once, a traceback). The uncut photo keeps her head."""
+    face, and a card is made. The uncut photo keeps her head. The frisbee player cut at the
+    neck is parsed (once, an empty parse and a traceback)."""
     from studio.pipeline import Job, job_notes
 
     (path,) = (shared_data / "real-formats" / "densepose-iuv-fashion").glob("*front.png")
@@ -135,3 +136,11 @@ def test_a_catalogue_photo_without_the_head_gives_a_card_from_the_cut_down(share
         assert job_notes(job) == []
         card = pipe.generate(view, pose)
         assert card.shape[:2] == (256, 176) and card.std() > 10
+    # the frisbee player cut at the neck: his crop shows a flat letterbox band over him, the
+    # landmark model's person flag falls there, and his mask (and so his parse) was empty
+    photo = load_image(shared_data / "real-formats" / "densepose" / "demo_dp_single_ann_ICrop.jpg")
+    neck = pipe.person(photo, "frisbee.jpg")
+    in_photo = cv2.invertAffineTransform(neck.photo_to_crop())
+    top = int((neck.keypoints @ in_photo[:, :2].T + in_photo[:, 2])[1, 1])
+    view = pipe.person(np.ascontiguousarray(photo[top:]), "cut.jpg")
+    assert view.head_cut_off and (view.labels > 0).mean() > 0.2
