@@ -37,6 +37,7 @@ SHOULDERS, HIPS = (2, 5), (8, 11)
 # A card is this many times the generator's size (176x256 at 1): `Pipeline.card_scale`.
 CARD_SCALES = (1, 2, 3)
 EYES_AND_EARS = (14, 15, 16, 17)
+EYES = (14, 15)
 ARMS = ((3, 4), (6, 7))  # (elbow, wrist), right then left
 LEGS = ((8, 9, 10), (11, 12, 13))  # (hip, knee, ankle), right then left
 WHOLE_LEGS = 2.0  # body levels: -1 the neck, 0 the hips, 1 the knees, 2 the ankles
@@ -55,6 +56,8 @@ class FramingConfig:
     max_zoom: float = 2.5  # the card never enlarges the pose photo's crop more than this
     head_top: float = 1.0  # a photo's top edge cuts the head below this, in torso lengths
     # above the neck (higher, it cuts an arm raised above the head, or nothing)
+    face_top: float = 2.0  # a top edge closer above the eyes than this, in eye-to-nose
+    # lengths, cuts the forehead: the card is cut there too (`head_cut`)
 
 
 def _torso(keypoints: np.ndarray) -> float | None:
@@ -99,29 +102,46 @@ def head_cut(
 ) -> float | None:
     """How far above the neck, in torso lengths, a person's photo cuts off their face at its
     top edge (a catalogue photo cut at the mouth: about 0.3), where the person's labelled
-    pixels reach that edge above the shoulders and neither eye nor ear is shown; None
-    otherwise (a face shown, even if the photo cuts the hair above it: the card shows that
-    hair), or where the cut lies above `config.head_top`. `frame`: 1 where the crop shows
+    pixels reach that edge above the shoulders and neither eye nor ear is shown, or the
+    edge runs through the forehead (`_forehead_cut`); None otherwise (a face shown whose
+    hair alone the photo cuts: the card paints that hair), or where the cut lies above
+    `config.head_top`. `frame`: 1 where the crop shows
     the photo (None: all of it), so the letterbox above a photo is no cut."""
     kp = np.asarray(keypoints, np.float64)
     shown = visible(kp)
     neck = neck_point(kp)
-    if neck is None or shown[list(EYES_AND_EARS)].any():
-        return None
-    width = float(np.linalg.norm(kp[2] - kp[5])) if shown[list(SHOULDERS)].all() else None
-    torso = _torso(kp) or (config.torso_per_shoulders * width if width else None)
-    if not torso:
+    if neck is None:
         return None
     photo_rows = np.flatnonzero(frame.any(axis=1)) if frame is not None else np.arange(1)
     if len(photo_rows) == 0:
         return None
     top = int(photo_rows[0])
+    if shown[list(EYES_AND_EARS)].any() and not _forehead_cut(kp, top, config):
+        return None
+    width = float(np.linalg.norm(kp[2] - kp[5])) if shown[list(SHOULDERS)].all() else None
+    torso = _torso(kp) or (config.torso_per_shoulders * width if width else None)
+    if not torso:
+        return None
     half = 0.5 * width if width else 0.25 * torso  # the columns above the shoulders
     x0, x1 = max(int(neck[0] - half), 0), int(neck[0] + half) + 1
     if not (np.asarray(labels)[top, x0:x1] > 0).any():
         return None
     cut = (neck[1] - top) / torso
     return float(cut) if cut <= config.head_top else None
+
+
+def _forehead_cut(keypoints: np.ndarray, top: int, config: FramingConfig) -> bool:
+    """Whether a photo's top edge, at row `top`, runs through the face whose eyes it shows:
+    less than `config.face_top` eye-to-nose lengths above the eyes (the forehead). Above
+    it lies only hair, which the card paints; through the forehead, the generator made a
+    white cap of the head's missing top."""
+    shown = visible(keypoints)
+    eyes = [k for k in EYES if shown[k]]
+    if not eyes or not shown[NOSE]:
+        return False
+    eye = float(np.mean([keypoints[k, 1] for k in eyes]))
+    drop = float(keypoints[NOSE, 1]) - eye
+    return drop > 0 and eye - top < config.face_top * drop
 
 
 def _leg_point(keypoints: np.ndarray, leg: tuple[int, int, int], level: float, bone: float):

@@ -160,7 +160,11 @@ def test_where_a_photo_cuts_the_head():
     assert head_cut(headless, labels, photo_from(50), CONFIG) == pytest.approx(12 / 70)
     headless[0] = standing()[0]  # the nose at the photo's edge: still no eyes or ears
     assert head_cut(headless, labels, photo_from(40), CONFIG) == pytest.approx(22 / 70)
-    assert head_cut(standing(), labels, photo_from(40), CONFIG) is None  # the eyes shown
+    # the eyes shown (36, the nose 4 rows below): an edge above the hair's top cuts only
+    # hair, which the card paints; one within 2 eye-to-nose lengths of them, the forehead,
+    # which the card cuts too (the generator made a white cap of the head's missing top)
+    assert head_cut(standing(), labels, photo_from(22), CONFIG) is None
+    assert head_cut(standing(), labels, photo_from(30), CONFIG) == pytest.approx(32 / 70)
     assert head_cut(headless, labels, None, CONFIG) is None  # the photo starts at row 0
     assert head_cut(headless, labels, photo_from(10), CONFIG) is None  # letterbox above
     raised = np.zeros(SIZE, np.uint8)  # only a raised hand reaches the top, beside the head
