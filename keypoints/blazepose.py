@@ -657,27 +657,33 @@ class BlazePose:
         strict.box_fallback = False
         return strict
 
-    def headless_many(self, images: Sequence[np.ndarray]) -> list[BlazePoseResult]:
-        """The person of each photo whose head its top edge cuts off (a catalogue photo cut
-        at the mouth or the shoulders), or nobody. The detector finds people by their
-        faces; without one it finds nobody, or a "face" in a hand or a print. The landmark
-        model alone does find such a body, at the ROI its own landmarks settle on: from a
-        few upright squares over the whole photo (`HEADLESS_STARTS`), each look from the
-        last look's own ROI (how mediapipe follows a person from one video frame to the
-        next), `HEADLESS_LOOKS` times. The start whose last look moved its ROI least
-        (centre shift over size plus log size change, at most `HEADLESS_MAX_MOVE`) with a
-        person flag of at least `min_person_score` is the person, if their nose lies above
-        `HEADLESS_TOP` of the photo's height; else the photo gets nobody from here. On the
-        real photos of ../shared/data cut at the shoulders, their landmarks' ROIs settle
-        on the whole person where a start sees them; on uncut photos, on a head inside."""
+    def headless_many(
+        self, images: Sequence[np.ndarray], boxes: Sequence[Box | None] | None = None
+    ) -> list[BlazePoseResult]:
+        """The person of each photo (or inside each box, x, y, w, h: a user's pick) whose head
+        the photo's top edge cuts off (a catalogue photo cut at the mouth or the shoulders),
+        or nobody. The detector finds people by their faces; without one it finds nobody, or
+        a "face" in a hand or a print. The landmark model alone does find such a body, at the
+        ROI its own landmarks settle on: from a few upright squares over the photo or the
+        box (`HEADLESS_STARTS`), each look from the last look's own ROI (how mediapipe
+        follows a person from one video frame to the next), `HEADLESS_LOOKS` times. The
+        start whose last look moved its ROI least (centre shift over size plus log size
+        change, at most `HEADLESS_MAX_MOVE`) with a person flag of at least
+        `min_person_score` is the person, if their nose lies above `HEADLESS_TOP` of the
+        photo's (the box's) height from the photo's top edge (and their hips lie between the
+        box's sides); else nobody from here. A box whose top lies below the photo's edge
+        gets nobody: the photo shows what the box cuts. On the real photos of ../shared/data
+        cut at the shoulders, their landmarks' ROIs settle on the whole person where a start
+        sees them; on uncut photos, on a head inside."""
         images = _each_brightened(images, self.dim_level)
+        boxes = list(boxes) if boxes is not None else [None] * len(images)
+        frames = [
+            (0.0, 0.0, float(image.shape[1]), float(image.shape[0])) if box is None else box
+            for image, box in zip(images, boxes, strict=True)
+        ]
         starts = [
-            [
-                Roi((w / 2, cy * h), side * max(h, w), 0.0)
-                for cy, side in HEADLESS_STARTS
-                for h, w in [image.shape[:2]]
-            ]
-            for image in images
+            [Roi((x + w / 2, y + cy * h), side * max(h, w), 0.0) for cy, side in HEADLESS_STARTS]
+            for x, y, w, h in frames
         ]
         n_starts = len(HEADLESS_STARTS)
         flat_images = [image for image in images for _ in range(n_starts)]
@@ -689,12 +695,15 @@ class BlazePose:
             rois = settled
         keep = self.min_person_score
         found: list[PoseLandmarks | None] = []
-        for n, image in enumerate(images):
+        for n, (x, y, w, h) in enumerate(frames):
             span = range(n * n_starts, (n + 1) * n_starts)
             held = [k for k in span if poses[k].person_score >= keep]
             best = min(held, key=lambda k: moves[k], default=None)
-            ok = best is not None and moves[best] <= HEADLESS_MAX_MOVE
-            ok = ok and poses[best].points[0, 1] < HEADLESS_TOP * image.shape[0]
+            ok = best is not None and moves[best] <= HEADLESS_MAX_MOVE and y < 1.0
+            if ok:
+                points = poses[best].points
+                middle = points[[23, 24], 0].mean()  # the hips' x: the box's person
+                ok = points[0, 1] < HEADLESS_TOP * h and x <= middle <= x + w
             if ok:
                 poses[best].headless = True
             found.append(poses[best] if ok else None)

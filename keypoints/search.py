@@ -20,7 +20,7 @@ doubtful so, the estimator is asked for a person cut off at the top edge
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -83,15 +83,42 @@ def find_people(
             if sure and (i not in best or rank > best[i][0]):
                 best[i] = (rank, result)
     found = [best[i][1] if i in best else f for i, f in enumerate(found)]
+    return headless_where_doubtful(estimator, photos, found, min_keypoints, searched=set(best))
+
+
+def headless_where_doubtful(
+    estimator: KeypointEstimator,
+    photos: Sequence[np.ndarray],
+    found: list[KeypointResult],
+    min_keypoints: int,
+    boxes: Sequence[Box | None] | None = None,
+    searched: Collection[int] = (),
+) -> list[KeypointResult]:
+    """`found` (one look per photo, or per a user's box in it) with the person whose head
+    the photo's top edge cuts off in place of a doubtful answer (`doubtful_person`, a
+    window's: `searched`), where the estimator can find one (`headless_many`) and it
+    differs from the answer (`agree`), or the answer sees no nose or one below its
+    shoulders."""
     headless = getattr(estimator, "headless_many", None)
     if headless is None:
         return found
+    boxes = list(boxes) if boxes is not None else [None] * len(photos)
+    found = list(found)
     doubtful = [
         i
-        for i, (photo, result) in enumerate(zip(photos, found, strict=True))
-        if i in best or doubtful_person(result.keypoints, photo.shape[0], min_keypoints)
+        for i, (photo, box, result) in enumerate(zip(photos, boxes, found, strict=True))
+        if i in searched
+        or doubtful_person(
+            result.keypoints, photo.shape[0] if box is None else box[3], min_keypoints
+        )
     ]
-    cuts = headless([photos[i] for i in doubtful]) if doubtful else []
+    if not doubtful:
+        return found
+    asked = [photos[i] for i in doubtful]
+    if any(boxes[i] is not None for i in doubtful):
+        cuts = headless(asked, [boxes[i] for i in doubtful])
+    else:
+        cuts = headless(asked)
     for i, cut in zip(doubtful, cuts, strict=True):
         if visible(cut.keypoints).sum() >= min_keypoints and (
             not agree(cut.keypoints, found[i].keypoints)

@@ -66,7 +66,7 @@ from common.hardware import Precision, keep_freed_memory
 from keypoints.draw import draw_skeleton
 from keypoints.estimators import KeypointEstimator
 from keypoints.predict import LETTERBOX_FILL
-from keypoints.search import find_people
+from keypoints.search import find_people, headless_where_doubtful
 from keypoints.skeleton import (
     HEAD_POINTS,
     MISSING,
@@ -542,7 +542,11 @@ class Pipeline:
             for i, f in zip(free, search, strict=True):
                 found[i] = f
         if given:
-            looks = self.finder.predict_many([photos[i] for i in given], [boxes[i] for i in given])
+            shown = [photos[i] for i in given]
+            picks = [boxes[i] for i in given]
+            looks = headless_where_doubtful(
+                self.finder, shown, self.finder.predict_many(shown, picks), MIN_KEYPOINTS, picks
+            )
             for i, f in zip(given, looks, strict=True):
                 found[i] = f
         return found

@@ -655,3 +655,10 @@ def test_a_catalogue_photo_cut_at_the_shoulders_is_read_without_its_head(shared_
     searched = find_people(blazepose.finder(), [shown], aspect=176 / 256)[0]
     assert searched.landmarks.headless
     assert np.linalg.norm(searched.keypoints[8] - truth[8]) < 0.2 * width
+    # beside a blank half, picked by a box from the top edge down: her again; a box whose
+    # top lies inside the photo gets nobody (the photo shows what the box cuts)
+    h, w = shown.shape[:2]
+    wide = np.concatenate([np.full_like(shown, 235), shown], axis=1)
+    boxed = blazepose.headless_many([wide, wide], [(w, 0, w, h), (w, 10, w, h - 10)])
+    assert boxed[0].landmarks.headless and boxed[1].landmarks is None
+    assert np.linalg.norm(boxed[0].keypoints[8] - truth[8] - [w, 0]) < 0.2 * width

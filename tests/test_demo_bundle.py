@@ -123,6 +123,7 @@ def test_a_catalogue_photo_without_the_head_gives_a_card_from_the_cut_down(share
     in_photo = cv2.invertAffineTransform(whole.photo_to_crop())
     truth = whole.keypoints @ in_photo[:, :2].T + in_photo[:, 2]  # photo pixels
     width = float(np.linalg.norm(truth[2] - truth[5]))
+    w = photo.shape[1]
     pose = pipe.person(load_image(EXAMPLES / "model.jpg"), "model.jpg")
     for where in (truth[1, 1], (truth[0, 1] + truth[1, 1]) / 2):  # the shoulders, the mouth
         top = int(where)
@@ -136,6 +137,10 @@ def test_a_catalogue_photo_without_the_head_gives_a_card_from_the_cut_down(share
         assert job_notes(job) == []
         card = pipe.generate(view, pose)
         assert card.shape[:2] == (256, 176) and card.std() > 10
+    # cut at the shoulders and picked by a box from the top edge down: the same
+    top = int(truth[1, 1])
+    boxed = pipe.person(np.ascontiguousarray(photo[top:]), "cut.png", box=(0, 0, w, 300))
+    assert boxed.head_cut_off
     # the frisbee player cut at the neck: his crop shows a flat letterbox band over him, the
     # landmark model's person flag falls there, and his mask (and so his parse) was empty
     photo = load_image(shared_data / "real-formats" / "densepose" / "demo_dp_single_ann_ICrop.jpg")
