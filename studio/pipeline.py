@@ -174,12 +174,12 @@ def person_box(keypoints: np.ndarray, aspect: float, margin: float = PERSON_MARG
 
 
 def missing_for_pose(keypoints: np.ndarray) -> list[str]:
-    """What a pose lacks that the generator needs: "a head" (no nose, eye or ear) and/or
-    "hips" (neither hip)."""
+    """What a pose lacks that the generator needs: "head" (no nose, eye or ear) and/or
+    "hips" (neither hip), as "its person shows no ..." names them."""
     shown = visible(keypoints)
     missing = []
     if not shown[list(HEAD_POINTS)].any():
-        missing.append("a head (no nose, eye or ear)")
+        missing.append("head (no nose, eye or ear)")
     if not shown[list(HIP_POINTS)].any():
         missing.append("hips")
     return missing

@@ -477,7 +477,7 @@ def test_a_person_too_small_is_named_with_the_size(tiny_bundle):
     "role, drop, missing",
     [
         ("pose", [8, 11], "no hips"),
-        ("pose", [0, 14, 15, 16, 17], "no a head"),
+        ("pose", [0, 14, 15, 16, 17], "shows no head \\(no nose"),
         ("pose", [0, 8, 11, 14, 15, 16, 17], "and"),
         ("source", [1, 2, 5], "no shoulders"),  # a face close-up
     ],
