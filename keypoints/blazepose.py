@@ -681,32 +681,36 @@ class BlazePose:
             (0.0, 0.0, float(image.shape[1]), float(image.shape[0])) if box is None else box
             for image, box in zip(images, boxes, strict=True)
         ]
-        starts = [
-            [Roi((x + w / 2, y + cy * h), side * max(h, w), 0.0) for cy, side in HEADLESS_STARTS]
-            for x, y, w, h in frames
-        ]
+        at_top = [n for n, (_, y, _, _) in enumerate(frames) if y < 1.0]
         n_starts = len(HEADLESS_STARTS)
-        flat_images = [image for image in images for _ in range(n_starts)]
-        rois = [roi for per_image in starts for roi in per_image]
-        for _ in range(HEADLESS_LOOKS):  # every start goes on looking; the flag decides below
+        flat_images = [images[n] for n in at_top for _ in range(n_starts)]
+        rois = [
+            Roi((x + w / 2, y + cy * h), side * max(h, w), 0.0)
+            for x, y, w, h in (frames[n] for n in at_top)
+            for cy, side in HEADLESS_STARTS
+        ]
+        poses: list[PoseLandmarks] = []
+        moves: list[float] = []
+        for _ in range(HEADLESS_LOOKS if rois else 0):  # the flag decides below
             poses = self.landmarks(flat_images, rois, with_mask=False, min_person_score=0.0)
             settled = [self.roi_from_landmarks(pose) for pose in poses]
             moves = [_roi_move(a, b) for a, b in zip(rois, settled, strict=True)]
             rois = settled
         keep = self.min_person_score
-        found: list[PoseLandmarks | None] = []
-        for n, (x, y, w, h) in enumerate(frames):
-            span = range(n * n_starts, (n + 1) * n_starts)
+        found: list[PoseLandmarks | None] = [None] * len(images)
+        for j, n in enumerate(at_top):
+            x, _, w, h = frames[n]
+            span = range(j * n_starts, (j + 1) * n_starts)
             held = [k for k in span if poses[k].person_score >= keep]
             best = min(held, key=lambda k: moves[k], default=None)
-            ok = best is not None and moves[best] <= HEADLESS_MAX_MOVE and y < 1.0
+            ok = best is not None and moves[best] <= HEADLESS_MAX_MOVE
             if ok:
                 points = poses[best].points
                 middle = points[[23, 24], 0].mean()  # the hips' x: the box's person
                 ok = points[0, 1] < HEADLESS_TOP * h and x <= middle <= x + w
             if ok:
                 poses[best].headless = True
-            found.append(poses[best] if ok else None)
+                found[n] = poses[best]
         masked = [k for k, pose in enumerate(found) if pose is not None and self.masks]
         if masked:  # the mask from the settled ROI's own look
             looks = self.landmarks(
