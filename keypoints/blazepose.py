@@ -1081,7 +1081,9 @@ class BlazePose:
                 min_person_score=0.0,
             )
             sure = [pose.person_score >= self.min_person_score for pose in passes]
-            for k, pose, ok in zip(following, passes, sure, strict=False):
+            for k, pose, ok in zip(
+                following, passes[: len(following)], sure[: len(following)], strict=True
+            ):
                 if ok:  # a look that loses the person keeps the last
                     pose.mask = found[k].mask
                     found[k] = pose

@@ -114,27 +114,25 @@ def headless_where_doubtful(
     ]
     if not doubtful:
         return found
-    asked = [photos[i] for i in doubtful]
-    if any(boxes[i] is not None for i in doubtful):
-        cuts = headless(asked, [boxes[i] for i in doubtful])
-    else:
-        cuts = headless(asked)
+    cuts = headless([photos[i] for i in doubtful], [boxes[i] for i in doubtful])
     for i, cut in zip(doubtful, cuts, strict=True):
         if visible(cut.keypoints).sum() >= min_keypoints and (
             not agree(cut.keypoints, found[i].keypoints)
             or not visible(found[i].keypoints[:1])[0]
-            or face_below_shoulders(found[i].keypoints, cut.keypoints)
+            or nose_below_shoulders(found[i].keypoints, cut.keypoints)
         ):
             found[i] = cut
     return found
 
 
-def face_below_shoulders(found: np.ndarray, cut: np.ndarray) -> bool:
-    """Whether `found` sees a nose below the shoulders of `cut`, a reading of the same photo
-    whose head its top edge cuts off: the "face" of a print or a hand."""
-    if not visible(found[:1])[0] or not visible(cut[[2, 5]]).any():
+def nose_below_shoulders(nose_from: np.ndarray, shoulders_from: np.ndarray) -> bool:
+    """Whether the nose `nose_from` sees lies below the shoulders `shoulders_from` sees (the
+    same reading, or one of the same photo whose head its top edge cuts off): the "face" of
+    a print or a hand."""
+    shoulders = shoulders_from[[2, 5]][visible(shoulders_from[[2, 5]])]
+    if not visible(nose_from[:1])[0] or not len(shoulders):
         return False
-    return bool(found[0, 1] > cut[[2, 5]][visible(cut[[2, 5]]), 1].mean())
+    return bool(nose_from[0, 1] > shoulders[:, 1].mean())
 
 
 def doubtful_person(keypoints: np.ndarray, photo_height: int, min_keypoints: int) -> bool:
@@ -148,8 +146,7 @@ def doubtful_person(keypoints: np.ndarray, photo_height: int, min_keypoints: int
         return True
     if np.ptp(keypoints[shown, 1]) < DOUBT_HEIGHT * photo_height:
         return True
-    shoulders = keypoints[[2, 5]][shown[[2, 5]]]
-    return bool(len(shoulders) and keypoints[0, 1] > shoulders[:, 1].mean())
+    return nose_below_shoulders(keypoints, keypoints)
 
 
 def agree(a: np.ndarray, b: np.ndarray, alpha: float = 0.5) -> bool:

@@ -105,8 +105,8 @@ def head_cut(
     pixels reach that edge above the shoulders and neither eye nor ear is shown, or the
     edge runs through the forehead (`_forehead_cut`); None otherwise (a face shown whose
     hair alone the photo cuts: the card paints that hair), or where the cut lies above
-    `config.head_top`. `frame`: 1 where the crop shows
-    the photo (None: all of it), so the letterbox above a photo is no cut."""
+    `config.head_top`. `frame`: 1 where the crop shows the photo (None: all of it), so the
+    letterbox above a photo is no cut."""
     kp = np.asarray(keypoints, np.float64)
     shown = visible(kp)
     neck = neck_point(kp)

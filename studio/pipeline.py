@@ -746,9 +746,9 @@ def _face_cut_by_top_edge(result, keypoints: np.ndarray, to_crop: np.ndarray) ->
     if getattr(result, "face", False) is not None:
         return False
     shown = visible(keypoints)
-    head = [k for k in HEAD_POINTS if shown[k]]
-    if not head or not shown[0] or not shown[1]:
+    if not shown[0] or not shown[1]:  # the nose and the neck
         return False
+    head = [k for k in HEAD_POINTS if shown[k]]
     in_photo = apply_to_points(invert(to_crop), keypoints)
     reach = float(np.linalg.norm(in_photo[1] - in_photo[0]))
     return float(in_photo[head, 1].min()) < FACE_CUT_BAND * reach

@@ -302,7 +302,7 @@ class _FindsHeadless:
     def predict_many(self, photos, boxes=None):
         return [KeypointResult(self.first.copy(), np.ones(18, np.float32), 0.9) for _ in photos]
 
-    def headless_many(self, photos):
+    def headless_many(self, photos, boxes=None):
         self.asked.append(len(photos))
         kp = self.cut if self.cut is not None else np.full((18, 2), -1.0, np.float32)
         return [KeypointResult(kp.copy(), np.ones(18, np.float32), 0.9) for _ in photos]
