@@ -41,7 +41,7 @@ from parsing.densepose import save_iuv
 from parsing.guides import guide_maps
 from parsing.labels import class_map, label_set, overlay
 from parsing.model import Parser, parser_from_checkpoint, predicted_iuv
-from parsing.neighbours import drop_other_heads
+from parsing.neighbours import drop_other_heads, on_the_body
 from parsing.skin import forbid_unlike_skin, unlike_skin
 
 LETTERBOX_FILL = (255, 255, 255)  # a parser's own `letterbox_fill` (SCHP: black) wins
@@ -52,6 +52,7 @@ SKIN_THRESHOLD = 3.0  # standard deviations from the face's chromaticity bare sk
 SKIN_CLASSES = ("arms", "legs")  # ADGAN's bare-skin classes (sleeves are upper clothes)
 HEAD_SLACK = 0.03  # a head point this close (share of the crop's height) to a head region owns it
 HEAD_CLASSES = ("hair", "face")
+BODY_REACH = 0.01  # mask regions this near the skeleton (share of the crop's height) are the body
 
 
 class Guide(NamedTuple):
@@ -134,6 +135,7 @@ class DensePredictor:
         skin_threshold: float | None = SKIN_THRESHOLD,
         hand_threshold: float | None = HAND_THRESHOLD,
         head_slack: float | None = HEAD_SLACK,
+        body_reach: float | None = BODY_REACH,
     ) -> None:
         """mask_threshold: where a guide gives the person mask (BlazePose's, learnt on real
         photos), the mask decides person from background, both ways: background outside it,
@@ -147,7 +149,10 @@ class DensePredictor:
         outside the mask, after the skin rule. head_slack: where a guide gives the
         keypoints, hair and face regions that hold none of the person's head points (within
         this share of the crop's height) are a neighbour's, and background
-        (`parsing.neighbours`). None: the parser alone decides."""
+        (`parsing.neighbours`). body_reach: where a guide gives keypoints and mask, the
+        mask's regions that come no nearer than this share of the crop's height to the
+        person's skeleton are not the person (`parsing.neighbours.on_the_body`: a tablet
+        before a child hidden by a table). None: the parser alone decides."""
         if not models:
             raise ValueError("need at least one model")
         # The models are made ready for inference in place: BatchNorm folded into the
@@ -164,6 +169,7 @@ class DensePredictor:
         self.skin_threshold = skin_threshold
         self.hand_threshold = hand_threshold
         self.head_slack = head_slack
+        self.body_reach = body_reach
 
     @classmethod
     def from_checkpoints(
@@ -219,10 +225,13 @@ class DensePredictor:
                 crops.append(warp(image, m, size, fill))
                 inverses.append(invert(m))
                 mk = None if mask is None else warp(mask.astype(np.float32), m, size, 0.0)
-                masks.append(mk)
                 faces.append(None if face is None else warp(face.astype(np.float32), m, size, 0.0))
                 hands.append(None if hand is None else warp(hand.astype(np.float32), m, size, 0.0))
                 kp = None if keypoints is None else apply_to_points(m, keypoints)
+                if mk is not None and kp is not None and self.body_reach is not None:
+                    reach = self.body_reach * size[0]
+                    mk = on_the_body(mk, kp, self.mask_threshold or MASK_THRESHOLD, reach)
+                masks.append(mk)
                 points.append(kp)
                 if names:
                     maps.append(guide_maps(names, size, kp, mk, model.config.guide_sigma))
