@@ -521,6 +521,48 @@ def test_a_box_picks_the_person_in_it_not_the_larger_neighbour(blazepose):
     assert blazepose.predict(canvas).keypoints[0, 0] < big.shape[1]  # unboxed: the big one
 
 
+def test_a_box_where_the_detector_sees_nobody_takes_the_whole_photos_person_inside_it(
+    blazepose, monkeypatch
+):
+    """Read in a box's square, the detector may miss a person it finds in the whole photo
+    (a face larger than it finds well): then the whole photo's people whose face lies in
+    the box, rows and columns, are the box's; a box that found its person asks nothing more."""
+    inside = Detection((40.0, 40.0, 20.0, 20.0), 0.9, np.zeros((4, 2)))
+    beside = Detection((40.0, 200.0, 20.0, 20.0), 0.95, np.zeros((4, 2)))  # the same columns
+    asked = []
+
+    def detect(images, boxes=None):
+        asked.append(boxes)
+        return [[inside, beside] for _ in images]
+
+    monkeypatch.setattr(blazepose, "detect", detect)
+    photos = [np.zeros((300, 200, 3), np.uint8)] * 3
+    boxes = [(20.0, 20.0, 80.0, 120.0), None, (20.0, 20.0, 80.0, 120.0)]
+    found = [[], [beside], [inside]]
+    seen = blazepose._seen_whole(photos, boxes, found)
+    assert [[id(d) for d in people] for people in seen] == [
+        [id(inside)],
+        [id(beside)],
+        [id(inside)],
+    ]
+    assert asked == [None]  # one whole-photo look, for the first photo only
+
+
+@pytest.mark.real_data
+def test_a_person_in_a_hard_compressed_photo_is_found_in_a_users_box(shared_data, blazepose):
+    """The seated man of a COCO photo saved at JPEG quality 10: his box's square showed
+    the detector nobody, and the box's fallback neither (the landmark model on that box
+    finds him or not as its edges move by half a pixel); the whole photo shows him."""
+    photo = load_image(shared_data / "real-formats" / "coco-keypoints" / "000000040083.jpg")
+    _, data = cv2.imencode(".jpg", photo[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 10])
+    squeezed = np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
+    box = (60.54, 111.48, 123.32, 171.97)  # bench/pose_robustness.py's box around him
+    result = blazepose.predict(squeezed, box)
+    shown = result.keypoints[(result.keypoints >= 0).all(1)]
+    assert result.person_score > 0.5 and len(shown) >= 12
+    assert (shown[:, 0] > box[0] - 10).all() and (shown[:, 0] < box[0] + box[2] + 10).all()
+
+
 def test_a_second_look_starts_from_the_landmarks_own_roi(blazepose):
     """looks=2 runs the landmark model again on the ROI of its own alignment points (mediapipe's
     next-frame ROI); the mask stays the detector's look's, and the finder looks once."""
