@@ -570,6 +570,13 @@ class Pipeline:
             return []
         rule = getattr(self.keypoints, "pick", None)
         which = {"largest": " (the tallest)", "surest": " (the most confident)"}.get(rule, "")
+        if rule == "largest" and any(o[3] > box[3] for o in others):
+            # a person the landmark model could not read is offered in a rough box around
+            # the detector's face, which may be the taller (the CIHP graduate's mother)
+            which = (
+                " (the tallest whose body could be read; a taller box among the others is a "
+                "rough one around a person whose body could not)"
+            )
         listed = "; ".join(",".join(str(round(float(v))) for v in b) for b in others[:4])
         return [
             f"{name}: {len(others) + 1} people found; using the one in {_box_text(box)}{which}. "

@@ -455,6 +455,25 @@ def test_several_people_say_which_one_is_used_and_how_to_choose(tiny_bundle):
         pipe.person(photo, "wall.jpg", box=(0, 0, 100, 100))
 
 
+def test_the_note_calls_the_person_used_the_tallest_only_where_the_boxes_agree(tiny_bundle):
+    """BlazePose uses the tallest body it could read; a person it could not read is offered
+    in a rough box that may be taller, and the note must not call the one used the tallest
+    beside it."""
+    pipe = Pipeline.from_bundle(tiny_bundle)
+    photo = np.full((300, 400, 3), 120, np.uint8)
+    for other, claim in (
+        ((290, 60, 50, 100), "(the tallest)."),
+        (
+            (250, 0, 150, 300),
+            "(the tallest whose body could be read; a taller box among the others is a",
+        ),
+    ):
+        pipe.keypoints = Seen(box=(10, 20, 100, 200), others=[other])
+        pipe.keypoints.pick = "largest"
+        (note,) = pipe.person(photo, "group.jpg").notes
+        assert claim in note
+
+
 def test_a_person_too_small_is_named_with_the_size(tiny_bundle):
     from studio.pipeline import PersonTooSmallError
 
