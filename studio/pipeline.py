@@ -173,6 +173,25 @@ def person_box(keypoints: np.ndarray, aspect: float, margin: float = PERSON_MARG
     return expand_box(keypoint_box(keypoints), margin, aspect)
 
 
+IN_BOX = 2 / 3  # the share of a person's points a user's box must hold to be theirs
+BOX_SLACK = 0.1  # the box grown by this share of its size on each side for that count
+
+
+def lies_in(keypoints: np.ndarray, box: Box) -> bool:
+    """Whether `IN_BOX` of the person's seen points lie in `box`, grown by `BOX_SLACK`: a
+    reading of the whole photo that is the person a user boxed."""
+    shown = keypoints[visible(keypoints)]
+    x, y, w, h = box
+    dx, dy = BOX_SLACK * w, BOX_SLACK * h
+    inside = (
+        (shown[:, 0] >= x - dx)
+        & (shown[:, 0] <= x + w + dx)
+        & (shown[:, 1] >= y - dy)
+        & (shown[:, 1] <= y + h + dy)
+    )
+    return bool(len(shown)) and float(inside.mean()) >= IN_BOX
+
+
 def missing_for_pose(keypoints: np.ndarray) -> list[str]:
     """What a pose lacks that the generator needs: "head" (no nose, eye or ear) and/or
     "hips" (neither hip), as "its person shows no ..." names them."""
@@ -549,6 +568,25 @@ class Pipeline:
             )
             for i, f in zip(given, looks, strict=True):
                 found[i] = f
+            # A box read alone that shows nobody: the whole photo's reading, where its
+            # person lies in the box (the headless look, told the box, missed the CIHP
+            # graduate cut at the mouth; the whole photo's search finds her)
+            lost = [i for i in given if visible(found[i].keypoints).sum() < MIN_KEYPOINTS]
+            if lost:
+                h, w = self.size
+                wholes = find_people(
+                    self.finder,
+                    [photos[i] for i in lost],
+                    aspect=w / h,
+                    min_keypoints=MIN_KEYPOINTS,
+                    searcher=self.searcher,
+                )
+                for i, f in zip(lost, wholes, strict=True):
+                    if visible(f.keypoints).sum() >= MIN_KEYPOINTS and lies_in(
+                        f.keypoints, boxes[i]
+                    ):
+                        f.others = []  # those beside the box are not the user's concern
+                        found[i] = f
         return found
 
     def _turns_to_upright(self, keypoints: np.ndarray) -> int:
