@@ -550,15 +550,7 @@ class Pipeline:
         free = [i for i, b in enumerate(boxes) if b is None]
         given = [i for i, b in enumerate(boxes) if b is not None]
         if free:
-            h, w = self.size
-            search = find_people(
-                self.finder,
-                [photos[i] for i in free],
-                aspect=w / h,
-                min_keypoints=MIN_KEYPOINTS,
-                searcher=self.searcher,
-            )
-            for i, f in zip(free, search, strict=True):
+            for i, f in zip(free, self._whole([photos[i] for i in free]), strict=True):
                 found[i] = f
         if given:
             shown = [photos[i] for i in given]
@@ -572,22 +564,19 @@ class Pipeline:
             # person lies in the box (the headless look, told the box, missed the CIHP
             # graduate cut at the mouth; the whole photo's search finds her)
             lost = [i for i in given if visible(found[i].keypoints).sum() < MIN_KEYPOINTS]
-            if lost:
-                h, w = self.size
-                wholes = find_people(
-                    self.finder,
-                    [photos[i] for i in lost],
-                    aspect=w / h,
-                    min_keypoints=MIN_KEYPOINTS,
-                    searcher=self.searcher,
-                )
-                for i, f in zip(lost, wholes, strict=True):
-                    if visible(f.keypoints).sum() >= MIN_KEYPOINTS and lies_in(
-                        f.keypoints, boxes[i]
-                    ):
-                        f.others = []  # those beside the box are not the user's concern
-                        found[i] = f
+            wholes = self._whole([photos[i] for i in lost]) if lost else []
+            for i, f in zip(lost, wholes, strict=True):
+                if visible(f.keypoints).sum() >= MIN_KEYPOINTS and lies_in(f.keypoints, boxes[i]):
+                    f.others = []  # those beside the box are not the user's concern
+                    found[i] = f
         return found
+
+    def _whole(self, photos: list[np.ndarray]) -> list:
+        """The person of each whole photo, with the window search where it shows nobody."""
+        h, w = self.size
+        return find_people(
+            self.finder, photos, aspect=w / h, min_keypoints=MIN_KEYPOINTS, searcher=self.searcher
+        )
 
     def _turns_to_upright(self, keypoints: np.ndarray) -> int:
         if self.upright_tolerance is None:

@@ -15,6 +15,15 @@ HEADS = (HAIR, FACE)
 NOSE, R_EYE, L_EYE, R_EAR, L_EAR = 0, 14, 15, 16, 17
 
 
+def _parser_of(label: int, size: tuple[int, int]) -> ParserNet:
+    """A guided parser that calls every pixel `label`."""
+    torch.manual_seed(0)
+    model = ParserNet(ParserNetConfig(encoder="resnet18", input_size=size, guides=("mask", "pose")))
+    with torch.no_grad():
+        model.net.segmentation_head[0].bias[label] += 100.0
+    return model
+
+
 def _group_photo_labels() -> np.ndarray:
     """The person's head (hair over face) at the left, a neighbour's face at the right, a
     stray hair blob at the bottom, the person's top below the head."""
@@ -76,11 +85,7 @@ def test_without_head_points_the_parse_is_kept():
 def test_the_predictor_drops_a_neighbours_head_when_it_has_the_keypoints():
     """A parser that calls everything hair, and a person mask that holds two people: the
     region without the person's head points is background, unless the rule is off."""
-    torch.manual_seed(0)
-    config = ParserNetConfig(encoder="resnet18", input_size=(32, 24), guides=("mask", "pose"))
-    model = ParserNet(config)
-    with torch.no_grad():
-        model.net.segmentation_head[0].bias[HAIR] += 100.0
+    model = _parser_of(HAIR, (32, 24))
     photo = (np.random.default_rng(0).random((64, 48, 3)) * 255).astype(np.uint8)
     mask = np.zeros((64, 48), np.float32)
     mask[4:40, 4:20] = 1.0  # the person
@@ -144,11 +149,7 @@ def test_a_mask_in_one_piece_or_a_person_barely_seen_is_kept():
 def test_the_predictor_takes_a_region_apart_from_the_body_for_background():
     """A parser that calls everything upper clothes: inside the mask's tablet, background,
     unless the rule is off."""
-    torch.manual_seed(0)
-    config = ParserNetConfig(encoder="resnet18", input_size=(80, 60), guides=("mask", "pose"))
-    model = ParserNet(config)
-    with torch.no_grad():
-        model.net.segmentation_head[0].bias[UPPER] += 100.0
+    model = _parser_of(UPPER, (80, 60))
     photo = (np.random.default_rng(0).random((80, 60, 3)) * 255).astype(np.uint8)
     mask, kp = _child_behind_a_table()
     guide = Guide(kp, mask)
