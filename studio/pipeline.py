@@ -173,25 +173,6 @@ def person_box(keypoints: np.ndarray, aspect: float, margin: float = PERSON_MARG
     return expand_box(keypoint_box(keypoints), margin, aspect)
 
 
-IN_BOX = 2 / 3  # the share of a person's points a user's box must hold to be theirs
-BOX_SLACK = 0.1  # the box grown by this share of its size on each side for that count
-
-
-def lies_in(keypoints: np.ndarray, box: Box) -> bool:
-    """Whether `IN_BOX` of the person's seen points lie in `box`, grown by `BOX_SLACK`: a
-    reading of the whole photo that is the person a user boxed."""
-    shown = keypoints[visible(keypoints)]
-    x, y, w, h = box
-    dx, dy = BOX_SLACK * w, BOX_SLACK * h
-    inside = (
-        (shown[:, 0] >= x - dx)
-        & (shown[:, 0] <= x + w + dx)
-        & (shown[:, 1] >= y - dy)
-        & (shown[:, 1] <= y + h + dy)
-    )
-    return bool(len(shown)) and float(inside.mean()) >= IN_BOX
-
-
 def missing_for_pose(keypoints: np.ndarray) -> list[str]:
     """What a pose lacks that the generator needs: "head" (no nose, eye or ear) and/or
     "hips" (neither hip), as "its person shows no ..." names them."""
@@ -550,7 +531,15 @@ class Pipeline:
         free = [i for i, b in enumerate(boxes) if b is None]
         given = [i for i, b in enumerate(boxes) if b is not None]
         if free:
-            for i, f in zip(free, self._whole([photos[i] for i in free]), strict=True):
+            h, w = self.size
+            search = find_people(
+                self.finder,
+                [photos[i] for i in free],
+                aspect=w / h,
+                min_keypoints=MIN_KEYPOINTS,
+                searcher=self.searcher,
+            )
+            for i, f in zip(free, search, strict=True):
                 found[i] = f
         if given:
             shown = [photos[i] for i in given]
@@ -560,23 +549,7 @@ class Pipeline:
             )
             for i, f in zip(given, looks, strict=True):
                 found[i] = f
-            # A box read alone that shows nobody: the whole photo's reading, where its
-            # person lies in the box (the headless look, told the box, missed the CIHP
-            # graduate cut at the mouth; the whole photo's search finds her)
-            lost = [i for i in given if visible(found[i].keypoints).sum() < MIN_KEYPOINTS]
-            wholes = self._whole([photos[i] for i in lost]) if lost else []
-            for i, f in zip(lost, wholes, strict=True):
-                if visible(f.keypoints).sum() >= MIN_KEYPOINTS and lies_in(f.keypoints, boxes[i]):
-                    f.others = []  # those beside the box are not the user's concern
-                    found[i] = f
         return found
-
-    def _whole(self, photos: list[np.ndarray]) -> list:
-        """The person of each whole photo, with the window search where it shows nobody."""
-        h, w = self.size
-        return find_people(
-            self.finder, photos, aspect=w / h, min_keypoints=MIN_KEYPOINTS, searcher=self.searcher
-        )
 
     def _turns_to_upright(self, keypoints: np.ndarray) -> int:
         if self.upright_tolerance is None:

@@ -474,32 +474,6 @@ def test_the_note_calls_the_person_used_the_tallest_only_where_the_boxes_agree(t
         assert claim in note
 
 
-class BlindInBoxes(Seen):
-    """Sees its person in the whole photo, and nobody in any box it is given (a face that
-    fills the box, a head the box's edge cuts)."""
-
-    def predict_many(self, images, boxes=None):
-        results = super().predict_many(images, None)
-        for n, result in enumerate(results):
-            if boxes is not None and boxes[n] is not None:
-                result.keypoints[:] = -1.0
-        return results
-
-
-def test_a_box_read_alone_that_shows_nobody_takes_the_whole_photos_person_inside_it(
-    tiny_bundle,
-):
-    pipe = Pipeline.from_bundle(tiny_bundle)
-    pipe.keypoints = BlindInBoxes(box=(60, 20, 100, 200), others=[(250, 20, 100, 200)])
-    photo = np.full((300, 400, 3), 120, np.uint8)
-    view = pipe.person(photo, "catalogue.jpg", box=(40, 0, 150, 260))
-    assert view.notes == [] and view.others == []  # the box's person, alone
-    x, _, w, _ = view.box
-    assert x < 160 and x + w > 60
-    with pytest.raises(NoPersonError, match=r"catalogue\.jpg: no person found inside the box"):
-        pipe.person(photo, "catalogue.jpg", box=(230, 0, 150, 260))  # they lie beside it
-
-
 def test_a_person_too_small_is_named_with_the_size(tiny_bundle):
     from studio.pipeline import PersonTooSmallError
 
