@@ -119,9 +119,9 @@ def _face_inside(detection: Detection, box: Box) -> bool:
 
 
 def _face_within(detection: Detection, box: Box) -> bool:
-    """Whether the detected face's centre lies inside the box (columns and rows)."""
-    x, y, w, h = detection.box
-    return box[0] <= x + w / 2 <= box[0] + box[2] and box[1] <= y + h / 2 <= box[1] + box[3]
+    """Whether the detected face's centre lies inside the box (its columns and its rows)."""
+    _, y, _, h = detection.box
+    return _face_inside(detection, box) and box[1] <= y + h / 2 <= box[1] + box[3]
 
 
 @dataclass
