@@ -32,6 +32,17 @@ def cpu_has_bf16_matmul() -> bool:
     return bool(probe and probe())
 
 
+def cpu_has_bf16_dot() -> bool:
+    """Whether this CPU has AVX-512 BF16 dot products (AMD Zen 4, Intel Cooper Lake and
+    later) without matrix tiles. oneDNN's bf16 convolutions run natively there: the part-warp
+    generator's training step at 256x176, batch 4, on 2 Zen 4 cores takes 0.57 s against
+    0.87 s in fp32 (1.25x at 128x88). Training uses it; inference keeps fp32 there."""
+    import torch
+
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return bool(probe and probe())
+
+
 def resolve_device(device: str) -> str:
     """`auto` -> `cuda` where a CUDA GPU is usable, else `cpu`; any other name unchanged.
     The one default of `infer.py` and `python -m studio.serve`."""

@@ -93,12 +93,18 @@ def test_resume_is_bit_for_bit(tmp_path, workers):
     assert second.sched.last_epoch == straight.sched.last_epoch == 30
 
 
-@pytest.mark.parametrize("bf16_units", [True, False])
-def test_cpu_runs_bf16_only_where_the_hardware_has_it(tmp_path, monkeypatch, bf16_units):
-    monkeypatch.setattr(common.training, "cpu_has_bf16_matmul", lambda: bf16_units)
+@pytest.mark.parametrize(
+    ("tiles", "dot", "bf16_units"),
+    [(True, True, True), (False, True, True), (False, False, False)],
+)
+def test_cpu_runs_bf16_only_where_the_hardware_has_it(
+    tmp_path, monkeypatch, tiles, dot, bf16_units
+):
+    monkeypatch.setattr(common.training, "cpu_has_bf16_matmul", lambda: tiles)
+    monkeypatch.setattr(common.training, "cpu_has_bf16_dot", lambda: dot)
     ctx = make_context(_cfg(), tmp_path)
     assert ctx.amp_dtype == (torch.bfloat16 if bf16_units else None)
-    assert ctx.channels_last == bf16_units
+    assert ctx.channels_last == tiles  # channels_last pays only with matrix tiles
     off = make_context(_cfg(amp=False), tmp_path)
     assert off.amp_dtype is None and not off.channels_last
     result = Trainer(ToyTask(), _cfg(steps=60), tmp_path / "run", {}).run()
