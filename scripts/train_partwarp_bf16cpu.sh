@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The part-warp generator's 4 CPU-hours on a 2-core CPU with bf16 dot products (AVX-512
-# BF16; the loop trains under bf16 autocast there): 9,000 steps of 8 at 128x88, then 14,000
+# BF16; the loop trains under bf16 autocast there): 9,000 steps of 8 at 128x88, then 13,000
 # steps of 4 at the product size 256x176 from those weights, a fifth of them garment swaps.
 # Steps bound both stages; a stopped stage (SIGTERM, the end of a session) continues where
 # it stopped when this script runs again. Prints the finished stage 2's run folder.
@@ -34,4 +34,4 @@ run_stage() {  # config label, steps, extra arguments for a fresh run
 }
 
 stage1=$(run_stage adgan-partwarp-bf16cpu-128 9000)
-run_stage adgan-partwarp-bf16cpu-256 14000 train.init="$stage1"
+run_stage adgan-partwarp-bf16cpu-256 13000 train.init="$stage1"
