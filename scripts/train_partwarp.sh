@@ -3,16 +3,7 @@
 # the product size 256x176 from stage 1's weights. Each stage stops at its time budget with
 # a checkpoint; run the script again (or `python train.py --resume RUN`) to continue one.
 #   STAGE1_MINUTES=60 STAGE2_MINUTES=34 MORE_MINUTES=70 scripts/train_partwarp.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-PY=${PYTHON:-python}  # the environment with the requirements
-DATA=${DATA:-data/synthfashion-256}
-RUNS=${RUNS:-runs}
-if [ ! -f "$DATA/manifest.json" ]; then
-    "$PY" -m synth --out "$DATA" --identities 10000 --poses 4 --size 256x176 \
-        --set dataset.faces=false --set dataset.background_fraction=0.0 --workers 2 --quiet
-fi
-latest() { ls -d "$RUNS"/adgan/*-"$1" 2>/dev/null | sort | tail -n 1; }
+source "$(dirname "$0")/partwarp_data.sh"
 
 stage1=$(latest adgan-partwarp-cpu || true)
 if [ -z "$stage1" ]; then

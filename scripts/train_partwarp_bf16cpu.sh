@@ -4,19 +4,10 @@
 # steps of 4 at the product size 256x176 from those weights, a fifth of them garment swaps.
 # Steps bound both stages; a stopped stage (SIGTERM, the end of a session) continues where
 # it stopped when this script runs again. Prints the finished stage 2's run folder.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-PY=${PYTHON:-python}  # the environment with the requirements
-DATA=${DATA:-data/synthfashion-256}
-RUNS=${RUNS:-runs}
-if [ ! -f "$DATA/manifest.json" ]; then
-    "$PY" -m synth --out "$DATA" --identities 10000 --poses 4 --size 256x176 \
-        --set dataset.faces=false --set dataset.background_fraction=0.0 --workers 2 --quiet
-fi
+source "$(dirname "$0")/partwarp_data.sh"
 if [ ! -d "$DATA/swap/train" ]; then
     "$PY" -m synth --out "$DATA" --add-swaps train --swap-identities 0 --workers 2 --quiet
 fi
-latest() { ls -d "$RUNS"/adgan/*-"$1" 2>/dev/null | sort | tail -n 1; }
 finished() { [ -d "$1/checkpoints/step-$(printf %08d "$2")" ]; }
 
 run_stage() {  # config label, steps, extra arguments for a fresh run
