@@ -22,25 +22,29 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 KEEP_FREED_BYTES = 1 << 30  # blocks up to this size are kept for reuse, not given back
 
 
+def _torch_cpu_has(feature: str) -> bool:
+    """torch's own probe of a CPU feature (`torch.cpu._is_<feature>_supported`); False where
+    this torch has none."""
+    import torch
+
+    probe = getattr(torch.cpu, f"_is_{feature}_supported", None)
+    return bool(probe and probe())
+
+
 def cpu_has_bf16_matmul() -> bool:
     """Whether this CPU multiplies bf16 in hardware (Intel AMX tiles). There bf16 runs our
     networks 2-3x faster than fp32 (the 256x176 generator on 2 cores: 0.85 s against 2.5 s; an
-    ADGAN training step at 64x44: 0.85 s against 2.4 s); elsewhere bf16 is emulated and slower."""
-    import torch
-
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(probe and probe())
+    ADGAN training step at 64x44: 0.85 s against 2.4 s); without AMX or AVX-512 BF16
+    (`cpu_has_bf16_dot`) bf16 is emulated and slower."""
+    return _torch_cpu_has("amx_tile")
 
 
 def cpu_has_bf16_dot() -> bool:
     """Whether this CPU has AVX-512 BF16 dot products (AMD Zen 4, Intel Cooper Lake and
-    later) without matrix tiles. oneDNN's bf16 convolutions run natively there: the part-warp
-    generator's training step at 256x176, batch 4, on 2 Zen 4 cores takes 0.57 s against
-    0.87 s in fp32 (1.25x at 128x88). Training uses it; inference keeps fp32 there."""
-    import torch
-
-    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-    return bool(probe and probe())
+    later), with or without matrix tiles. oneDNN's bf16 convolutions run natively there: the
+    part-warp generator's training step at 256x176, batch 4, on 2 Zen 4 cores takes 0.57 s
+    against 0.87 s in fp32 (1.25x at 128x88). Training uses it; inference keeps fp32 there."""
+    return _torch_cpu_has("avx512_bf16")
 
 
 def resolve_device(device: str) -> str:

@@ -315,16 +315,16 @@ def make_context(cfg: TrainConfig, run_dir: Path) -> RunContext:
         device = torch.device("cpu")
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if want_cuda else "gloo")
-    tiles = device.type == "cuda" or cpu_has_bf16_matmul()
-    amp = torch.bfloat16 if (cfg.amp and (tiles or cpu_has_bf16_dot())) else None
+    matrix_units = device.type == "cuda" or cpu_has_bf16_matmul()
+    amp = torch.bfloat16 if (cfg.amp and (matrix_units or cpu_has_bf16_dot())) else None
     return RunContext(
         device=device,
         rank=rank,
         world=world,
         local_rank=local_rank,
         amp_dtype=amp,
-        # channels_last pays with matrix tiles; with AVX-512 BF16 alone it costs 5-15%
-        channels_last=cfg.channels_last and amp is not None and tiles,
+        # channels_last pays with matrix units; with AVX-512 BF16 alone it costs 5-15%
+        channels_last=cfg.channels_last and amp is not None and matrix_units,
         run_dir=run_dir,
     )
 
