@@ -302,7 +302,8 @@ class PartWarpGenerator(PoseGenerator):
     # exact ones, and a wider cut keeps the person's edge and shadow out of the filled
     # background; warp.head_support and warp.head_outside_opacity: real hair reaches past a
     # synthetic head's capsule, and past the photo's edge; warp.legs_past_the_edge: a photo
-    # cut at the thigh still dresses the legs of a full-body pose; warp.borrow_twin_limbs:
+    # cut at the thigh still dresses the legs of a full-body pose, in the colour its edge
+    # shows averaged (warp.legs_edge_blur), not in its stripes; warp.borrow_twin_limbs:
     # an arm a side view hides is carried from the other arm, sleeve and all;
     # warp.parsing_blur: the parse's staircase edges, zoomed, are a sawtooth;
     # warp.head_neck_reach: a real head tilted or seen large has its chin below the disc
@@ -313,6 +314,7 @@ class PartWarpGenerator(PoseGenerator):
         "warp.head_support",
         "warp.head_outside_opacity",
         "warp.legs_past_the_edge",
+        "warp.legs_edge_blur",
         "warp.borrow_twin_limbs",
         "warp.parsing_blur",
         "warp.head_neck_reach",

@@ -1,5 +1,7 @@
 """The committed demo bundle: on a fresh clone the README's first command works with it."""
 
+import copy
+import re
 from pathlib import Path
 
 import cv2
@@ -7,9 +9,10 @@ import numpy as np
 import pytest
 
 import infer
+from common.config import to_dict
 from common.image_io import load_image
 from keypoints.skeleton import visible
-from studio.bundle import load_bundle
+from studio.bundle import load_bundle, with_settings
 from studio.pipeline import NoPersonError, Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +57,17 @@ def test_the_demo_bundle_makes_larger_cards(tmp_path, capsys, scale):
     assert infer.main([*args, "--scale", str(scale), "--out", str(out)]) == 0, capsys.readouterr()
     h, w = load_bundle(DEMO).generator.config.image_size
     assert load_image(out).shape == (scale * h, scale * w, 3)
+
+
+def test_the_demo_script_sets_what_the_demo_bundle_holds():
+    """scripts/make_demo_bundle.sh's generator settings are accepted by the bundle writer and
+    are what the committed demo's generator runs with: the script remakes the demo."""
+    script = (ROOT / "scripts" / "make_demo_bundle.sh").read_text()
+    settings = re.findall(r"--generator-set (\S+)", script)
+    assert len(settings) >= 10
+    demo = load_bundle(DEMO).generator
+    remade = with_settings(copy.deepcopy(demo), settings, "generator")
+    assert to_dict(remade.config) == to_dict(demo.config)
 
 
 def test_a_small_person_in_a_wide_photo_is_found():
