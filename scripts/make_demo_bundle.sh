@@ -3,7 +3,9 @@
 #   keypoints  BlazePose, built in (converted from the mediapipe 0.10.14 wheel; real people)
 #   parser     the guided ParserNet trained on SynthFashion at 192x132, reading BlazePose's
 #              person mask and keypoints beside the photo (configs/parsing-guided-192-cpu.yaml)
-#   generator  the part-warp generator trained on SynthFashion (scripts/train_partwarp.sh);
+#   generator  the part-warp generator trained on SynthFashion in bf16 on a CPU with AVX-512
+#              BF16 (scripts/train_partwarp_bf16cpu.sh; scripts/train_partwarp.sh is the
+#              fp32 plan for a CPU without);
 #              on real photos the card shows the warp wherever it has the person (warp_trust),
 #              the person is cut from the source's background 6 px wider than on the
 #              synthetic photos it learnt from (warp.background_dilation), and the head
@@ -18,13 +20,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 
-# The generator: 128x88, 256x176, then a second decay (see the script for the budgets); it
-# also renders the SynthFashion set both networks learn from (data/synthfashion-256).
+# The generator: 128x88, then 256x176 (see the script for the budgets); it also renders
+# the SynthFashion set both networks learn from (data/synthfashion-256).
 if [ -z "${GENERATOR:-}" ]; then
-    GENERATOR=$(scripts/train_partwarp.sh | tail -n 1)
+    GENERATOR=$(scripts/train_partwarp_bf16cpu.sh | tail -n 1)
 fi
 # The parser: ~26 minutes of training on the same set, read at 192x132 (skip when PARSER is
-# given; the committed demo's parser is run 00002 of this command's config).
+# given: the committed demo's parser is run 00002 of this command's config, and
+# PARSER=bundles/demo takes it from the committed bundle).
 if [ -z "${PARSER:-}" ]; then
     "$PY" train.py --config configs/parsing-guided-192-cpu.yaml
     PARSER=$(ls -d runs/parsing/*-parsing-guided-192-cpu | sort | tail -n 1)
