@@ -43,7 +43,13 @@ import torch
 from torch import nn
 
 from adgan.generators import PoseGenerator, generator_from_checkpoint
-from common.checkpoint import CheckpointError, read_config, save_checkpoint, stored_module_name
+from common.checkpoint import (
+    CheckpointError,
+    find_checkpoint,
+    read_config,
+    save_checkpoint,
+    stored_module_name,
+)
 from common.config import ConfigError, apply_overrides, from_dict, parse_override, to_dict
 from keypoints.estimators import (
     Backend,
@@ -171,6 +177,16 @@ def with_settings(module: nn.Module, settings: list[str], what: str) -> nn.Modul
     return module
 
 
+def _source(path: str | Path, part: str) -> str:
+    """Where a part came from: its folder, or, taken from another bundle, what that bundle
+    says of it (a rebuilt bundle keeps its training run's name)."""
+    try:
+        recorded = read_config(find_checkpoint(path)).get("sources", {}).get(part)
+    except (CheckpointError, FileNotFoundError):
+        recorded = None
+    return f"{recorded} (via {path})" if recorded else str(path)
+
+
 def make_bundle(
     keypoints: str | Path,
     parser: str | Path,
@@ -214,8 +230,8 @@ def make_bundle(
         "keypoint_backend": keypoint_backend.name,
         "sources": {
             "keypoints": keypoint_source,
-            "parser": str(parser),
-            "generator": str(generator),
+            "parser": _source(parser, "parser"),
+            "generator": _source(generator, "generator"),
             **(sources or {}),
         },
         "dtype": dtype,

@@ -182,3 +182,11 @@ def test_a_bundle_sets_the_size_its_parser_reads_a_crop_at(parts, tmp_path, caps
     assert bundle.main([*args, "--out", str(out), "--parser-set", "parsing_classes=3"]) == 2
     assert "parser's inference settings are input_size" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_bundle_rebuilt_from_a_bundle_keeps_where_its_parts_came_from(parts, tmp_path):
+    first = make_bundle(parts["keypoints"], parts["parser"], parts["generator"], tmp_path / "a")
+    again = make_bundle(parts["keypoints"], first, first, tmp_path / "b")
+    sources = json.loads((again / "config.json").read_text())["sources"]
+    assert sources["parser"] == f"{parts['parser']} (via {first})"
+    assert sources["generator"] == f"{parts['generator']} (via {first})"
