@@ -51,7 +51,7 @@ from keypoints.blazepose import BlazePose, BlazePoseNets, to_openpose18  # noqa:
 from keypoints.data import coco_items  # noqa: E402
 from keypoints.draw import draw_skeleton  # noqa: E402
 from keypoints.estimators import KeypointEstimator, estimator_from_checkpoint  # noqa: E402
-from keypoints.metrics import head_size, pckh_counts  # noqa: E402
+from keypoints.metrics import head_size, pckh_counts, pckh_interval  # noqa: E402
 from keypoints.skeleton import visible  # noqa: E402
 
 SHARED = Path(os.environ.get("SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -69,16 +69,24 @@ def real_photos(data: Path) -> list[Path]:
     ]
 
 
-def coco_pckh(estimator: KeypointEstimator, data: Path) -> tuple[float, int, int]:
-    """PCKh@0.5 on the ground-truth person boxes, as keypoints.evaluate crops them."""
+def coco_pckh(
+    estimator: KeypointEstimator, data: Path
+) -> tuple[float, int, int, tuple[float, float]]:
+    """PCKh@0.5 on the ground-truth person boxes, as keypoints.evaluate crops them, with its
+    95% bootstrap interval over the people (`pckh_interval`)."""
     folder = data / "real-formats" / "coco-keypoints"
     h, w = estimator.input_size
     items = coco_items(folder / "test_coco.json", folder, aspect=w / h)
     results = estimator.predict_many(
         [load_image(it.path) for it in items], [it.box for it in items]
     )
-    correct, total, _ = pckh_counts([r.keypoints for r in results], [it.keypoints for it in items])
-    return correct / total, correct, total
+    each = [
+        pckh_counts([r.keypoints], [it.keypoints]) for r, it in zip(results, items, strict=True)
+    ]
+    counted = [(c, t) for c, t, skipped in each if not skipped]
+    correct, total = sum(c for c, _ in counted), sum(t for _, t in counted)
+    interval = pckh_interval([c for c, _ in counted], [t for _, t in counted])
+    return correct / total, correct, total, interval
 
 
 def coco_pose_views(pipe, data: Path) -> list[tuple]:
@@ -293,14 +301,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.draw:
         args.draw.mkdir(parents=True, exist_ok=True)
 
-    print("\n| backend | COCO PCKh@0.5 (GT boxes) | correct / points | through the pipeline |")
-    print("|---|---|---|---|")
+    print(
+        "\n| backend | COCO PCKh@0.5 (GT boxes) | correct / points | 95% interval over the"
+        " people (bootstrap) | through the pipeline |"
+    )
+    print("|---|---|---|---|---|")
     for name, est in estimators.items():
-        score, c, t = coco_pckh(est, args.data)
+        score, c, t, (low, high) = coco_pckh(est, args.data)
         piped = "(--skip-pipeline)"
         if not args.skip_pipeline:
             piped = "{:.3f} ({} / {})".format(*pipeline_coco_pckh(est, args.data))
-        print(f"| {name} | {score:.3f} | {c} / {t} | {piped} |")
+        print(f"| {name} | {score:.3f} | {c} / {t} | {low:.3f}-{high:.3f} | {piped} |")
 
     if args.variants:
         print("\n| BlazePose on COCO GT boxes: variant | PCKh@0.5 | correct / points |")

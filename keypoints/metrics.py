@@ -60,6 +60,32 @@ def pckh_counts(
     return correct, total, skipped
 
 
+def pckh_interval(
+    correct: Sequence[int],
+    total: Sequence[int],
+    level: float = 0.95,
+    draws: int = 10000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """A percentile bootstrap interval of PCKh over images (people): each draw takes as many
+    images as there are, with replacement, and pools their points. Why: a benchmark of a
+    dozen people moves by whole people, and one crowded photo can hold half the misses; the
+    interval says what such a figure can tell apart."""
+    correct_a, total_a = np.asarray(correct, np.float64), np.asarray(total, np.float64)
+    if correct_a.shape != total_a.shape or correct_a.ndim != 1 or not len(total_a):
+        raise ValueError(
+            f"need equal, non-empty per-image counts: {correct_a.shape} {total_a.shape}"
+        )
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    picks = np.random.default_rng(seed).integers(0, len(total_a), (draws, len(total_a)))
+    points = total_a[picks].sum(1)
+    ratios = correct_a[picks].sum(1)[points > 0] / points[points > 0]
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(ratios, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def pckh(
     predictions: Sequence[np.ndarray], targets: Sequence[np.ndarray], alpha: float = 0.5
 ) -> float:

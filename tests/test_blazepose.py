@@ -368,8 +368,9 @@ def test_bad_input_says_what_it_wants(blazepose):
 @pytest.mark.real_data
 @pytest.mark.parametrize("threshold", [0.5, 0.3])
 def test_pckh_on_coco_people(shared_data, blazepose, threshold):
-    """Measured: PCKh@0.5 0.674 (vis >= 0.5) and 0.689 (vis >= 0.3), 193 points of 12 people
-    (mediapipe's own landmarks agree with ours within ~1 px on these photos)."""
+    """Measured: PCKh@0.5 0.782 (vis >= 0.5) and 0.798 (vis >= 0.3), 193 points of 12 people
+    (mediapipe's own landmarks agree with ours within ~1 px on these photos); 0.731 with one
+    landmark look, the floor here."""
     from keypoints.data import coco_items
     from keypoints.metrics import pckh_counts
 
@@ -381,7 +382,7 @@ def test_pckh_on_coco_people(shared_data, blazepose, threshold):
     )
     correct, total, _ = pckh_counts([r.keypoints for r in results], [it.keypoints for it in items])
     assert len(items) == 12 and total > 150
-    assert correct / total > 0.6
+    assert correct / total > 0.75
 
 
 # -- the `blazepose` keypoint backend: one module, in a bundle like any network ---------------

@@ -98,6 +98,26 @@ def test_pckh_follows_the_patn_protocol():
         pckh_counts([pred], [target], head_sizes=[])
 
 
+def test_pckh_interval_pools_people_drawn_again():
+    from keypoints.metrics import pckh_interval
+
+    # every person at the same ratio: every draw pools to it
+    assert pckh_interval([3, 6, 9], [4, 8, 12]) == pytest.approx((0.75, 0.75))
+    # two people, 10 of 10 and 0 of 10: a draw is both once (0.5) or one twice (1 or 0),
+    # each of those with probability 1/4, so the 95% interval is the whole of 0..1 and
+    # the 40% interval (30th to 70th percentile) is 0.5 alone
+    assert pckh_interval([10, 0], [10, 10]) == pytest.approx((0.0, 1.0))
+    assert pckh_interval([10, 0], [10, 10], level=0.4) == pytest.approx((0.5, 0.5))
+    # the same seed, the same interval; a person with more points weighs more
+    low, high = pckh_interval([18, 5, 17, 9], [18, 17, 17, 17])
+    assert (low, high) == pckh_interval([18, 5, 17, 9], [18, 17, 17, 17])
+    assert low < 49 / 69 < high
+    with pytest.raises(ValueError, match="per-image"):
+        pckh_interval([1, 2], [3])
+    with pytest.raises(ValueError, match="level"):
+        pckh_interval([1], [2], level=1.0)
+
+
 @pytest.mark.real_data
 def test_oks_ap_on_the_real_coco_sample(shared_data):
     from keypoints.formats import read_coco_keypoints
