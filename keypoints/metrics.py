@@ -76,6 +76,8 @@ def pckh_interval(
         raise ValueError(
             f"need equal, non-empty per-image counts: {correct_a.shape} {total_a.shape}"
         )
+    if not total_a.sum() > 0:
+        raise ValueError("no points to count: every image's total is 0")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie in (0, 1), got {level}")
     picks = np.random.default_rng(seed).integers(0, len(total_a), (draws, len(total_a)))

@@ -103,12 +103,12 @@ def test_pckh_interval_pools_people_drawn_again():
 
     # every person at the same ratio: every draw pools to it
     assert pckh_interval([3, 6, 9], [4, 8, 12]) == pytest.approx((0.75, 0.75))
-    # two people, 10 of 10 and 0 of 10: a draw is both once (0.5) or one twice (1 or 0),
-    # each of those with probability 1/4, so the 95% interval is the whole of 0..1 and
-    # the 40% interval (30th to 70th percentile) is 0.5 alone
+    # two people, 10 of 10 and 0 of 10: a draw is both once (0.5, probability 1/2) or one
+    # of them twice (1 or 0, 1/4 each), so the 95% interval is the whole of 0..1 and the
+    # 40% interval (30th to 70th percentile) is 0.5 alone
     assert pckh_interval([10, 0], [10, 10]) == pytest.approx((0.0, 1.0))
     assert pckh_interval([10, 0], [10, 10], level=0.4) == pytest.approx((0.5, 0.5))
-    # the same seed, the same interval; a person with more points weighs more
+    # the same seed, the same interval, and the pooled figure lies inside it
     low, high = pckh_interval([18, 5, 17, 9], [18, 17, 17, 17])
     assert (low, high) == pckh_interval([18, 5, 17, 9], [18, 17, 17, 17])
     assert low < 49 / 69 < high
